@@ -1,0 +1,5 @@
+//! Credentials: HMAC service tokens, random bearer tokens and the AES-GCM token vault.
+
+pub mod random;
+pub mod service_token;
+pub mod vault;

@@ -1,0 +1,125 @@
+//! The one error type of the control plane: every failure maps to an HTTP status and a
+//! JSON body `{"error": {"code": "...", "message": "..."}}`.
+
+use serde_json::json;
+use std::fmt;
+
+/// An error that a caller sees. `message` must never carry a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+    pub fn invalid_json(message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_json", message)
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "method_not_allowed",
+            "this method is not allowed on this route",
+        )
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, "conflict", message)
+    }
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "payload_too_large",
+            format!("request body exceeds {limit} bytes"),
+        )
+    }
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            415,
+            "unsupported_media_type",
+            "request body must be application/json",
+        )
+    }
+    pub fn misconfigured(what: &str) -> Self {
+        Self::new(
+            500,
+            "server_misconfigured",
+            format!("the server is missing its {what} configuration"),
+        )
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "internal_error", message)
+    }
+
+    /// The JSON body sent to the caller.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": { "code": self.code, "message": self.message } })
+    }
+
+    /// Parses an error body produced by [`ApiError::body`] (used when a Durable Object
+    /// answers the worker).
+    pub fn from_body(status: u16, body: &serde_json::Value) -> Option<Self> {
+        let err = body.get("error")?;
+        Some(Self::new(
+            status,
+            err.get("code")?.as_str()?,
+            err.get("message")?.as_str()?,
+        ))
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.status, self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        // The runtime's message may describe internals; keep it in logs, not in answers.
+        worker::console_error!("runtime error: {e}");
+        ApiError::internal("internal error")
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    fn from(e: serde_json::Error) -> Self {
+        ApiError::invalid_json(format!("invalid JSON: {e}"))
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_round_trips() {
+        let e = ApiError::conflict("already has a PR");
+        let back = ApiError::from_body(409, &e.body()).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(e.body()["error"]["code"], "conflict");
+    }
+}

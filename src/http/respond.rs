@@ -1,0 +1,98 @@
+//! Turning results into responses and request bodies into typed values: JSON answers,
+//! JSON errors, the 1 MiB body limit.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Request, Response, Result};
+
+use crate::error::{ApiError, ApiResult};
+
+/// The largest request body we read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON answer with a status.
+pub fn json<T: Serialize>(status: u16, body: &T) -> ApiResult<Response> {
+    Ok(Response::from_json(body)?.with_status(status))
+}
+
+/// The JSON error answer for `e`.
+pub fn error(e: &ApiError) -> Result<Response> {
+    Ok(Response::from_json(&e.body())?.with_status(e.status))
+}
+
+/// Collapses a handler's result into a response: errors become their JSON answer.
+pub fn finish(result: ApiResult<Response>) -> Result<Response> {
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => error(&e),
+    }
+}
+
+/// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T`.
+pub async fn body<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    if let Some(ct) = req.headers().get("content-type")? {
+        let ct = ct.to_ascii_lowercase();
+        if !ct.contains("json") && !ct.starts_with("text/plain") {
+            return Err(ApiError::unsupported_media_type());
+        }
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::bad_request("could not read the request body"))?;
+    parse_body(&bytes)
+}
+
+/// Parses a body already read: size limit, then JSON syntax, then shape.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::invalid_json(
+            "request body is empty; expected JSON",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => {
+                ApiError::new(400, "invalid_body", format!("invalid request body: {e}"))
+            }
+            _ => ApiError::invalid_json(format!("malformed JSON: {e}")),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct T {
+        a: u32,
+    }
+
+    #[test]
+    fn body_errors_are_distinguished() {
+        assert_eq!(parse_body::<T>(b"{").unwrap_err().code, "invalid_json");
+        assert_eq!(parse_body::<T>(b"").unwrap_err().code, "invalid_json");
+        assert_eq!(
+            parse_body::<T>(br#"{"a":"x"}"#).unwrap_err().code,
+            "invalid_body"
+        );
+        assert_eq!(parse_body::<T>(br#"{}"#).unwrap_err().code, "invalid_body");
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(parse_body::<T>(&big).unwrap_err().status, 413);
+        assert_eq!(parse_body::<T>(br#"{"a":1}"#).unwrap().a, 1);
+    }
+}

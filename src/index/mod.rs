@@ -1,0 +1,186 @@
+//! The D1 session index: what spans sessions. Written by each session's Durable Object on
+//! creation, status changes and prompts (at most one write each); read by `GET /sessions`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use worker::wasm_bindgen::JsValue;
+use worker::D1Database;
+
+use crate::error::{ApiError, ApiResult};
+use crate::session::model::SessionRow;
+use crate::session::paging::parse_limit;
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 100;
+
+/// `GET /sessions?limit&offset&status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub offset: u32,
+    pub status: Option<String>,
+}
+
+impl ListQuery {
+    pub fn from_url(url: &url::Url) -> ApiResult<Self> {
+        let mut q = ListQuery {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+            status: None,
+        };
+        for (k, v) in url.query_pairs() {
+            match k.as_ref() {
+                "limit" => q.limit = parse_limit(&v, MAX_LIMIT)?,
+                "offset" => {
+                    q.offset = v.parse::<u32>().map_err(|_| {
+                        ApiError::bad_request("offset must be a non-negative integer")
+                    })?
+                }
+                "status" if !v.is_empty() => {
+                    if !v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') || v.len() > 32 {
+                        return Err(ApiError::bad_request("status must be a status name"));
+                    }
+                    q.status = Some(v.into_owned());
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IndexRow {
+    id: String,
+    title: Option<String>,
+    repo_owner: String,
+    repo_name: String,
+    vcs_provider: String,
+    model: Option<String>,
+    branch: Option<String>,
+    status: String,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl IndexRow {
+    fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "title": self.title,
+            "repoOwner": self.repo_owner,
+            "repoName": self.repo_name,
+            "vcsProvider": self.vcs_provider,
+            "model": self.model,
+            "branch": self.branch,
+            "status": self.status,
+            "createdBy": self.created_by,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+        })
+    }
+}
+
+fn opt(v: &Option<String>) -> JsValue {
+    v.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
+/// Writes the session's index row (insert or full update).
+pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
+    db.prepare(
+        "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, branch,
+            status, created_by, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
+            branch = excluded.branch, status = excluded.status, updated_at = excluded.updated_at",
+    )
+    .bind(&[
+        s.id.as_str().into(),
+        opt(&s.title),
+        s.repo_owner.as_str().into(),
+        s.repo_name.as_str().into(),
+        s.vcs_provider.as_str().into(),
+        opt(&s.model),
+        opt(&s.base_branch),
+        s.status.as_str().into(),
+        s.created_by.as_str().into(),
+        (s.created_at as f64).into(),
+        (s.updated_at as f64).into(),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Removes the session's index row.
+pub async fn remove(db: &D1Database, id: &str) -> ApiResult<()> {
+    db.prepare("DELETE FROM sessions WHERE id = ?1")
+        .bind(&[id.into()])?
+        .run()
+        .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: f64,
+}
+
+/// One page of the index, most recently updated first.
+pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
+    let status = opt(&q.status);
+    let rows: Vec<IndexRow> = db
+        .prepare(
+            "SELECT * FROM sessions WHERE (?1 IS NULL OR status = ?1)
+             ORDER BY updated_at DESC, id LIMIT ?2 OFFSET ?3",
+        )
+        .bind(&[
+            status.clone(),
+            (q.limit as f64).into(),
+            (q.offset as f64).into(),
+        ])?
+        .all()
+        .await?
+        .results()?;
+    let total = db
+        .prepare("SELECT COUNT(*) AS n FROM sessions WHERE (?1 IS NULL OR status = ?1)")
+        .bind(&[status])?
+        .first::<Count>(None)
+        .await?
+        .map(|c| c.n as u64)
+        .unwrap_or(0);
+    let has_more = (q.offset as u64 + rows.len() as u64) < total;
+    Ok(json!({
+        "sessions": rows.iter().map(IndexRow::view).collect::<Vec<_>>(),
+        "total": total,
+        "hasMore": has_more,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> ApiResult<ListQuery> {
+        ListQuery::from_url(&url::Url::parse(&format!("http://x/sessions{s}")).unwrap())
+    }
+
+    #[test]
+    fn parses_list_query() {
+        assert_eq!(q("").unwrap().limit, DEFAULT_LIMIT);
+        let l = q("?limit=5&offset=10&status=archived").unwrap();
+        assert_eq!(
+            (l.limit, l.offset, l.status.as_deref()),
+            (5, 10, Some("archived"))
+        );
+        for bad in [
+            "?limit=0",
+            "?limit=101",
+            "?offset=-1",
+            "?status=DROP%20TABLE",
+        ] {
+            assert!(q(bad).is_err(), "{bad}");
+        }
+    }
+}

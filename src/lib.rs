@@ -1,0 +1,21 @@
+//! control-plane: the Cloudflare Worker that runs background coding agents against
+//! Bitbucket Cloud and GitHub. This file is the entry point; see `http` for the routes and
+//! `session` for the per-session Durable Object.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod index;
+pub mod session;
+pub mod validate;
+
+pub use session::object::SessionObject;
+
+use worker::{event, Context, Env, Request, Response, Result};
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    console_error_panic_hook::set_once();
+    http::handle(req, env).await
+}

@@ -1,0 +1,251 @@
+//! The session's answers to the worker's commands: create, read, delete, archive, prompt,
+//! lists, participants and ws-tokens. Each reads or writes the store, keeps the D1 index
+//! in step, and tells connected clients what changed.
+
+use serde_json::{json, Value};
+use worker::Response;
+
+use crate::auth::random;
+use crate::auth::vault::Vault;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond;
+use crate::index;
+use crate::session::clients;
+use crate::session::command::{
+    Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef,
+};
+use crate::session::model::{ParticipantRow, SessionRow};
+use crate::session::object::{now_ms, SessionObject};
+use crate::session::paging::{window, Page};
+use crate::session::protocol::ServerMessage;
+use crate::session::store::SealedTokens;
+
+pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
+    match command {
+        Command::Create(new) => create(obj, new).await,
+        Command::Get => get(obj),
+        Command::Delete => delete(obj).await,
+        Command::Archive(u) => set_archived(obj, u, true).await,
+        Command::Unarchive(u) => set_archived(obj, u, false).await,
+        Command::Prompt(p) => {
+            let (message_id, position) = enqueue(obj, p, None).await?;
+            respond::json(
+                200,
+                &json!({"messageId": message_id, "status": "queued", "position": position}),
+            )
+        }
+        Command::Stop => stop(obj),
+        Command::List { kind, page } => list(obj, kind, &page),
+        Command::AddParticipant(p) => {
+            existing(obj)?;
+            let row = join(obj, &p, "member")?;
+            respond::json(
+                201,
+                &json!({"participantId": row.id, "participant": row.view()}),
+            )
+        }
+        Command::WsToken(p) => ws_token(obj, &p),
+    }
+}
+
+/// The session, or 404.
+pub fn existing(obj: &SessionObject) -> ApiResult<SessionRow> {
+    obj.store
+        .session()?
+        .ok_or_else(|| ApiError::not_found("session not found"))
+}
+
+fn db(obj: &SessionObject) -> ApiResult<worker::D1Database> {
+    Ok(obj.env.d1("DB")?)
+}
+
+/// Encrypts the participant's tokens with `TOKEN_ENCRYPTION_KEY` (fails closed without it).
+fn seal(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<SealedTokens> {
+    if !p.has_tokens() {
+        return Ok(SealedTokens::default());
+    }
+    let key = config::secret(&obj.env, "TOKEN_ENCRYPTION_KEY")
+        .ok_or_else(|| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))?;
+    let vault = Vault::from_base64_key(&key)
+        .map_err(|_| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))?;
+    let enc = |t: &Option<String>| -> ApiResult<Option<String>> {
+        t.as_deref()
+            .map(|t| vault.encrypt(t))
+            .transpose()
+            .map_err(|_| ApiError::internal("could not encrypt the token"))
+    };
+    Ok(SealedTokens {
+        access: enc(&p.scm_token)?,
+        refresh: enc(&p.scm_refresh_token)?,
+    })
+}
+
+/// Adds or updates a participant (tokens sealed first).
+fn join(obj: &SessionObject, p: &ParticipantInput, role: &str) -> ApiResult<ParticipantRow> {
+    let sealed = seal(obj, p)?;
+    let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
+    obj.store
+        .upsert_participant(&id, p, &sealed, role, now_ms())
+}
+
+async fn create(obj: &SessionObject, new: NewSession) -> ApiResult<Response> {
+    if obj.store.session()?.is_some() {
+        return Err(ApiError::conflict("session already exists"));
+    }
+    let now = now_ms();
+    let sealed = seal(obj, &new.owner)?;
+    obj.store.insert_session(&new, now)?;
+    let owner_id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
+    obj.store
+        .upsert_participant(&owner_id, &new.owner, &sealed, "owner", now)?;
+    let row = existing(obj)?;
+    if let Err(e) = index::upsert(&db(obj)?, &row).await {
+        // Without its index row nobody could find the session: undo it.
+        obj.state.storage().delete_all().await?;
+        obj.forget_schema();
+        return Err(e);
+    }
+    respond::json(201, &json!({"sessionId": row.id, "status": row.status}))
+}
+
+fn get(obj: &SessionObject) -> ApiResult<Response> {
+    let row = existing(obj)?;
+    let sandbox = obj.store.sandbox()?;
+    respond::json(200, &row.view(sandbox.as_ref()))
+}
+
+async fn delete(obj: &SessionObject) -> ApiResult<Response> {
+    let row = existing(obj)?;
+    index::remove(&db(obj)?, &row.id).await?;
+    clients::close_all(obj, 1000, "session deleted");
+    obj.state.storage().delete_all().await?;
+    obj.forget_schema();
+    respond::json(200, &json!({"sessionId": row.id, "status": "deleted"}))
+}
+
+async fn set_archived(obj: &SessionObject, user: UserRef, archived: bool) -> ApiResult<Response> {
+    existing(obj)?;
+    if obj.store.participant_by_user(&user.user_id)?.is_none() {
+        return Err(ApiError::forbidden(
+            "only participants can archive or unarchive a session",
+        ));
+    }
+    let status = if archived { "archived" } else { "active" };
+    obj.store.set_status(status, now_ms())?;
+    let row = existing(obj)?;
+    index::upsert(&db(obj)?, &row).await?;
+    respond::json(200, &json!({"sessionId": row.id, "status": row.status}))
+}
+
+/// Queues a prompt from `p.author_id` (joining them as a member if new), records it as an
+/// event for every client, and keeps the index's `updatedAt` current with one write.
+pub async fn enqueue(
+    obj: &SessionObject,
+    p: PromptInput,
+    author: Option<&ParticipantRow>,
+) -> ApiResult<(String, u32)> {
+    let session = existing(obj)?;
+    if session.status == "archived" {
+        return Err(ApiError::conflict(
+            "session is archived; unarchive it first",
+        ));
+    }
+    if author.is_none() && obj.store.participant_by_user(&p.author_id)?.is_none() {
+        join(
+            obj,
+            &ParticipantInput {
+                user_id: p.author_id.clone(),
+                ..Default::default()
+            },
+            "member",
+        )?;
+    }
+    let now = now_ms();
+    let message_id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
+    let model = p.model.clone().or(session.model.clone());
+    let position = obj
+        .store
+        .insert_message(&message_id, &p, model.as_deref(), now)?;
+    let data = json!({
+        "messageId": message_id,
+        "content": p.content,
+        "authorId": p.author_id,
+        "source": p.source.as_deref().unwrap_or("web"),
+        "model": model,
+    });
+    record_event(obj, "user_message", &data, Some(&message_id))?;
+    if session.status == "created" {
+        obj.store.set_status("active", now)?;
+    } else {
+        obj.store.touch(now)?;
+    }
+    index::upsert(&db(obj)?, &existing(obj)?).await?;
+    Ok((message_id, position))
+}
+
+/// Stores an event and broadcasts it to every subscribed client.
+pub fn record_event(
+    obj: &SessionObject,
+    kind: &str,
+    data: &Value,
+    message_id: Option<&str>,
+) -> ApiResult<()> {
+    let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
+    let row = obj
+        .store
+        .insert_event(&id, kind, data, message_id, now_ms())?;
+    clients::broadcast(obj, &ServerMessage::SandboxEvent { event: row.view() });
+    Ok(())
+}
+
+/// Fails the message in progress, if any, and tells the clients.
+pub fn stop_processing(obj: &SessionObject) -> ApiResult<bool> {
+    existing(obj)?;
+    let stopped = obj.store.fail_processing("stopped by user", now_ms())?;
+    if stopped {
+        clients::broadcast(
+            obj,
+            &ServerMessage::ProcessingStatus {
+                is_processing: false,
+            },
+        );
+    }
+    Ok(stopped)
+}
+
+fn stop(obj: &SessionObject) -> ApiResult<Response> {
+    let stopped = stop_processing(obj)?;
+    respond::json(200, &json!({"stopped": stopped}))
+}
+
+/// One page of a list, newest first: `{<kind>: [...], cursor, hasMore}`.
+pub fn page(
+    obj: &SessionObject,
+    kind: ListKind,
+    page: &Page,
+) -> ApiResult<(Vec<Value>, bool, Option<i64>)> {
+    existing(obj)?;
+    let rows = obj.store.page(kind, page)?;
+    Ok(window(rows, page.limit, |v| {
+        v.get("seq").and_then(Value::as_i64).unwrap_or(0)
+    }))
+}
+
+fn list(obj: &SessionObject, kind: ListKind, p: &Page) -> ApiResult<Response> {
+    let (rows, has_more, cursor) = page(obj, kind, p)?;
+    let mut body = serde_json::Map::new();
+    body.insert(kind.as_str().into(), Value::Array(rows));
+    body.insert("cursor".into(), cursor.into());
+    body.insert("hasMore".into(), has_more.into());
+    respond::json(200, &Value::Object(body))
+}
+
+fn ws_token(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<Response> {
+    existing(obj)?;
+    let row = join(obj, p, "member")?;
+    let token = random::token().map_err(|_| ApiError::internal("no randomness available"))?;
+    obj.store
+        .set_ws_token(&row.id, &random::sha256_hex(&token), now_ms())?;
+    respond::json(200, &json!({"token": token, "participantId": row.id}))
+}

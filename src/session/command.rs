@@ -1,0 +1,311 @@
+//! Commands the worker sends to a session's Durable Object, and the validated inputs they
+//! carry. Parsing and validation are pure; the worker validates before forwarding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::session::paging::Page;
+use crate::validate;
+
+/// The version-control provider of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum VcsProvider {
+    #[default]
+    Bitbucket,
+    Github,
+}
+
+impl VcsProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VcsProvider::Bitbucket => "bitbucket",
+            VcsProvider::Github => "github",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bitbucket" => Some(VcsProvider::Bitbucket),
+            "github" => Some(VcsProvider::Github),
+            _ => None,
+        }
+    }
+}
+
+/// Who joins a session, with their optional VCS identity and credentials (plaintext here,
+/// encrypted by the Durable Object before anything is stored).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantInput {
+    pub user_id: String,
+    #[serde(default)]
+    pub scm_user_id: Option<String>,
+    #[serde(default)]
+    pub scm_login: Option<String>,
+    #[serde(default)]
+    pub scm_name: Option<String>,
+    #[serde(default)]
+    pub scm_email: Option<String>,
+    #[serde(default)]
+    pub scm_token: Option<String>,
+    #[serde(default)]
+    pub scm_refresh_token: Option<String>,
+    /// Unix milliseconds.
+    #[serde(default)]
+    pub scm_token_expires_at: Option<i64>,
+}
+
+const MAX_TOKEN_LEN: usize = 16 * 1024;
+
+impl ParticipantInput {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        validate::ident("userId", &self.user_id)?;
+        for (field, v) in [
+            ("scmUserId", &self.scm_user_id),
+            ("scmLogin", &self.scm_login),
+            ("scmName", &self.scm_name),
+            ("scmEmail", &self.scm_email),
+        ] {
+            if let Some(v) = v {
+                validate::text(field, v, 500, true)?;
+            }
+        }
+        for (field, v) in [
+            ("scmToken", &self.scm_token),
+            ("scmRefreshToken", &self.scm_refresh_token),
+        ] {
+            if let Some(v) = v {
+                validate::text(field, v, MAX_TOKEN_LEN, false)?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has_tokens(&self) -> bool {
+        self.scm_token.is_some() || self.scm_refresh_token.is_some()
+    }
+}
+
+/// `POST /sessions` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateSession {
+    pub repo_owner: String,
+    pub repo_name: String,
+    #[serde(default)]
+    pub vcs_provider: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(flatten)]
+    pub participant: ParticipantInput,
+}
+
+/// A creation request after validation, with the provider resolved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSession {
+    pub session_id: String,
+    pub repo_owner: String,
+    pub repo_name: String,
+    pub vcs_provider: VcsProvider,
+    pub title: Option<String>,
+    pub model: Option<String>,
+    pub branch: Option<String>,
+    pub owner: ParticipantInput,
+}
+
+impl CreateSession {
+    /// Validates the body and resolves the provider (`default` when absent).
+    pub fn into_new(
+        self,
+        session_id: String,
+        default: VcsProvider,
+    ) -> Result<NewSession, ApiError> {
+        validate::slug("repoOwner", &self.repo_owner)?;
+        validate::slug("repoName", &self.repo_name)?;
+        if let Some(b) = &self.branch {
+            validate::branch("branch", b)?;
+        }
+        if let Some(t) = &self.title {
+            validate::text("title", t, 500, true)?;
+        }
+        if let Some(m) = &self.model {
+            validate::text("model", m, 200, false)?;
+        }
+        self.participant.validate()?;
+        let vcs_provider = match &self.vcs_provider {
+            None => default,
+            Some(p) => VcsProvider::parse(p).ok_or_else(|| {
+                ApiError::bad_request("vcsProvider must be \"bitbucket\" or \"github\"")
+            })?,
+        };
+        Ok(NewSession {
+            session_id,
+            repo_owner: self.repo_owner,
+            repo_name: self.repo_name,
+            vcs_provider,
+            title: self.title,
+            model: self.model,
+            branch: self.branch,
+            owner: self.participant,
+        })
+    }
+}
+
+/// `POST /sessions/{id}/prompt` body (also the socket's `prompt`, with the author known).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptInput {
+    pub content: String,
+    pub author_id: String,
+    #[serde(default)]
+    pub source: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// The largest prompt we accept (the body limit is 1 MiB; keep headroom for JSON escaping).
+pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
+
+impl PromptInput {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        validate::text("content", &self.content, MAX_PROMPT_BYTES, false)?;
+        validate::ident("authorId", &self.author_id)?;
+        if let Some(s) = &self.source {
+            validate::text("source", s, 50, false)?;
+        }
+        if let Some(m) = &self.model {
+            validate::text("model", m, 200, false)?;
+        }
+        Ok(())
+    }
+}
+
+/// `POST /sessions/{id}/archive|unarchive` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRef {
+    pub user_id: String,
+}
+
+/// Which paged list to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListKind {
+    Events,
+    Messages,
+    Artifacts,
+    Participants,
+}
+
+impl ListKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "events" => Some(ListKind::Events),
+            "messages" => Some(ListKind::Messages),
+            "artifacts" => Some(ListKind::Artifacts),
+            "participants" => Some(ListKind::Participants),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Events => "events",
+            ListKind::Messages => "messages",
+            ListKind::Artifacts => "artifacts",
+            ListKind::Participants => "participants",
+        }
+    }
+}
+
+/// One command from the worker to the session's Durable Object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Command {
+    Create(NewSession),
+    Get,
+    Delete,
+    Archive(UserRef),
+    Unarchive(UserRef),
+    Prompt(PromptInput),
+    Stop,
+    List { kind: ListKind, page: Page },
+    AddParticipant(ParticipantInput),
+    WsToken(ParticipantInput),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn create(v: serde_json::Value) -> Result<NewSession, ApiError> {
+        serde_json::from_value::<CreateSession>(v)
+            .map_err(ApiError::from)?
+            .into_new("s".into(), VcsProvider::Bitbucket)
+    }
+
+    #[test]
+    fn create_defaults_and_validation() {
+        let ok = create(json!({"repoOwner":"acme","repoName":"web","userId":"u1"})).unwrap();
+        assert_eq!(ok.vcs_provider, VcsProvider::Bitbucket);
+        assert_eq!(ok.owner.user_id, "u1");
+        let gh =
+            create(json!({"repoOwner":"a","repoName":"b","userId":"u","vcsProvider":"github"}))
+                .unwrap();
+        assert_eq!(gh.vcs_provider, VcsProvider::Github);
+        for bad in [
+            json!({"repoOwner":"a/b","repoName":"web","userId":"u1"}),
+            json!({"repoOwner":"a","repoName":"..","userId":"u1"}),
+            json!({"repoOwner":"a","repoName":"b","userId":""}),
+            json!({"repoOwner":"a","repoName":"b","userId":"u","branch":"bad..ref"}),
+            json!({"repoOwner":"a","repoName":"b","userId":"u","vcsProvider":"gitlab"}),
+            json!({"repoOwner":"a","repoName":"b"}),
+            json!({"repoOwner":1,"repoName":"b","userId":"u"}),
+        ] {
+            assert!(create(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_wire_form_round_trips() {
+        let c = Command::List {
+            kind: ListKind::Events,
+            page: Page {
+                cursor: Some(5),
+                limit: 10,
+                event_type: None,
+            },
+        };
+        let s = serde_json::to_string(&c).unwrap();
+        assert!(s.contains("\"op\":\"list\""));
+        let back: Command = serde_json::from_str(&s).unwrap();
+        assert!(matches!(
+            back,
+            Command::List {
+                kind: ListKind::Events,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn prompt_validation() {
+        let p = PromptInput {
+            content: " ".into(),
+            author_id: "u".into(),
+            source: None,
+            model: None,
+        };
+        assert!(p.validate().is_err());
+        let p = PromptInput {
+            content: "x".repeat(MAX_PROMPT_BYTES + 1),
+            ..p
+        };
+        assert!(p.validate().is_err());
+    }
+}

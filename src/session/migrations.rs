@@ -1,0 +1,94 @@
+//! The session database schema, as numbered migrations recorded in `_migrations`.
+
+/// Each migration: its number and its statements, applied in order, once.
+pub const MIGRATIONS: &[(i64, &[&str])] = &[(
+    1,
+    &[
+        "CREATE TABLE session (
+            id TEXT PRIMARY KEY,
+            title TEXT,
+            repo_owner TEXT NOT NULL,
+            repo_name TEXT NOT NULL,
+            vcs_provider TEXT NOT NULL,
+            model TEXT,
+            base_branch TEXT,
+            branch_name TEXT,
+            status TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        )",
+        "CREATE TABLE participants (
+            id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL UNIQUE,
+            scm_user_id TEXT,
+            scm_login TEXT,
+            scm_name TEXT,
+            scm_email TEXT,
+            scm_access_token_encrypted TEXT,
+            scm_refresh_token_encrypted TEXT,
+            scm_token_expires_at INTEGER,
+            ws_token_hash TEXT,
+            ws_token_issued_at INTEGER,
+            role TEXT NOT NULL,
+            joined_at INTEGER NOT NULL
+        )",
+        "CREATE INDEX participants_ws_token ON participants(ws_token_hash)",
+        "CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            author_id TEXT NOT NULL,
+            content TEXT NOT NULL,
+            source TEXT NOT NULL,
+            model TEXT,
+            status TEXT NOT NULL,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            completed_at INTEGER
+        )",
+        "CREATE INDEX messages_status ON messages(status)",
+        "CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            data TEXT NOT NULL,
+            message_id TEXT,
+            created_at INTEGER NOT NULL
+        )",
+        "CREATE INDEX events_type ON events(type, seq)",
+        "CREATE TABLE artifacts (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            url TEXT,
+            metadata TEXT,
+            created_at INTEGER NOT NULL
+        )",
+        "CREATE TABLE sandbox (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            provider_id TEXT,
+            sandbox_id TEXT,
+            token_hash TEXT,
+            status TEXT NOT NULL,
+            last_heartbeat INTEGER,
+            last_activity INTEGER,
+            created_at INTEGER
+        )",
+    ],
+)];
+
+/// The migrations still to apply when the database is at `current` (0 when new).
+pub fn pending(current: i64) -> impl Iterator<Item = &'static (i64, &'static [&'static str])> {
+    MIGRATIONS.iter().filter(move |(v, _)| *v > current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_increasing_and_pending_skips_applied() {
+        assert!(MIGRATIONS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(pending(0).count(), MIGRATIONS.len());
+        assert_eq!(pending(MIGRATIONS.last().unwrap().0).count(), 0);
+    }
+}

@@ -1,0 +1,199 @@
+//! Rows of the session database and the JSON each one shows to callers. Encrypted tokens
+//! and token hashes are read from storage but never part of a view.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionRow {
+    pub id: String,
+    pub title: Option<String>,
+    pub repo_owner: String,
+    pub repo_name: String,
+    pub vcs_provider: String,
+    pub model: Option<String>,
+    pub base_branch: Option<String>,
+    pub branch_name: Option<String>,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl SessionRow {
+    pub fn view(&self, sandbox: Option<&SandboxRow>) -> Value {
+        json!({
+            "id": self.id,
+            "title": self.title,
+            "repoOwner": self.repo_owner,
+            "repoName": self.repo_name,
+            "vcsProvider": self.vcs_provider,
+            "model": self.model,
+            "baseBranch": self.base_branch,
+            "branchName": self.branch_name,
+            "status": self.status,
+            "createdBy": self.created_by,
+            "createdAt": self.created_at,
+            "updatedAt": self.updated_at,
+            "sandbox": sandbox.map(SandboxRow::view),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ParticipantRow {
+    pub seq: i64,
+    pub id: String,
+    pub user_id: String,
+    pub scm_user_id: Option<String>,
+    pub scm_login: Option<String>,
+    pub scm_name: Option<String>,
+    pub scm_email: Option<String>,
+    pub scm_access_token_encrypted: Option<String>,
+    pub scm_token_expires_at: Option<i64>,
+    pub ws_token_issued_at: Option<i64>,
+    pub role: String,
+    pub joined_at: i64,
+}
+
+impl ParticipantRow {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "userId": self.user_id,
+            "scmUserId": self.scm_user_id,
+            "scmLogin": self.scm_login,
+            "scmName": self.scm_name,
+            "scmEmail": self.scm_email,
+            "role": self.role,
+            "hasScmToken": self.scm_access_token_encrypted.is_some(),
+            "scmTokenExpiresAt": self.scm_token_expires_at,
+            "joinedAt": self.joined_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MessageRow {
+    pub seq: i64,
+    pub id: String,
+    pub author_id: String,
+    pub content: String,
+    pub source: String,
+    pub model: Option<String>,
+    pub status: String,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+impl MessageRow {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "authorId": self.author_id,
+            "content": self.content,
+            "source": self.source,
+            "model": self.model,
+            "status": self.status,
+            "error": self.error,
+            "createdAt": self.created_at,
+            "startedAt": self.started_at,
+            "completedAt": self.completed_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: String,
+    pub message_id: Option<String>,
+    pub created_at: i64,
+}
+
+impl EventRow {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": self.kind,
+            "data": serde_json::from_str::<Value>(&self.data).unwrap_or(Value::Null),
+            "messageId": self.message_id,
+            "createdAt": self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ArtifactRow {
+    pub seq: i64,
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: Option<String>,
+    pub metadata: Option<String>,
+    pub created_at: i64,
+}
+
+impl ArtifactRow {
+    pub fn view(&self) -> Value {
+        json!({
+            "id": self.id,
+            "type": self.kind,
+            "url": self.url,
+            "metadata": self.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
+            "createdAt": self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SandboxRow {
+    pub sandbox_id: Option<String>,
+    pub status: String,
+    pub last_heartbeat: Option<i64>,
+    pub last_activity: Option<i64>,
+    pub created_at: Option<i64>,
+}
+
+impl SandboxRow {
+    pub fn view(&self) -> Value {
+        json!({
+            "sandboxId": self.sandbox_id,
+            "status": self.status,
+            "lastHeartbeat": self.last_heartbeat,
+            "lastActivity": self.last_activity,
+            "createdAt": self.created_at,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn participant_view_hides_secrets() {
+        let p = ParticipantRow {
+            seq: 1,
+            id: "p".into(),
+            user_id: "u".into(),
+            scm_user_id: None,
+            scm_login: Some("l".into()),
+            scm_name: None,
+            scm_email: None,
+            scm_access_token_encrypted: Some("ENCRYPTED".into()),
+            scm_token_expires_at: Some(5),
+            ws_token_issued_at: None,
+            role: "owner".into(),
+            joined_at: 1,
+        };
+        let v = p.view().to_string();
+        assert!(!v.contains("ENCRYPTED"));
+        assert!(v.contains("\"hasScmToken\":true"));
+    }
+}

@@ -1,0 +1,112 @@
+//! The `SessionObject` Durable Object: a dispatcher. It makes sure the schema is current,
+//! then hands each command, socket message, close and alarm to the module that owns it.
+
+use std::cell::Cell;
+
+use worker::{
+    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage,
+};
+
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond;
+use crate::session::command::Command;
+use crate::session::store::Store;
+use crate::session::{actions, clients};
+
+#[durable_object]
+pub struct SessionObject {
+    pub(crate) state: State,
+    pub(crate) env: Env,
+    pub(crate) store: Store,
+    migrated: Cell<bool>,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    worker::Date::now().as_millis() as i64
+}
+
+impl SessionObject {
+    /// Applies pending migrations once per instance (and again after a delete).
+    pub(crate) fn ready(&self) -> ApiResult<()> {
+        if !self.migrated.get() {
+            self.store.migrate(now_ms())?;
+            self.migrated.set(true);
+        }
+        Ok(())
+    }
+
+    /// Marks the schema as gone (after all storage was deleted).
+    pub(crate) fn forget_schema(&self) {
+        self.migrated.set(false);
+    }
+
+    async fn handle(&self, mut req: Request) -> ApiResult<Response> {
+        self.ready()?;
+        let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
+        if upgrade.eq_ignore_ascii_case("websocket") {
+            return clients::accept(self).await;
+        }
+        let command: Command = respond::body(&mut req)
+            .await
+            .map_err(|e| ApiError::internal(format!("bad internal command: {}", e.message)))?;
+        actions::run(self, command).await
+    }
+}
+
+impl DurableObject for SessionObject {
+    fn new(state: State, env: Env) -> Self {
+        let store = Store::new(state.storage().sql());
+        Self {
+            state,
+            env,
+            store,
+            migrated: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        respond::finish(self.handle(req).await)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        if let Err(e) = self.ready() {
+            worker::console_error!("session schema unavailable: {e}");
+            return Ok(());
+        }
+        clients::on_message(self, &ws, message).await;
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        _reason: String,
+        _clean: bool,
+    ) -> Result<()> {
+        // Complete the closing handshake; nothing is stored per connection.
+        let code = if code == 1005 || code == 1006 {
+            1000
+        } else {
+            code as u16
+        };
+        let _ = ws.close(Some(code), Some("closed"));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
+        worker::console_warn!("websocket error: {error}");
+        Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        clients::on_alarm(self).await;
+        Response::ok("ok")
+    }
+}

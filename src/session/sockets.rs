@@ -1,0 +1,92 @@
+//! What the session remembers about each WebSocket across hibernation (its attachment),
+//! and the pure decisions about client sockets: subscription deadline and token age.
+
+use serde::{Deserialize, Serialize};
+
+/// A client must subscribe within this long after connecting (else close 4008).
+pub const SUBSCRIBE_DEADLINE_MS: i64 = 30_000;
+/// A ws-token is valid this long after it was issued (else close 4001).
+pub const WS_TOKEN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
+
+pub const CLOSE_AUTH_FAILED: u16 = 4001;
+pub const CLOSE_SUBSCRIBE_TIMEOUT: u16 = 4008;
+
+/// The tag every client socket carries, so the session can find them after hibernation.
+pub const CLIENT_TAG: &str = "client";
+
+/// Serialized onto each socket with `serialize_attachment`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientAttachment {
+    pub connected_at: i64,
+    #[serde(default)]
+    pub participant_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub client_id: Option<String>,
+}
+
+impl ClientAttachment {
+    pub fn is_subscribed(&self) -> bool {
+        self.participant_id.is_some()
+    }
+}
+
+/// Whether an unsubscribed socket connected at `connected_at` has outlived its deadline.
+pub fn subscribe_expired(a: &ClientAttachment, now: i64) -> bool {
+    !a.is_subscribed() && now - a.connected_at >= SUBSCRIBE_DEADLINE_MS
+}
+
+/// When the next subscription deadline after `now` falls, if any socket is still
+/// unsubscribed (sockets already past theirs are being closed and do not count).
+pub fn next_deadline<'a>(
+    sockets: impl IntoIterator<Item = &'a ClientAttachment>,
+    now: i64,
+) -> Option<i64> {
+    sockets
+        .into_iter()
+        .filter(|a| !a.is_subscribed())
+        .map(|a| a.connected_at + SUBSCRIBE_DEADLINE_MS)
+        .filter(|d| *d > now)
+        .min()
+}
+
+/// Whether a ws-token issued at `issued_at` is still valid at `now`.
+pub fn ws_token_valid(issued_at: i64, now: i64) -> bool {
+    now >= issued_at - 60_000 && now - issued_at < WS_TOKEN_TTL_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn att(at: i64, sub: bool) -> ClientAttachment {
+        ClientAttachment {
+            connected_at: at,
+            participant_id: sub.then(|| "p".to_string()),
+            user_id: None,
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn subscribe_deadline() {
+        assert!(!subscribe_expired(&att(0, false), 29_999));
+        assert!(subscribe_expired(&att(0, false), 30_000));
+        assert!(!subscribe_expired(&att(0, true), 90_000));
+        let socks = [att(10, true), att(50, false), att(20, false)];
+        assert_eq!(next_deadline(&socks, 0), Some(30_020));
+        assert_eq!(next_deadline(&socks, 30_020), Some(30_050));
+        assert_eq!(next_deadline(&socks, 30_050), None);
+        assert_eq!(next_deadline(&[att(10, true)], 0), None);
+    }
+
+    #[test]
+    fn token_age() {
+        assert!(ws_token_valid(1_000, 1_000));
+        assert!(ws_token_valid(1_000, 1_000 + WS_TOKEN_TTL_MS - 1));
+        assert!(!ws_token_valid(1_000, 1_000 + WS_TOKEN_TTL_MS));
+        assert!(!ws_token_valid(1_000_000, 0));
+    }
+}

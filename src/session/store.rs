@@ -1,0 +1,305 @@
+//! The session's SQLite storage: schema migrations and typed reads and writes of its
+//! tables. Holds only encrypted tokens and token hashes.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+use worker::{SqlStorage, SqlStorageValue as V};
+
+use crate::error::ApiResult;
+use crate::session::command::{ListKind, NewSession, ParticipantInput, PromptInput};
+use crate::session::migrations;
+use crate::session::model::{
+    ArtifactRow, EventRow, MessageRow, ParticipantRow, SandboxRow, SessionRow,
+};
+use crate::session::paging::Page;
+
+/// Encrypted forms of a participant's tokens, ready to store.
+#[derive(Debug, Default)]
+pub struct SealedTokens {
+    pub access: Option<String>,
+    pub refresh: Option<String>,
+}
+
+pub struct Store {
+    sql: SqlStorage,
+}
+
+fn opt(v: &Option<String>) -> V {
+    v.clone().into()
+}
+
+const PARTICIPANT_COLUMNS: &str = "rowid AS seq, id, user_id, scm_user_id, scm_login, scm_name,
+    scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at";
+
+impl Store {
+    pub fn new(sql: SqlStorage) -> Self {
+        Self { sql }
+    }
+
+    fn rows<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
+        Ok(self.sql.exec(query, Some(bindings))?.to_array()?)
+    }
+
+    fn first<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Option<T>> {
+        Ok(self.rows(query, bindings)?.into_iter().next())
+    }
+
+    fn run(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
+        self.sql.exec(query, Some(bindings))?;
+        Ok(())
+    }
+
+    /// Applies the migrations not yet recorded.
+    pub fn migrate(&self, now: i64) -> ApiResult<()> {
+        self.run(
+            "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            vec![],
+        )?;
+        #[derive(Deserialize)]
+        struct Current {
+            v: Option<i64>,
+        }
+        let current = self
+            .first::<Current>("SELECT MAX(version) AS v FROM _migrations", vec![])?
+            .and_then(|c| c.v)
+            .unwrap_or(0);
+        for (version, statements) in migrations::pending(current) {
+            for s in statements.iter() {
+                self.run(s, vec![])?;
+            }
+            self.run(
+                "INSERT INTO _migrations (version, applied_at) VALUES (?, ?)",
+                vec![(*version).into(), now.into()],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn session(&self) -> ApiResult<Option<SessionRow>> {
+        self.first("SELECT * FROM session LIMIT 1", vec![])
+    }
+
+    pub fn insert_session(&self, s: &NewSession, now: i64) -> ApiResult<()> {
+        self.run(
+            "INSERT INTO session (id, title, repo_owner, repo_name, vcs_provider, model,
+                base_branch, branch_name, status, created_by, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'created', ?, ?, ?)",
+            vec![
+                s.session_id.as_str().into(),
+                opt(&s.title),
+                s.repo_owner.as_str().into(),
+                s.repo_name.as_str().into(),
+                s.vcs_provider.as_str().into(),
+                opt(&s.model),
+                opt(&s.branch),
+                s.owner.user_id.as_str().into(),
+                now.into(),
+                now.into(),
+            ],
+        )
+    }
+
+    pub fn set_status(&self, status: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE session SET status = ?, updated_at = ?",
+            vec![status.into(), now.into()],
+        )
+    }
+
+    pub fn touch(&self, now: i64) -> ApiResult<()> {
+        self.run("UPDATE session SET updated_at = ?", vec![now.into()])
+    }
+
+    pub fn sandbox(&self) -> ApiResult<Option<SandboxRow>> {
+        self.first(
+            "SELECT sandbox_id, status, last_heartbeat, last_activity, created_at FROM sandbox WHERE id = 1",
+            vec![],
+        )
+    }
+
+    pub fn participant_by_user(&self, user_id: &str) -> ApiResult<Option<ParticipantRow>> {
+        self.first(
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE user_id = ?"),
+            vec![user_id.into()],
+        )
+    }
+
+    pub fn participant_by_ws_token(&self, hash: &str) -> ApiResult<Option<ParticipantRow>> {
+        self.first(
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE ws_token_hash = ?"),
+            vec![hash.into()],
+        )
+    }
+
+    /// Adds a participant, or updates the one with the same user id: identity fields
+    /// given replace stored ones, tokens given replace stored tokens, absent ones are kept.
+    pub fn upsert_participant(
+        &self,
+        new_id: &str,
+        p: &ParticipantInput,
+        sealed: &SealedTokens,
+        role: &str,
+        now: i64,
+    ) -> ApiResult<ParticipantRow> {
+        self.run(
+            "INSERT INTO participants (id, user_id, scm_user_id, scm_login, scm_name, scm_email,
+                scm_access_token_encrypted, scm_refresh_token_encrypted, scm_token_expires_at,
+                role, joined_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(user_id) DO UPDATE SET
+                scm_user_id = COALESCE(excluded.scm_user_id, scm_user_id),
+                scm_login = COALESCE(excluded.scm_login, scm_login),
+                scm_name = COALESCE(excluded.scm_name, scm_name),
+                scm_email = COALESCE(excluded.scm_email, scm_email),
+                scm_access_token_encrypted = COALESCE(excluded.scm_access_token_encrypted, scm_access_token_encrypted),
+                scm_refresh_token_encrypted = COALESCE(excluded.scm_refresh_token_encrypted, scm_refresh_token_encrypted),
+                scm_token_expires_at = CASE WHEN excluded.scm_access_token_encrypted IS NULL
+                    THEN scm_token_expires_at ELSE excluded.scm_token_expires_at END",
+            vec![
+                new_id.into(),
+                p.user_id.as_str().into(),
+                opt(&p.scm_user_id),
+                opt(&p.scm_login),
+                opt(&p.scm_name),
+                opt(&p.scm_email),
+                opt(&sealed.access),
+                opt(&sealed.refresh),
+                p.scm_token_expires_at.into(),
+                role.into(),
+                now.into(),
+            ],
+        )?;
+        self.participant_by_user(&p.user_id)?
+            .ok_or_else(|| crate::error::ApiError::internal("participant was not stored"))
+    }
+
+    pub fn set_ws_token(&self, participant_id: &str, hash: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE participants SET ws_token_hash = ?, ws_token_issued_at = ? WHERE id = ?",
+            vec![hash.into(), now.into(), participant_id.into()],
+        )
+    }
+
+    /// Queues a prompt; answers its position among unfinished messages (1 = next).
+    pub fn insert_message(
+        &self,
+        id: &str,
+        p: &PromptInput,
+        model: Option<&str>,
+        now: i64,
+    ) -> ApiResult<u32> {
+        self.run(
+            "INSERT INTO messages (id, author_id, content, source, model, status, created_at)
+             VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            vec![
+                id.into(),
+                p.author_id.as_str().into(),
+                p.content.as_str().into(),
+                p.source.as_deref().unwrap_or("web").into(),
+                model.map(str::to_string).into(),
+                now.into(),
+            ],
+        )?;
+        #[derive(Deserialize)]
+        struct N {
+            n: i64,
+        }
+        let n = self
+            .first::<N>(
+                "SELECT COUNT(*) AS n FROM messages WHERE status IN ('pending', 'processing')",
+                vec![],
+            )?
+            .map(|c| c.n)
+            .unwrap_or(1);
+        Ok(n.clamp(1, u32::MAX as i64) as u32)
+    }
+
+    /// Fails the message being processed, if any; answers whether there was one.
+    pub fn fail_processing(&self, reason: &str, now: i64) -> ApiResult<bool> {
+        let cursor = self.sql.exec(
+            "UPDATE messages SET status = 'failed', error = ?, completed_at = ? WHERE status = 'processing'",
+            Some(vec![reason.into(), now.into()]),
+        )?;
+        Ok(cursor.rows_written() > 0)
+    }
+
+    pub fn insert_event(
+        &self,
+        id: &str,
+        kind: &str,
+        data: &Value,
+        message_id: Option<&str>,
+        now: i64,
+    ) -> ApiResult<EventRow> {
+        let rows: Vec<EventRow> = self.rows(
+            "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING seq, id, type, data, message_id, created_at",
+            vec![
+                id.into(),
+                kind.into(),
+                data.to_string().into(),
+                message_id.map(str::to_string).into(),
+                now.into(),
+            ],
+        )?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| crate::error::ApiError::internal("event was not stored"))
+    }
+
+    /// One page, newest first, fetching `limit + 1` rows so the caller can tell if more exist.
+    pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Vec<Value>> {
+        let cursor = page.cursor.unwrap_or(i64::MAX);
+        let limit = i64::from(page.limit) + 1;
+        let with_seq = |v: Value, seq: i64| match v {
+            Value::Object(mut m) => {
+                m.insert("seq".into(), seq.into());
+                Value::Object(m)
+            }
+            other => other,
+        };
+        Ok(match kind {
+            ListKind::Events => self
+                .rows::<EventRow>(
+                    "SELECT seq, id, type, data, message_id, created_at FROM events
+                     WHERE seq < ? AND (? IS NULL OR type = ?) ORDER BY seq DESC LIMIT ?",
+                    vec![
+                        cursor.into(),
+                        opt(&page.event_type),
+                        opt(&page.event_type),
+                        limit.into(),
+                    ],
+                )?
+                .iter()
+                .map(|r| with_seq(r.view(), r.seq))
+                .collect(),
+            ListKind::Messages => self
+                .rows::<MessageRow>(
+                    "SELECT rowid AS seq, * FROM messages WHERE rowid < ? ORDER BY rowid DESC LIMIT ?",
+                    vec![cursor.into(), limit.into()],
+                )?
+                .iter()
+                .map(|r| with_seq(r.view(), r.seq))
+                .collect(),
+            ListKind::Artifacts => self
+                .rows::<ArtifactRow>(
+                    "SELECT rowid AS seq, * FROM artifacts WHERE rowid < ? ORDER BY rowid DESC LIMIT ?",
+                    vec![cursor.into(), limit.into()],
+                )?
+                .iter()
+                .map(|r| with_seq(r.view(), r.seq))
+                .collect(),
+            ListKind::Participants => self
+                .rows::<ParticipantRow>(
+                    &format!(
+                        "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE rowid < ? ORDER BY rowid DESC LIMIT ?"
+                    ),
+                    vec![cursor.into(), limit.into()],
+                )?
+                .iter()
+                .map(|r| with_seq(r.view(), r.seq))
+                .collect(),
+        })
+    }
+}
