@@ -83,11 +83,11 @@ pub async fn on_message(obj: &SessionObject, ws: &WebSocket, message: WebSocketI
         let _ = ws.close(Some(1011), Some("unknown connection"));
         return;
     };
-    let msg = match parse_client(&text) {
-        Ok(m) => m,
-        Err(reply) => return send(ws, &reply),
+    let result = match parse_client(&text) {
+        Ok(msg) => handle(obj, ws, att, msg).await,
+        Err(e) => Err(e),
     };
-    if let Err(e) = handle(obj, ws, att, msg).await {
+    if let Err(e) = result {
         send(ws, &ServerMessage::error(&e.code, e.message));
     }
 }

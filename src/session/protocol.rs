@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::error::ApiError;
+
 /// Client → session.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(
@@ -91,17 +93,17 @@ impl ServerMessage {
     }
 }
 
-/// Parses one client frame; an unreadable frame is answered with an `error`, never fatal.
-pub fn parse_client(text: &str) -> Result<ClientMessage, ServerMessage> {
+/// Parses one client frame; an unreadable frame becomes an error to answer, never fatal.
+pub fn parse_client(text: &str) -> Result<ClientMessage, ApiError> {
     serde_json::from_str(text).map_err(|e| {
         let unknown = serde_json::from_str::<Value>(text)
             .ok()
             .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string));
         match unknown {
             Some(t) if !KNOWN_CLIENT_TYPES.contains(&t.as_str()) => {
-                ServerMessage::error("unknown_type", format!("unknown message type {t:?}"))
+                ApiError::new(400, "unknown_type", format!("unknown message type {t:?}"))
             }
-            _ => ServerMessage::error("invalid_message", format!("invalid message: {e}")),
+            _ => ApiError::new(400, "invalid_message", format!("invalid message: {e}")),
         }
     })
 }
@@ -138,11 +140,13 @@ mod tests {
     #[test]
     fn bad_frames_become_errors() {
         let e = parse_client(r#"{"type":"dance"}"#).unwrap_err();
-        assert!(matches!(e, ServerMessage::Error { ref code, .. } if code == "unknown_type"));
-        let e = parse_client("not json").unwrap_err();
-        assert!(matches!(e, ServerMessage::Error { ref code, .. } if code == "invalid_message"));
+        assert_eq!(e.code, "unknown_type");
+        assert_eq!(
+            parse_client("not json").unwrap_err().code,
+            "invalid_message"
+        );
         let e = parse_client(r#"{"type":"subscribe"}"#).unwrap_err();
-        assert!(matches!(e, ServerMessage::Error { ref code, .. } if code == "invalid_message"));
+        assert_eq!(e.code, "invalid_message");
     }
 
     #[test]

@@ -250,7 +250,8 @@ impl Store {
 
     /// One page, newest first, fetching `limit + 1` rows so the caller can tell if more exist.
     pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Vec<Value>> {
-        let cursor = page.cursor.unwrap_or(i64::MAX);
+        // Larger than any row number, and safe as a JavaScript number.
+        let cursor = page.cursor.unwrap_or(1 << 53);
         let limit = i64::from(page.limit) + 1;
         let with_seq = |v: Value, seq: i64| match v {
             Value::Object(mut m) => {

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every check and test: installs what is missing, checks formatting and lints, builds
+# the worker once, then runs the native unit tests and the end-to-end tests (which start
+# `wrangler dev` against fake upstreams on 127.0.0.1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+export WRANGLER_SEND_METRICS=false
+bash scripts/setup.sh
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+bash scripts/build.sh
+CP_PREBUILT=1 cargo test

@@ -1,0 +1,383 @@
+//! End-to-end tests of the HTTP API through `wrangler dev`: auth, bad inputs, sessions,
+//! prompts, lists and participants.
+
+mod common;
+
+use common::{now_ms, service_token_at, shared, Client};
+use serde_json::json;
+
+fn client() -> Client {
+    shared().worker.client()
+}
+
+#[tokio::test]
+async fn health_is_public() {
+    let c = client();
+    let r = c.send(c.http.get(c.url("/health"))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!({"status": "healthy"}));
+}
+
+const SID: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn protected_routes() -> Vec<(reqwest::Method, String)> {
+    use reqwest::Method as M;
+    let s = format!("/sessions/{SID}");
+    vec![
+        (M::GET, "/sessions".into()),
+        (M::POST, "/sessions".into()),
+        (M::GET, s.clone()),
+        (M::DELETE, s.clone()),
+        (M::POST, format!("{s}/archive")),
+        (M::POST, format!("{s}/unarchive")),
+        (M::POST, format!("{s}/prompt")),
+        (M::POST, format!("{s}/stop")),
+        (M::GET, format!("{s}/events")),
+        (M::GET, format!("{s}/messages")),
+        (M::GET, format!("{s}/artifacts")),
+        (M::GET, format!("{s}/participants")),
+        (M::POST, format!("{s}/participants")),
+        (M::POST, format!("{s}/ws-token")),
+        (M::GET, "/no-such-route".into()),
+    ]
+}
+
+#[tokio::test]
+async fn every_non_public_route_requires_a_valid_service_token() {
+    let c = client();
+    let now = now_ms();
+    let stale = service_token_at(now - 6 * 60 * 1000);
+    let future = service_token_at(now + 6 * 60 * 1000);
+    let forged = control_plane::auth::service_token::sign(b"not-the-secret", now);
+    let sig_only = service_token_at(now).split_once('.').unwrap().1.to_string();
+    for (method, path) in protected_routes() {
+        let bad_headers: Vec<Option<String>> = vec![
+            None,
+            Some(format!("Bearer {stale}")),
+            Some(format!("Bearer {future}")),
+            Some(format!("Bearer {forged}")),
+            Some(format!("Bearer {}.{sig_only}", now + 1)),
+            Some("Bearer garbage".into()),
+            Some(format!("Basic {}", service_token_at(now))),
+        ];
+        for header in bad_headers {
+            let mut req = c
+                .http
+                .request(method.clone(), c.url(&path))
+                .header("content-type", "application/json")
+                .body("{}");
+            if let Some(h) = &header {
+                req = req.header("authorization", h);
+            }
+            let r = c.send(req).await;
+            assert_eq!(r.status, 401, "{method} {path} with {header:?}: {}", r.body);
+            assert_eq!(r.code(), "unauthorized");
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_inputs_get_clear_client_errors() {
+    let c = client();
+    let tok = || format!("Bearer {}", service_token_at(now_ms()));
+    let post_raw = |path: &str, body: Vec<u8>| {
+        c.http
+            .post(c.url(path))
+            .header("authorization", tok())
+            .header("content-type", "application/json")
+            .body(body)
+    };
+    let r = c
+        .send(post_raw("/sessions", b"{\"repoOwner\": ".to_vec()))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_json"), "{}", r.body);
+    let r = c.send(post_raw("/sessions", b"".to_vec())).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_json"));
+    let r = c
+        .send(post_raw(
+            "/sessions",
+            br#"{"repoOwner":1,"repoName":"w","userId":"u"}"#.to_vec(),
+        ))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_body"), "{}", r.body);
+    let r = c.send(post_raw("/sessions", br#"[1,2]"#.to_vec())).await;
+    assert_eq!(r.status, 400);
+    let mut big = br#"{"repoOwner":"a","repoName":"b","userId":"u","title":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 1024 * 1024 + 10));
+    big.extend(br#""}"#);
+    let r = c.send(post_raw("/sessions", big)).await;
+    assert_eq!((r.status, r.code()), (413, "payload_too_large"));
+    let r = c
+        .send(
+            c.http
+                .post(c.url("/sessions"))
+                .header("authorization", tok())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("a=b"),
+        )
+        .await;
+    assert_eq!(r.status, 415);
+
+    for bad in [
+        json!({"repoOwner": "acme/evil", "repoName": "web", "userId": "u"}),
+        json!({"repoOwner": "acme", "repoName": "..", "userId": "u"}),
+        json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "branch": "a..b"}),
+        json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "branch": "feat~1"}),
+        json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "vcsProvider": "gitlab"}),
+        json!({"repoOwner": "acme", "repoName": "web"}),
+    ] {
+        let r = c.post("/sessions", &bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert!(!r.body["error"]["message"].as_str().unwrap_or("").is_empty());
+    }
+
+    let r = c.get("/no-such-route").await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = c
+        .send(
+            c.http
+                .put(c.url("/sessions"))
+                .bearer_auth(service_token_at(now_ms())),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (405, "method_not_allowed"));
+    let r = c.get("/sessions/not-a-session-id").await;
+    assert_eq!((r.status, r.code()), (404, "not_found"));
+    let r = c.get("/sessions?limit=0").await;
+    assert_eq!(r.status, 400);
+    let r = c.get("/sessions/x/events?limit=abc").await;
+    assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn session_lifecycle_and_index() {
+    let c = client();
+    let user = format!("life-{}", now_ms());
+    let id = c
+        .create_session(
+            &user,
+            json!({"title": "Fix the login", "branch": "develop", "model": "m1"}),
+        )
+        .await;
+    assert_eq!(id.len(), 64);
+
+    let r = c.get(&format!("/sessions/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], id.as_str());
+    assert_eq!(r.body["vcsProvider"], "bitbucket");
+    assert_eq!(r.body["repoOwner"], "acme");
+    assert_eq!(r.body["repoName"], "web");
+    assert_eq!(r.body["baseBranch"], "develop");
+    assert_eq!(r.body["title"], "Fix the login");
+    assert_eq!(r.body["status"], "created");
+    assert!(r.body.get("sandbox").is_some());
+
+    let gh = c
+        .create_session(&user, json!({"vcsProvider": "github"}))
+        .await;
+    assert_eq!(
+        c.get(&format!("/sessions/{gh}")).await.body["vcsProvider"],
+        "github"
+    );
+
+    // A second create for the same id is impossible: ids come from the server.
+    let list = c.get("/sessions?limit=100").await;
+    assert_eq!(list.status, 200);
+    let ids: Vec<&str> = list.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&id.as_str()) && ids.contains(&gh.as_str()));
+    assert!(list.body["total"].as_u64().unwrap() >= 2);
+
+    // Archive: only participants may; the index follows.
+    let r = c
+        .post(
+            &format!("/sessions/{id}/archive"),
+            &json!({"userId": "stranger"}),
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    let r = c
+        .post(&format!("/sessions/{id}/archive"), &json!({"userId": user}))
+        .await;
+    assert_eq!(
+        (r.status, r.body["status"].as_str()),
+        (200, Some("archived"))
+    );
+    let archived = c.get("/sessions?status=archived&limit=100").await;
+    assert!(archived.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["status"] == "archived"));
+    assert!(archived.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == id.as_str()));
+    let r = c
+        .post(
+            &format!("/sessions/{id}/prompt"),
+            &json!({"content": "hi", "authorId": user}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "archived sessions take no prompts");
+    let r = c
+        .post(
+            &format!("/sessions/{id}/unarchive"),
+            &json!({"userId": user}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("active")));
+
+    // Paging of the index.
+    let p1 = c.get("/sessions?limit=1&offset=0").await;
+    assert_eq!(p1.body["sessions"].as_array().unwrap().len(), 1);
+    assert_eq!(p1.body["hasMore"], true);
+
+    // Delete: gone from the object and the index.
+    let r = c.delete(&format!("/sessions/{id}")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(c.get(&format!("/sessions/{id}")).await.status, 404);
+    assert_eq!(c.delete(&format!("/sessions/{id}")).await.status, 404);
+    let list = c.get("/sessions?limit=100").await;
+    assert!(!list.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["id"] == id.as_str()));
+    let r = c.get(&format!("/sessions/{SID}")).await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn prompts_messages_events_and_paging_newest_first() {
+    let c = client();
+    let id = c.create_session("pager", json!({})).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = c
+            .post(
+                &format!("/sessions/{id}/prompt"),
+                &json!({"content": format!("prompt {i}"), "authorId": "pager", "model": "m2"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["status"], "queued");
+        assert_eq!(r.body["position"], i + 1);
+        ids.push(r.body["messageId"].as_str().unwrap().to_string());
+    }
+    let r = c
+        .post(
+            &format!("/sessions/{id}/prompt"),
+            &json!({"content": "  ", "authorId": "pager"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+
+    let page1 = c.get(&format!("/sessions/{id}/messages?limit=2")).await;
+    let msgs = page1.body["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0]["id"], ids[4].as_str());
+    assert_eq!(msgs[1]["id"], ids[3].as_str());
+    assert_eq!(msgs[0]["status"], "pending");
+    assert_eq!(msgs[0]["model"], "m2");
+    assert_eq!(page1.body["hasMore"], true);
+    let cursor = page1.body["cursor"].as_i64().unwrap();
+    let page2 = c
+        .get(&format!("/sessions/{id}/messages?limit=2&cursor={cursor}"))
+        .await;
+    let msgs2 = page2.body["messages"].as_array().unwrap();
+    assert_eq!(msgs2[0]["id"], ids[2].as_str());
+    assert_eq!(msgs2[1]["id"], ids[1].as_str());
+    let cursor = page2.body["cursor"].as_i64().unwrap();
+    let page3 = c
+        .get(&format!("/sessions/{id}/messages?limit=2&cursor={cursor}"))
+        .await;
+    assert_eq!(page3.body["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(page3.body["hasMore"], false);
+
+    let events = c
+        .get(&format!("/sessions/{id}/events?type=user_message&limit=10"))
+        .await;
+    let evs = events.body["events"].as_array().unwrap();
+    assert_eq!(evs.len(), 5);
+    assert_eq!(evs[0]["data"]["content"], "prompt 4");
+    assert_eq!(evs[0]["messageId"], ids[4].as_str());
+    let none = c
+        .get(&format!("/sessions/{id}/events?type=tool_call"))
+        .await;
+    assert_eq!(none.body["events"], json!([]));
+    let arts = c.get(&format!("/sessions/{id}/artifacts")).await;
+    assert_eq!((arts.status, &arts.body["artifacts"]), (200, &json!([])));
+
+    let s = c.get(&format!("/sessions/{id}")).await;
+    assert_eq!(s.body["status"], "active");
+    let stop = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
+    assert_eq!((stop.status, &stop.body["stopped"]), (200, &json!(false)));
+}
+
+#[tokio::test]
+async fn participants_are_listed_without_their_tokens() {
+    let c = client();
+    let id = c
+        .create_session(
+            "owner-1",
+            json!({"scmLogin": "owner", "scmName": "Owner One", "scmToken": "OWNER-ACCESS-TOKEN-1",
+                   "scmRefreshToken": "OWNER-REFRESH-TOKEN-1", "scmTokenExpiresAt": 1900000000000i64}),
+        )
+        .await;
+    let r = c
+        .post(
+            &format!("/sessions/{id}/participants"),
+            &json!({"userId": "member-2", "scmLogin": "m2", "scmToken": "MEMBER-ACCESS-TOKEN-2"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.body["participantId"].is_string());
+    let r = c
+        .post(
+            &format!("/sessions/{id}/participants"),
+            &json!({"userId": ""}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+
+    let list = c.get(&format!("/sessions/{id}/participants")).await;
+    let ps = list.body["participants"].as_array().unwrap();
+    assert_eq!(ps.len(), 2);
+    assert_eq!(ps[0]["userId"], "member-2");
+    assert_eq!(ps[1]["userId"], "owner-1");
+    assert_eq!(ps[1]["role"], "owner");
+    assert_eq!(ps[1]["scmName"], "Owner One");
+    assert_eq!(ps[1]["hasScmToken"], true);
+
+    let mut everything = String::new();
+    for path in ["", "/participants", "/events", "/messages", "/artifacts"] {
+        everything.push_str(
+            &c.get(&format!("/sessions/{id}{path}"))
+                .await
+                .body
+                .to_string(),
+        );
+    }
+    everything.push_str(&c.get("/sessions?limit=100").await.body.to_string());
+    for secret in [
+        "OWNER-ACCESS-TOKEN-1",
+        "OWNER-REFRESH-TOKEN-1",
+        "MEMBER-ACCESS-TOKEN-2",
+    ] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+    let log = std::fs::read_to_string(&shared().worker.log).unwrap_or_default();
+    for secret in [
+        "OWNER-ACCESS-TOKEN-1",
+        "OWNER-REFRESH-TOKEN-1",
+        "MEMBER-ACCESS-TOKEN-2",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the worker log");
+    }
+}

@@ -1,0 +1,411 @@
+//! End-to-end harness: builds the worker once, runs `wrangler dev` (real workerd) on a free
+//! port with local persistence in a temp dir and test secrets, points the upstream URLs at
+//! fakes on 127.0.0.1, and stops everything it started when the test binary ends.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use wiremock::MockServer;
+
+pub const SECRET: &str = "test-internal-callback-secret";
+
+pub fn token_key() -> String {
+    base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Builds the worker once per test binary unless `CP_PREBUILT=1` says it is built.
+fn build_once() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        if std::env::var("CP_PREBUILT").as_deref() == Ok("1") {
+            return;
+        }
+        let status = Command::new("bash")
+            .arg("scripts/build.sh")
+            .current_dir(repo_root())
+            .status()
+            .expect("run scripts/build.sh");
+        assert!(status.success(), "worker build failed");
+    });
+}
+
+/// A background runtime for the fake upstream servers, alive for the whole test binary.
+pub fn fakes_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("fakes runtime")
+    })
+}
+
+/// Starts a fake upstream server that outlives any single test.
+pub fn start_fake() -> MockServer {
+    std::thread::spawn(|| fakes_runtime().block_on(MockServer::start()))
+        .join()
+        .expect("start fake server")
+}
+
+/// One running `wrangler dev`.
+pub struct Worker {
+    pub base: String,
+    pub port: u16,
+    pub persist: PathBuf,
+    pub log: PathBuf,
+    guard: Mutex<Option<Child>>,
+}
+
+impl Worker {
+    /// Starts `wrangler dev` persisting to `persist` with the given `--var`s.
+    pub fn start(persist: &Path, vars: &[(&str, String)]) -> Worker {
+        Self::start_with(persist, vars, None)
+    }
+
+    /// Like [`Worker::start`]; `cleanup` is removed when the worker is stopped.
+    pub fn start_with(persist: &Path, vars: &[(&str, String)], cleanup: Option<&Path>) -> Worker {
+        build_once();
+        std::fs::create_dir_all(persist).expect("persist dir");
+        let root = repo_root();
+        let wrangler = root.join("node_modules/.bin/wrangler");
+        let migrate = Command::new(&wrangler)
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(persist)
+            .current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .env("CP_SKIP_BUILD", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("apply D1 migrations");
+        assert!(migrate.success(), "D1 migrations failed");
+
+        let port = free_port();
+        let log = persist.with_extension(format!("{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let mut cmd = Command::new("bash");
+        cmd.arg(root.join("scripts/guard.sh"))
+            .arg(std::process::id().to_string())
+            .arg(&wrangler)
+            .args(["dev", "--ip", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .arg("--inspector-port")
+            .arg(free_port().to_string())
+            .arg("--persist-to")
+            .arg(persist)
+            .args([
+                "--log-level",
+                "info",
+                "--show-interactive-dev-session=false",
+            ]);
+        // Configuration goes through an env file of our own, so a developer's .dev.vars is
+        // never loaded and no secret shows in the process list.
+        let env_file = persist.with_extension(format!("{port}.env"));
+        let lines: String = vars.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        std::fs::write(&env_file, lines).expect("env file");
+        cmd.arg("--env-file").arg(&env_file);
+        if let Some(dir) = cleanup {
+            cmd.env("GUARD_CLEANUP_DIR", dir);
+        }
+        let guard = cmd
+            .current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CP_SKIP_BUILD", "1")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("start wrangler dev");
+        let worker = Worker {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            persist: persist.to_path_buf(),
+            log,
+            guard: Mutex::new(Some(guard)),
+        };
+        worker.wait_ready();
+        worker
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let url = format!("{}/health", self.base);
+        while Instant::now() < deadline {
+            let ok = std::thread::scope(|s| {
+                s.spawn(|| {
+                    fakes_runtime().block_on(async {
+                        let c = reqwest::Client::new();
+                        matches!(
+                            c.get(&url).timeout(Duration::from_secs(10)).send().await,
+                            Ok(r) if r.status() == 200
+                        )
+                    })
+                })
+                .join()
+                .unwrap_or(false)
+            });
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        panic!("wrangler dev did not become ready; log:\n{log}");
+    }
+
+    /// Stops wrangler and workerd (the guard ends the whole process group).
+    pub fn stop(&self) {
+        if let Some(mut child) = self.guard.lock().expect("guard lock").take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A fresh temp dir for one worker's persistence.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cp-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The default test configuration, with upstream URLs pointing at `fake`.
+pub fn test_vars(fake: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("INTERNAL_CALLBACK_SECRET", SECRET.to_string()),
+        ("TOKEN_ENCRYPTION_KEY", token_key()),
+        ("BITBUCKET_API_URL", format!("{fake}/2.0")),
+        ("BITBUCKET_OAUTH_URL", format!("{fake}/site/oauth2")),
+        ("BITBUCKET_GIT_URL", fake.to_string()),
+        ("BITBUCKET_CLIENT_ID", "test-client-id".to_string()),
+        ("BITBUCKET_CLIENT_SECRET", "test-client-secret".to_string()),
+        ("GITHUB_API_URL", format!("{fake}/github")),
+        ("SANDBOX_API_URL", format!("{fake}/sandbox")),
+        ("SANDBOX_API_SECRET", "test-sandbox-secret".to_string()),
+    ]
+}
+
+/// The worker shared by every test of one test binary, with one fake upstream server.
+pub struct Shared {
+    pub worker: Worker,
+    pub fake: MockServer,
+}
+
+pub fn shared() -> &'static Shared {
+    static SHARED: OnceLock<Shared> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        std::thread::spawn(|| {
+            let fake = start_fake();
+            let dir = temp_dir("shared");
+            let state = dir.join("state");
+            let worker = Worker::start_with(&state, &test_vars(&fake.uri()), Some(&dir));
+            Shared { worker, fake }
+        })
+        .join()
+        .expect("start the shared worker")
+    })
+}
+
+/// A service token for `INTERNAL_CALLBACK_SECRET` at `ms`.
+pub fn service_token_at(ms: i64) -> String {
+    control_plane::auth::service_token::sign(SECRET.as_bytes(), ms)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// An HTTP client for the worker that signs its requests.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
+        let resp = req.send().await.expect("request to the worker");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON answer ({status}): {text}"));
+        Reply { status, body }
+    }
+
+    fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .bearer_auth(service_token_at(now_ms()))
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.authed(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.authed(reqwest::Method::DELETE, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.authed(reqwest::Method::POST, path).json(body))
+            .await
+    }
+
+    /// Creates a session for `user` on acme/web and answers its id.
+    pub async fn create_session(&self, user: &str, extra: Value) -> String {
+        let mut body = serde_json::json!({"repoOwner": "acme", "repoName": "web", "userId": user});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let r = self.post("/sessions", &body).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.body["sessionId"].as_str().expect("sessionId").to_string()
+    }
+
+    pub async fn ws_token(&self, session: &str, user: &str) -> (String, String) {
+        let r = self
+            .post(
+                &format!("/sessions/{session}/ws-token"),
+                &serde_json::json!({"userId": user}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        (
+            r.body["token"].as_str().expect("token").to_string(),
+            r.body["participantId"]
+                .as_str()
+                .expect("participantId")
+                .to_string(),
+        )
+    }
+}
+
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A browser-like WebSocket client of a session.
+pub struct WsClient {
+    pub socket: Socket,
+}
+
+pub enum Frame {
+    Json(Value),
+    Closed(Option<u16>),
+}
+
+impl WsClient {
+    pub async fn connect(worker: &Worker, session: &str) -> WsClient {
+        let url = format!("ws://127.0.0.1:{}/sessions/{session}/ws", worker.port);
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket connect");
+        WsClient { socket }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.socket
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("websocket send");
+    }
+
+    /// The next JSON frame or the close, within `secs`.
+    pub async fn next(&mut self, secs: u64) -> Frame {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("timed out waiting for a websocket frame");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    return Frame::Json(serde_json::from_str(&t).expect("JSON frame"))
+                }
+                Some(Ok(Message::Close(c))) => return Frame::Closed(c.map(|c| u16::from(c.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Frame::Closed(None),
+            }
+        }
+    }
+
+    /// The next JSON frame (panics on a close).
+    pub async fn json(&mut self) -> Value {
+        match self.next(20).await {
+            Frame::Json(v) => v,
+            Frame::Closed(c) => panic!("socket closed ({c:?}) while a frame was expected"),
+        }
+    }
+
+    /// Waits for the next frame of type `t`, skipping others.
+    pub async fn expect_type(&mut self, t: &str) -> Value {
+        loop {
+            let v = self.json().await;
+            if v["type"] == t {
+                return v;
+            }
+        }
+    }
+
+    /// Connects and subscribes; answers the `subscribed` frame.
+    pub async fn subscribed(worker: &Worker, session: &str, token: &str) -> (WsClient, Value) {
+        let mut c = WsClient::connect(worker, session).await;
+        c.send(serde_json::json!({"type": "subscribe", "token": token, "clientId": "c"}))
+            .await;
+        let v = c.json().await;
+        assert_eq!(v["type"], "subscribed", "{v}");
+        (c, v)
+    }
+}

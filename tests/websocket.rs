@@ -1,0 +1,150 @@
+//! End-to-end tests of the browser WebSocket through `wrangler dev`: subscribe, replay,
+//! ping, prompts over the socket, broadcast to every client, 4001 and 4008 closes.
+
+mod common;
+
+use common::{shared, Frame, WsClient};
+use serde_json::json;
+
+#[tokio::test]
+async fn two_clients_see_the_same_broadcasts() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let id = c.create_session("alice", json!({})).await;
+    // An event before anyone connects is replayed on subscribe.
+    let r = c
+        .post(
+            &format!("/sessions/{id}/prompt"),
+            &json!({"content": "first", "authorId": "alice"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    let (alice_token, alice_pid) = c.ws_token(&id, "alice").await;
+    let (bob_token, bob_pid) = c.ws_token(&id, "bob").await;
+    assert_ne!(alice_pid, bob_pid);
+    let (mut alice, sub) = WsClient::subscribed(&sh.worker, &id, &alice_token).await;
+    assert_eq!(sub["sessionId"], id.as_str());
+    assert_eq!(sub["participantId"], alice_pid.as_str());
+    assert_eq!(sub["state"]["repoName"], "web");
+    let replay = sub["replay"]["events"].as_array().unwrap();
+    assert_eq!(replay.len(), 1);
+    assert_eq!(replay[0]["data"]["content"], "first");
+    let (mut bob, _) = WsClient::subscribed(&sh.worker, &id, &bob_token).await;
+
+    alice.send(json!({"type": "ping"})).await;
+    let pong = alice.json().await;
+    assert_eq!(pong["type"], "pong");
+
+    // A prompt over Alice's socket: she gets prompt_queued, both get the event.
+    alice
+        .send(json!({"type": "prompt", "content": "over the socket"}))
+        .await;
+    let (a, b) = (alice.json().await, alice.json().await);
+    let (queued, alice_event) = if a["type"] == "prompt_queued" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert_eq!(queued["type"], "prompt_queued", "{queued}");
+    assert_eq!(queued["position"], 2);
+    let message_id = queued["messageId"].as_str().unwrap().to_string();
+    let bob_event = bob.expect_type("sandbox_event").await;
+    for ev in [alice_event, bob_event] {
+        assert_eq!(ev["type"], "sandbox_event", "{ev}");
+        assert_eq!(ev["event"]["type"], "user_message");
+        assert_eq!(ev["event"]["messageId"], message_id.as_str());
+        assert_eq!(ev["event"]["data"]["authorId"], "alice");
+    }
+    // An HTTP prompt reaches both sockets too, in order.
+    for i in 0..3 {
+        let r = c
+            .post(
+                &format!("/sessions/{id}/prompt"),
+                &json!({"content": format!("http {i}"), "authorId": "bob"}),
+            )
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    for client in [&mut alice, &mut bob] {
+        for i in 0..3 {
+            let ev = client.expect_type("sandbox_event").await;
+            assert_eq!(ev["event"]["data"]["content"], format!("http {i}"));
+        }
+    }
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"].as_array().unwrap().len(), 5);
+    assert_eq!(msgs.body["messages"][3]["authorId"], "alice");
+
+    // History paging over the socket.
+    bob.send(json!({"type": "fetch_history", "limit": 2})).await;
+    let page = bob.expect_type("history_page").await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][1]["data"]["content"], "http 2");
+    assert_eq!(page["hasMore"], true);
+    let cursor = page["cursor"].as_i64().unwrap();
+    bob.send(json!({"type": "fetch_history", "cursor": cursor, "limit": 10}))
+        .await;
+    let page = bob.expect_type("history_page").await;
+    assert_eq!(page["events"].as_array().unwrap().len(), 3);
+    assert_eq!(page["events"][0]["data"]["content"], "first");
+
+    // Unknown and malformed frames are answered, not fatal.
+    bob.send(json!({"type": "dance"})).await;
+    assert_eq!(bob.expect_type("error").await["code"], "unknown_type");
+    bob.send(json!({"type": "ping"})).await;
+    assert_eq!(bob.expect_type("pong").await["type"], "pong");
+}
+
+#[tokio::test]
+async fn bad_or_missing_tokens_are_closed() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let id = c.create_session("carol", json!({})).await;
+
+    let mut ws = WsClient::connect(&sh.worker, &id).await;
+    ws.send(json!({"type": "subscribe", "token": "f".repeat(64), "clientId": "x"}))
+        .await;
+    assert!(matches!(ws.next(20).await, Frame::Closed(Some(4001))));
+
+    // A token of another session does not open this one.
+    let other = c.create_session("carol", json!({})).await;
+    let (other_token, _) = c.ws_token(&other, "carol").await;
+    let mut ws = WsClient::connect(&sh.worker, &id).await;
+    ws.send(json!({"type": "subscribe", "token": other_token, "clientId": "x"}))
+        .await;
+    assert!(matches!(ws.next(20).await, Frame::Closed(Some(4001))));
+
+    // Before subscribing, nothing but ping is served.
+    let mut ws = WsClient::connect(&sh.worker, &id).await;
+    ws.send(json!({"type": "prompt", "content": "sneaky"}))
+        .await;
+    assert_eq!(ws.expect_type("error").await["code"], "not_subscribed");
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"], json!([]));
+
+    // A socket to a session that does not exist is refused.
+    let missing = "ab".repeat(32);
+    let url = format!("ws://127.0.0.1:{}/sessions/{missing}/ws", sh.worker.port);
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
+
+#[tokio::test]
+async fn a_client_that_never_subscribes_is_closed_with_4008() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let id = c.create_session("dave", json!({})).await;
+    let (token, _) = c.ws_token(&id, "dave").await;
+    let mut idle = WsClient::connect(&sh.worker, &id).await;
+    let (mut active, _) = WsClient::subscribed(&sh.worker, &id, &token).await;
+    let started = std::time::Instant::now();
+    match idle.next(60).await {
+        Frame::Closed(code) => assert_eq!(code, Some(4008)),
+        Frame::Json(v) => panic!("unexpected frame {v}"),
+    }
+    let waited = started.elapsed().as_secs();
+    assert!((25..=45).contains(&waited), "closed after {waited}s");
+    // The subscribed client is untouched.
+    active.send(json!({"type": "ping"})).await;
+    assert_eq!(active.expect_type("pong").await["type"], "pong");
+}
