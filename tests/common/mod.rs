@@ -85,22 +85,23 @@ impl Worker {
     /// Like [`Worker::start`]; `cleanup` is removed when the worker is stopped.
     pub fn start_with(persist: &Path, vars: &[(&str, String)], cleanup: Option<&Path>) -> Worker {
         build_once();
+        Self::launch(None, persist, vars, cleanup)
+    }
+
+    /// Starts `wrangler dev` with `config` (default: the repository's `wrangler.toml`, with
+    /// its D1 migrations applied first).
+    pub fn launch(
+        config: Option<&Path>,
+        persist: &Path,
+        vars: &[(&str, String)],
+        cleanup: Option<&Path>,
+    ) -> Worker {
         std::fs::create_dir_all(persist).expect("persist dir");
         let root = repo_root();
         let wrangler = root.join("node_modules/.bin/wrangler");
-        let migrate = Command::new(&wrangler)
-            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
-            .arg(persist)
-            .current_dir(&root)
-            .env("WRANGLER_SEND_METRICS", "false")
-            .env("CI", "true")
-            .env("CP_SKIP_BUILD", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("apply D1 migrations");
-        assert!(migrate.success(), "D1 migrations failed");
-
+        if config.is_none() {
+            Self::migrate(&wrangler, persist);
+        }
         let port = free_port();
         let log = persist.with_extension(format!("{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
@@ -113,12 +114,15 @@ impl Worker {
             .arg("--inspector-port")
             .arg(free_port().to_string())
             .arg("--persist-to")
-            .arg(persist)
-            .args([
-                "--log-level",
-                "info",
-                "--show-interactive-dev-session=false",
-            ]);
+            .arg(persist);
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.args([
+            "--log-level",
+            "info",
+            "--show-interactive-dev-session=false",
+        ]);
         // Configuration goes through an env file of our own, so a developer's .dev.vars is
         // never loaded and no secret shows in the process list.
         let env_file = persist.with_extension(format!("{port}.env"));
@@ -147,6 +151,21 @@ impl Worker {
         };
         worker.wait_ready();
         worker
+    }
+
+    fn migrate(wrangler: &Path, persist: &Path) {
+        let migrate = Command::new(wrangler)
+            .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
+            .arg(persist)
+            .current_dir(repo_root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .env("CP_SKIP_BUILD", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("apply D1 migrations");
+        assert!(migrate.success(), "D1 migrations failed");
     }
 
     fn wait_ready(&self) {

@@ -1,0 +1,116 @@
+//! Benchmark: starts the worker in `wrangler dev` (real workerd) and prints the wasm size
+//! (raw and gzipped) and the latency of our routes next to a do-nothing JavaScript worker
+//! on the same runtime, so our own overhead shows as a ratio. Run with `npm run bench`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use common::{repo_root, start_fake, temp_dir, test_vars, Worker};
+use serde_json::json;
+
+const WARMUP: usize = 200;
+const REQUESTS: usize = 3000;
+
+struct Figures {
+    median: Duration,
+    p99: Duration,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+async fn measure(req: impl Fn() -> reqwest::RequestBuilder) -> Figures {
+    for _ in 0..WARMUP {
+        let r = req().send().await.expect("warm-up request");
+        assert!(r.status().is_success(), "status {}", r.status());
+        let _ = r.bytes().await;
+    }
+    let mut times = Vec::with_capacity(REQUESTS);
+    for _ in 0..REQUESTS {
+        let start = Instant::now();
+        let r = req().send().await.expect("request");
+        let _ = r.bytes().await;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Figures {
+        median: percentile(&times, 0.5),
+        p99: percentile(&times, 0.99),
+    }
+}
+
+fn gzip_len(bytes: &[u8]) -> usize {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(bytes).expect("gzip");
+    enc.finish().expect("gzip").len()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let fake = start_fake();
+    let root = temp_dir("bench");
+    let worker = Worker::start(&root.join("state"), &test_vars(&fake.uri()));
+    let baseline = Worker::launch(
+        Some(&repo_root().join("bench/baseline/wrangler.toml")),
+        &root.join("baseline"),
+        &[],
+        None,
+    );
+
+    let wasm = std::fs::read(repo_root().join("build/index_bg.wasm")).expect("built wasm");
+    println!(
+        "wasm size: {} bytes raw, {} bytes gzipped",
+        wasm.len(),
+        gzip_len(&wasm)
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let c = worker.client();
+        let id = c.create_session("bench-user", json!({})).await;
+        let http = reqwest::Client::new();
+        let token = || common::service_token_at(common::now_ms());
+        let rows: Vec<(&str, Figures)> = vec![
+            (
+                "baseline JS worker GET /health",
+                measure(|| http.get(format!("{}/health", baseline.base))).await,
+            ),
+            (
+                "GET /health",
+                measure(|| http.get(format!("{}/health", worker.base))).await,
+            ),
+            (
+                "GET /sessions/{id} (auth + Durable Object + SQLite)",
+                measure(|| {
+                    http.get(format!("{}/sessions/{id}", worker.base))
+                        .bearer_auth(token())
+                })
+                .await,
+            ),
+        ];
+        let floor = ms(rows[0].1.median);
+        println!("latency over {REQUESTS} sequential requests (after {WARMUP} warm-up):");
+        for (name, f) in &rows {
+            println!(
+                "  {name:<55} median {:>7.3} ms  p99 {:>7.3} ms  ({:.2}x baseline median)",
+                ms(f.median),
+                ms(f.p99),
+                ms(f.median) / floor
+            );
+        }
+    });
+    worker.stop();
+    baseline.stop();
+    let _ = std::fs::remove_dir_all(&root);
+}
