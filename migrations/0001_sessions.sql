@@ -6,7 +6,7 @@ CREATE TABLE sessions (
     repo_name TEXT NOT NULL,
     vcs_provider TEXT NOT NULL,
     model TEXT,
-    branch TEXT,
+    base_branch TEXT,
     status TEXT NOT NULL,
     created_by TEXT NOT NULL,
     created_at INTEGER NOT NULL,

@@ -63,15 +63,17 @@ async fn user_ref(req: &mut Request) -> ApiResult<UserRef> {
     Ok(body)
 }
 
-pub async fn archive(mut req: Request, ctx: Ctx) -> Result<Response> {
-    match user_ref(&mut req).await {
-        Ok(u) => forward(&ctx, Command::Archive(u)).await,
-        Err(e) => respond::error(&e),
-    }
+pub async fn archive(req: Request, ctx: Ctx) -> Result<Response> {
+    set_archived(req, ctx, true).await
 }
 
-pub async fn unarchive(mut req: Request, ctx: Ctx) -> Result<Response> {
+pub async fn unarchive(req: Request, ctx: Ctx) -> Result<Response> {
+    set_archived(req, ctx, false).await
+}
+
+async fn set_archived(mut req: Request, ctx: Ctx, archived: bool) -> Result<Response> {
     match user_ref(&mut req).await {
+        Ok(u) if archived => forward(&ctx, Command::Archive(u)).await,
         Ok(u) => forward(&ctx, Command::Unarchive(u)).await,
         Err(e) => respond::error(&e),
     }

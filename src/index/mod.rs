@@ -1,7 +1,7 @@
 //! The D1 session index: what spans sessions. Written by each session's Durable Object on
 //! creation, status changes and prompts (at most one write each); read by `GET /sessions`.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
@@ -49,39 +49,6 @@ impl ListQuery {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct IndexRow {
-    id: String,
-    title: Option<String>,
-    repo_owner: String,
-    repo_name: String,
-    vcs_provider: String,
-    model: Option<String>,
-    branch: Option<String>,
-    status: String,
-    created_by: String,
-    created_at: i64,
-    updated_at: i64,
-}
-
-impl IndexRow {
-    fn view(&self) -> Value {
-        json!({
-            "id": self.id,
-            "title": self.title,
-            "repoOwner": self.repo_owner,
-            "repoName": self.repo_name,
-            "vcsProvider": self.vcs_provider,
-            "model": self.model,
-            "branch": self.branch,
-            "status": self.status,
-            "createdBy": self.created_by,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        })
-    }
-}
-
 fn opt(v: &Option<String>) -> JsValue {
     v.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL)
 }
@@ -89,11 +56,11 @@ fn opt(v: &Option<String>) -> JsValue {
 /// Writes the session's index row (insert or full update).
 pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
     db.prepare(
-        "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, branch,
+        "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
             status, created_by, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
-            branch = excluded.branch, status = excluded.status, updated_at = excluded.updated_at",
+            base_branch = excluded.base_branch, status = excluded.status, updated_at = excluded.updated_at",
     )
     .bind(&[
         s.id.as_str().into(),
@@ -130,7 +97,7 @@ struct Count {
 /// One page of the index, most recently updated first.
 pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
     let status = opt(&q.status);
-    let rows: Vec<IndexRow> = db
+    let rows: Vec<SessionRow> = db
         .prepare(
             "SELECT * FROM sessions WHERE (?1 IS NULL OR status = ?1)
              ORDER BY updated_at DESC, id LIMIT ?2 OFFSET ?3",
@@ -152,7 +119,7 @@ pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
         .unwrap_or(0);
     let has_more = (q.offset as u64 + rows.len() as u64) < total;
     Ok(json!({
-        "sessions": rows.iter().map(IndexRow::view).collect::<Vec<_>>(),
+        "sessions": rows.iter().map(SessionRow::summary).collect::<Vec<_>>(),
         "total": total,
         "hasMore": has_more,
     }))

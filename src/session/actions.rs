@@ -15,7 +15,7 @@ use crate::session::clients;
 use crate::session::command::{
     Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef,
 };
-use crate::session::model::{ParticipantRow, SessionRow};
+use crate::session::model::{Listed, ParticipantRow, SessionRow};
 use crate::session::object::{now_ms, SessionObject};
 use crate::session::paging::{window, Page};
 use crate::session::protocol::ServerMessage;

@@ -1,8 +1,15 @@
 //! Rows of the session database and the JSON each one shows to callers. Encrypted tokens
 //! and token hashes are read from storage but never part of a view.
 
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// A row of a paged list: its sequence number (the cursor) and what callers see of it.
+pub trait Listed: DeserializeOwned {
+    fn seq(&self) -> i64;
+    fn view(&self) -> Value;
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SessionRow {
@@ -13,6 +20,7 @@ pub struct SessionRow {
     pub vcs_provider: String,
     pub model: Option<String>,
     pub base_branch: Option<String>,
+    #[serde(default)]
     pub branch_name: Option<String>,
     pub status: String,
     pub created_by: String,
@@ -21,7 +29,8 @@ pub struct SessionRow {
 }
 
 impl SessionRow {
-    pub fn view(&self, sandbox: Option<&SandboxRow>) -> Value {
+    /// The session as the index lists it.
+    pub fn summary(&self) -> Value {
         json!({
             "id": self.id,
             "title": self.title,
@@ -35,8 +44,14 @@ impl SessionRow {
             "createdBy": self.created_by,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
-            "sandbox": sandbox.map(SandboxRow::view),
         })
+    }
+
+    /// The session's full state.
+    pub fn view(&self, sandbox: Option<&SandboxRow>) -> Value {
+        let mut v = self.summary();
+        v["sandbox"] = sandbox.map(SandboxRow::view).into();
+        v
     }
 }
 
@@ -56,8 +71,12 @@ pub struct ParticipantRow {
     pub joined_at: i64,
 }
 
-impl ParticipantRow {
-    pub fn view(&self) -> Value {
+impl Listed for ParticipantRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn view(&self) -> Value {
         json!({
             "id": self.id,
             "userId": self.user_id,
@@ -88,8 +107,12 @@ pub struct MessageRow {
     pub completed_at: Option<i64>,
 }
 
-impl MessageRow {
-    pub fn view(&self) -> Value {
+impl Listed for MessageRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn view(&self) -> Value {
         json!({
             "id": self.id,
             "authorId": self.author_id,
@@ -116,8 +139,12 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
-impl EventRow {
-    pub fn view(&self) -> Value {
+impl Listed for EventRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn view(&self) -> Value {
         json!({
             "id": self.id,
             "type": self.kind,
@@ -139,8 +166,12 @@ pub struct ArtifactRow {
     pub created_at: i64,
 }
 
-impl ArtifactRow {
-    pub fn view(&self) -> Value {
+impl Listed for ArtifactRow {
+    fn seq(&self) -> i64 {
+        self.seq
+    }
+
+    fn view(&self) -> Value {
         json!({
             "id": self.id,
             "type": self.kind,

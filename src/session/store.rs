@@ -10,7 +10,7 @@ use crate::error::ApiResult;
 use crate::session::command::{ListKind, NewSession, ParticipantInput, PromptInput};
 use crate::session::migrations;
 use crate::session::model::{
-    ArtifactRow, EventRow, MessageRow, ParticipantRow, SandboxRow, SessionRow,
+    ArtifactRow, EventRow, Listed, MessageRow, ParticipantRow, SandboxRow, SessionRow,
 };
 use crate::session::paging::Page;
 
@@ -248,59 +248,47 @@ impl Store {
             .ok_or_else(|| crate::error::ApiError::internal("event was not stored"))
     }
 
+    /// Rows of a list, each shown with its `seq` (the paging cursor).
+    fn listed<T: Listed>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<Value>> {
+        Ok(self
+            .rows::<T>(query, bindings)?
+            .iter()
+            .map(|r| {
+                let mut v = r.view();
+                if let Value::Object(m) = &mut v {
+                    m.insert("seq".into(), r.seq().into());
+                }
+                v
+            })
+            .collect())
+    }
+
     /// One page, newest first, fetching `limit + 1` rows so the caller can tell if more exist.
     pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Vec<Value>> {
         // Larger than any row number, and safe as a JavaScript number.
-        let cursor = page.cursor.unwrap_or(1 << 53);
-        let limit = i64::from(page.limit) + 1;
-        let with_seq = |v: Value, seq: i64| match v {
-            Value::Object(mut m) => {
-                m.insert("seq".into(), seq.into());
-                Value::Object(m)
-            }
-            other => other,
+        let cursor: V = page.cursor.unwrap_or(1 << 53).into();
+        let limit: V = (i64::from(page.limit) + 1).into();
+        let by_rowid = |table: &str, columns: &str| {
+            format!("SELECT {columns} FROM {table} WHERE rowid < ? ORDER BY rowid DESC LIMIT ?")
         };
-        Ok(match kind {
-            ListKind::Events => self
-                .rows::<EventRow>(
-                    "SELECT seq, id, type, data, message_id, created_at FROM events
-                     WHERE seq < ? AND (? IS NULL OR type = ?) ORDER BY seq DESC LIMIT ?",
-                    vec![
-                        cursor.into(),
-                        opt(&page.event_type),
-                        opt(&page.event_type),
-                        limit.into(),
-                    ],
-                )?
-                .iter()
-                .map(|r| with_seq(r.view(), r.seq))
-                .collect(),
-            ListKind::Messages => self
-                .rows::<MessageRow>(
-                    "SELECT rowid AS seq, * FROM messages WHERE rowid < ? ORDER BY rowid DESC LIMIT ?",
-                    vec![cursor.into(), limit.into()],
-                )?
-                .iter()
-                .map(|r| with_seq(r.view(), r.seq))
-                .collect(),
-            ListKind::Artifacts => self
-                .rows::<ArtifactRow>(
-                    "SELECT rowid AS seq, * FROM artifacts WHERE rowid < ? ORDER BY rowid DESC LIMIT ?",
-                    vec![cursor.into(), limit.into()],
-                )?
-                .iter()
-                .map(|r| with_seq(r.view(), r.seq))
-                .collect(),
-            ListKind::Participants => self
-                .rows::<ParticipantRow>(
-                    &format!(
-                        "SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE rowid < ? ORDER BY rowid DESC LIMIT ?"
-                    ),
-                    vec![cursor.into(), limit.into()],
-                )?
-                .iter()
-                .map(|r| with_seq(r.view(), r.seq))
-                .collect(),
-        })
+        match kind {
+            ListKind::Events => self.listed::<EventRow>(
+                "SELECT seq, id, type, data, message_id, created_at FROM events
+                 WHERE seq < ? AND (? IS NULL OR type = ?) ORDER BY seq DESC LIMIT ?",
+                vec![cursor, opt(&page.event_type), opt(&page.event_type), limit],
+            ),
+            ListKind::Messages => self.listed::<MessageRow>(
+                &by_rowid("messages", "rowid AS seq, *"),
+                vec![cursor, limit],
+            ),
+            ListKind::Artifacts => self.listed::<ArtifactRow>(
+                &by_rowid("artifacts", "rowid AS seq, *"),
+                vec![cursor, limit],
+            ),
+            ListKind::Participants => self.listed::<ParticipantRow>(
+                &by_rowid("participants", PARTICIPANT_COLUMNS),
+                vec![cursor, limit],
+            ),
+        }
     }
 }
