@@ -9,6 +9,7 @@ pub mod http;
 pub mod index;
 pub mod session;
 pub mod validate;
+pub mod vcs;
 
 pub use session::object::SessionObject;
 

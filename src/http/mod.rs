@@ -3,6 +3,7 @@
 
 pub mod guard;
 pub mod health;
+pub mod repos;
 pub mod respond;
 pub mod session_call;
 pub mod sessions;
@@ -26,6 +27,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 fn routes() -> Router<'static, ()> {
     Router::new()
         .get("/health", health::get)
+        .get_async("/repos", repos::list)
         .get_async("/sessions", sessions::list)
         .post_async("/sessions", sessions::create)
         .get_async("/sessions/:id", sessions::get)

@@ -5,21 +5,22 @@
 use serde_json::{json, Value};
 use worker::Response;
 
+use crate::auth::credentials::{Credentials, Offer};
 use crate::auth::random;
-use crate::auth::vault::Vault;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::index;
 use crate::session::clients;
 use crate::session::command::{
-    Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef,
+    Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef, VcsProvider,
 };
 use crate::session::model::{Listed, ParticipantRow, SessionRow};
 use crate::session::object::{now_ms, SessionObject};
 use crate::session::paging::{window, Page};
 use crate::session::protocol::ServerMessage;
 use crate::session::store::SealedTokens;
+use crate::vcs::{identity, Identity};
 
 pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
     match command {
@@ -38,14 +39,13 @@ pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
         Command::Stop => stop(obj),
         Command::List { kind, page } => list(obj, kind, &page),
         Command::AddParticipant(p) => {
-            existing(obj)?;
-            let row = join(obj, &p, "member")?;
+            let row = join(obj, &p, "member").await?;
             respond::json(
                 201,
                 &json!({"participantId": row.id, "participant": row.view()}),
             )
         }
-        Command::WsToken(p) => ws_token(obj, &p),
+        Command::WsToken(p) => ws_token(obj, &p).await,
     }
 }
 
@@ -65,10 +65,7 @@ fn seal(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<SealedTokens> {
     if !p.has_tokens() {
         return Ok(SealedTokens::default());
     }
-    let key = config::secret(&obj.env, "TOKEN_ENCRYPTION_KEY")
-        .ok_or_else(|| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))?;
-    let vault = Vault::from_base64_key(&key)
-        .map_err(|_| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))?;
+    let vault = config::vault(&obj.env)?;
     let enc = |t: &Option<String>| -> ApiResult<Option<String>> {
         t.as_deref()
             .map(|t| vault.encrypt(t))
@@ -81,25 +78,75 @@ fn seal(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<SealedTokens> {
     })
 }
 
-/// Adds or updates a participant (tokens sealed first).
-fn join(obj: &SessionObject, p: &ParticipantInput, role: &str) -> ApiResult<ParticipantRow> {
+/// Adds or updates a participant: tokens sealed into the session and offered to the
+/// user's stored credentials; a Bitbucket identity filled in when name or email is missing.
+async fn join(obj: &SessionObject, p: &ParticipantInput, role: &str) -> ApiResult<ParticipantRow> {
+    let session = existing(obj)?;
     let sealed = seal(obj, p)?;
     let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
-    obj.store
-        .upsert_participant(&id, p, &sealed, role, now_ms())
+    let row = obj
+        .store
+        .upsert_participant(&id, p, &sealed, role, now_ms())?;
+    let provider = VcsProvider::parse(&session.vcs_provider).unwrap_or_default();
+    if let Some(access) = p.scm_token.as_deref() {
+        let offer = Offer {
+            access_token: access,
+            refresh_token: p.scm_refresh_token.as_deref(),
+            expires_at: p.scm_token_expires_at,
+        };
+        Credentials::new(&obj.env, provider)?
+            .offer(&p.user_id, &offer)
+            .await?;
+    }
+    if provider == VcsProvider::Bitbucket && (row.scm_name.is_none() || row.scm_email.is_none()) {
+        if let Some(identity) = bitbucket_identity(obj, p).await {
+            obj.store.fill_identity(&row.id, &identity)?;
+            return obj
+                .store
+                .participant_by_user(&p.user_id)?
+                .ok_or_else(|| ApiError::internal("participant was not stored"));
+        }
+    }
+    Ok(row)
+}
+
+/// The participant's Bitbucket identity, looked up with the token they brought or their
+/// stored credentials. Best effort: a failure leaves the identity as it was.
+async fn bitbucket_identity(obj: &SessionObject, p: &ParticipantInput) -> Option<Identity> {
+    let cfg = config::bitbucket(&obj.env);
+    let token = match &p.scm_token {
+        Some(t) => t.clone(),
+        None => {
+            let creds = Credentials::new(&obj.env, VcsProvider::Bitbucket).ok()?;
+            creds.state(&p.user_id).await.ok()??;
+            creds.access_token(&cfg, &p.user_id).await.ok()?.token
+        }
+    };
+    match identity::bitbucket_identity(&cfg, &token).await {
+        Ok(identity) => Some(identity),
+        Err(e) => {
+            let e: ApiError = e.into();
+            worker::console_warn!("could not look up the Bitbucket identity: {}", e.code);
+            None
+        }
+    }
 }
 
 async fn create(obj: &SessionObject, new: NewSession) -> ApiResult<Response> {
     if obj.store.session()?.is_some() {
         return Err(ApiError::conflict("session already exists"));
     }
-    let now = now_ms();
-    let sealed = seal(obj, &new.owner)?;
-    obj.store.insert_session(&new, now)?;
-    let owner_id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
-    obj.store
-        .upsert_participant(&owner_id, &new.owner, &sealed, "owner", now)?;
-    let row = existing(obj)?;
+    // Fail before storing anything if the tokens cannot be sealed.
+    seal(obj, &new.owner)?;
+    obj.store.insert_session(&new, now_ms())?;
+    let row = match join(obj, &new.owner, "owner").await {
+        Ok(_) => existing(obj)?,
+        Err(e) => {
+            obj.state.storage().delete_all().await?;
+            obj.forget_schema();
+            return Err(e);
+        }
+    };
     if let Err(e) = index::upsert(&db(obj)?, &row).await {
         // Without its index row nobody could find the session: undo it.
         obj.state.storage().delete_all().await?;
@@ -151,17 +198,16 @@ pub async fn enqueue(
             "session is archived; unarchive it first",
         ));
     }
-    if author.is_none() && obj.store.participant_by_user(&p.author_id)?.is_none() {
-        join(
-            obj,
-            &ParticipantInput {
-                user_id: p.author_id.clone(),
-                ..Default::default()
-            },
-            "member",
-        )?;
-    }
     let now = now_ms();
+    if author.is_none() && obj.store.participant_by_user(&p.author_id)?.is_none() {
+        let author = ParticipantInput {
+            user_id: p.author_id.clone(),
+            ..Default::default()
+        };
+        let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
+        obj.store
+            .upsert_participant(&id, &author, &SealedTokens::default(), "member", now)?;
+    }
     let message_id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
     let model = p.model.clone().or(session.model.clone());
     let position = obj
@@ -241,9 +287,8 @@ fn list(obj: &SessionObject, kind: ListKind, p: &Page) -> ApiResult<Response> {
     respond::json(200, &Value::Object(body))
 }
 
-fn ws_token(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<Response> {
-    existing(obj)?;
-    let row = join(obj, p, "member")?;
+async fn ws_token(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<Response> {
+    let row = join(obj, p, "member").await?;
     let token = random::token().map_err(|_| ApiError::internal("no randomness available"))?;
     obj.store
         .set_ws_token(&row.id, &random::sha256_hex(&token), now_ms())?;

@@ -13,6 +13,7 @@ use crate::session::model::{
     ArtifactRow, EventRow, Listed, MessageRow, ParticipantRow, SandboxRow, SessionRow,
 };
 use crate::session::paging::Page;
+use crate::vcs::Identity;
 
 /// Encrypted forms of a participant's tokens, ready to store.
 #[derive(Debug, Default)]
@@ -172,6 +173,23 @@ impl Store {
         )?;
         self.participant_by_user(&p.user_id)?
             .ok_or_else(|| crate::error::ApiError::internal("participant was not stored"))
+    }
+
+    /// Fills the participant's missing identity fields (given ones are kept).
+    pub fn fill_identity(&self, participant_id: &str, identity: &Identity) -> ApiResult<()> {
+        self.run(
+            "UPDATE participants SET scm_user_id = COALESCE(scm_user_id, ?),
+                scm_login = COALESCE(scm_login, ?), scm_name = COALESCE(scm_name, ?),
+                scm_email = COALESCE(scm_email, ?)
+             WHERE id = ?",
+            vec![
+                opt(&identity.user_id),
+                opt(&identity.login),
+                opt(&identity.name),
+                opt(&identity.email),
+                participant_id.into(),
+            ],
+        )
     }
 
     pub fn set_ws_token(&self, participant_id: &str, hash: &str, now: i64) -> ApiResult<()> {

@@ -3,6 +3,8 @@
 //! fakes on 127.0.0.1, and stops everything it started when the test binary ends.
 #![allow(dead_code)]
 
+pub mod bitbucket;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

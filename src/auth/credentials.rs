@@ -1,0 +1,340 @@
+//! A user's stored VCS credentials (D1 `user_scm_tokens`, encrypted): taking newer ones in,
+//! and handing out an access token that is fresh, refreshing it when needed. Exactly one
+//! caller anywhere refreshes a user's tokens at a time (a lease taken by compare-and-swap);
+//! the others wait and re-read the winner's tokens. A refreshed pair is stored before use.
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Date, Delay, Env};
+
+use crate::auth::lifecycle::{self, Action, CredentialState, LEASE_MS};
+use crate::auth::vault::Vault;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::session::command::VcsProvider;
+use crate::vcs::bitbucket::{self, requests, responses, BitbucketError};
+use crate::vcs::{fetch, retry};
+
+/// How long a caller waits for another's refresh before giving up.
+const WAIT_LIMIT_MS: u64 = 15_000;
+const WAIT_STEP_MS: u64 = 200;
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    access_token_encrypted: String,
+    refresh_token_encrypted: Option<String>,
+    expires_at: Option<i64>,
+    needs_reauth: i64,
+    version: i64,
+    refresh_lease_until: Option<i64>,
+}
+
+impl Row {
+    fn state(&self) -> CredentialState {
+        CredentialState {
+            expires_at: self.expires_at,
+            has_refresh_token: self.refresh_token_encrypted.is_some(),
+            needs_reauth: self.needs_reauth != 0,
+            lease_until: self.refresh_lease_until,
+        }
+    }
+}
+
+/// A usable access token and the version of the stored credentials it came from.
+pub struct Fresh {
+    pub token: String,
+    pub version: i64,
+}
+
+/// Plaintext credentials offered by a caller (session creation, ws-token, participants).
+pub struct Offer<'a> {
+    pub access_token: &'a str,
+    pub refresh_token: Option<&'a str>,
+    pub expires_at: Option<i64>,
+}
+
+fn now_ms() -> i64 {
+    Date::now().as_millis() as i64
+}
+
+fn num(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+fn opt_num(v: Option<i64>) -> JsValue {
+    v.map(num).unwrap_or(JsValue::NULL)
+}
+
+fn opt_str(v: Option<&str>) -> JsValue {
+    v.map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
+pub fn reauth(message: &str) -> ApiError {
+    ApiError::new(401, "reauth_required", message.to_string())
+}
+
+pub struct Credentials {
+    db: D1Database,
+    vault: Vault,
+    provider: VcsProvider,
+}
+
+impl Credentials {
+    pub fn new(env: &Env, provider: VcsProvider) -> ApiResult<Self> {
+        Ok(Self {
+            db: env.d1("DB")?,
+            vault: config::vault(env)?,
+            provider,
+        })
+    }
+
+    async fn read(&self, user_id: &str) -> ApiResult<Option<Row>> {
+        Ok(self
+            .db
+            .prepare(
+                "SELECT access_token_encrypted, refresh_token_encrypted, expires_at, needs_reauth,
+                    version, refresh_lease_until
+                 FROM user_scm_tokens WHERE provider = ?1 AND user_id = ?2",
+            )
+            .bind(&[self.provider.as_str().into(), user_id.into()])?
+            .first::<Row>(None)
+            .await?)
+    }
+
+    /// What is stored for the user, without secrets.
+    pub async fn state(&self, user_id: &str) -> ApiResult<Option<CredentialState>> {
+        Ok(self.read(user_id).await?.map(|r| r.state()))
+    }
+
+    async fn changed(&self, stmt: worker::D1PreparedStatement) -> ApiResult<bool> {
+        let result = stmt.run().await?;
+        Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    }
+
+    fn seal(&self, token: &str) -> ApiResult<String> {
+        self.vault
+            .encrypt(token)
+            .map_err(|_| ApiError::internal("could not encrypt the token"))
+    }
+
+    fn open(&self, sealed: &str) -> ApiResult<String> {
+        self.vault.decrypt(sealed).map_err(|_| {
+            worker::console_error!("a stored token could not be decrypted");
+            reauth("the stored credentials cannot be read; sign in again")
+        })
+    }
+
+    /// Stores offered credentials when they are newer than the stored ones. Answers
+    /// whether they were stored.
+    pub async fn offer(&self, user_id: &str, offer: &Offer<'_>) -> ApiResult<bool> {
+        for _ in 0..3 {
+            let row = self.read(user_id).await?;
+            let stored = row.as_ref().map(|r| (r.expires_at, r.needs_reauth != 0));
+            if !lifecycle::incoming_replaces(stored, offer.expires_at) {
+                return Ok(false);
+            }
+            let access = self.seal(offer.access_token)?;
+            let refresh = offer.refresh_token.map(|r| self.seal(r)).transpose()?;
+            let now = now_ms();
+            let stmt = match &row {
+                None => self
+                    .db
+                    .prepare(
+                        "INSERT INTO user_scm_tokens (provider, user_id, access_token_encrypted,
+                        refresh_token_encrypted, expires_at, needs_reauth, version, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 0, 1, ?6) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&[
+                        self.provider.as_str().into(),
+                        user_id.into(),
+                        access.as_str().into(),
+                        opt_str(refresh.as_deref()),
+                        opt_num(offer.expires_at),
+                        num(now),
+                    ])?,
+                Some(r) => self
+                    .db
+                    .prepare(
+                        "UPDATE user_scm_tokens SET access_token_encrypted = ?1,
+                        refresh_token_encrypted = COALESCE(?2, refresh_token_encrypted),
+                        expires_at = ?3, needs_reauth = 0, version = version + 1,
+                        refresh_lease_until = NULL, updated_at = ?4
+                     WHERE provider = ?5 AND user_id = ?6 AND version = ?7",
+                    )
+                    .bind(&[
+                        access.as_str().into(),
+                        opt_str(refresh.as_deref()),
+                        opt_num(offer.expires_at),
+                        num(now),
+                        self.provider.as_str().into(),
+                        user_id.into(),
+                        num(r.version),
+                    ])?,
+            };
+            if self.changed(stmt).await? {
+                return Ok(true);
+            }
+        }
+        Err(ApiError::new(
+            409,
+            "conflict",
+            "the credentials changed concurrently; try again",
+        ))
+    }
+
+    /// Marks the credentials at `version` as needing re-authentication (the provider
+    /// rejected them); newer credentials stored meanwhile are left alone.
+    pub async fn mark_reauth(&self, user_id: &str, version: i64) -> ApiResult<()> {
+        self.db
+            .prepare(
+                "UPDATE user_scm_tokens SET needs_reauth = 1, refresh_lease_until = NULL,
+                    version = version + 1
+                 WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
+            )
+            .bind(&[self.provider.as_str().into(), user_id.into(), num(version)])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
+    /// A fresh access token for the user, refreshed first if needed.
+    pub async fn access_token(&self, cfg: &bitbucket::Config, user_id: &str) -> ApiResult<Fresh> {
+        let started = Date::now().as_millis();
+        loop {
+            let row = self.read(user_id).await?.ok_or_else(|| {
+                ApiError::unauthorized("no stored credentials for this user; sign in first")
+            })?;
+            let now = now_ms();
+            match lifecycle::decide(&row.state(), now) {
+                Action::Use => {
+                    return Ok(Fresh {
+                        token: self.open(&row.access_token_encrypted)?,
+                        version: row.version,
+                    })
+                }
+                Action::Reauth => return Err(reauth(
+                    "the user's Bitbucket authorization has expired or was revoked; sign in again",
+                )),
+                Action::Refresh => {
+                    if let Some(token) = self.try_refresh(cfg, user_id, &row, now).await? {
+                        return Ok(Fresh {
+                            token,
+                            version: row.version + 1,
+                        });
+                    }
+                }
+                Action::Wait => {}
+            }
+            if Date::now().as_millis().saturating_sub(started) > WAIT_LIMIT_MS {
+                return Err(ApiError::new(
+                    503,
+                    "refresh_in_progress",
+                    "another request is still refreshing this user's token; try again",
+                ));
+            }
+            Delay::from(std::time::Duration::from_millis(WAIT_STEP_MS)).await;
+        }
+    }
+
+    /// Takes the lease and refreshes. `Ok(None)`: someone else got there first; re-read.
+    async fn try_refresh(
+        &self,
+        cfg: &bitbucket::Config,
+        user_id: &str,
+        row: &Row,
+        now: i64,
+    ) -> ApiResult<Option<String>> {
+        let key = || -> Vec<JsValue> {
+            vec![
+                self.provider.as_str().into(),
+                user_id.into(),
+                num(row.version),
+            ]
+        };
+        let mut lease = key();
+        lease.extend([num(now + LEASE_MS), num(now)]);
+        let leased = self
+            .changed(
+                self.db
+                    .prepare(
+                        "UPDATE user_scm_tokens SET refresh_lease_until = ?4
+                 WHERE provider = ?1 AND user_id = ?2 AND version = ?3
+                   AND (refresh_lease_until IS NULL OR refresh_lease_until < ?5)",
+                    )
+                    .bind(&lease)?,
+            )
+            .await?;
+        if !leased {
+            return Ok(None);
+        }
+        let refresh_token = match &row.refresh_token_encrypted {
+            Some(r) => self.open(r)?,
+            None => return Err(reauth("no refresh token is stored; sign in again")),
+        };
+        let outcome = match fetch::send_with_retry(
+            &requests::refresh_token(cfg, &refresh_token),
+            retry::RATE_LIMIT,
+        )
+        .await
+        {
+            Ok(resp) => responses::token_grant(&resp),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(grant) => {
+                let done = now_ms();
+                let access = self.seal(&grant.access_token)?;
+                let refresh = grant
+                    .refresh_token
+                    .as_deref()
+                    .map(|r| self.seal(r))
+                    .transpose()?;
+                let mut args = key();
+                args.extend([
+                    access.as_str().into(),
+                    opt_str(refresh.as_deref()),
+                    num(lifecycle::expiry(done, grant.expires_in_secs)),
+                    num(done),
+                ]);
+                // Stored before use: rotation kills the old refresh token within minutes.
+                let stored = self
+                    .changed(
+                        self.db
+                            .prepare(
+                                "UPDATE user_scm_tokens SET access_token_encrypted = ?4,
+                            refresh_token_encrypted = COALESCE(?5, refresh_token_encrypted),
+                            expires_at = ?6, needs_reauth = 0, version = version + 1,
+                            refresh_lease_until = NULL, updated_at = ?7
+                         WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
+                            )
+                            .bind(&args)?,
+                    )
+                    .await?;
+                Ok(stored.then_some(grant.access_token))
+            }
+            Err(BitbucketError::Reauth(m)) => {
+                worker::console_warn!(
+                    "refresh rejected by Bitbucket; marking for re-authentication"
+                );
+                self.mark_reauth(user_id, row.version).await?;
+                Err(BitbucketError::Reauth(m).into())
+            }
+            Err(other) => {
+                self.db
+                    .prepare(
+                        "UPDATE user_scm_tokens SET refresh_lease_until = NULL
+                         WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
+                    )
+                    .bind(&key())?
+                    .run()
+                    .await?;
+                let mut e: ApiError = other.into();
+                e.message = format!("could not refresh the Bitbucket token: {}", e.message);
+                if e.status < 500 {
+                    e.status = 502;
+                }
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The Bitbucket Cloud client, sans-IO: `requests` builds each call, `responses` parses the
+//! answers, `error` classifies failures. Nothing here performs I/O.
+
+pub mod error;
+pub mod requests;
+pub mod responses;
+
+pub use error::BitbucketError;
+
+/// Where Bitbucket lives and who we are to it (the OAuth consumer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// e.g. `https://api.bitbucket.org/2.0` (no trailing slash)
+    pub api_url: String,
+    /// e.g. `https://bitbucket.org/site/oauth2` (no trailing slash)
+    pub oauth_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl Config {
+    pub fn new(api_url: &str, oauth_url: &str, client_id: &str, client_secret: &str) -> Self {
+        Self {
+            api_url: api_url.trim_end_matches('/').to_string(),
+            oauth_url: oauth_url.trim_end_matches('/').to_string(),
+            client_id: client_id.to_string(),
+            client_secret: client_secret.to_string(),
+        }
+    }
+}
+
+pub const DEFAULT_API_URL: &str = "https://api.bitbucket.org/2.0";
+pub const DEFAULT_OAUTH_URL: &str = "https://bitbucket.org/site/oauth2";

@@ -1,0 +1,175 @@
+//! Builders for the Bitbucket Cloud calls we make. Tokens go only in `Authorization`.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use url::Url;
+
+use super::{BitbucketError, Config};
+use crate::vcs::http::HttpRequest;
+
+/// Page size for every listing.
+pub const PAGELEN: &str = "100";
+
+/// `{api_url}/{segments...}` with each segment percent-encoded, plus query pairs.
+fn api_url(
+    cfg: &Config,
+    segments: &[&str],
+    query: &[(&str, &str)],
+) -> Result<String, BitbucketError> {
+    let mut url =
+        Url::parse(&cfg.api_url).map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?;
+    url.path_segments_mut()
+        .map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?
+        .pop_if_empty()
+        .extend(segments);
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(query);
+    }
+    Ok(url.into())
+}
+
+/// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, HTTP Basic client auth.
+pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("refresh_token", refresh_token)
+        .finish();
+    let basic = B64.encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
+    HttpRequest::post(
+        format!("{}/access_token", cfg.oauth_url),
+        "application/x-www-form-urlencoded",
+        body,
+    )
+    .header("authorization", format!("Basic {basic}"))
+}
+
+/// `GET /user`.
+pub fn user(cfg: &Config, token: &str) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(cfg, &["user"], &[])?).bearer(token))
+}
+
+/// `GET /user/emails`.
+pub fn user_emails(cfg: &Config, token: &str) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(cfg, &["user", "emails"], &[("pagelen", PAGELEN)])?).bearer(token))
+}
+
+/// `GET /user/workspaces` (the cross-workspace repository listing is retired).
+pub fn user_workspaces(cfg: &Config, token: &str) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(
+        cfg,
+        &["user", "workspaces"],
+        &[("pagelen", PAGELEN)],
+    )?)
+    .bearer(token))
+}
+
+/// `GET /repositories/{workspace}?role=member&pagelen=100`.
+pub fn workspace_repos(
+    cfg: &Config,
+    token: &str,
+    workspace: &str,
+) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(
+        cfg,
+        &["repositories", workspace],
+        &[("role", "member"), ("pagelen", PAGELEN)],
+    )?)
+    .bearer(token))
+}
+
+/// `GET /repositories/{workspace}/{slug}`.
+pub fn repository(
+    cfg: &Config,
+    token: &str,
+    workspace: &str,
+    slug: &str,
+) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(cfg, &["repositories", workspace, slug], &[])?).bearer(token))
+}
+
+/// The `next` page of a listing. The token is only ever sent back to the API's own origin:
+/// a `next` link elsewhere is refused.
+pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, BitbucketError> {
+    let api = Url::parse(&cfg.api_url).map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?;
+    let url = Url::parse(next).map_err(|_| BitbucketError::Parse("invalid next link".into()))?;
+    if url.origin() != api.origin() || !url.path().starts_with(api.path().trim_end_matches('/')) {
+        return Err(BitbucketError::Parse(
+            "next link points outside the Bitbucket API".into(),
+        ));
+    }
+    Ok(HttpRequest::get(url.as_str()).bearer(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vcs::http::Method;
+
+    fn cfg() -> Config {
+        Config::new(
+            "http://127.0.0.1:9/2.0/",
+            "http://127.0.0.1:9/site/oauth2",
+            "id",
+            "sec:ret",
+        )
+    }
+
+    #[test]
+    fn refresh_is_a_form_post_with_basic_auth() {
+        let r = refresh_token(&cfg(), "RT+/=&x");
+        assert_eq!(r.method, Method::Post);
+        assert_eq!(r.url, "http://127.0.0.1:9/site/oauth2/access_token");
+        assert_eq!(
+            r.header_value("content-type"),
+            Some("application/x-www-form-urlencoded")
+        );
+        assert_eq!(
+            r.header_value("authorization"),
+            Some(format!("Basic {}", B64.encode("id:sec:ret")).as_str())
+        );
+        assert_eq!(
+            r.body.as_deref(),
+            Some("grant_type=refresh_token&refresh_token=RT%2B%2F%3D%26x")
+        );
+    }
+
+    #[test]
+    fn api_calls_carry_bearer_and_encoded_paths() {
+        let r = workspace_repos(&cfg(), "AT", "my ws").unwrap();
+        assert_eq!(
+            r.url,
+            "http://127.0.0.1:9/2.0/repositories/my%20ws?role=member&pagelen=100"
+        );
+        assert_eq!(r.header_value("authorization"), Some("Bearer AT"));
+        assert_eq!(
+            user_workspaces(&cfg(), "AT").unwrap().url,
+            "http://127.0.0.1:9/2.0/user/workspaces?pagelen=100"
+        );
+        assert_eq!(
+            user(&cfg(), "AT").unwrap().url,
+            "http://127.0.0.1:9/2.0/user"
+        );
+        assert_eq!(
+            user_emails(&cfg(), "AT").unwrap().url,
+            "http://127.0.0.1:9/2.0/user/emails?pagelen=100"
+        );
+        assert_eq!(
+            repository(&cfg(), "AT", "ws", "../x").unwrap().url,
+            "http://127.0.0.1:9/2.0/repositories/ws/..%2Fx"
+        );
+    }
+
+    #[test]
+    fn next_links_stay_on_the_api_origin() {
+        let ok = next_page(
+            &cfg(),
+            "AT",
+            "http://127.0.0.1:9/2.0/repositories/ws?page=2",
+        )
+        .unwrap();
+        assert_eq!(ok.url, "http://127.0.0.1:9/2.0/repositories/ws?page=2");
+        assert!(next_page(&cfg(), "AT", "https://evil.example/2.0/x").is_err());
+        assert!(next_page(&cfg(), "AT", "http://127.0.0.1:10/2.0/x").is_err());
+        assert!(next_page(&cfg(), "AT", "http://127.0.0.1:9/other").is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! The shell that sends the sans-IO clients' requests: one HTTP call through the runtime's
+//! `fetch`, and the rate-limit retry loop around it.
+
+use worker::{Date, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
+
+use crate::vcs::bitbucket::BitbucketError;
+use crate::vcs::http::{HttpRequest, HttpResponse, Method};
+use crate::vcs::retry::{self, Decision, Policy};
+
+/// Sends one request; a transport failure becomes [`BitbucketError::Network`].
+pub async fn send(req: &HttpRequest) -> Result<HttpResponse, BitbucketError> {
+    let net = |e: worker::Error| BitbucketError::Network(e.to_string());
+    let headers = Headers::new();
+    for (k, v) in &req.headers {
+        headers.set(k, v).map_err(net)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(match req.method {
+        Method::Get => WMethod::Get,
+        Method::Post => WMethod::Post,
+    })
+    .with_headers(headers);
+    if let Some(body) = &req.body {
+        init.with_body(Some(body.as_str().into()));
+    }
+    let request = Request::new_with_init(&req.url, &init).map_err(net)?;
+    let mut resp = Fetch::Request(request).send().await.map_err(net)?;
+    let status = resp.status_code();
+    let headers = resp
+        .headers()
+        .entries()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let body = resp.text().await.map_err(net)?;
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Sends `req`, retrying 429 answers per `policy`; other answers are returned as they are.
+pub async fn send_with_retry(
+    req: &HttpRequest,
+    policy: Policy,
+) -> Result<HttpResponse, BitbucketError> {
+    let started = Date::now().as_millis();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let resp = send(req).await?;
+        if resp.status != 429 {
+            return Ok(resp);
+        }
+        let elapsed = Date::now().as_millis().saturating_sub(started);
+        match retry::after_rate_limit(policy, tries, elapsed, resp.header("retry-after")) {
+            Decision::RetryAfter(ms) => Delay::from(std::time::Duration::from_millis(ms)).await,
+            Decision::GiveUp => return Ok(resp),
+        }
+    }
+}

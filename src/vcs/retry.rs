@@ -1,0 +1,89 @@
+//! When to retry an upstream call that was rate limited: bounded exponential backoff that
+//! honours `Retry-After` when present, within a number of tries and a total time budget.
+
+/// The policy: `max_tries` attempts in all, waits of `base_ms * 2^n`, never past `budget_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub max_tries: u32,
+    pub base_ms: u64,
+    pub budget_ms: u64,
+}
+
+/// DESIGN/issue defaults: 3 tries and 10 s in total.
+pub const RATE_LIMIT: Policy = Policy {
+    max_tries: 3,
+    base_ms: 500,
+    budget_ms: 10_000,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Wait this long, then try again.
+    RetryAfter(u64),
+    /// Stop and report the rate limit.
+    GiveUp,
+}
+
+/// Decides after the `tries`-th attempt (1-based) was rate limited, `elapsed_ms` after the
+/// first began, with the answer's `Retry-After` in seconds if it had one.
+pub fn after_rate_limit(
+    policy: Policy,
+    tries: u32,
+    elapsed_ms: u64,
+    retry_after: Option<&str>,
+) -> Decision {
+    if tries >= policy.max_tries {
+        return Decision::GiveUp;
+    }
+    let backoff = policy.base_ms.saturating_mul(1 << (tries - 1).min(16));
+    let wait = match retry_after.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(secs) => secs.saturating_mul(1000),
+        None => backoff,
+    };
+    if elapsed_ms.saturating_add(wait) > policy.budget_ms {
+        return Decision::GiveUp;
+    }
+    Decision::RetryAfter(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exponential_without_retry_after() {
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 1, 0, None),
+            Decision::RetryAfter(500)
+        );
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 2, 600, None),
+            Decision::RetryAfter(1000)
+        );
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 3, 2000, None),
+            Decision::GiveUp
+        );
+    }
+
+    #[test]
+    fn honours_retry_after_within_budget() {
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 1, 0, Some("2")),
+            Decision::RetryAfter(2000)
+        );
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 1, 0, Some("30")),
+            Decision::GiveUp
+        );
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 2, 9_000, Some("2")),
+            Decision::GiveUp
+        );
+        // An HTTP-date or junk falls back to the backoff.
+        assert_eq!(
+            after_rate_limit(RATE_LIMIT, 1, 0, Some("Wed, 21 Oct 2026 07:28:00 GMT")),
+            Decision::RetryAfter(500)
+        );
+    }
+}
