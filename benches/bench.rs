@@ -54,6 +54,37 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// Upstream calls and wall time of a cold and a warm `GET /repos` of 1,000 repositories
+/// in 3 workspaces.
+async fn repos_figures(fake: &wiremock::MockServer, c: &common::Client) {
+    use common::bitbucket::{calls_with, mount_repos, mount_workspaces};
+    let token = format!("AT-bench-{}", common::now_ms());
+    mount_workspaces(fake, &token, &["bench-a", "bench-b", "bench-c"]).await;
+    for (ws, n) in [("bench-a", 400), ("bench-b", 300), ("bench-c", 300)] {
+        mount_repos(fake, &token, ws, n).await;
+    }
+    for label in ["cold", "warm"] {
+        let before = calls_with(fake, &token).await.len();
+        let start = Instant::now();
+        let r = c
+            .send(
+                c.http
+                    .get(c.url("/repos"))
+                    .bearer_auth(common::service_token_at(common::now_ms()))
+                    .header("x-user-token", &token),
+            )
+            .await;
+        let wall = start.elapsed();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let count = r.body["repos"].as_array().map_or(0, Vec::len);
+        let calls = calls_with(fake, &token).await.len() - before;
+        println!(
+            "GET /repos {label}: {count} repos, {calls} upstream calls, {:.1} ms wall",
+            ms(wall)
+        );
+    }
+}
+
 fn main() {
     let fake = start_fake();
     let root = temp_dir("bench");
@@ -99,6 +130,7 @@ fn main() {
                 .await,
             ),
         ];
+        repos_figures(&fake, &c).await;
         let floor = ms(rows[0].1.median);
         println!("latency over {REQUESTS} sequential requests (after {WARMUP} warm-up):");
         for (name, f) in &rows {
