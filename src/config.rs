@@ -39,3 +39,52 @@ pub fn bitbucket(env: &Env) -> crate::vcs::bitbucket::Config {
         &secret(env, "BITBUCKET_CLIENT_SECRET").unwrap_or_default(),
     )
 }
+
+fn millis(env: &Env, name: &str, default: i64) -> i64 {
+    secret(env, name)
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(default)
+}
+
+/// The sandbox lifecycle's durations (`SANDBOX_*_MS` override the defaults).
+pub fn sandbox_timeouts(env: &Env) -> crate::session::sandbox_policy::Timeouts {
+    let d = crate::session::sandbox_policy::Timeouts::default();
+    crate::session::sandbox_policy::Timeouts {
+        heartbeat_ms: millis(env, "SANDBOX_HEARTBEAT_TIMEOUT_MS", d.heartbeat_ms),
+        connect_ms: millis(env, "SANDBOX_CONNECT_TIMEOUT_MS", d.connect_ms),
+        idle_ms: millis(env, "SANDBOX_IDLE_TIMEOUT_MS", d.idle_ms),
+        spawn_cooldown_ms: millis(env, "SANDBOX_SPAWN_COOLDOWN_MS", d.spawn_cooldown_ms),
+    }
+}
+
+/// How long a sandbox may live (`SANDBOX_TIMEOUT_SECONDS`, default 2 hours).
+pub fn sandbox_lifetime_secs(env: &Env) -> u64 {
+    millis(env, "SANDBOX_TIMEOUT_SECONDS", 7200) as u64
+}
+
+/// The model used when neither the prompt nor the session names one.
+pub fn default_model(env: &Env) -> String {
+    secret(env, "DEFAULT_MODEL").unwrap_or_else(|| "claude-sonnet-4-5".into())
+}
+
+/// The bot account for git over HTTPS, if configured (`BITBUCKET_BOT_APP_PASSWORD` is the
+/// old name of the API token).
+pub fn bitbucket_bot(env: &Env) -> (Option<String>, Option<String>) {
+    (
+        secret(env, "BITBUCKET_BOT_USERNAME"),
+        secret(env, "BITBUCKET_BOT_API_TOKEN")
+            .or_else(|| secret(env, "BITBUCKET_BOT_APP_PASSWORD")),
+    )
+}
+
+/// The git host of a provider (`BITBUCKET_GIT_URL`'s host for Bitbucket).
+pub fn git_host(env: &Env, provider: VcsProvider) -> String {
+    match provider {
+        VcsProvider::Bitbucket => secret(env, "BITBUCKET_GIT_URL")
+            .and_then(|u| url::Url::parse(&u).ok())
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| "bitbucket.org".into()),
+        VcsProvider::Github => "github.com".into(),
+    }
+}

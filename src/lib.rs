@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod index;
+pub mod sandbox_api;
 pub mod session;
 pub mod validate;
 pub mod vcs;

@@ -31,7 +31,8 @@ pub async fn create(mut req: Request, ctx: Ctx) -> Result<Response> {
             let body: CreateSession = respond::body(&mut req).await?;
             let ns = ctx.env.durable_object("SESSION")?;
             let session_id = ns.unique_id()?.to_string();
-            let new = body.into_new(session_id.clone(), config::default_provider(&ctx.env))?;
+            let mut new = body.into_new(session_id.clone(), config::default_provider(&ctx.env))?;
+            new.control_plane_url = Some(req.url()?.origin().ascii_serialization());
             session_call::call(&ctx.env, &session_id, &Command::Create(new)).await
         }
         .await,
@@ -145,17 +146,6 @@ pub async fn websocket(req: Request, ctx: Ctx) -> Result<Response> {
                     426,
                     "upgrade_required",
                     "expected a WebSocket upgrade",
-                ));
-            }
-            let is_sandbox = req
-                .url()?
-                .query_pairs()
-                .any(|(k, v)| k == "type" && v == "sandbox");
-            if is_sandbox {
-                return Err(ApiError::new(
-                    501,
-                    "not_implemented",
-                    "sandbox connections are not available yet",
                 ));
             }
             let stub = session_call::stub(&ctx.env, &id(&ctx)?)?;

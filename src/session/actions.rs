@@ -19,6 +19,8 @@ use crate::session::model::{Listed, ParticipantRow, SessionRow};
 use crate::session::object::{now_ms, SessionObject};
 use crate::session::paging::{window, Page};
 use crate::session::protocol::ServerMessage;
+use crate::session::sandbox_protocol::Outbound;
+use crate::session::sandbox_runner;
 use crate::session::store::SealedTokens;
 use crate::vcs::{identity, Identity};
 
@@ -36,7 +38,7 @@ pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
                 &json!({"messageId": message_id, "status": "queued", "position": position}),
             )
         }
-        Command::Stop => stop(obj),
+        Command::Stop => stop(obj).await,
         Command::List { kind, page } => list(obj, kind, &page),
         Command::AddParticipant(p) => {
             let row = join(obj, &p, "member").await?;
@@ -226,7 +228,10 @@ pub async fn enqueue(
     } else {
         obj.store.touch(now)?;
     }
+    // A new prompt lifts a stop on spawn retries.
+    obj.store.sandbox_set_blocked(false)?;
     index::upsert(&db(obj)?, &existing(obj)?).await?;
+    sandbox_runner::kick(obj).await;
     Ok((message_id, position))
 }
 
@@ -245,23 +250,20 @@ pub fn record_event(
     Ok(())
 }
 
-/// Fails the message in progress, if any, and tells the clients.
-pub fn stop_processing(obj: &SessionObject) -> ApiResult<bool> {
+/// Fails the message in progress, if any, tells the clients and the sandbox, and moves
+/// the queue on.
+pub async fn stop_processing(obj: &SessionObject) -> ApiResult<bool> {
     existing(obj)?;
-    let stopped = obj.store.fail_processing("stopped by user", now_ms())?;
+    let stopped = sandbox_runner::fail_running(obj, "stopped by user")?;
     if stopped {
-        clients::broadcast(
-            obj,
-            &ServerMessage::ProcessingStatus {
-                is_processing: false,
-            },
-        );
+        sandbox_runner::send(obj, &Outbound::Stop);
+        sandbox_runner::kick(obj).await;
     }
     Ok(stopped)
 }
 
-fn stop(obj: &SessionObject) -> ApiResult<Response> {
-    let stopped = stop_processing(obj)?;
+async fn stop(obj: &SessionObject) -> ApiResult<Response> {
+    let stopped = stop_processing(obj).await?;
     respond::json(200, &json!({"stopped": stopped}))
 }
 

@@ -5,15 +5,15 @@ use worker::{Response, WebSocket, WebSocketIncomingMessage, WebSocketPair};
 
 use crate::auth::random;
 use crate::error::{ApiError, ApiResult};
-use crate::session::actions;
 use crate::session::command::{ListKind, PromptInput};
 use crate::session::object::{now_ms, SessionObject};
 use crate::session::paging::{Page, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::session::protocol::{parse_client, ClientMessage, Replay, ServerMessage};
 use crate::session::sockets::{
     next_deadline, subscribe_expired, ws_token_valid, ClientAttachment, CLIENT_TAG,
-    CLOSE_AUTH_FAILED, CLOSE_SUBSCRIBE_TIMEOUT, SUBSCRIBE_DEADLINE_MS,
+    CLOSE_AUTH_FAILED, CLOSE_SUBSCRIBE_TIMEOUT,
 };
+use crate::session::{actions, sandbox_runner};
 
 /// Accepts a client socket; it must `subscribe` within the deadline.
 pub async fn accept(obj: &SessionObject) -> ApiResult<Response> {
@@ -28,18 +28,9 @@ pub async fn accept(obj: &SessionObject) -> ApiResult<Response> {
         user_id: None,
         client_id: None,
     })?;
-    schedule_alarm(obj, now + SUBSCRIBE_DEADLINE_MS).await?;
+    // Arms the alarm for this socket's subscription deadline.
+    sandbox_runner::tick(obj).await?;
     Ok(Response::from_websocket(pair.client)?)
-}
-
-/// Sets the alarm to `at` unless one is already due sooner.
-async fn schedule_alarm(obj: &SessionObject, at: i64) -> ApiResult<()> {
-    let storage = obj.state.storage();
-    let current = storage.get_alarm().await?;
-    if current.is_none_or(|c| c > at) {
-        storage.set_alarm((at - now_ms()).max(0)).await?;
-    }
-    Ok(())
 }
 
 fn send(ws: &WebSocket, msg: &ServerMessage) {
@@ -63,7 +54,16 @@ pub fn broadcast(obj: &SessionObject, msg: &ServerMessage) {
     }
 }
 
-/// Closes every client socket.
+/// How many clients are subscribed.
+pub fn subscribed_count(obj: &SessionObject) -> usize {
+    obj.state
+        .get_websockets_with_tag(CLIENT_TAG)
+        .iter()
+        .filter(|ws| attachment(ws).is_some_and(|a| a.is_subscribed()))
+        .count()
+}
+
+/// Closes every socket (clients and sandbox).
 pub fn close_all(obj: &SessionObject, code: u16, reason: &str) {
     for ws in obj.state.get_websockets() {
         let _ = ws.close(Some(code), Some(reason));
@@ -134,7 +134,7 @@ async fn handle(
             );
         }
         ClientMessage::Stop => {
-            actions::stop_processing(obj)?;
+            actions::stop_processing(obj).await?;
         }
         ClientMessage::FetchHistory { cursor, limit } => {
             let page = Page {
@@ -203,9 +203,8 @@ fn subscribe(
     Ok(())
 }
 
-/// Closes sockets that never subscribed in time, then re-arms for the next deadline.
-pub async fn on_alarm(obj: &SessionObject) {
-    let now = now_ms();
+/// Closes sockets that never subscribed in time; answers the next deadline still ahead.
+pub fn expire_unsubscribed(obj: &SessionObject, now: i64) -> Option<i64> {
     let mut waiting = Vec::new();
     for ws in obj.state.get_websockets_with_tag(CLIENT_TAG) {
         let Some(att) = attachment(&ws) else { continue };
@@ -215,9 +214,5 @@ pub async fn on_alarm(obj: &SessionObject) {
             waiting.push(att);
         }
     }
-    if let Some(at) = next_deadline(&waiting, now) {
-        if let Err(e) = schedule_alarm(obj, at).await {
-            worker::console_error!("could not re-arm the alarm: {e}");
-        }
-    }
+    next_deadline(&waiting, now)
 }

@@ -116,6 +116,9 @@ pub struct NewSession {
     pub model: Option<String>,
     pub branch: Option<String>,
     pub owner: ParticipantInput,
+    /// Where sandboxes reach the control plane (the origin the session was created on).
+    #[serde(default)]
+    pub control_plane_url: Option<String>,
 }
 
 impl CreateSession {
@@ -152,6 +155,7 @@ impl CreateSession {
             model: self.model,
             branch: self.branch,
             owner: self.participant,
+            control_plane_url: None,
         })
     }
 }

@@ -1,10 +1,11 @@
 //! The session database schema, as numbered migrations recorded in `_migrations`.
 
 /// Each migration: its number and its statements, applied in order, once.
-pub const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE session (
+pub const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE session (
             id TEXT PRIMARY KEY,
             title TEXT,
             repo_owner TEXT NOT NULL,
@@ -18,7 +19,7 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at INTEGER NOT NULL,
             updated_at INTEGER NOT NULL
         )",
-        "CREATE TABLE participants (
+            "CREATE TABLE participants (
             id TEXT PRIMARY KEY,
             user_id TEXT NOT NULL UNIQUE,
             scm_user_id TEXT,
@@ -33,8 +34,8 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             role TEXT NOT NULL,
             joined_at INTEGER NOT NULL
         )",
-        "CREATE INDEX participants_ws_token ON participants(ws_token_hash)",
-        "CREATE TABLE messages (
+            "CREATE INDEX participants_ws_token ON participants(ws_token_hash)",
+            "CREATE TABLE messages (
             id TEXT PRIMARY KEY,
             author_id TEXT NOT NULL,
             content TEXT NOT NULL,
@@ -46,8 +47,8 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             started_at INTEGER,
             completed_at INTEGER
         )",
-        "CREATE INDEX messages_status ON messages(status)",
-        "CREATE TABLE events (
+            "CREATE INDEX messages_status ON messages(status)",
+            "CREATE TABLE events (
             seq INTEGER PRIMARY KEY AUTOINCREMENT,
             id TEXT NOT NULL UNIQUE,
             type TEXT NOT NULL,
@@ -55,15 +56,15 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             message_id TEXT,
             created_at INTEGER NOT NULL
         )",
-        "CREATE INDEX events_type ON events(type, seq)",
-        "CREATE TABLE artifacts (
+            "CREATE INDEX events_type ON events(type, seq)",
+            "CREATE TABLE artifacts (
             id TEXT PRIMARY KEY,
             type TEXT NOT NULL,
             url TEXT,
             metadata TEXT,
             created_at INTEGER NOT NULL
         )",
-        "CREATE TABLE sandbox (
+            "CREATE TABLE sandbox (
             id INTEGER PRIMARY KEY CHECK (id = 1),
             provider_id TEXT,
             sandbox_id TEXT,
@@ -73,8 +74,25 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[(
             last_activity INTEGER,
             created_at INTEGER
         )",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            "ALTER TABLE session ADD COLUMN control_plane_url TEXT",
+            "ALTER TABLE sandbox ADD COLUMN status_since INTEGER",
+            "ALTER TABLE sandbox ADD COLUMN last_error TEXT",
+            "ALTER TABLE sandbox ADD COLUMN last_failure_at INTEGER",
+            "ALTER TABLE sandbox ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0",
+            "CREATE TABLE spawn_failures (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            at INTEGER NOT NULL,
+            permanent INTEGER NOT NULL,
+            error TEXT NOT NULL
+        )",
+        ],
+    ),
+];
 
 /// The migrations still to apply when the database is at `current` (0 when new).
 pub fn pending(current: i64) -> impl Iterator<Item = &'static (i64, &'static [&'static str])> {

@@ -26,6 +26,8 @@ pub struct SessionRow {
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
+    #[serde(default)]
+    pub control_plane_url: Option<String>,
 }
 
 impl SessionRow {
@@ -185,10 +187,21 @@ impl Listed for ArtifactRow {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SandboxRow {
     pub sandbox_id: Option<String>,
+    pub provider_id: Option<String>,
+    /// SHA-256 hex of the sandbox's bearer token; never shown.
+    pub token_hash: Option<String>,
     pub status: String,
+    #[serde(default)]
+    pub status_since: Option<i64>,
     pub last_heartbeat: Option<i64>,
     pub last_activity: Option<i64>,
     pub created_at: Option<i64>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_failure_at: Option<i64>,
+    #[serde(default)]
+    pub blocked: i64,
 }
 
 impl SandboxRow {
@@ -196,9 +209,12 @@ impl SandboxRow {
         json!({
             "sandboxId": self.sandbox_id,
             "status": self.status,
+            "statusSince": self.status_since,
             "lastHeartbeat": self.last_heartbeat,
             "lastActivity": self.last_activity,
             "createdAt": self.created_at,
+            "lastError": self.last_error,
+            "retriesStopped": self.blocked != 0,
         })
     }
 }

@@ -11,8 +11,9 @@ use worker::{
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::session::command::Command;
+use crate::session::sandbox_runner::{self, SANDBOX_TAG};
 use crate::session::store::Store;
-use crate::session::{actions, clients};
+use crate::session::{actions, clients, sandbox_link};
 
 #[durable_object]
 pub struct SessionObject {
@@ -46,7 +47,15 @@ impl SessionObject {
         self.ready()?;
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
         if upgrade.eq_ignore_ascii_case("websocket") {
-            return clients::accept(self).await;
+            let is_sandbox = req
+                .url()?
+                .query_pairs()
+                .any(|(k, v)| k == "type" && v == "sandbox");
+            return if is_sandbox {
+                sandbox_link::accept(self, &req).await
+            } else {
+                clients::accept(self).await
+            };
         }
         let command: Command = respond::body(&mut req)
             .await
@@ -79,7 +88,11 @@ impl DurableObject for SessionObject {
             worker::console_error!("session schema unavailable: {e}");
             return Ok(());
         }
-        clients::on_message(self, &ws, message).await;
+        if self.state.get_tags(&ws).iter().any(|t| t == SANDBOX_TAG) {
+            sandbox_link::on_message(self, &ws, message).await;
+        } else {
+            clients::on_message(self, &ws, message).await;
+        }
         Ok(())
     }
 
@@ -106,7 +119,9 @@ impl DurableObject for SessionObject {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        clients::on_alarm(self).await;
+        if self.ready().is_ok() && self.store.session().ok().flatten().is_some() {
+            sandbox_runner::kick(self).await;
+        }
         Response::ok("ok")
     }
 }

@@ -69,6 +69,12 @@ pub enum ServerMessage {
     ProcessingStatus {
         is_processing: bool,
     },
+    SandboxStatus {
+        status: String,
+    },
+    SandboxError {
+        error: String,
+    },
     HistoryPage {
         #[serde(flatten)]
         page: Replay,

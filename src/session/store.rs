@@ -84,8 +84,9 @@ impl Store {
     pub fn insert_session(&self, s: &NewSession, now: i64) -> ApiResult<()> {
         self.run(
             "INSERT INTO session (id, title, repo_owner, repo_name, vcs_provider, model,
-                base_branch, branch_name, status, created_by, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'created', ?, ?, ?)",
+                base_branch, branch_name, status, created_by, created_at, updated_at,
+                control_plane_url)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, 'created', ?, ?, ?, ?)",
             vec![
                 s.session_id.as_str().into(),
                 opt(&s.title),
@@ -97,6 +98,7 @@ impl Store {
                 s.owner.user_id.as_str().into(),
                 now.into(),
                 now.into(),
+                opt(&s.control_plane_url),
             ],
         )
     }
@@ -113,10 +115,181 @@ impl Store {
     }
 
     pub fn sandbox(&self) -> ApiResult<Option<SandboxRow>> {
+        self.first("SELECT * FROM sandbox WHERE id = 1", vec![])
+    }
+
+    /// Records a new spawn: a new sandbox id and token hash, status `spawning`.
+    pub fn sandbox_begin_spawn(
+        &self,
+        sandbox_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> ApiResult<()> {
+        self.run(
+            "INSERT INTO sandbox (id, sandbox_id, provider_id, token_hash, status, status_since,
+                last_heartbeat, last_activity, created_at, last_error)
+             VALUES (1, ?, NULL, ?, 'spawning', ?, NULL, ?, ?, NULL)
+             ON CONFLICT(id) DO UPDATE SET sandbox_id = excluded.sandbox_id, provider_id = NULL,
+                token_hash = excluded.token_hash, status = 'spawning', status_since = excluded.status_since,
+                last_heartbeat = NULL, last_activity = excluded.last_activity,
+                created_at = excluded.created_at, last_error = NULL",
+            vec![sandbox_id.into(), token_hash.into(), now.into(), now.into(), now.into()],
+        )
+    }
+
+    pub fn sandbox_set_status(&self, status: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE sandbox SET status = ?, status_since = ? WHERE id = 1",
+            vec![status.into(), now.into()],
+        )
+    }
+
+    pub fn sandbox_started(&self, provider_id: Option<&str>, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE sandbox SET provider_id = ?, status = 'connecting', status_since = ? WHERE id = 1",
+            vec![provider_id.map(str::to_string).into(), now.into()],
+        )
+    }
+
+    pub fn sandbox_ready(&self, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE sandbox SET status = 'ready', status_since = ?, last_heartbeat = ?, last_activity = ?
+             WHERE id = 1",
+            vec![now.into(), now.into(), now.into()],
+        )
+    }
+
+    pub fn sandbox_heartbeat(&self, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE sandbox SET last_heartbeat = ? WHERE id = 1",
+            vec![now.into()],
+        )
+    }
+
+    pub fn sandbox_activity(&self, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE sandbox SET last_activity = ? WHERE id = 1",
+            vec![now.into()],
+        )
+    }
+
+    /// Records a failed start; answers the times of the permanent failures so far.
+    pub fn sandbox_failed(&self, permanent: bool, error: &str, now: i64) -> ApiResult<Vec<i64>> {
+        self.run(
+            "UPDATE sandbox SET status = 'failed', status_since = ?, last_error = ?, last_failure_at = ?
+             WHERE id = 1",
+            vec![now.into(), error.into(), now.into()],
+        )?;
+        self.run(
+            "INSERT INTO spawn_failures (at, permanent, error) VALUES (?, ?, ?)",
+            vec![now.into(), i64::from(permanent).into(), error.into()],
+        )?;
+        #[derive(Deserialize)]
+        struct At {
+            at: i64,
+        }
+        Ok(self
+            .rows::<At>(
+                "SELECT at FROM spawn_failures WHERE permanent = 1 ORDER BY seq DESC LIMIT 10",
+                vec![],
+            )?
+            .into_iter()
+            .map(|a| a.at)
+            .collect())
+    }
+
+    pub fn sandbox_set_blocked(&self, blocked: bool) -> ApiResult<()> {
+        self.run(
+            "UPDATE sandbox SET blocked = ? WHERE id = 1",
+            vec![i64::from(blocked).into()],
+        )
+    }
+
+    pub fn pending_count(&self) -> ApiResult<usize> {
+        #[derive(Deserialize)]
+        struct N {
+            n: i64,
+        }
+        Ok(self
+            .first::<N>(
+                "SELECT COUNT(*) AS n FROM messages WHERE status = 'pending'",
+                vec![],
+            )?
+            .map_or(0, |c| c.n.max(0) as usize))
+    }
+
+    pub fn processing_message(&self) -> ApiResult<Option<MessageRow>> {
         self.first(
-            "SELECT sandbox_id, status, last_heartbeat, last_activity, created_at FROM sandbox WHERE id = 1",
+            "SELECT rowid AS seq, * FROM messages WHERE status = 'processing' LIMIT 1",
             vec![],
         )
+    }
+
+    pub fn next_pending(&self) -> ApiResult<Option<MessageRow>> {
+        self.first(
+            "SELECT rowid AS seq, * FROM messages WHERE status = 'pending' ORDER BY rowid LIMIT 1",
+            vec![],
+        )
+    }
+
+    pub fn mark_processing(&self, id: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE messages SET status = 'processing', started_at = ? WHERE id = ?",
+            vec![now.into(), id.into()],
+        )
+    }
+
+    /// Closes a processing message; answers whether it was processing.
+    pub fn complete_message(
+        &self,
+        id: &str,
+        success: bool,
+        error: Option<&str>,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let cursor = self.sql.exec(
+            "UPDATE messages SET status = ?, error = ?, completed_at = ?
+             WHERE id = ? AND status = 'processing'",
+            Some(vec![
+                if success { "completed" } else { "failed" }.into(),
+                error.map(str::to_string).into(),
+                now.into(),
+                id.into(),
+            ]),
+        )?;
+        Ok(cursor.rows_written() > 0)
+    }
+
+    /// Stores an event under a stable id: a repeat either replaces it (`replace`) or is
+    /// dropped, answered with `None`.
+    pub fn upsert_event(
+        &self,
+        id: &str,
+        kind: &str,
+        data: &Value,
+        message_id: Option<&str>,
+        replace: bool,
+        now: i64,
+    ) -> ApiResult<Option<EventRow>> {
+        let conflict = if replace {
+            "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at"
+        } else {
+            "ON CONFLICT(id) DO NOTHING"
+        };
+        let rows: Vec<EventRow> = self.rows(
+            &format!(
+                "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
+                 {conflict} RETURNING seq, id, type, data, message_id, created_at"
+            ),
+            vec![
+                id.into(),
+                kind.into(),
+                data.to_string().into(),
+                message_id.map(str::to_string).into(),
+                now.into(),
+            ],
+        )?;
+        Ok(rows.into_iter().next())
     }
 
     pub fn participant_by_user(&self, user_id: &str) -> ApiResult<Option<ParticipantRow>> {
@@ -250,19 +423,7 @@ impl Store {
         message_id: Option<&str>,
         now: i64,
     ) -> ApiResult<EventRow> {
-        let rows: Vec<EventRow> = self.rows(
-            "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
-             RETURNING seq, id, type, data, message_id, created_at",
-            vec![
-                id.into(),
-                kind.into(),
-                data.to_string().into(),
-                message_id.map(str::to_string).into(),
-                now.into(),
-            ],
-        )?;
-        rows.into_iter()
-            .next()
+        self.upsert_event(id, kind, data, message_id, false, now)?
             .ok_or_else(|| crate::error::ApiError::internal("event was not stored"))
     }
 

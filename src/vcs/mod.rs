@@ -4,6 +4,7 @@
 
 pub mod bitbucket;
 pub mod fetch;
+pub mod git_auth;
 pub mod http;
 pub mod identity;
 pub mod listing;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bitbucket;
+pub mod sandbox;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -249,13 +250,23 @@ pub struct Shared {
 }
 
 pub fn shared() -> &'static Shared {
+    shared_with(&[])
+}
+
+/// The shared worker, started with `extra` configuration on top of [`test_vars`] (the
+/// first call in a test binary decides).
+pub fn shared_with(extra: &[(&'static str, &str)]) -> &'static Shared {
     static SHARED: OnceLock<Shared> = OnceLock::new();
-    SHARED.get_or_init(|| {
-        std::thread::spawn(|| {
+    let extra: Vec<(&'static str, String)> =
+        extra.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    SHARED.get_or_init(move || {
+        std::thread::spawn(move || {
             let fake = start_fake();
             let dir = temp_dir("shared");
             let state = dir.join("state");
-            let worker = Worker::start_with(&state, &test_vars(&fake.uri()), Some(&dir));
+            let mut vars = test_vars(&fake.uri());
+            vars.extend(extra);
+            let worker = Worker::start_with(&state, &vars, Some(&dir));
             Shared { worker, fake }
         })
         .join()

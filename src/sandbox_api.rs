@@ -1,0 +1,201 @@
+//! The sandbox provider's HTTP API, sans-IO: the spawn request (HMAC bearer keyed by
+//! `SANDBOX_API_SECRET`) and its `{success, data?, error?}` answer.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::service_token;
+use crate::vcs::http::{HttpRequest, HttpResponse};
+
+/// The body of `POST {SANDBOX_API_URL}/sandboxes`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct SpawnRequest {
+    pub session_id: String,
+    pub sandbox_id: String,
+    pub repo_owner: String,
+    pub repo_name: String,
+    pub branch: String,
+    pub vcs_provider: String,
+    pub vcs_host: String,
+    pub clone_username: String,
+    pub clone_token: String,
+    pub control_plane_url: String,
+    pub sandbox_auth_token: String,
+    pub model: String,
+    pub timeout_seconds: u64,
+}
+
+impl std::fmt::Debug for SpawnRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpawnRequest")
+            .field("session_id", &self.session_id)
+            .field("sandbox_id", &self.sandbox_id)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn spawn(api_url: &str, secret: &str, now_ms: i64, body: &SpawnRequest) -> HttpRequest {
+    let url = format!("{}/sandboxes", api_url.trim_end_matches('/'));
+    let json = serde_json::to_string(body).unwrap_or_default();
+    HttpRequest::post(url, "application/json", json)
+        .bearer(&service_token::sign(secret.as_bytes(), now_ms))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnOutcome {
+    Started {
+        provider_id: Option<String>,
+    },
+    /// `permanent`: the provider refused (4xx or `success:false`); else a passing failure.
+    Failed {
+        permanent: bool,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    #[serde(default)]
+    success: bool,
+    #[serde(default)]
+    data: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+fn error_text(v: &Option<Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(m)) => m
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| Value::Object(m.clone()).to_string()),
+        Some(other) => other.to_string(),
+        None => "no reason given".into(),
+    }
+}
+
+pub fn parse_spawn(resp: &HttpResponse) -> SpawnOutcome {
+    let answer = serde_json::from_str::<Answer>(&resp.body);
+    match (resp.status, answer) {
+        (200..=299, Ok(a)) if a.success => SpawnOutcome::Started {
+            provider_id: a.data.as_ref().and_then(|d| {
+                ["providerId", "provider_id", "id", "sandbox_id"]
+                    .iter()
+                    .find_map(|k| d.get(*k).and_then(Value::as_str))
+                    .map(str::to_string)
+            }),
+        },
+        (200..=299, Ok(a)) => SpawnOutcome::Failed {
+            permanent: true,
+            message: error_text(&a.error),
+        },
+        (200..=299, Err(e)) => SpawnOutcome::Failed {
+            permanent: false,
+            message: format!("unreadable answer from the sandbox provider: {e}"),
+        },
+        (status, answer) => SpawnOutcome::Failed {
+            permanent: (400..500).contains(&status) && status != 429 && status != 408,
+            message: format!(
+                "sandbox provider answered {status}: {}",
+                answer.map(|a| error_text(&a.error)).unwrap_or_else(|_| resp
+                    .body
+                    .chars()
+                    .take(200)
+                    .collect())
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> SpawnRequest {
+        SpawnRequest {
+            session_id: "s".into(),
+            sandbox_id: "sb".into(),
+            repo_owner: "o".into(),
+            repo_name: "r".into(),
+            branch: "main".into(),
+            vcs_provider: "bitbucket".into(),
+            vcs_host: "bitbucket.org".into(),
+            clone_username: "x-token-auth".into(),
+            clone_token: "SECRET".into(),
+            control_plane_url: "https://cp".into(),
+            sandbox_auth_token: "SANDBOX-SECRET".into(),
+            model: "m".into(),
+            timeout_seconds: 3600,
+        }
+    }
+
+    #[test]
+    fn spawn_request_is_signed_and_complete() {
+        let r = spawn("http://p/api/", "k", 1_000, &body());
+        assert_eq!(r.url, "http://p/api/sandboxes");
+        let auth = r
+            .header_value("authorization")
+            .unwrap()
+            .strip_prefix("Bearer ")
+            .unwrap();
+        assert!(service_token::verify(b"k", auth, 1_000).is_ok());
+        let sent: Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        for k in [
+            "session_id",
+            "sandbox_id",
+            "repo_owner",
+            "repo_name",
+            "branch",
+            "vcs_provider",
+            "vcs_host",
+            "clone_username",
+            "clone_token",
+            "control_plane_url",
+            "sandbox_auth_token",
+            "model",
+            "timeout_seconds",
+        ] {
+            assert!(sent.get(k).is_some(), "{k}");
+        }
+        assert!(!format!("{:?}", body()).contains("SECRET"));
+    }
+
+    #[test]
+    fn answers() {
+        let ok = HttpResponse::new(200, r#"{"success":true,"data":{"sandbox_id":"p-1"}}"#);
+        assert_eq!(
+            parse_spawn(&ok),
+            SpawnOutcome::Started {
+                provider_id: Some("p-1".into())
+            }
+        );
+        let refused = HttpResponse::new(200, r#"{"success":false,"error":"quota exceeded"}"#);
+        assert_eq!(
+            parse_spawn(&refused),
+            SpawnOutcome::Failed {
+                permanent: true,
+                message: "quota exceeded".into()
+            }
+        );
+        assert!(matches!(
+            parse_spawn(&HttpResponse::new(503, "busy")),
+            SpawnOutcome::Failed {
+                permanent: false,
+                ..
+            }
+        ));
+        assert!(
+            matches!(parse_spawn(&HttpResponse::new(400, r#"{"success":false,"error":{"message":"bad repo"}}"#)),
+            SpawnOutcome::Failed { permanent: true, ref message } if message.contains("bad repo"))
+        );
+        assert!(matches!(
+            parse_spawn(&HttpResponse::new(429, "")),
+            SpawnOutcome::Failed {
+                permanent: false,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,267 @@
+//! The sandbox lifecycle as a pure decision: given what the session knows about its
+//! sandbox, its queue and its clients at a moment, what to do next (spawn, send the next
+//! prompt, mark stale, fail a stuck start, shut down) and when to look again.
+
+/// Sandbox states, as stored and as clients see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    None,
+    Spawning,
+    Connecting,
+    Ready,
+    Stale,
+    Failed,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::None => "none",
+            Status::Spawning => "spawning",
+            Status::Connecting => "connecting",
+            Status::Ready => "ready",
+            Status::Stale => "stale",
+            Status::Failed => "failed",
+            Status::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "spawning" => Status::Spawning,
+            "connecting" => Status::Connecting,
+            "ready" => Status::Ready,
+            "stale" => Status::Stale,
+            "failed" => Status::Failed,
+            "stopped" => Status::Stopped,
+            _ => Status::None,
+        }
+    }
+
+    /// Whether a sandbox in this state is gone, so a new one may be spawned.
+    pub fn is_down(self) -> bool {
+        matches!(
+            self,
+            Status::None | Status::Stale | Status::Failed | Status::Stopped
+        )
+    }
+}
+
+/// The durations that drive the lifecycle (configurable; these are the defaults).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub heartbeat_ms: i64,
+    pub connect_ms: i64,
+    pub idle_ms: i64,
+    pub spawn_cooldown_ms: i64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            heartbeat_ms: 90_000,
+            connect_ms: 120_000,
+            idle_ms: 10 * 60_000,
+            spawn_cooldown_ms: 10_000,
+        }
+    }
+}
+
+/// Permanent spawn failures within this window...
+pub const FAILURE_WINDOW_MS: i64 = 5 * 60_000;
+/// ...this many of them stop retries until the next prompt.
+pub const MAX_PERMANENT_FAILURES: usize = 3;
+
+/// What the session knows at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub status: Status,
+    pub status_since: i64,
+    pub last_heartbeat: Option<i64>,
+    pub last_activity: Option<i64>,
+    pub socket_connected: bool,
+    pub clients: usize,
+    pub pending: usize,
+    pub processing: bool,
+    pub last_failure_at: Option<i64>,
+    /// Retries stopped after too many permanent failures (until the next prompt).
+    pub blocked: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Spawn,
+    SendNext,
+    MarkStale,
+    FailConnecting,
+    Shutdown,
+}
+
+/// The next step now, if any, and when to look again otherwise.
+pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>) {
+    match s.status {
+        Status::Ready => {
+            let heartbeat_due = s
+                .last_heartbeat
+                .unwrap_or(s.status_since)
+                .max(s.status_since)
+                + t.heartbeat_ms;
+            if now >= heartbeat_due {
+                return (Some(Step::MarkStale), None);
+            }
+            let idle = s.clients == 0 && !s.processing && s.pending == 0;
+            let idle_due = s
+                .last_activity
+                .unwrap_or(s.status_since)
+                .max(s.status_since)
+                + t.idle_ms;
+            if idle && now >= idle_due {
+                return (Some(Step::Shutdown), None);
+            }
+            if s.socket_connected && !s.processing && s.pending > 0 {
+                return (Some(Step::SendNext), None);
+            }
+            let wake = if idle {
+                heartbeat_due.min(idle_due)
+            } else {
+                heartbeat_due
+            };
+            (None, Some(wake))
+        }
+        Status::Spawning | Status::Connecting => {
+            let due = s.status_since + t.connect_ms;
+            if now >= due {
+                (Some(Step::FailConnecting), None)
+            } else {
+                (None, Some(due))
+            }
+        }
+        Status::None | Status::Stale | Status::Failed | Status::Stopped => {
+            if s.pending == 0 || s.blocked {
+                return (None, None);
+            }
+            let ready_at = s.last_failure_at.map_or(now, |f| f + t.spawn_cooldown_ms);
+            if now >= ready_at {
+                (Some(Step::Spawn), None)
+            } else {
+                (None, Some(ready_at))
+            }
+        }
+    }
+}
+
+/// Whether retries stop: enough permanent failures (times given) within the window.
+pub fn should_block(permanent_failures: &[i64], now: i64) -> bool {
+    permanent_failures
+        .iter()
+        .filter(|at| now - **at < FAILURE_WINDOW_MS)
+        .count()
+        >= MAX_PERMANENT_FAILURES
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Timeouts = Timeouts {
+        heartbeat_ms: 90_000,
+        connect_ms: 120_000,
+        idle_ms: 600_000,
+        spawn_cooldown_ms: 10_000,
+    };
+
+    fn snap(status: Status) -> Snapshot {
+        Snapshot {
+            status,
+            status_since: 0,
+            last_heartbeat: None,
+            last_activity: None,
+            socket_connected: true,
+            clients: 1,
+            pending: 0,
+            processing: false,
+            last_failure_at: None,
+            blocked: false,
+        }
+    }
+
+    #[test]
+    fn first_prompt_spawns_and_waits_out_the_cooldown_after_a_failure() {
+        let mut s = snap(Status::None);
+        assert_eq!(plan(&s, &T, 5), (None, None));
+        s.pending = 1;
+        assert_eq!(plan(&s, &T, 5), (Some(Step::Spawn), None));
+        s.status = Status::Failed;
+        s.last_failure_at = Some(100);
+        assert_eq!(plan(&s, &T, 5_000), (None, Some(10_100)));
+        assert_eq!(plan(&s, &T, 10_100), (Some(Step::Spawn), None));
+        s.blocked = true;
+        assert_eq!(plan(&s, &T, 99_999), (None, None));
+    }
+
+    #[test]
+    fn ready_sandbox_gets_the_next_prompt_one_at_a_time() {
+        let mut s = snap(Status::Ready);
+        s.pending = 2;
+        assert_eq!(plan(&s, &T, 10).0, Some(Step::SendNext));
+        s.processing = true;
+        assert_eq!(plan(&s, &T, 10), (None, Some(90_000)));
+        s.processing = false;
+        s.socket_connected = false;
+        assert_eq!(plan(&s, &T, 10).0, None, "no socket, nothing to send on");
+    }
+
+    #[test]
+    fn missed_heartbeats_make_the_sandbox_stale() {
+        let mut s = snap(Status::Ready);
+        s.last_heartbeat = Some(1_000);
+        assert_eq!(plan(&s, &T, 90_999).0, None);
+        assert_eq!(plan(&s, &T, 91_000).0, Some(Step::MarkStale));
+    }
+
+    #[test]
+    fn stuck_starts_fail() {
+        let mut s = snap(Status::Connecting);
+        s.status_since = 1_000;
+        assert_eq!(plan(&s, &T, 2_000), (None, Some(121_000)));
+        assert_eq!(plan(&s, &T, 121_000).0, Some(Step::FailConnecting));
+        s.status = Status::Spawning;
+        assert_eq!(plan(&s, &T, 121_000).0, Some(Step::FailConnecting));
+    }
+
+    #[test]
+    fn idle_without_clients_shuts_down() {
+        let mut s = snap(Status::Ready);
+        s.last_heartbeat = Some(590_000);
+        s.last_activity = Some(0);
+        assert_eq!(plan(&s, &T, 600_000).0, None, "a client is connected");
+        s.clients = 0;
+        assert_eq!(plan(&s, &T, 599_999), (None, Some(600_000)));
+        assert_eq!(plan(&s, &T, 600_000).0, Some(Step::Shutdown));
+        s.processing = true;
+        assert_eq!(plan(&s, &T, 600_000).0, None, "busy is not idle");
+    }
+
+    #[test]
+    fn three_permanent_failures_in_five_minutes_block() {
+        assert!(!should_block(&[0, 1], 2));
+        assert!(should_block(&[0, 1, 2], 3));
+        assert!(!should_block(&[0, 1, 2], FAILURE_WINDOW_MS + 1));
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in [
+            Status::None,
+            Status::Spawning,
+            Status::Connecting,
+            Status::Ready,
+            Status::Stale,
+            Status::Failed,
+            Status::Stopped,
+        ] {
+            assert_eq!(Status::parse(s.as_str()), s);
+        }
+    }
+}

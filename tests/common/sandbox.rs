@@ -1,0 +1,165 @@
+//! A fake sandbox provider (wiremock) and a fake sandbox (a real WebSocket client speaking
+//! the sandbox side of the protocol).
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use wiremock::matchers::{body_string_contains, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{Socket, Worker};
+
+/// The provider accepts every spawn.
+pub async fn mount_provider_ok(server: &MockServer) {
+    Mock::given(method("POST"))
+        .and(path("/sandbox/sandboxes"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "data": {"sandbox_id": "provider-1"}})),
+        )
+        .mount(server)
+        .await;
+}
+
+/// The provider refuses spawns for `session` with an HTTP 200 and `success: false`.
+pub async fn mount_provider_refusal(server: &MockServer, session: &str, reason: &str) {
+    Mock::given(method("POST"))
+        .and(path("/sandbox/sandboxes"))
+        .and(body_string_contains(session))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"success": false, "error": reason})),
+        )
+        .with_priority(1)
+        .mount(server)
+        .await;
+}
+
+/// The spawn requests made for `session`, oldest first: (authorization header, body).
+pub async fn spawn_requests(server: &MockServer, session: &str) -> Vec<(String, Value)> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == "/sandbox/sandboxes")
+        .filter_map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).ok()?;
+            (body["session_id"] == session).then(|| {
+                let auth = r
+                    .headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_string();
+                (auth, body)
+            })
+        })
+        .collect()
+}
+
+/// Waits until `session` has had `n` spawn requests; answers the last one.
+pub async fn wait_for_spawns(
+    server: &MockServer,
+    session: &str,
+    n: usize,
+    secs: u64,
+) -> (String, Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let reqs = spawn_requests(server, session).await;
+        if reqs.len() >= n {
+            return reqs[n - 1].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} spawn requests for {session}",
+            reqs.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub struct FakeSandbox {
+    socket: Socket,
+}
+
+impl FakeSandbox {
+    /// Connects as sandbox `sandbox_id` with `token`; on refusal answers the HTTP status.
+    pub async fn connect(
+        worker: &Worker,
+        session: &str,
+        sandbox_id: &str,
+        token: &str,
+    ) -> Result<FakeSandbox, u16> {
+        let url = format!(
+            "ws://127.0.0.1:{}/sessions/{session}/ws?type=sandbox",
+            worker.port
+        );
+        let mut req = url.into_client_request().expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        req.headers_mut()
+            .insert("x-sandbox-id", sandbox_id.parse().expect("header"));
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((socket, _)) => Ok(FakeSandbox { socket }),
+            Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("sandbox connect failed: {e}"),
+        }
+    }
+
+    /// Connects with the credentials of a spawn request body.
+    pub async fn from_spawn(worker: &Worker, spawn: &Value) -> FakeSandbox {
+        let session = spawn["session_id"].as_str().expect("session_id");
+        let id = spawn["sandbox_id"].as_str().expect("sandbox_id");
+        let token = spawn["sandbox_auth_token"]
+            .as_str()
+            .expect("sandbox_auth_token");
+        FakeSandbox::connect(worker, session, id, token)
+            .await
+            .expect("sandbox connects")
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.socket
+            .send(Message::text(v.to_string()))
+            .await
+            .expect("sandbox send");
+    }
+
+    /// The next JSON frame within `secs`, or `None` once the socket is closed.
+    pub async fn next(&mut self, secs: u64) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("timed out waiting for a frame to the sandbox");
+            match msg {
+                Some(Ok(Message::Text(t))) => {
+                    return Some(serde_json::from_str(&t).expect("JSON frame"))
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Waits for a frame of type `t` (others skipped).
+    pub async fn expect_type(&mut self, t: &str) -> Value {
+        loop {
+            match self.next(20).await {
+                Some(v) if v["type"] == t => return v,
+                Some(_) => continue,
+                None => panic!("sandbox socket closed while waiting for {t}"),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

@@ -1,0 +1,382 @@
+//! End-to-end tests of sandboxes through `wrangler dev`: spawn through a wiremock sandbox
+//! provider, a fake sandbox over a real WebSocket, the prompt queue, events to browser
+//! clients, acknowledgements, and liveness (stale, stuck start, idle shutdown, retries).
+//! This binary's worker runs with short lifecycle timeouts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::sandbox::*;
+use common::{now_ms, shared_with, Client, Shared, WsClient};
+use serde_json::{json, Value};
+
+const SANDBOX_SECRET: &str = "test-sandbox-secret";
+
+fn shared() -> &'static Shared {
+    shared_with(&[
+        ("SANDBOX_HEARTBEAT_TIMEOUT_MS", "5000"),
+        ("SANDBOX_CONNECT_TIMEOUT_MS", "4000"),
+        ("SANDBOX_IDLE_TIMEOUT_MS", "6000"),
+        ("SANDBOX_SPAWN_COOLDOWN_MS", "300"),
+    ])
+}
+
+async fn setup() -> (&'static Shared, Client) {
+    let sh = shared();
+    mount_provider_ok(&sh.fake).await;
+    (sh, sh.worker.client())
+}
+
+/// A session whose owner has stored Bitbucket credentials.
+async fn session(c: &Client, user: &str, token: &str) -> String {
+    c.create_session(
+        user,
+        json!({"scmToken": token, "scmRefreshToken": format!("RT-{token}"),
+               "scmTokenExpiresAt": now_ms() + 3_600_000, "scmName": "Ada Lovelace",
+               "scmEmail": "ada@example.com"}),
+    )
+    .await
+}
+
+async fn prompt(c: &Client, session: &str, user: &str, content: &str) -> String {
+    let r = c
+        .post(
+            &format!("/sessions/{session}/prompt"),
+            &json!({"content": content, "authorId": user}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["messageId"].as_str().unwrap().to_string()
+}
+
+fn unique(p: &str) -> String {
+    format!("{p}-{}", now_ms())
+}
+
+/// The `sandbox_event`s a client receives until `last` arrives, by type.
+async fn events_until(client: &mut WsClient, last: &str) -> Vec<Value> {
+    let mut seen = Vec::new();
+    loop {
+        let v = client.json().await;
+        if v["type"] == "sandbox_event" {
+            let done = v["event"]["type"] == last;
+            seen.push(v["event"].clone());
+            if done {
+                return seen;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn prompts_run_in_order_and_every_client_sees_the_events() {
+    let (sh, c) = setup().await;
+    let user = unique("sbx-user");
+    let token = unique("AT-sbx");
+    let id = session(&c, &user, &token).await;
+    let (t1, _) = c.ws_token(&id, &user).await;
+    let (t2, _) = c.ws_token(&id, "watcher").await;
+    let (mut alice, _) = WsClient::subscribed(&sh.worker, &id, &t1).await;
+    let (mut bob, _) = WsClient::subscribed(&sh.worker, &id, &t2).await;
+
+    let m1 = prompt(&c, &id, &user, "first").await;
+    let m2 = prompt(&c, &id, &user, "second").await;
+    let (auth, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+
+    // The spawn request: signed with SANDBOX_API_SECRET, the user's token to clone with.
+    let bearer = auth.strip_prefix("Bearer ").expect("bearer");
+    control_plane::auth::service_token::verify(SANDBOX_SECRET.as_bytes(), bearer, now_ms())
+        .expect("signed");
+    assert_eq!(spawn["repo_owner"], "acme");
+    assert_eq!(spawn["repo_name"], "web");
+    assert_eq!(spawn["branch"], "main");
+    assert_eq!(spawn["vcs_provider"], "bitbucket");
+    assert_eq!(spawn["vcs_host"], "127.0.0.1");
+    assert_eq!(spawn["clone_username"], "x-token-auth");
+    assert_eq!(spawn["clone_token"], token.as_str());
+    assert_eq!(spawn["control_plane_url"], sh.worker.base.as_str());
+    assert_eq!(spawn["sandbox_auth_token"].as_str().unwrap().len(), 64);
+    assert!(spawn["timeout_seconds"].as_u64().unwrap() > 0);
+    assert!(spawn["model"].is_string());
+    assert_eq!(
+        alice.expect_type("sandbox_status").await["status"],
+        "spawning"
+    );
+    assert_eq!(
+        alice.expect_type("sandbox_status").await["status"],
+        "connecting"
+    );
+
+    // Wrong token, wrong id: refused in that order of checks.
+    let sandbox_id = spawn["sandbox_id"].as_str().unwrap();
+    let good = spawn["sandbox_auth_token"].as_str().unwrap();
+    assert_eq!(
+        FakeSandbox::connect(&sh.worker, &id, sandbox_id, &"0".repeat(64))
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        FakeSandbox::connect(&sh.worker, &id, "someone-else", good)
+            .await
+            .err(),
+        Some(403)
+    );
+
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    let p1 = sb.expect_type("prompt").await;
+    assert_eq!(p1["messageId"], m1.as_str());
+    assert_eq!(p1["content"], "first");
+    assert_eq!(
+        p1["author"],
+        json!({"userId": user, "scmName": "Ada Lovelace", "scmEmail": "ada@example.com"})
+    );
+
+    sb.send(json!({"type": "heartbeat"})).await;
+    sb.send(json!({"type": "token", "content": "He", "messageId": m1}))
+        .await;
+    sb.send(json!({"type": "token", "content": "Hello", "messageId": m1}))
+        .await;
+    sb.send(json!({"type": "tool_call", "tool": "bash", "args": {"cmd": "ls"}, "messageId": m1}))
+        .await;
+    sb.send(json!({"type": "mystery_event", "x": 1})).await;
+    sb.send(
+        json!({"type": "execution_complete", "messageId": m1, "success": true, "ackId": "ack-1"}),
+    )
+    .await;
+    assert_eq!(sb.expect_type("ack").await["ackId"], "ack-1");
+    let p2 = sb.expect_type("prompt").await;
+    assert_eq!(
+        p2["messageId"],
+        m2.as_str(),
+        "the next prompt only after the first completed"
+    );
+
+    let expected = [
+        "token",
+        "token",
+        "tool_call",
+        "mystery_event",
+        "execution_complete",
+    ];
+    for client in [&mut alice, &mut bob] {
+        let seen = events_until(client, "execution_complete").await;
+        let kinds: Vec<&str> = seen.iter().map(|e| e["type"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = kinds.into_iter().filter(|k| *k != "user_message").collect();
+        assert_eq!(kinds, expected);
+        let tokens: Vec<&str> = seen
+            .iter()
+            .filter(|e| e["type"] == "token")
+            .map(|e| e["data"]["content"].as_str().unwrap())
+            .collect();
+        assert_eq!(tokens, vec!["He", "Hello"]);
+    }
+    let tokens = c.get(&format!("/sessions/{id}/events?type=token")).await;
+    let stored = tokens.body["events"].as_array().unwrap();
+    assert_eq!(stored.len(), 1, "token events are one row per message");
+    assert_eq!(stored[0]["data"]["content"], "Hello");
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"][1]["status"], "completed");
+    assert_eq!(msgs.body["messages"][0]["status"], "processing");
+    let state = c.get(&format!("/sessions/{id}")).await;
+    assert_eq!(state.body["sandbox"]["status"], "ready");
+    assert!(
+        !state.body.to_string().contains(good),
+        "the sandbox token is never shown"
+    );
+
+    // Completion of the second prompt is acknowledged; a reconnecting sandbox re-sends it
+    // and no duplicate is stored or broadcast.
+    let done2 =
+        json!({"type": "execution_complete", "messageId": m2, "success": false, "ackId": "ack-2"});
+    sb.send(done2.clone()).await;
+    assert_eq!(sb.expect_type("ack").await["ackId"], "ack-2");
+    let mut again = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    assert!(
+        sb.next(10).await.is_none(),
+        "the old connection is replaced"
+    );
+    again.send(done2).await;
+    assert_eq!(again.expect_type("ack").await["ackId"], "ack-2");
+    again.send(json!({"type": "heartbeat"})).await;
+    let completes = c
+        .get(&format!("/sessions/{id}/events?type=execution_complete"))
+        .await;
+    assert_eq!(completes.body["events"].as_array().unwrap().len(), 2);
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"][0]["status"], "failed");
+    // Stop over HTTP: nothing runs, so nothing to stop.
+    let r = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
+    assert_eq!(r.body["stopped"], false);
+    again.close().await;
+}
+
+#[tokio::test]
+async fn stop_fails_the_running_prompt_and_tells_the_sandbox() {
+    let (sh, c) = setup().await;
+    let user = unique("stop-user");
+    let id = session(&c, &user, &unique("AT-stop")).await;
+    let m1 = prompt(&c, &id, &user, "long job").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    assert_eq!(sb.expect_type("prompt").await["messageId"], m1.as_str());
+    let r = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
+    assert_eq!(r.body["stopped"], true);
+    sb.expect_type("stop").await;
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"][0]["status"], "failed");
+    sb.close().await;
+}
+
+#[tokio::test]
+async fn missed_heartbeats_make_the_sandbox_stale() {
+    let (sh, c) = setup().await;
+    let user = unique("stale-user");
+    let id = session(&c, &user, &unique("AT-stale")).await;
+    let (t, _) = c.ws_token(&id, &user).await;
+    let (mut client, _) = WsClient::subscribed(&sh.worker, &id, &t).await;
+    prompt(&c, &id, &user, "work").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    sb.expect_type("prompt").await;
+    // No heartbeats from here on.
+    let started = std::time::Instant::now();
+    loop {
+        let v = client.json().await;
+        if v["type"] == "sandbox_status" && v["status"] == "stale" {
+            break;
+        }
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "stale too early: {:?}",
+        started.elapsed()
+    );
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"][0]["status"], "failed");
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
+        "stale"
+    );
+}
+
+#[tokio::test]
+async fn a_sandbox_that_never_connects_fails_and_is_respawned() {
+    let (sh, c) = setup().await;
+    let user = unique("stuck-user");
+    let id = session(&c, &user, &unique("AT-stuck")).await;
+    let (t, _) = c.ws_token(&id, &user).await;
+    let (mut client, _) = WsClient::subscribed(&sh.worker, &id, &t).await;
+    prompt(&c, &id, &user, "hello?").await;
+    wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let err = client.expect_type("sandbox_error").await;
+    assert!(
+        err["error"].as_str().unwrap().contains("did not connect"),
+        "{err}"
+    );
+    // The prompt is still pending: a new sandbox is requested after the cooldown.
+    let (_, second) = wait_for_spawns(&sh.fake, &id, 2, 20).await;
+    let first = &spawn_requests(&sh.fake, &id).await[0].1;
+    assert_ne!(first["sandbox_id"], second["sandbox_id"]);
+    assert_ne!(first["sandbox_auth_token"], second["sandbox_auth_token"]);
+    // The first sandbox's credentials no longer open the session.
+    let old = FakeSandbox::connect(
+        &sh.worker,
+        &id,
+        first["sandbox_id"].as_str().unwrap(),
+        first["sandbox_auth_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(old.err(), Some(403));
+}
+
+#[tokio::test]
+async fn spawn_refusals_are_retried_then_stop_until_the_next_prompt() {
+    let (sh, c) = setup().await;
+    let user = unique("refused-user");
+    let id = session(&c, &user, &unique("AT-refused")).await;
+    mount_provider_refusal(&sh.fake, &id, "quota exceeded").await;
+    let (t, _) = c.ws_token(&id, &user).await;
+    let (mut client, _) = WsClient::subscribed(&sh.worker, &id, &t).await;
+    prompt(&c, &id, &user, "try").await;
+    let err = client.expect_type("sandbox_error").await;
+    assert!(err["error"].as_str().unwrap().contains("quota exceeded"));
+    wait_for_spawns(&sh.fake, &id, 3, 20).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        spawn_requests(&sh.fake, &id).await.len(),
+        3,
+        "retries stop after 3 refusals"
+    );
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["retriesStopped"],
+        true
+    );
+    prompt(&c, &id, &user, "try again").await;
+    wait_for_spawns(&sh.fake, &id, 4, 20).await;
+}
+
+#[tokio::test]
+async fn an_idle_sandbox_without_clients_is_shut_down_and_a_later_prompt_respawns() {
+    let (sh, c) = setup().await;
+    let user = unique("idle-user");
+    let id = session(&c, &user, &unique("AT-idle")).await;
+    let m1 = prompt(&c, &id, &user, "quick").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    sb.expect_type("prompt").await;
+    sb.send(json!({"type": "execution_complete", "messageId": m1, "success": true, "ackId": "i1"}))
+        .await;
+    sb.expect_type("ack").await;
+    // Keep heartbeating: only inactivity may stop it.
+    let shutdown = loop {
+        sb.send(json!({"type": "heartbeat"})).await;
+        match tokio::time::timeout(Duration::from_secs(1), sb.next(20)).await {
+            Ok(Some(v)) if v["type"] == "shutdown" => break v,
+            Ok(Some(_)) | Err(_) => continue,
+            Ok(None) => panic!("closed before shutdown"),
+        }
+    };
+    assert_eq!(shutdown["type"], "shutdown");
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
+        "stopped"
+    );
+    let refused = FakeSandbox::connect(
+        &sh.worker,
+        &id,
+        spawn["sandbox_id"].as_str().unwrap(),
+        spawn["sandbox_auth_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(refused.err(), Some(410));
+    prompt(&c, &id, &user, "again").await;
+    wait_for_spawns(&sh.fake, &id, 2, 20).await;
+}
+
+#[tokio::test]
+async fn the_bot_clones_when_configured() {
+    let fake = common::start_fake();
+    mount_provider_ok(&fake).await;
+    let root = common::temp_dir("bot");
+    let mut vars = common::test_vars(&fake.uri());
+    vars.push(("BITBUCKET_BOT_USERNAME", "agent-bot".into()));
+    vars.push(("BITBUCKET_BOT_API_TOKEN", "BOT-API-TOKEN".into()));
+    let worker = common::Worker::start(&root.join("state"), &vars);
+    let c = worker.client();
+    let user = unique("bot-user");
+    let id = session(&c, &user, &unique("AT-user")).await;
+    prompt(&c, &id, &user, "go").await;
+    let (_, spawn) = wait_for_spawns(&fake, &id, 1, 20).await;
+    assert_eq!(spawn["clone_username"], "agent-bot");
+    assert_eq!(spawn["clone_token"], "BOT-API-TOKEN");
+    worker.stop();
+    let log = std::fs::read_to_string(&worker.log).unwrap_or_default();
+    assert!(!log.contains("BOT-API-TOKEN"));
+    let _ = std::fs::remove_dir_all(&root);
+}
