@@ -85,6 +85,71 @@ async fn repos_figures(fake: &wiremock::MockServer, c: &common::Client) {
     }
 }
 
+/// Events per second from one sandbox to 10 subscribed clients over 10,000 events, and
+/// how many each client received.
+async fn fanout_figures(worker: &Worker, fake: &wiremock::MockServer, c: &common::Client) {
+    use common::sandbox::{mount_provider_ok, wait_for_spawns, FakeSandbox};
+    use common::WsClient;
+    const EVENTS: usize = 10_000;
+    const CLIENTS: usize = 10;
+    mount_provider_ok(fake).await;
+    let user = "fanout-user";
+    let id = c
+        .create_session(
+            user,
+            json!({"scmToken": "AT-fanout", "scmTokenExpiresAt": common::now_ms() + 3_600_000,
+                   "scmName": "F", "scmEmail": "f@example.com"}),
+        )
+        .await;
+    let mut readers = Vec::new();
+    for i in 0..CLIENTS {
+        let (token, _) = c.ws_token(&id, &format!("viewer-{i}")).await;
+        let (mut ws, _) = WsClient::subscribed(worker, &id, &token).await;
+        readers.push(tokio::spawn(async move {
+            let mut got = 0usize;
+            while got < EVENTS {
+                let v = ws.json().await;
+                if v["type"] == "sandbox_event" && v["event"]["type"] == "tool_call" {
+                    got += 1;
+                }
+            }
+            (got, Instant::now())
+        }));
+    }
+    let r = c
+        .post(
+            &format!("/sessions/{id}/prompt"),
+            &json!({"content": "go", "authorId": user}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let (_, spawn) = wait_for_spawns(fake, &id, 1, 30).await;
+    let mut sb = FakeSandbox::from_spawn(worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    sb.expect_type("prompt").await;
+    let start = Instant::now();
+    for i in 0..EVENTS {
+        sb.send(json!({"type": "tool_call", "tool": "bash", "n": i}))
+            .await;
+        if i % 1000 == 0 {
+            sb.send(json!({"type": "heartbeat"})).await;
+        }
+    }
+    let mut counts = Vec::new();
+    let mut last = start;
+    for r in readers {
+        let (got, at) = r.await.expect("reader");
+        counts.push(got);
+        last = last.max(at);
+    }
+    let secs = (last - start).as_secs_f64();
+    println!(
+        "sandbox → {CLIENTS} clients: {EVENTS} events in {secs:.2} s = {:.0} events/s; received per client: {counts:?}",
+        EVENTS as f64 / secs
+    );
+    sb.close().await;
+}
+
 fn main() {
     let fake = start_fake();
     let root = temp_dir("bench");
@@ -131,6 +196,7 @@ fn main() {
             ),
         ];
         repos_figures(&fake, &c).await;
+        fanout_figures(&worker, &fake, &c).await;
         let floor = ms(rows[0].1.median);
         println!("latency over {REQUESTS} sequential requests (after {WARMUP} warm-up):");
         for (name, f) in &rows {
