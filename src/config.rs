@@ -88,3 +88,8 @@ pub fn git_host(env: &Env, provider: VcsProvider) -> String {
         VcsProvider::Github => "github.com".into(),
     }
 }
+
+/// How long a pull request waits for the sandbox's push (`PR_PUSH_TIMEOUT_MS`, 180 s).
+pub fn push_timeout_ms(env: &Env) -> i64 {
+    millis(env, "PR_PUSH_TIMEOUT_MS", 180_000)
+}

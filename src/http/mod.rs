@@ -14,7 +14,7 @@ use crate::error::ApiError;
 
 /// Handles one request to the worker.
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    if !guard::is_public(&req.method(), &req.path()) {
+    if guard::access(&req.method(), &req.path()) == guard::Access::Service {
         if let Err(e) = guard::require_service_token(&req, &env) {
             return respond::error(&e);
         }
@@ -42,6 +42,7 @@ fn routes() -> Router<'static, ()> {
         .get_async("/sessions/:id/participants", sessions::list_of)
         .post_async("/sessions/:id/participants", sessions::add_participant)
         .post_async("/sessions/:id/ws-token", sessions::ws_token)
+        .post_async("/sessions/:id/pr", sessions::create_pr)
         .get_async("/sessions/:id/ws", sessions::websocket)
 }
 

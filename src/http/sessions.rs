@@ -3,14 +3,16 @@
 
 use worker::{Request, Response, Result, RouteContext};
 
+use crate::auth::service_token;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{respond, session_call};
+use crate::http::{guard, respond, session_call};
 use crate::index;
 use crate::session::command::{
     Command, CreateSession, ListKind, ParticipantInput, PromptInput, UserRef,
 };
 use crate::session::paging::Page;
+use crate::session::pr_request::PrInput;
 use crate::validate;
 
 type Ctx = RouteContext<()>;
@@ -132,6 +134,33 @@ pub async fn add_participant(mut req: Request, ctx: Ctx) -> Result<Response> {
 pub async fn ws_token(mut req: Request, ctx: Ctx) -> Result<Response> {
     match participant(&mut req).await {
         Ok(p) => forward(&ctx, Command::WsToken(p)).await,
+        Err(e) => respond::error(&e),
+    }
+}
+
+/// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
+/// (its own token, which the session checks).
+pub async fn create_pr(mut req: Request, ctx: Ctx) -> Result<Response> {
+    let command: ApiResult<Command> = async {
+        let sandbox_token = match guard::require_service_token(&req, &ctx.env) {
+            Ok(()) => None,
+            Err(e) if e.status == 401 => {
+                let header = req.headers().get("authorization")?;
+                let token = service_token::bearer(header.as_deref()).map_err(|_| e.clone())?;
+                Some(token.to_string())
+            }
+            Err(e) => return Err(e),
+        };
+        let input: PrInput = respond::body(&mut req).await?;
+        input.validate()?;
+        Ok(Command::CreatePr {
+            input,
+            sandbox_token,
+        })
+    }
+    .await;
+    match command {
+        Ok(c) => forward(&ctx, c).await,
         Err(e) => respond::error(&e),
     }
 }

@@ -48,6 +48,10 @@ pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
             )
         }
         Command::WsToken(p) => ws_token(obj, &p).await,
+        Command::CreatePr {
+            input,
+            sandbox_token,
+        } => crate::session::pull_request::create(obj, input, sandbox_token).await,
     }
 }
 

@@ -237,9 +237,17 @@ pub enum Command {
     Unarchive(UserRef),
     Prompt(PromptInput),
     Stop,
-    List { kind: ListKind, page: Page },
+    List {
+        kind: ListKind,
+        page: Page,
+    },
     AddParticipant(ParticipantInput),
     WsToken(ParticipantInput),
+    /// `sandbox_token`: the caller is the sandbox (its bearer token, checked by the session).
+    CreatePr {
+        input: crate::session::pr_request::PrInput,
+        sandbox_token: Option<String>,
+    },
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! The `SessionObject` Durable Object: a dispatcher. It makes sure the schema is current,
 //! then hands each command, socket message, close and alarm to the module that owns it.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use futures::channel::oneshot;
 
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
@@ -13,7 +16,7 @@ use crate::http::respond;
 use crate::session::command::Command;
 use crate::session::sandbox_runner::{self, SANDBOX_TAG};
 use crate::session::store::Store;
-use crate::session::{actions, clients, sandbox_link};
+use crate::session::{actions, clients, pull_request, sandbox_link};
 
 #[durable_object]
 pub struct SessionObject {
@@ -21,6 +24,11 @@ pub struct SessionObject {
     pub(crate) env: Env,
     pub(crate) store: Store,
     migrated: Cell<bool>,
+    /// Pushes awaiting `push_complete`/`push_error`, by branch (in memory: a request is
+    /// waiting on each, so the object cannot hibernate meanwhile).
+    pub(crate) pushes: RefCell<HashMap<String, oneshot::Sender<Result<(), String>>>>,
+    /// A pull request is being created.
+    pub(crate) pr_in_progress: Cell<bool>,
 }
 
 /// The current time in Unix milliseconds.
@@ -72,6 +80,8 @@ impl DurableObject for SessionObject {
             env,
             store,
             migrated: Cell::new(false),
+            pushes: RefCell::new(HashMap::new()),
+            pr_in_progress: Cell::new(false),
         }
     }
 
@@ -103,6 +113,9 @@ impl DurableObject for SessionObject {
         _reason: String,
         _clean: bool,
     ) -> Result<()> {
+        if self.state.get_tags(&ws).iter().any(|t| t == SANDBOX_TAG) {
+            pull_request::sandbox_gone(self);
+        }
         // Complete the closing handshake; nothing is stored per connection.
         let code = if code == 1005 || code == 1006 {
             1000

@@ -75,6 +75,9 @@ pub enum ServerMessage {
     SandboxError {
         error: String,
     },
+    ArtifactCreated {
+        artifact: Value,
+    },
     HistoryPage {
         #[serde(flatten)]
         page: Replay,

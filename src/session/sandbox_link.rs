@@ -33,7 +33,8 @@ pub fn authenticate(
         ));
     }
     let current = sandbox.sandbox_id.unwrap_or_default();
-    if sandbox_id != Some(current.as_str()) {
+    // `None`: the caller did not say which sandbox it is (the PR route); the token decides.
+    if sandbox_id.is_some_and(|id| id != current) {
         return Err(ApiError::forbidden(
             "X-Sandbox-ID does not match this session's sandbox",
         ));
@@ -50,9 +51,10 @@ pub fn authenticate(
 pub async fn accept(obj: &SessionObject, req: &Request) -> ApiResult<Response> {
     actions::existing(obj)?;
     let headers = req.headers();
+    let claimed = headers.get("x-sandbox-id")?.unwrap_or_default();
     let sandbox_id = authenticate(
         obj,
-        headers.get("x-sandbox-id")?.as_deref(),
+        Some(&claimed),
         headers.get("authorization")?.as_deref(),
     )?;
     // A new connection replaces the old one.
@@ -140,6 +142,23 @@ async fn event(obj: &SessionObject, ws: &WebSocket, e: Event) -> ApiResult<()> {
             }
             .to_text(),
         );
+    }
+    if matches!(e.kind.as_str(), "push_complete" | "push_error") {
+        let branch = e
+            .data
+            .get("branchName")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        let result = match e.kind.as_str() {
+            "push_complete" => Ok(()),
+            _ => Err(e
+                .data
+                .get("error")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown error")
+                .to_string()),
+        };
+        crate::session::pull_request::push_result(obj, branch, result);
     }
     if stored.is_some() && e.kind == "execution_complete" {
         if let Some(message_id) = &e.message_id {

@@ -205,6 +205,38 @@ impl Store {
         )
     }
 
+    /// The session's pull request artifact, if it has one.
+    pub fn pr_artifact(&self) -> ApiResult<Option<ArtifactRow>> {
+        self.first(
+            "SELECT rowid AS seq, * FROM artifacts WHERE type = 'pr' LIMIT 1",
+            vec![],
+        )
+    }
+
+    pub fn insert_artifact(
+        &self,
+        id: &str,
+        kind: &str,
+        url: &str,
+        metadata: &Value,
+        now: i64,
+    ) -> ApiResult<ArtifactRow> {
+        let rows: Vec<ArtifactRow> = self.rows(
+            "INSERT INTO artifacts (id, type, url, metadata, created_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING rowid AS seq, id, type, url, metadata, created_at",
+            vec![
+                id.into(),
+                kind.into(),
+                url.into(),
+                metadata.to_string().into(),
+                now.into(),
+            ],
+        )?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| crate::error::ApiError::internal("artifact was not stored"))
+    }
+
     pub fn pending_count(&self) -> ApiResult<usize> {
         #[derive(Deserialize)]
         struct N {

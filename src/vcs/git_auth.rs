@@ -44,9 +44,47 @@ impl GitAuth {
     }
 }
 
+/// The push remote with credentials, and the same URL for display with the secret masked:
+/// `{git_url}/{workspace}/{slug}.git`, credentials percent-encoded by the `url` crate.
+pub fn remote_urls(
+    git_url: &str,
+    workspace: &str,
+    slug: &str,
+    auth: &GitAuth,
+) -> Option<(String, String)> {
+    let mut url = url::Url::parse(git_url).ok()?;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend([workspace, &format!("{slug}.git")]);
+    url.set_username(auth.username()).ok()?;
+    let mut redacted = url.clone();
+    url.set_password(Some(auth.secret())).ok()?;
+    redacted.set_password(Some("***")).ok()?;
+    Some((url.into(), redacted.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remote_urls_encode_and_redact() {
+        let bot = GitAuth::Bot {
+            username: "agent@bot".into(),
+            token: "t/o:k@en".into(),
+        };
+        let (remote, shown) = remote_urls("https://bitbucket.org", "ws", "repo", &bot).unwrap();
+        assert_eq!(
+            remote,
+            "https://agent%40bot:t%2Fo%3Ak%40en@bitbucket.org/ws/repo.git"
+        );
+        assert_eq!(shown, "https://agent%40bot:***@bitbucket.org/ws/repo.git");
+        let user = GitAuth::User { token: "UT".into() };
+        let (remote, shown) = remote_urls("http://127.0.0.1:9/", "ws", "r", &user).unwrap();
+        assert_eq!(remote, "http://x-token-auth:UT@127.0.0.1:9/ws/r.git");
+        assert!(!shown.contains("UT"));
+    }
 
     #[test]
     fn bot_first_then_user() {

@@ -87,6 +87,38 @@ pub fn repository(
     Ok(HttpRequest::get(api_url(cfg, &["repositories", workspace, slug], &[])?).bearer(token))
 }
 
+/// `POST /repositories/{workspace}/{slug}/pullrequests` as the user.
+pub fn create_pull_request(
+    cfg: &Config,
+    token: &str,
+    workspace: &str,
+    slug: &str,
+    pr: &NewPullRequest,
+) -> Result<HttpRequest, BitbucketError> {
+    let body = serde_json::json!({
+        "title": pr.title,
+        "description": pr.description,
+        "source": {"branch": {"name": pr.source_branch}},
+        "destination": {"branch": {"name": pr.destination_branch}},
+        "close_source_branch": true,
+    });
+    Ok(HttpRequest::post(
+        api_url(cfg, &["repositories", workspace, slug, "pullrequests"], &[])?,
+        "application/json",
+        body.to_string(),
+    )
+    .bearer(token))
+}
+
+/// What a new pull request says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPullRequest {
+    pub title: String,
+    pub description: String,
+    pub source_branch: String,
+    pub destination_branch: String,
+}
+
 /// The `next` page of a listing. The token is only ever sent back to the API's own origin:
 /// a `next` link elsewhere is refused.
 pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, BitbucketError> {
@@ -156,6 +188,28 @@ mod tests {
         assert_eq!(
             repository(&cfg(), "AT", "ws", "../x").unwrap().url,
             "http://127.0.0.1:9/2.0/repositories/ws/..%2Fx"
+        );
+    }
+
+    #[test]
+    fn pull_request_payload() {
+        let pr = NewPullRequest {
+            title: "T".into(),
+            description: "D".into(),
+            source_branch: "agent/x".into(),
+            destination_branch: "main".into(),
+        };
+        let r = create_pull_request(&cfg(), "AT", "ws", "repo", &pr).unwrap();
+        assert_eq!(
+            r.url,
+            "http://127.0.0.1:9/2.0/repositories/ws/repo/pullrequests"
+        );
+        assert_eq!(r.header_value("authorization"), Some("Bearer AT"));
+        let body: serde_json::Value = serde_json::from_str(r.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"title":"T","description":"D","source":{"branch":{"name":"agent/x"}},
+                "destination":{"branch":{"name":"main"}},"close_source_branch":true})
         );
     }
 

@@ -166,6 +166,55 @@ pub fn repository(resp: &HttpResponse) -> Result<Repo, BitbucketError> {
     Ok(ok_json::<RawRepo>(resp, false)?.normalize())
 }
 
+/// A pull request as we record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+    pub state: String,
+    pub source_branch: Option<String>,
+    pub destination_branch: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawHref {
+    href: String,
+}
+
+#[derive(Deserialize)]
+struct RawPrLinks {
+    html: RawHref,
+}
+
+#[derive(Deserialize)]
+struct RawEnd {
+    branch: RawBranch,
+}
+
+#[derive(Deserialize)]
+struct RawPullRequest {
+    id: u64,
+    links: RawPrLinks,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    source: Option<RawEnd>,
+    #[serde(default)]
+    destination: Option<RawEnd>,
+}
+
+/// The answer to creating a pull request (201, also for an already open one).
+pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, BitbucketError> {
+    let raw: RawPullRequest = ok_json(resp, false)?;
+    Ok(PullRequest {
+        number: raw.id,
+        url: raw.links.html.href,
+        state: raw.state.unwrap_or_else(|| "OPEN".into()),
+        source_branch: raw.source.map(|s| s.branch.name),
+        destination_branch: raw.destination.map(|d| d.branch.name),
+    })
+}
+
 #[derive(Deserialize)]
 struct RawUser {
     #[serde(default)]
@@ -306,6 +355,28 @@ mod tests {
             primary_email(&HttpResponse::new(200, unconfirmed)).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn pull_request_answer() {
+        let mut resp = ok("pr.json");
+        resp.status = 201;
+        let pr = pull_request(&resp).unwrap();
+        assert_eq!(pr.number, 4982);
+        assert_eq!(
+            pr.url,
+            "https://bitbucket.org/atlassian/atlaskit/pull-requests/4982"
+        );
+        assert_eq!(pr.state, "OPEN");
+        assert_eq!(pr.destination_branch.as_deref(), Some("master"));
+        let conflict = HttpResponse::new(
+            400,
+            std::fs::read_to_string(format!("{FIXTURES}/pr_create_conflict.json")).unwrap(),
+        );
+        assert!(matches!(
+            pull_request(&conflict),
+            Err(BitbucketError::Api { status: 400, .. })
+        ));
     }
 
     #[test]

@@ -1,0 +1,575 @@
+//! End-to-end tests of pull requests through `wrangler dev`: the push through a fake
+//! sandbox and the pull request on a wiremock Bitbucket, with every row of the failure
+//! table. This binary's worker has a bot configured and a short push timeout.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::bitbucket::*;
+use common::sandbox::*;
+use common::{now_ms, shared_with, Client, Reply, Shared, WsClient};
+use serde_json::{json, Value};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BOT_TOKEN: &str = "BOT-SECRET-API-TOKEN";
+
+fn shared() -> &'static Shared {
+    shared_with(&[
+        ("BITBUCKET_BOT_USERNAME", "pr-bot"),
+        ("BITBUCKET_BOT_API_TOKEN", BOT_TOKEN),
+        ("PR_PUSH_TIMEOUT_MS", "3000"),
+        ("WEB_APP_URL", "https://app.example"),
+    ])
+}
+
+fn unique(p: &str) -> String {
+    format!("{p}-{}-{}", std::process::id(), now_ms())
+}
+
+/// A session on acme/`repo` whose sandbox is connected and working on a first prompt.
+struct Ready {
+    id: String,
+    user: String,
+    repo: String,
+    access: String,
+    refresh: String,
+    sandbox: FakeSandbox,
+    spawn: Value,
+}
+
+async fn ready_session(worker: &common::Worker, fake: &MockServer, expires_at: i64) -> Ready {
+    mount_provider_ok(fake).await;
+    let c = worker.client();
+    let (user, repo) = (unique("pr-user"), unique("repo"));
+    let (access, refresh) = (unique("AT-pr"), unique("RT-pr"));
+    let id = c
+        .create_session(
+            &user,
+            json!({"repoName": repo, "scmToken": access, "scmRefreshToken": refresh,
+                   "scmTokenExpiresAt": expires_at, "scmName": "Grace Hopper", "scmEmail": "grace@example.com"}),
+        )
+        .await;
+    let r = c
+        .post(
+            &format!("/sessions/{id}/prompt"),
+            &json!({"content": "fix it", "authorId": user}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let (_, spawn) = wait_for_spawns(fake, &id, 1, 20).await;
+    let mut sandbox = FakeSandbox::from_spawn(worker, &spawn).await;
+    sandbox.send(json!({"type": "ready"})).await;
+    sandbox.expect_type("prompt").await;
+    Ready {
+        id,
+        user,
+        repo,
+        access,
+        refresh,
+        sandbox,
+        spawn,
+    }
+}
+
+fn pr_path(id: &str) -> String {
+    format!("/sessions/{id}/pr")
+}
+
+/// Starts `POST /pr` in the background.
+fn start_pr(c: &Client, id: &str, body: Value) -> tokio::task::JoinHandle<Reply> {
+    let c = c.clone();
+    let path = pr_path(id);
+    tokio::spawn(async move { c.post(&path, &body).await })
+}
+
+async fn mount_repo(fake: &MockServer, repo: &str, token: &str) {
+    let mut body = fixture("repo.json");
+    body["full_name"] = json!(format!("acme/{repo}"));
+    body["slug"] = json!(repo);
+    Mock::given(method("GET"))
+        .and(path(format!("/2.0/repositories/acme/{repo}")))
+        .and(header("authorization", format!("Bearer {token}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(fake)
+        .await;
+}
+
+fn pr_answer(number: u64, repo: &str, head: &str) -> Value {
+    let mut pr = fixture("pr.json");
+    pr["id"] = json!(number);
+    pr["links"]["html"]["href"] = json!(format!(
+        "https://bitbucket.org/acme/{repo}/pull-requests/{number}"
+    ));
+    pr["source"]["branch"]["name"] = json!(head);
+    pr
+}
+
+fn head_of(id: &str) -> String {
+    format!("agent/session-{}", &id[..12])
+}
+
+#[tokio::test]
+async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
+    let sh = shared();
+    let fake = &sh.fake;
+    let c = sh.worker.client();
+    let mut s = ready_session(&sh.worker, fake, now_ms() - 1000).await;
+    let new_access = unique("AT-pr-new");
+    refresh_mock(&s.refresh)
+        .respond_with(ResponseTemplate::new(200).set_body_json(grant(
+            &new_access,
+            &unique("RT-pr-new"),
+            7200,
+        )))
+        .mount(fake)
+        .await;
+    mount_repo(fake, &s.repo, &new_access).await;
+    let head = head_of(&s.id);
+    let expected_pr = json!({
+        "title": "Fix the login page",
+        "description": format!("It works now.\n\n---\nCreated by a background agent: [view the session](https://app.example/session/{})", s.id),
+        "source": {"branch": {"name": head}},
+        "destination": {"branch": {"name": "master"}},
+        "close_source_branch": true,
+    });
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2.0/repositories/acme/{}/pullrequests",
+            s.repo
+        )))
+        .and(header(
+            "authorization",
+            format!("Bearer {new_access}").as_str(),
+        ))
+        .and(body_json(&expected_pr))
+        .respond_with(ResponseTemplate::new(201).set_body_json(pr_answer(77, &s.repo, &head)))
+        .mount(fake)
+        .await;
+    let (t1, _) = c.ws_token(&s.id, &s.user).await;
+    let (t2, _) = c.ws_token(&s.id, "reviewer").await;
+    let (mut a, _) = WsClient::subscribed(&sh.worker, &s.id, &t1).await;
+    let (mut b, _) = WsClient::subscribed(&sh.worker, &s.id, &t2).await;
+
+    let pending = start_pr(
+        &c,
+        &s.id,
+        json!({"title": "Fix the login page", "body": "It works now."}),
+    );
+    let push = s.sandbox.expect_type("push").await;
+    let port = url::Url::parse(&fake.uri()).unwrap().port().unwrap();
+    assert_eq!(
+        push["pushSpec"],
+        json!({
+            "remoteUrl": format!("http://pr-bot:{BOT_TOKEN}@127.0.0.1:{port}/acme/{}.git", s.repo),
+            "redactedRemoteUrl": format!("http://pr-bot:***@127.0.0.1:{port}/acme/{}.git", s.repo),
+            "refspec": format!("HEAD:refs/heads/{head}"),
+            "targetBranch": head,
+            "force": true,
+        })
+    );
+    assert_eq!(push["vcsProvider"], "bitbucket");
+    s.sandbox
+        .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-1"}))
+        .await;
+    let r = pending.await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"prNumber": 77, "prUrl": format!("https://bitbucket.org/acme/{}/pull-requests/77", s.repo), "state": "OPEN"})
+    );
+    assert_eq!(refreshes_with(fake, &s.refresh).await, 1, "one refresh");
+
+    let mut frames = String::new();
+    for client in [&mut a, &mut b] {
+        let created = client.expect_type("artifact_created").await;
+        assert_eq!(created["artifact"]["type"], "pr");
+        assert_eq!(created["artifact"]["prNumber"], 77);
+        assert_eq!(created["artifact"]["url"], r.body["prUrl"]);
+        frames.push_str(&created.to_string());
+    }
+    let arts = c.get(&format!("/sessions/{}/artifacts", s.id)).await;
+    let art = &arts.body["artifacts"][0];
+    assert_eq!(
+        art["metadata"],
+        json!({"number": 77, "state": "OPEN", "head": head, "base": "master", "vcsProvider": "bitbucket"})
+    );
+    let again = c
+        .post(&pr_path(&s.id), &json!({"title": "Again", "body": "x"}))
+        .await;
+    assert_eq!(again.status, 409);
+
+    // The secrets appear nowhere but in the push command.
+    let mut everything = frames;
+    for p in [
+        "",
+        "/events?limit=200",
+        "/messages",
+        "/artifacts",
+        "/participants",
+    ] {
+        everything.push_str(
+            &c.get(&format!("/sessions/{}{p}", s.id))
+                .await
+                .body
+                .to_string(),
+        );
+    }
+    let log = std::fs::read_to_string(&sh.worker.log).unwrap_or_default();
+    let mut disk = Vec::new();
+    let mut stack = vec![sh.worker.persist.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if let Ok(bytes) = std::fs::read(e.path()) {
+                disk.extend(bytes);
+            }
+        }
+    }
+    let disk = String::from_utf8_lossy(&disk).to_string();
+    for secret in [
+        BOT_TOKEN,
+        s.access.as_str(),
+        new_access.as_str(),
+        s.refresh.as_str(),
+    ] {
+        assert!(
+            !everything.contains(secret),
+            "{secret} in an answer or event"
+        );
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!disk.contains(secret), "{secret} stored in plaintext");
+    }
+}
+
+#[tokio::test]
+async fn the_sandbox_may_ask_for_the_pr_with_its_own_token() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let mut s = ready_session(&sh.worker, &sh.fake, now_ms() + 3_600_000).await;
+    let head = "feature/by-sandbox";
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2.0/repositories/acme/{}/pullrequests",
+            s.repo
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(pr_answer(5, &s.repo, head)))
+        .mount(&sh.fake)
+        .await;
+    let forged = c
+        .send(
+            c.http
+                .post(c.url(&pr_path(&s.id)))
+                .bearer_auth("f".repeat(64))
+                .json(&json!({"title": "t", "body": "b"})),
+        )
+        .await;
+    assert_eq!(forged.status, 401, "{}", forged.body);
+    let token = s.spawn["sandbox_auth_token"].as_str().unwrap().to_string();
+    let req = c
+        .http
+        .post(c.url(&pr_path(&s.id)))
+        .bearer_auth(&token)
+        .json(&json!({"title": "t", "body": "b", "baseBranch": "develop", "headBranch": head}));
+    let c2 = c.clone();
+    let pending = tokio::spawn(async move { c2.send(req).await });
+    let push = s.sandbox.expect_type("push").await;
+    assert_eq!(push["pushSpec"]["targetBranch"], head);
+    s.sandbox
+        .send(json!({"type": "push_complete", "branchName": head}))
+        .await;
+    let r = pending.await.unwrap();
+    assert_eq!(
+        (r.status, &r.body["prNumber"]),
+        (201, &json!(5)),
+        "{}",
+        r.body
+    );
+}
+
+/// Runs a PR whose push succeeds and whose Bitbucket answer is `answer`.
+async fn pr_with_answer(answer: ResponseTemplate, times: Option<u64>) -> (Reply, Ready, usize) {
+    let sh = shared();
+    let c = sh.worker.client();
+    let mut s = ready_session(&sh.worker, &sh.fake, now_ms() + 3_600_000).await;
+    let pr_path_bb = format!("/2.0/repositories/acme/{}/pullrequests", s.repo);
+    let mut mock = Mock::given(method("POST"))
+        .and(path(pr_path_bb.clone()))
+        .respond_with(answer);
+    if let Some(n) = times {
+        mock = mock.up_to_n_times(n);
+    }
+    mock.mount(&sh.fake).await;
+    let pending = start_pr(
+        &c,
+        &s.id,
+        json!({"title": "T", "body": "B", "baseBranch": "main"}),
+    );
+    let push = s.sandbox.expect_type("push").await;
+    let branch = push["pushSpec"]["targetBranch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.sandbox
+        .send(json!({"type": "push_complete", "branchName": branch}))
+        .await;
+    let r = pending.await.unwrap();
+    let calls = requests(&sh.fake, |r| r.url.path() == pr_path_bb)
+        .await
+        .len();
+    (r, s, calls)
+}
+
+#[tokio::test]
+async fn bitbucket_refusals_are_shown_clearly() {
+    let protected = json!({"type": "error", "error": {"message": "Bad request",
+        "fields": {"destination": ["Branch main is protected: pull requests need approval"]}}});
+    let (r, _, _) = pr_with_answer(ResponseTemplate::new(400).set_body_json(protected), None).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("protected"),
+        "{}",
+        r.body
+    );
+
+    let (r, _, _) = pr_with_answer(
+        ResponseTemplate::new(400).set_body_json(fixture("pr_create_conflict.json")),
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (422, "no_changes"), "{}", r.body);
+
+    let (r, _, _) = pr_with_answer(
+        ResponseTemplate::new(403)
+            .set_body_json(json!({"type": "error", "error": {"message": "write access required"}})),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("write access"));
+
+    let started = Instant::now();
+    let (r, _, calls) = pr_with_answer(
+        ResponseTemplate::new(429).set_body_string("Rate limit exceeded"),
+        None,
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (503, "rate_limited"), "{}", r.body);
+    assert_eq!(calls, 3);
+    assert!(started.elapsed() < Duration::from_secs(15));
+
+    // Bitbucket answers an existing open PR for the same branches with 201 and its id.
+    let (r, s, _) = pr_with_answer(
+        ResponseTemplate::new(201).set_body_json(pr_answer(4982, "x", "h")),
+        None,
+    )
+    .await;
+    assert_eq!((r.status, &r.body["prNumber"]), (201, &json!(4982)));
+    let c = shared().worker.client();
+    let arts = c.get(&format!("/sessions/{}/artifacts", s.id)).await;
+    assert_eq!(arts.body["artifacts"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_private_repository_without_access_is_a_clear_error() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let mut s = ready_session(&sh.worker, &sh.fake, now_ms() + 3_600_000).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/2.0/repositories/acme/{}", s.repo)))
+        .respond_with(ResponseTemplate::new(404).set_body_json(fixture("error.json")))
+        .mount(&sh.fake)
+        .await;
+    let r = c
+        .post(&pr_path(&s.id), &json!({"title": "T", "body": "B"}))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), s.sandbox.next(1))
+            .await
+            .is_err(),
+        "no push was sent"
+    );
+}
+
+#[tokio::test]
+async fn credential_failures_stop_before_the_push() {
+    let sh = shared();
+    let c = sh.worker.client();
+    // Revoked refresh token → 401 reauth_required, nothing pushed.
+    let mut s = ready_session(&sh.worker, &sh.fake, now_ms() - 1000).await;
+    refresh_mock(&s.refresh)
+        .respond_with(ResponseTemplate::new(400).set_body_json(fixture("oauth_invalid_grant.json")))
+        .mount(&sh.fake)
+        .await;
+    let r = c
+        .post(&pr_path(&s.id), &json!({"title": "T", "body": "B"}))
+        .await;
+    assert_eq!((r.status, r.code()), (401, "reauth_required"), "{}", r.body);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), s.sandbox.next(1))
+            .await
+            .is_err()
+    );
+
+    // Refresh fails upstream → a clear 502; the stored refresh token is kept and reused.
+    let s2 = ready_session(&sh.worker, &sh.fake, now_ms() - 1000).await;
+    refresh_mock(&s2.refresh)
+        .respond_with(ResponseTemplate::new(503).set_body_string("maintenance"))
+        .mount(&sh.fake)
+        .await;
+    for _ in 0..2 {
+        let r = c
+            .post(&pr_path(&s2.id), &json!({"title": "T", "body": "B"}))
+            .await;
+        assert_eq!(r.status, 502, "{}", r.body);
+        assert!(r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("refresh"));
+    }
+    assert_eq!(
+        refreshes_with(&sh.fake, &s2.refresh).await,
+        2,
+        "the same refresh token both times"
+    );
+
+    // Bad input.
+    for bad in [
+        json!({"title": " ", "body": "B"}),
+        json!({"title": "T", "body": ""}),
+        json!({"title": "T", "body": "B", "headBranch": "a..b"}),
+        json!({"title": "T", "body": "B", "baseBranch": "main", "headBranch": "main"}),
+    ] {
+        let r = c.post(&pr_path(&s2.id), &bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+}
+
+#[tokio::test]
+async fn push_failures_timeouts_and_disconnects() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let mut s = ready_session(&sh.worker, &sh.fake, now_ms() + 3_600_000).await;
+    let body = json!({"title": "T", "body": "B", "baseBranch": "main"});
+
+    // push_error → 502 with the sandbox's message.
+    let pending = start_pr(&c, &s.id, body.clone());
+    let push = s.sandbox.expect_type("push").await;
+    let branch = push["pushSpec"]["targetBranch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.sandbox
+        .send(json!({"type": "push_error", "branchName": branch, "error": "remote rejected: pre-receive hook declined"}))
+        .await;
+    let r = pending.await.unwrap();
+    assert_eq!((r.status, r.code()), (502, "push_failed"));
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("pre-receive hook declined"));
+
+    // No answer → 504 after the (test) timeout of 3 s.
+    let started = Instant::now();
+    let pending = start_pr(&c, &s.id, body.clone());
+    s.sandbox.expect_type("push").await;
+    let r = pending.await.unwrap();
+    assert_eq!((r.status, r.code()), (504, "push_timeout"));
+    assert!(started.elapsed() >= Duration::from_secs(3));
+
+    // The sandbox drops mid-push → an error well before the timeout.
+    let pending = start_pr(&c, &s.id, body.clone());
+    s.sandbox.expect_type("push").await;
+    let started = Instant::now();
+    s.sandbox.close().await;
+    let r = pending.await.unwrap();
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(r.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("disconnected"));
+    assert!(started.elapsed() < Duration::from_secs(3));
+
+    // No sandbox connected → 409.
+    let r = c.post(&pr_path(&s.id), &body).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+
+    // The session is still usable: the sandbox reconnects and the PR goes through.
+    let mut again = FakeSandbox::from_spawn(&sh.worker, &s.spawn).await;
+    again.send(json!({"type": "ready"})).await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2.0/repositories/acme/{}/pullrequests",
+            s.repo
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(pr_answer(9, &s.repo, &branch)))
+        .mount(&sh.fake)
+        .await;
+    let pending = start_pr(&c, &s.id, body.clone());
+    again.expect_type("push").await;
+    again
+        .send(json!({"type": "push_complete", "branchName": branch}))
+        .await;
+    let r = pending.await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test]
+async fn without_a_bot_the_user_token_pushes() {
+    let fake = common::start_fake();
+    let root = common::temp_dir("nobot");
+    let worker = common::Worker::start(&root.join("state"), &common::test_vars(&fake.uri()));
+    let c = worker.client();
+    let mut s = ready_session(&worker, &fake, now_ms() + 3_600_000).await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2.0/repositories/acme/{}/pullrequests",
+            s.repo
+        )))
+        .and(header(
+            "authorization",
+            format!("Bearer {}", s.access).as_str(),
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(pr_answer(3, &s.repo, "h")))
+        .mount(&fake)
+        .await;
+    let pending = start_pr(
+        &c,
+        &s.id,
+        json!({"title": "T", "body": "B", "baseBranch": "main"}),
+    );
+    let push = s.sandbox.expect_type("push").await;
+    let remote = push["pushSpec"]["remoteUrl"].as_str().unwrap();
+    assert!(
+        remote.starts_with(&format!("http://x-token-auth:{}@127.0.0.1", s.access)),
+        "{remote}"
+    );
+    assert!(!push["pushSpec"]["redactedRemoteUrl"]
+        .as_str()
+        .unwrap()
+        .contains(&s.access));
+    let branch = push["pushSpec"]["targetBranch"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.sandbox
+        .send(json!({"type": "push_complete", "branchName": branch}))
+        .await;
+    let r = pending.await.unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    worker.stop();
+    let _ = std::fs::remove_dir_all(&root);
+}
