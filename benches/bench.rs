@@ -88,11 +88,10 @@ async fn repos_figures(fake: &wiremock::MockServer, c: &common::Client) {
 /// Events per second from one sandbox to 10 subscribed clients over 10,000 events, and
 /// how many each client received.
 async fn fanout_figures(worker: &Worker, fake: &wiremock::MockServer, c: &common::Client) {
-    use common::sandbox::{mount_provider_ok, wait_for_spawns, FakeSandbox};
+    use common::sandbox::start_working;
     use common::WsClient;
     const EVENTS: usize = 10_000;
     const CLIENTS: usize = 10;
-    mount_provider_ok(fake).await;
     let user = "fanout-user";
     let id = c
         .create_session(
@@ -116,17 +115,7 @@ async fn fanout_figures(worker: &Worker, fake: &wiremock::MockServer, c: &common
             (got, Instant::now())
         }));
     }
-    let r = c
-        .post(
-            &format!("/sessions/{id}/prompt"),
-            &json!({"content": "go", "authorId": user}),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let (_, spawn) = wait_for_spawns(fake, &id, 1, 30).await;
-    let mut sb = FakeSandbox::from_spawn(worker, &spawn).await;
-    sb.send(json!({"type": "ready"})).await;
-    sb.expect_type("prompt").await;
+    let (mut sb, _) = start_working(worker, fake, &id, user).await;
     let start = Instant::now();
     for i in 0..EVENTS {
         sb.send(json!({"type": "tool_call", "tool": "bash", "n": i}))
@@ -146,6 +135,62 @@ async fn fanout_figures(worker: &Worker, fake: &wiremock::MockServer, c: &common
     println!(
         "sandbox → {CLIENTS} clients: {EVENTS} events in {secs:.2} s = {:.0} events/s; received per client: {counts:?}",
         EVENTS as f64 / secs
+    );
+    sb.close().await;
+}
+
+/// One pull request: upstream calls and the control plane's own added latency (the wall
+/// time minus the time the fake sandbox took between receiving `push` and answering).
+async fn pr_figures(worker: &Worker, fake: &wiremock::MockServer, c: &common::Client) {
+    use common::bitbucket::fixture;
+    use common::sandbox::start_working;
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let user = "pr-bench-user";
+    let token = format!("AT-pr-bench-{}", common::now_ms());
+    let id = c
+        .create_session(
+            user,
+            json!({"repoName": "bench-repo", "scmToken": token, "scmTokenExpiresAt": common::now_ms() + 3_600_000,
+                   "scmName": "B", "scmEmail": "b@example.com"}),
+        )
+        .await;
+    let repo = fixture("repo.json");
+    Mock::given(method("GET"))
+        .and(path("/2.0/repositories/acme/bench-repo"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(repo))
+        .mount(fake)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2.0/repositories/acme/bench-repo/pullrequests"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("pr.json")))
+        .mount(fake)
+        .await;
+    let (mut sb, _) = start_working(worker, fake, &id, user).await;
+    let before = common::bitbucket::calls_with(fake, &token).await.len();
+    let c2 = c.clone();
+    let start = Instant::now();
+    let pending = tokio::spawn(async move {
+        c2.post(
+            &format!("/sessions/{id}/pr"),
+            &json!({"title": "Bench", "body": "b"}),
+        )
+        .await
+    });
+    let push = sb.expect_type("push").await;
+    let sandbox_start = Instant::now();
+    let branch = push["pushSpec"]["targetBranch"].clone();
+    sb.send(json!({"type": "push_complete", "branchName": branch}))
+        .await;
+    let sandbox_time = sandbox_start.elapsed();
+    let r = pending.await.expect("pr");
+    let wall = start.elapsed();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let calls = common::bitbucket::calls_with(fake, &token).await.len() - before;
+    println!(
+        "one PR: {calls} Bitbucket calls (+1 push command to the sandbox), {:.1} ms wall, {:.1} ms of it outside the sandbox (control plane plus loopback calls to the fake Bitbucket)",
+        ms(wall),
+        ms(wall.saturating_sub(sandbox_time))
     );
     sb.close().await;
 }
@@ -197,6 +242,7 @@ fn main() {
         ];
         repos_figures(&fake, &c).await;
         fanout_figures(&worker, &fake, &c).await;
+        pr_figures(&worker, &fake, &c).await;
         let floor = ms(rows[0].1.median);
         println!("latency over {REQUESTS} sequential requests (after {WARMUP} warm-up):");
         for (name, f) in &rows {

@@ -38,6 +38,7 @@ fn protected_routes() -> Vec<(reqwest::Method, String)> {
         (M::GET, format!("{s}/participants")),
         (M::POST, format!("{s}/participants")),
         (M::POST, format!("{s}/ws-token")),
+        (M::POST, format!("{s}/pr")),
         (M::GET, "/no-such-route".into()),
     ]
 }

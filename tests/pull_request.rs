@@ -40,7 +40,6 @@ struct Ready {
 }
 
 async fn ready_session(worker: &common::Worker, fake: &MockServer, expires_at: i64) -> Ready {
-    mount_provider_ok(fake).await;
     let c = worker.client();
     let (user, repo) = (unique("pr-user"), unique("repo"));
     let (access, refresh) = (unique("AT-pr"), unique("RT-pr"));
@@ -51,17 +50,7 @@ async fn ready_session(worker: &common::Worker, fake: &MockServer, expires_at: i
                    "scmTokenExpiresAt": expires_at, "scmName": "Grace Hopper", "scmEmail": "grace@example.com"}),
         )
         .await;
-    let r = c
-        .post(
-            &format!("/sessions/{id}/prompt"),
-            &json!({"content": "fix it", "authorId": user}),
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    let (_, spawn) = wait_for_spawns(fake, &id, 1, 20).await;
-    let mut sandbox = FakeSandbox::from_spawn(worker, &spawn).await;
-    sandbox.send(json!({"type": "ready"})).await;
-    sandbox.expect_type("prompt").await;
+    let (sandbox, spawn) = start_working(worker, fake, &id, &user).await;
     Ready {
         id,
         user,

@@ -136,42 +136,39 @@ impl Credentials {
             let access = self.seal(offer.access_token)?;
             let refresh = offer.refresh_token.map(|r| self.seal(r)).transpose()?;
             let now = now_ms();
-            let stmt = match &row {
-                None => self
-                    .db
-                    .prepare(
-                        "INSERT INTO user_scm_tokens (provider, user_id, access_token_encrypted,
-                        refresh_token_encrypted, expires_at, needs_reauth, version, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, 0, 1, ?6) ON CONFLICT DO NOTHING",
+            let written = match &row {
+                None => {
+                    let insert = self
+                        .db
+                        .prepare(
+                            "INSERT INTO user_scm_tokens (provider, user_id, access_token_encrypted,
+                                refresh_token_encrypted, expires_at, needs_reauth, version, updated_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, 0, 1, ?6) ON CONFLICT DO NOTHING",
+                        )
+                        .bind(&[
+                            self.provider.as_str().into(),
+                            user_id.into(),
+                            access.as_str().into(),
+                            opt_str(refresh.as_deref()),
+                            opt_num(offer.expires_at),
+                            num(now),
+                        ])?;
+                    self.changed(insert).await?
+                }
+                Some(r) => {
+                    let (version, expires_at) = (r.version, offer.expires_at);
+                    self.store_pair(
+                        user_id,
+                        version,
+                        &access,
+                        refresh.as_deref(),
+                        expires_at,
+                        now,
                     )
-                    .bind(&[
-                        self.provider.as_str().into(),
-                        user_id.into(),
-                        access.as_str().into(),
-                        opt_str(refresh.as_deref()),
-                        opt_num(offer.expires_at),
-                        num(now),
-                    ])?,
-                Some(r) => self
-                    .db
-                    .prepare(
-                        "UPDATE user_scm_tokens SET access_token_encrypted = ?1,
-                        refresh_token_encrypted = COALESCE(?2, refresh_token_encrypted),
-                        expires_at = ?3, needs_reauth = 0, version = version + 1,
-                        refresh_lease_until = NULL, updated_at = ?4
-                     WHERE provider = ?5 AND user_id = ?6 AND version = ?7",
-                    )
-                    .bind(&[
-                        access.as_str().into(),
-                        opt_str(refresh.as_deref()),
-                        opt_num(offer.expires_at),
-                        num(now),
-                        self.provider.as_str().into(),
-                        user_id.into(),
-                        num(r.version),
-                    ])?,
+                    .await?
+                }
             };
-            if self.changed(stmt).await? {
+            if written {
                 return Ok(true);
             }
         }
@@ -180,6 +177,38 @@ impl Credentials {
             "conflict",
             "the credentials changed concurrently; try again",
         ))
+    }
+
+    /// Replaces the stored pair if it is still at `version` (compare-and-swap); a refresh
+    /// token left out keeps the stored one. Answers whether it was replaced.
+    async fn store_pair(
+        &self,
+        user_id: &str,
+        version: i64,
+        access_sealed: &str,
+        refresh_sealed: Option<&str>,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let update = self
+            .db
+            .prepare(
+                "UPDATE user_scm_tokens SET access_token_encrypted = ?4,
+                    refresh_token_encrypted = COALESCE(?5, refresh_token_encrypted),
+                    expires_at = ?6, needs_reauth = 0, version = version + 1,
+                    refresh_lease_until = NULL, updated_at = ?7
+                 WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
+            )
+            .bind(&[
+                self.provider.as_str().into(),
+                user_id.into(),
+                num(version),
+                access_sealed.into(),
+                opt_str(refresh_sealed),
+                opt_num(expires_at),
+                num(now),
+            ])?;
+        self.changed(update).await
     }
 
     /// Marks the credentials at `version` as needing re-authentication (the provider
@@ -289,25 +318,16 @@ impl Credentials {
                     .as_deref()
                     .map(|r| self.seal(r))
                     .transpose()?;
-                let mut args = key();
-                args.extend([
-                    access.as_str().into(),
-                    opt_str(refresh.as_deref()),
-                    num(lifecycle::expiry(done, grant.expires_in_secs)),
-                    num(done),
-                ]);
                 // Stored before use: rotation kills the old refresh token within minutes.
+                let expires_at = Some(lifecycle::expiry(done, grant.expires_in_secs));
                 let stored = self
-                    .changed(
-                        self.db
-                            .prepare(
-                                "UPDATE user_scm_tokens SET access_token_encrypted = ?4,
-                            refresh_token_encrypted = COALESCE(?5, refresh_token_encrypted),
-                            expires_at = ?6, needs_reauth = 0, version = version + 1,
-                            refresh_lease_until = NULL, updated_at = ?7
-                         WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
-                            )
-                            .bind(&args)?,
+                    .store_pair(
+                        user_id,
+                        row.version,
+                        &access,
+                        refresh.as_deref(),
+                        expires_at,
+                        done,
                     )
                     .await?;
                 Ok(stored.then_some(grant.access_token))

@@ -30,6 +30,11 @@ pub fn finish(result: ApiResult<Response>) -> Result<Response> {
 
 /// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T`.
 pub async fn body<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+    parse_body(&raw_body(req).await?)
+}
+
+/// Reads a body of at most [`MAX_BODY_BYTES`] declared as JSON (or undeclared), unparsed.
+pub async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
     let declared = req
         .headers()
         .get("content-length")?
@@ -47,7 +52,10 @@ pub async fn body<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
         .bytes()
         .await
         .map_err(|_| ApiError::bad_request("could not read the request body"))?;
-    parse_body(&bytes)
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    }
+    Ok(bytes)
 }
 
 /// Parses a body already read: size limit, then JSON syntax, then shape.

@@ -12,7 +12,6 @@ use crate::session::command::{
     Command, CreateSession, ListKind, ParticipantInput, PromptInput, UserRef,
 };
 use crate::session::paging::Page;
-use crate::session::pr_request::PrInput;
 use crate::validate;
 
 type Ctx = RouteContext<()>;
@@ -139,30 +138,32 @@ pub async fn ws_token(mut req: Request, ctx: Ctx) -> Result<Response> {
 }
 
 /// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
-/// (its own token, which the session checks).
+/// (its own token, which the session checks before it reads the body).
 pub async fn create_pr(mut req: Request, ctx: Ctx) -> Result<Response> {
-    let command: ApiResult<Command> = async {
-        let sandbox_token = match guard::require_service_token(&req, &ctx.env) {
-            Ok(()) => None,
-            Err(e) if e.status == 401 => {
-                let header = req.headers().get("authorization")?;
-                let token = service_token::bearer(header.as_deref()).map_err(|_| e.clone())?;
-                Some(token.to_string())
-            }
-            Err(e) => return Err(e),
-        };
-        let input: PrInput = respond::body(&mut req).await?;
-        input.validate()?;
-        Ok(Command::CreatePr {
-            input,
-            sandbox_token,
-        })
-    }
-    .await;
-    match command {
-        Ok(c) => forward(&ctx, c).await,
-        Err(e) => respond::error(&e),
-    }
+    respond::finish(
+        async {
+            let sandbox_token = match guard::require_service_token(&req, &ctx.env) {
+                Ok(()) => None,
+                Err(e) if e.status == 401 => {
+                    let header = req.headers().get("authorization")?;
+                    let token = service_token::bearer(header.as_deref()).map_err(|_| e.clone())?;
+                    // An unknown session says nothing to an unauthenticated caller.
+                    session_call::stub(&ctx.env, &id(&ctx)?).map_err(|_| e.clone())?;
+                    Some(token.to_string())
+                }
+                Err(e) => return Err(e),
+            };
+            let raw = respond::raw_body(&mut req).await?;
+            let body = String::from_utf8(raw)
+                .map_err(|_| ApiError::invalid_json("request body is not UTF-8"))?;
+            let command = Command::CreatePr {
+                body,
+                sandbox_token,
+            };
+            session_call::call(&ctx.env, &id(&ctx)?, &command).await
+        }
+        .await,
+    )
 }
 
 /// `GET /sessions/{id}/ws`: the WebSocket upgrade, handed to the session as it is.

@@ -49,9 +49,9 @@ pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
         }
         Command::WsToken(p) => ws_token(obj, &p).await,
         Command::CreatePr {
-            input,
+            body,
             sandbox_token,
-        } => crate::session::pull_request::create(obj, input, sandbox_token).await,
+        } => crate::session::pull_request::create(obj, &body, sandbox_token).await,
     }
 }
 

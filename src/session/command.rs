@@ -243,9 +243,10 @@ pub enum Command {
     },
     AddParticipant(ParticipantInput),
     WsToken(ParticipantInput),
-    /// `sandbox_token`: the caller is the sandbox (its bearer token, checked by the session).
+    /// `body`: the request body, parsed only once the caller is known. `sandbox_token`:
+    /// the caller is the sandbox (its bearer token, checked by the session).
     CreatePr {
-        input: crate::session::pr_request::PrInput,
+        body: String,
         sandbox_token: Option<String>,
     },
 }

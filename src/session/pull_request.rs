@@ -28,15 +28,17 @@ use crate::vcs::bitbucket::{responses, BitbucketError};
 use crate::vcs::git_auth::{self, GitAuth};
 use crate::vcs::{fetch, retry};
 
+/// Authenticates a sandbox caller first, then reads and checks the request.
 pub async fn create(
     obj: &SessionObject,
-    input: PrInput,
+    body: &str,
     sandbox_token: Option<String>,
 ) -> ApiResult<Response> {
     if let Some(token) = sandbox_token {
         sandbox_link::authenticate(obj, None, Some(&format!("Bearer {token}")))
             .map_err(|_| ApiError::unauthorized("invalid service or sandbox token"))?;
     }
+    let input: PrInput = respond::parse_body(body.as_bytes())?;
     input.validate()?;
     let session = existing(obj)?;
     if obj.store.pr_artifact()?.is_some() {

@@ -163,3 +163,27 @@ impl FakeSandbox {
         let _ = self.socket.close(None).await;
     }
 }
+
+/// Prompts `session` as `user`, then plays the sandbox the provider was asked for: it
+/// connects, says `ready` and receives the prompt. Answers it and the spawn request.
+pub async fn start_working(
+    worker: &Worker,
+    fake: &MockServer,
+    session: &str,
+    user: &str,
+) -> (FakeSandbox, Value) {
+    mount_provider_ok(fake).await;
+    let r = worker
+        .client()
+        .post(
+            &format!("/sessions/{session}/prompt"),
+            &json!({"content": "work", "authorId": user}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (_, spawn) = wait_for_spawns(fake, session, 1, 30).await;
+    let mut sandbox = FakeSandbox::from_spawn(worker, &spawn).await;
+    sandbox.send(json!({"type": "ready"})).await;
+    sandbox.expect_type("prompt").await;
+    (sandbox, spawn)
+}
