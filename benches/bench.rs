@@ -198,7 +198,7 @@ async fn pr_figures(worker: &Worker, fake: &wiremock::MockServer, c: &common::Cl
 fn main() {
     let fake = start_fake();
     let root = temp_dir("bench");
-    let worker = Worker::start(&root.join("state"), &test_vars(&fake.uri()));
+    let worker = Worker::start_with(&root.join("state"), &test_vars(&fake.uri()), Some(&root));
     let baseline = Worker::launch(
         Some(&repo_root().join("bench/baseline/wrangler.toml")),
         &root.join("baseline"),
@@ -256,5 +256,4 @@ fn main() {
     });
     worker.stop();
     baseline.stop();
-    let _ = std::fs::remove_dir_all(&root);
 }

@@ -373,7 +373,8 @@ async fn participants_are_listed_without_their_tokens() {
     ] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
-    let log = std::fs::read_to_string(&shared().worker.log).unwrap_or_default();
+    let log = std::fs::read_to_string(&shared().worker.log).expect("worker log");
+    assert!(log.contains("Ready on"), "not the worker's log");
     for secret in [
         "OWNER-ACCESS-TOKEN-1",
         "OWNER-REFRESH-TOKEN-1",

@@ -86,11 +86,12 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
             path.display()
         );
     }
-    let log = std::fs::read_to_string(&worker.log).unwrap_or_default();
+    let log = std::fs::read_to_string(&worker.log).expect("worker log");
+    assert!(log.contains("Ready on"), "not the worker's log");
     assert!(!log.contains("PLAINTEXT-"), "a token reached the log");
 
     // Same persistence, new process: everything is still there.
-    let worker = Worker::start(&state, &vars);
+    let worker = Worker::start_with(&state, &vars, Some(&root));
     let c = worker.client();
     let s = c.get(&format!("/sessions/{id}")).await;
     assert_eq!(s.status, 200, "{}", s.body);
@@ -113,7 +114,6 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
         .iter()
         .any(|x| x["id"] == id.as_str()));
     worker.stop();
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 #[tokio::test]
@@ -124,7 +124,7 @@ async fn missing_secrets_fail_closed() {
         .into_iter()
         .filter(|(k, _)| *k != "INTERNAL_CALLBACK_SECRET" && *k != "TOKEN_ENCRYPTION_KEY")
         .collect();
-    let worker = Worker::start(&root.join("state"), &vars);
+    let worker = Worker::start_with(&root.join("state"), &vars, Some(&root));
     let c = worker.client();
     let r = c.send(c.http.get(c.url("/health"))).await;
     assert_eq!(r.status, 200);
@@ -136,5 +136,4 @@ async fn missing_secrets_fail_closed() {
     let r = c.send(c.http.get(c.url("/sessions"))).await;
     assert_eq!(r.status, 500, "no token either: still closed");
     worker.stop();
-    let _ = std::fs::remove_dir_all(&root);
 }

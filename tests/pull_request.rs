@@ -205,7 +205,8 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
                 .to_string(),
         );
     }
-    let log = std::fs::read_to_string(&sh.worker.log).unwrap_or_default();
+    let log = std::fs::read_to_string(&sh.worker.log).expect("worker log");
+    assert!(log.contains("Ready on"), "not the worker's log");
     let mut disk = Vec::new();
     let mut stack = vec![sh.worker.persist.clone()];
     while let Some(d) = stack.pop() {
@@ -520,7 +521,11 @@ async fn push_failures_timeouts_and_disconnects() {
 async fn without_a_bot_the_user_token_pushes() {
     let fake = common::start_fake();
     let root = common::temp_dir("nobot");
-    let worker = common::Worker::start(&root.join("state"), &common::test_vars(&fake.uri()));
+    let worker = common::Worker::start_with(
+        &root.join("state"),
+        &common::test_vars(&fake.uri()),
+        Some(&root),
+    );
     let c = worker.client();
     let mut s = ready_session(&worker, &fake, now_ms() + 3_600_000).await;
     Mock::given(method("POST"))
@@ -560,5 +565,4 @@ async fn without_a_bot_the_user_token_pushes() {
     let r = pending.await.unwrap();
     assert_eq!(r.status, 201, "{}", r.body);
     worker.stop();
-    let _ = std::fs::remove_dir_all(&root);
 }

@@ -367,7 +367,7 @@ async fn the_bot_clones_when_configured() {
     let mut vars = common::test_vars(&fake.uri());
     vars.push(("BITBUCKET_BOT_USERNAME", "agent-bot".into()));
     vars.push(("BITBUCKET_BOT_API_TOKEN", "BOT-API-TOKEN".into()));
-    let worker = common::Worker::start(&root.join("state"), &vars);
+    let worker = common::Worker::start_with(&root.join("state"), &vars, Some(&root));
     let c = worker.client();
     let user = unique("bot-user");
     let id = session(&c, &user, &unique("AT-user")).await;
@@ -375,8 +375,8 @@ async fn the_bot_clones_when_configured() {
     let (_, spawn) = wait_for_spawns(&fake, &id, 1, 20).await;
     assert_eq!(spawn["clone_username"], "agent-bot");
     assert_eq!(spawn["clone_token"], "BOT-API-TOKEN");
-    worker.stop();
-    let log = std::fs::read_to_string(&worker.log).unwrap_or_default();
+    let log = std::fs::read_to_string(&worker.log).expect("worker log");
+    assert!(log.contains("Ready on"), "not the worker's log");
     assert!(!log.contains("BOT-API-TOKEN"));
-    let _ = std::fs::remove_dir_all(&root);
+    worker.stop();
 }
