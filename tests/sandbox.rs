@@ -380,3 +380,38 @@ async fn the_bot_clones_when_configured() {
     assert!(!log.contains("BOT-API-TOKEN"));
     worker.stop();
 }
+
+#[tokio::test]
+async fn without_a_branch_the_sandbox_clones_the_repositorys_main_branch() {
+    let (sh, c) = setup().await;
+    let user = unique("main-user");
+    let token = unique("AT-main");
+    let repo = unique("repo-main");
+    let mut body = common::bitbucket::fixture("repo.json");
+    body["mainbranch"]["name"] = json!("trunk");
+    wiremock::Mock::given(wiremock::matchers::path(format!(
+        "/2.0/repositories/acme/{repo}"
+    )))
+    .and(wiremock::matchers::header(
+        "authorization",
+        format!("Bearer {token}").as_str(),
+    ))
+    .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body))
+    .mount(&sh.fake)
+    .await;
+    let id = c
+        .create_session(
+            &user,
+            json!({"repoName": repo, "scmToken": token, "scmTokenExpiresAt": now_ms() + 3_600_000,
+                   "scmName": "N", "scmEmail": "n@example.com"}),
+        )
+        .await;
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["baseBranch"],
+        "trunk"
+    );
+    prompt(&c, &id, &user, "go").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    assert_eq!(spawn["branch"], "trunk");
+    assert_eq!(spawn["repo_name"], repo.as_str());
+}

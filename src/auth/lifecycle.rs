@@ -50,6 +50,11 @@ pub fn decide(s: &CredentialState, now: i64) -> Action {
     }
 }
 
+/// Whether a token brought by a caller (with its stated expiry) may be used as it is.
+pub fn usable_now(expires_at: Option<i64>, now: i64) -> bool {
+    expires_at.is_none_or(|e| e > now)
+}
+
 /// The expiry of a token granted at `now` that lives `expires_in_secs`.
 pub fn expiry(now: i64, expires_in_secs: i64) -> i64 {
     now.saturating_add(expires_in_secs.saturating_mul(1000))
@@ -148,5 +153,7 @@ mod tests {
         assert!(!incoming_replaces(Some((Some(10), false)), None));
         assert!(incoming_replaces(Some((None, false)), Some(1)));
         assert_eq!(expiry(1000, 7200), 1000 + 7_200_000);
+        assert!(usable_now(None, 5) && usable_now(Some(6), 5));
+        assert!(!usable_now(Some(5), 5));
     }
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use worker::Response;
 
 use crate::auth::credentials::{Credentials, Offer};
+use crate::auth::lifecycle;
 use crate::auth::random;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
@@ -22,7 +23,8 @@ use crate::session::protocol::ServerMessage;
 use crate::session::sandbox_protocol::Outbound;
 use crate::session::sandbox_runner;
 use crate::session::store::SealedTokens;
-use crate::vcs::{identity, Identity};
+use crate::vcs::bitbucket::{requests, responses};
+use crate::vcs::{fetch, identity, retry, Identity};
 
 pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
     match command {
@@ -120,8 +122,8 @@ async fn join(obj: &SessionObject, p: &ParticipantInput, role: &str) -> ApiResul
 /// stored credentials. Best effort: a failure leaves the identity as it was.
 async fn bitbucket_identity(obj: &SessionObject, p: &ParticipantInput) -> Option<Identity> {
     let cfg = config::bitbucket(&obj.env);
-    let token = match &p.scm_token {
-        Some(t) => t.clone(),
+    let token = match given_token(p) {
+        Some(t) => t.to_string(),
         None => {
             let creds = Credentials::new(&obj.env, VcsProvider::Bitbucket).ok()?;
             creds.state(&p.user_id).await.ok()??;
@@ -146,7 +148,12 @@ async fn create(obj: &SessionObject, new: NewSession) -> ApiResult<Response> {
     seal(obj, &new.owner)?;
     obj.store.insert_session(&new, now_ms())?;
     let row = match join(obj, &new.owner, "owner").await {
-        Ok(_) => existing(obj)?,
+        Ok(_) => {
+            if new.branch.is_none() {
+                resolve_base_branch(obj, &new).await?;
+            }
+            existing(obj)?
+        }
         Err(e) => {
             obj.state.storage().delete_all().await?;
             obj.forget_schema();
@@ -160,6 +167,41 @@ async fn create(obj: &SessionObject, new: NewSession) -> ApiResult<Response> {
         return Err(e);
     }
     respond::json(201, &json!({"sessionId": row.id, "status": row.status}))
+}
+
+/// The token a participant brought, unless it says it has already expired.
+fn given_token(p: &ParticipantInput) -> Option<&str> {
+    p.scm_token
+        .as_deref()
+        .filter(|_| lifecycle::usable_now(p.scm_token_expires_at, now_ms()))
+}
+
+/// Without a branch, a Bitbucket session works from the repository's main branch, looked
+/// up with the token its owner brought. Best effort: without it the sandbox is given
+/// `main`, and the pull request looks the main branch up again.
+async fn resolve_base_branch(obj: &SessionObject, new: &NewSession) -> ApiResult<()> {
+    let Some(token) = given_token(&new.owner) else {
+        return Ok(());
+    };
+    if new.vcs_provider != VcsProvider::Bitbucket {
+        return Ok(());
+    }
+    let cfg = config::bitbucket(&obj.env);
+    let req = requests::repository(&cfg, token, &new.repo_owner, &new.repo_name)?;
+    let found = match fetch::send_with_retry(&req, retry::RATE_LIMIT).await {
+        Ok(resp) => responses::repository(&resp),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(repo) => obj.store.set_base_branch(&repo.default_branch),
+        Err(e) => {
+            worker::console_warn!(
+                "could not look up the main branch: {}",
+                ApiError::from(e).code
+            );
+            Ok(())
+        }
+    }
 }
 
 fn get(obj: &SessionObject) -> ApiResult<Response> {

@@ -90,7 +90,8 @@ async fn run(obj: &SessionObject, session: &SessionRow, input: PrInput) -> ApiRe
         ));
     }
     let (ws, slug) = (&session.repo_owner, &session.repo_name);
-    let base = match &input.base_branch {
+    // The base: asked for, else the session's own base branch, else the repository's main.
+    let base = match input.base_branch.as_ref().or(session.base_branch.as_ref()) {
         Some(b) => b.clone(),
         None => {
             let req = requests::repository(&cfg, &fresh.token, ws, slug)?;

@@ -110,6 +110,10 @@ impl Store {
         )
     }
 
+    pub fn set_base_branch(&self, branch: &str) -> ApiResult<()> {
+        self.run("UPDATE session SET base_branch = ?", vec![branch.into()])
+    }
+
     pub fn touch(&self, now: i64) -> ApiResult<()> {
         self.run("UPDATE session SET updated_at = ?", vec![now.into()])
     }
