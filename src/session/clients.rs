@@ -44,27 +44,44 @@ fn attachment(ws: &WebSocket) -> Option<ClientAttachment> {
         .flatten()
 }
 
+/// The subscribed client sockets. Derived from the sockets' attachments and kept in memory
+/// until a client subscribes or a socket closes (and rebuilt after hibernation, when memory
+/// starts empty), so a broadcast does not re-read every attachment.
+fn subscribers(obj: &SessionObject) -> Vec<WebSocket> {
+    if let Some(list) = obj.subscribers.borrow().as_ref() {
+        return list.clone();
+    }
+    let list: Vec<WebSocket> = obj
+        .state
+        .get_websockets_with_tag(CLIENT_TAG)
+        .into_iter()
+        .filter(|ws| attachment(ws).is_some_and(|a| a.is_subscribed()))
+        .collect();
+    *obj.subscribers.borrow_mut() = Some(list.clone());
+    list
+}
+
+/// Forgets the derived list of subscribers (a client subscribed or a socket closed).
+pub fn subscribers_changed(obj: &SessionObject) {
+    *obj.subscribers.borrow_mut() = None;
+}
+
 /// Sends `msg` to every subscribed client.
 pub fn broadcast(obj: &SessionObject, msg: &ServerMessage) {
     let text = msg.to_text();
-    for ws in obj.state.get_websockets_with_tag(CLIENT_TAG) {
-        if attachment(&ws).is_some_and(|a| a.is_subscribed()) {
-            let _ = ws.send_with_str(&text);
-        }
+    for ws in subscribers(obj) {
+        let _ = ws.send_with_str(&text);
     }
 }
 
 /// How many clients are subscribed.
 pub fn subscribed_count(obj: &SessionObject) -> usize {
-    obj.state
-        .get_websockets_with_tag(CLIENT_TAG)
-        .iter()
-        .filter(|ws| attachment(ws).is_some_and(|a| a.is_subscribed()))
-        .count()
+    subscribers(obj).len()
 }
 
 /// Closes every socket (clients and sandbox).
 pub fn close_all(obj: &SessionObject, code: u16, reason: &str) {
+    subscribers_changed(obj);
     for ws in obj.state.get_websockets() {
         let _ = ws.close(Some(code), Some(reason));
     }
@@ -184,6 +201,7 @@ fn subscribe(
         return Ok(());
     };
     let session = actions::existing(obj)?;
+    subscribers_changed(obj);
     ws.serialize_attachment(ClientAttachment {
         participant_id: Some(participant.id.clone()),
         user_id: Some(participant.user_id.clone()),

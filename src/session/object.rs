@@ -29,6 +29,8 @@ pub struct SessionObject {
     pub(crate) pushes: RefCell<HashMap<String, oneshot::Sender<Result<(), String>>>>,
     /// A pull request is being created.
     pub(crate) pr_in_progress: Cell<bool>,
+    /// Derived from socket attachments; see `clients::subscribers`.
+    pub(crate) subscribers: RefCell<Option<Vec<WebSocket>>>,
 }
 
 /// The current time in Unix milliseconds.
@@ -82,6 +84,7 @@ impl DurableObject for SessionObject {
             migrated: Cell::new(false),
             pushes: RefCell::new(HashMap::new()),
             pr_in_progress: Cell::new(false),
+            subscribers: RefCell::new(None),
         }
     }
 
@@ -115,6 +118,8 @@ impl DurableObject for SessionObject {
     ) -> Result<()> {
         if self.state.get_tags(&ws).iter().any(|t| t == SANDBOX_TAG) {
             pull_request::sandbox_gone(self);
+        } else {
+            clients::subscribers_changed(self);
         }
         // Complete the closing handshake; nothing is stored per connection.
         let code = if code == 1005 || code == 1006 {
@@ -127,6 +132,7 @@ impl DurableObject for SessionObject {
     }
 
     async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
+        clients::subscribers_changed(self);
         worker::console_warn!("websocket error: {error}");
         Ok(())
     }
