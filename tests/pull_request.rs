@@ -318,14 +318,7 @@ async fn bitbucket_refusals_are_shown_clearly() {
         "fields": {"destination": ["Branch main is protected: pull requests need approval"]}}});
     let (r, _, _) = pr_with_answer(ResponseTemplate::new(400).set_body_json(protected), None).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    assert!(
-        r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("protected"),
-        "{}",
-        r.body
-    );
+    assert!(r.message().contains("protected"), "{}", r.body);
 
     let (r, _, _) = pr_with_answer(
         ResponseTemplate::new(400).set_body_json(fixture("pr_create_conflict.json")),
@@ -341,10 +334,7 @@ async fn bitbucket_refusals_are_shown_clearly() {
     )
     .await;
     assert_eq!(r.status, 403);
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("write access"));
+    assert!(r.message().contains("write access"));
 
     let started = Instant::now();
     let (r, _, calls) = pr_with_answer(
@@ -382,10 +372,7 @@ async fn a_private_repository_without_access_is_a_clear_error() {
         .post(&pr_path(&s.id), &json!({"title": "T", "body": "B"}))
         .await;
     assert_eq!(r.status, 404, "{}", r.body);
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("not found"));
+    assert!(r.message().contains("not found"));
     assert!(
         tokio::time::timeout(Duration::from_millis(500), s.sandbox.next(1))
             .await
@@ -425,10 +412,7 @@ async fn credential_failures_stop_before_the_push() {
             .post(&pr_path(&s2.id), &json!({"title": "T", "body": "B"}))
             .await;
         assert_eq!(r.status, 502, "{}", r.body);
-        assert!(r.body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("refresh"));
+        assert!(r.message().contains("refresh"));
     }
     assert_eq!(
         refreshes_with(&sh.fake, &s2.refresh).await,
@@ -467,10 +451,7 @@ async fn push_failures_timeouts_and_disconnects() {
         .await;
     let r = pending.await.unwrap();
     assert_eq!((r.status, r.code()), (502, "push_failed"));
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("pre-receive hook declined"));
+    assert!(r.message().contains("pre-receive hook declined"));
 
     // No answer → 504 after the (test) timeout of 3 s.
     let started = Instant::now();
@@ -487,10 +468,7 @@ async fn push_failures_timeouts_and_disconnects() {
     s.sandbox.close().await;
     let r = pending.await.unwrap();
     assert_eq!(r.status, 502, "{}", r.body);
-    assert!(r.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("disconnected"));
+    assert!(r.message().contains("disconnected"));
     assert!(started.elapsed() < Duration::from_secs(3));
 
     // No sandbox connected → 409.
