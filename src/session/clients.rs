@@ -29,7 +29,7 @@ pub async fn accept(obj: &SessionObject) -> ApiResult<Response> {
         client_id: None,
     })?;
     // Arms the alarm for this socket's subscription deadline.
-    sandbox_runner::tick(obj).await?;
+    sandbox_runner::kick(obj).await;
     Ok(Response::from_websocket(pair.client)?)
 }
 

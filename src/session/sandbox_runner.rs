@@ -92,6 +92,25 @@ fn snapshot(obj: &SessionObject, now: i64) -> ApiResult<Snapshot> {
 
 /// Runs due steps, then arms the alarm for the next deadline (sandbox or client).
 pub async fn tick(obj: &SessionObject) -> ApiResult<()> {
+    let stepped = run_steps(obj).await;
+    // The alarm is armed whatever the steps did, so no deadline is ever lost.
+    let wake = match &stepped {
+        Ok(wake) => *wake,
+        // Look again soon rather than never.
+        Err(_) => Some(now_ms() + 5_000),
+    };
+    let client_wake = clients::expire_unsubscribed(obj, now_ms());
+    let next = [wake, client_wake].into_iter().flatten().min();
+    let storage = obj.state.storage();
+    match next {
+        Some(at) => storage.set_alarm((at - now_ms()).max(1)).await?,
+        None => storage.delete_alarm().await?,
+    }
+    stepped.map(|_| ())
+}
+
+/// Runs the steps that are due; answers when the sandbox next needs looking at.
+async fn run_steps(obj: &SessionObject) -> ApiResult<Option<i64>> {
     let timeouts = config::sandbox_timeouts(&obj.env);
     let mut wake = None;
     // A handful of steps at most per tick (e.g. mark stale, then respawn).
@@ -115,14 +134,7 @@ pub async fn tick(obj: &SessionObject) -> ApiResult<()> {
             Some(Step::Shutdown) => shutdown(obj)?,
         }
     }
-    let client_wake = clients::expire_unsubscribed(obj, now_ms());
-    let next = [wake, client_wake].into_iter().flatten().min();
-    let storage = obj.state.storage();
-    match next {
-        Some(at) => storage.set_alarm((at - now_ms()).max(1)).await?,
-        None => storage.delete_alarm().await?,
-    }
-    Ok(())
+    Ok(wake)
 }
 
 /// Runs [`tick`], logging instead of failing the caller (whose own work is already done).
