@@ -15,8 +15,8 @@ const SANDBOX_SECRET: &str = "test-sandbox-secret";
 
 fn shared() -> &'static Shared {
     shared_with(&[
-        ("SANDBOX_HEARTBEAT_TIMEOUT_MS", "5000"),
-        ("SANDBOX_CONNECT_TIMEOUT_MS", "4000"),
+        ("SANDBOX_HEARTBEAT_TIMEOUT_MS", "8000"),
+        ("SANDBOX_CONNECT_TIMEOUT_MS", "6000"),
         ("SANDBOX_IDLE_TIMEOUT_MS", "6000"),
         ("SANDBOX_SPAWN_COOLDOWN_MS", "300"),
     ])
@@ -252,7 +252,7 @@ async fn missed_heartbeats_make_the_sandbox_stale() {
         }
     }
     assert!(
-        started.elapsed() >= Duration::from_secs(4),
+        started.elapsed() >= Duration::from_secs(7),
         "stale too early: {:?}",
         started.elapsed()
     );
