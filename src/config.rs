@@ -2,7 +2,8 @@
 
 use worker::Env;
 
-use crate::session::command::VcsProvider;
+use crate::session::sandbox::policy::Timeouts;
+use crate::vcs::VcsProvider;
 
 /// A configured, non-empty secret or var.
 pub fn secret(env: &Env, name: &str) -> Option<String> {
@@ -40,7 +41,8 @@ pub fn bitbucket(env: &Env) -> crate::vcs::bitbucket::Config {
     )
 }
 
-fn millis(env: &Env, name: &str, default: i64) -> i64 {
+/// A positive whole number setting, else `default`.
+fn positive_int(env: &Env, name: &str, default: i64) -> i64 {
     secret(env, name)
         .and_then(|v| v.trim().parse::<i64>().ok())
         .filter(|v| *v > 0)
@@ -48,19 +50,19 @@ fn millis(env: &Env, name: &str, default: i64) -> i64 {
 }
 
 /// The sandbox lifecycle's durations (`SANDBOX_*_MS` override the defaults).
-pub fn sandbox_timeouts(env: &Env) -> crate::session::sandbox_policy::Timeouts {
-    let d = crate::session::sandbox_policy::Timeouts::default();
-    crate::session::sandbox_policy::Timeouts {
-        heartbeat_ms: millis(env, "SANDBOX_HEARTBEAT_TIMEOUT_MS", d.heartbeat_ms),
-        connect_ms: millis(env, "SANDBOX_CONNECT_TIMEOUT_MS", d.connect_ms),
-        idle_ms: millis(env, "SANDBOX_IDLE_TIMEOUT_MS", d.idle_ms),
-        spawn_cooldown_ms: millis(env, "SANDBOX_SPAWN_COOLDOWN_MS", d.spawn_cooldown_ms),
+pub fn sandbox_timeouts(env: &Env) -> Timeouts {
+    let d = Timeouts::default();
+    Timeouts {
+        heartbeat_ms: positive_int(env, "SANDBOX_HEARTBEAT_TIMEOUT_MS", d.heartbeat_ms),
+        connect_ms: positive_int(env, "SANDBOX_CONNECT_TIMEOUT_MS", d.connect_ms),
+        idle_ms: positive_int(env, "SANDBOX_IDLE_TIMEOUT_MS", d.idle_ms),
+        spawn_cooldown_ms: positive_int(env, "SANDBOX_SPAWN_COOLDOWN_MS", d.spawn_cooldown_ms),
     }
 }
 
 /// How long a sandbox may live (`SANDBOX_TIMEOUT_SECONDS`, default 2 hours).
 pub fn sandbox_lifetime_secs(env: &Env) -> u64 {
-    millis(env, "SANDBOX_TIMEOUT_SECONDS", 7200) as u64
+    positive_int(env, "SANDBOX_TIMEOUT_SECONDS", 7200) as u64
 }
 
 /// The model used when neither the prompt nor the session names one.
@@ -78,11 +80,17 @@ pub fn bitbucket_bot(env: &Env) -> (Option<String>, Option<String>) {
     )
 }
 
+/// Where Bitbucket serves git over HTTPS (`BITBUCKET_GIT_URL`).
+pub fn bitbucket_git_url(env: &Env) -> String {
+    secret(env, "BITBUCKET_GIT_URL")
+        .unwrap_or_else(|| crate::vcs::bitbucket::DEFAULT_GIT_URL.into())
+}
+
 /// The git host of a provider (`BITBUCKET_GIT_URL`'s host for Bitbucket).
 pub fn git_host(env: &Env, provider: VcsProvider) -> String {
     match provider {
-        VcsProvider::Bitbucket => secret(env, "BITBUCKET_GIT_URL")
-            .and_then(|u| url::Url::parse(&u).ok())
+        VcsProvider::Bitbucket => url::Url::parse(&bitbucket_git_url(env))
+            .ok()
             .and_then(|u| u.host_str().map(str::to_string))
             .unwrap_or_else(|| "bitbucket.org".into()),
         VcsProvider::Github => "github.com".into(),
@@ -91,5 +99,5 @@ pub fn git_host(env: &Env, provider: VcsProvider) -> String {
 
 /// How long a pull request waits for the sandbox's push (`PR_PUSH_TIMEOUT_MS`, 180 s).
 pub fn push_timeout_ms(env: &Env) -> i64 {
-    millis(env, "PR_PUSH_TIMEOUT_MS", 180_000)
+    positive_int(env, "PR_PUSH_TIMEOUT_MS", 180_000)
 }

@@ -74,17 +74,6 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         json!({ "error": { "code": self.code, "message": self.message } })
     }
-
-    /// Parses an error body produced by [`ApiError::body`] (used when a Durable Object
-    /// answers the worker).
-    pub fn from_body(status: u16, body: &serde_json::Value) -> Option<Self> {
-        let err = body.get("error")?;
-        Some(Self::new(
-            status,
-            err.get("code")?.as_str()?,
-            err.get("message")?.as_str()?,
-        ))
-    }
 }
 
 impl fmt::Display for ApiError {
@@ -109,6 +98,26 @@ impl From<serde_json::Error> for ApiError {
     }
 }
 
+impl From<getrandom::Error> for ApiError {
+    fn from(_: getrandom::Error) -> Self {
+        ApiError::internal("no randomness available")
+    }
+}
+
+impl From<crate::auth::vault::VaultError> for ApiError {
+    fn from(e: crate::auth::vault::VaultError) -> Self {
+        use crate::auth::vault::VaultError;
+        match e {
+            VaultError::BadKey => ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"),
+            VaultError::Random => ApiError::internal("no randomness available"),
+            VaultError::Encrypt => ApiError::internal("could not encrypt the token"),
+            VaultError::Malformed | VaultError::Tampered => {
+                ApiError::internal("a stored token could not be read")
+            }
+        }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 #[cfg(test)]
@@ -116,10 +125,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn body_round_trips() {
+    fn body_has_code_and_message() {
         let e = ApiError::conflict("already has a PR");
-        let back = ApiError::from_body(409, &e.body()).unwrap();
-        assert_eq!(back, e);
         assert_eq!(e.body()["error"]["code"], "conflict");
+        assert_eq!(e.body()["error"]["message"], "already has a PR");
+        let v: ApiError = crate::auth::vault::VaultError::BadKey.into();
+        assert_eq!((v.status, v.code.as_str()), (500, "server_misconfigured"));
     }
 }

@@ -3,12 +3,14 @@
 //! `session` for the per-session Durable Object.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod index;
 pub mod sandbox_api;
 pub mod session;
+pub mod upstream;
 pub mod validate;
 pub mod vcs;
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::service_token;
-use crate::vcs::http::{HttpRequest, HttpResponse};
+use crate::upstream::http::{HttpRequest, HttpResponse};
 
 /// The body of `POST {SANDBOX_API_URL}/sandboxes`.
 #[derive(Clone, PartialEq, Eq, Serialize)]

@@ -2,6 +2,7 @@
 //! and handing out an access token that is fresh, refreshing it when needed. Exactly one
 //! caller anywhere refreshes a user's tokens at a time (a lease taken by compare-and-swap);
 //! the others wait and re-read the winner's tokens. A refreshed pair is stored before use.
+//! Credentials are refreshed by the provider they belong to.
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
@@ -9,11 +10,11 @@ use worker::{D1Database, Date, Delay, Env};
 
 use crate::auth::lifecycle::{self, Action, CredentialState, LEASE_MS};
 use crate::auth::vault::Vault;
+use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
-use crate::session::command::VcsProvider;
-use crate::vcs::bitbucket::{self, requests, responses, BitbucketError};
-use crate::vcs::{fetch, retry};
+use crate::vcs::bitbucket::{self, responses::TokenGrant, BitbucketError};
+use crate::vcs::VcsProvider;
 
 /// How long a caller waits for another's refresh before giving up.
 const WAIT_LIMIT_MS: u64 = 15_000;
@@ -53,10 +54,6 @@ pub struct Offer<'a> {
     pub expires_at: Option<i64>,
 }
 
-fn now_ms() -> i64 {
-    Date::now().as_millis() as i64
-}
-
 fn num(v: i64) -> JsValue {
     JsValue::from_f64(v as f64)
 }
@@ -73,18 +70,60 @@ pub fn reauth(message: &str) -> ApiError {
     ApiError::new(401, "reauth_required", message.to_string())
 }
 
+/// Where a provider's refresh tokens are exchanged.
+enum Refresher {
+    Bitbucket(bitbucket::Config),
+    /// The provider has no refresh support yet: an expiring token needs a new sign-in.
+    Unsupported,
+}
+
+/// What came of one refresh call.
+enum Refreshed {
+    Granted(TokenGrant),
+    /// The provider rejected the refresh token: the user must sign in again.
+    Rejected(ApiError),
+    /// No usable answer; the stored pair is still good for another try.
+    Failed(ApiError),
+}
+
+impl Refresher {
+    async fn refresh(&self, refresh_token: &str) -> Refreshed {
+        match self {
+            Refresher::Bitbucket(cfg) => {
+                match bitbucket::client::refresh(cfg, refresh_token).await {
+                    Ok(grant) => Refreshed::Granted(grant),
+                    Err(e @ BitbucketError::Reauth(_)) => Refreshed::Rejected(e.into()),
+                    Err(e) => Refreshed::Failed(e.into()),
+                }
+            }
+            Refresher::Unsupported => Refreshed::Failed(ApiError::new(
+                501,
+                "not_implemented",
+                "refreshing this provider's tokens is not available yet",
+            )),
+        }
+    }
+}
+
+/// One user's stored credentials at one provider, and the refresh that keeps them fresh.
 pub struct Credentials {
     db: D1Database,
     vault: Vault,
     provider: VcsProvider,
+    refresher: Refresher,
 }
 
 impl Credentials {
     pub fn new(env: &Env, provider: VcsProvider) -> ApiResult<Self> {
+        let refresher = match provider {
+            VcsProvider::Bitbucket => Refresher::Bitbucket(config::bitbucket(env)),
+            VcsProvider::Github => Refresher::Unsupported,
+        };
         Ok(Self {
             db: env.d1("DB")?,
             vault: config::vault(env)?,
             provider,
+            refresher,
         })
     }
 
@@ -112,9 +151,7 @@ impl Credentials {
     }
 
     fn seal(&self, token: &str) -> ApiResult<String> {
-        self.vault
-            .encrypt(token)
-            .map_err(|_| ApiError::internal("could not encrypt the token"))
+        Ok(self.vault.encrypt(token)?)
     }
 
     fn open(&self, sealed: &str) -> ApiResult<String> {
@@ -226,8 +263,8 @@ impl Credentials {
         Ok(())
     }
 
-    /// A fresh access token for the user, refreshed first if needed.
-    pub async fn access_token(&self, cfg: &bitbucket::Config, user_id: &str) -> ApiResult<Fresh> {
+    /// A fresh access token for the user, refreshed first if needed (by this provider).
+    pub async fn access_token(&self, user_id: &str) -> ApiResult<Fresh> {
         let started = Date::now().as_millis();
         loop {
             let row = self.read(user_id).await?.ok_or_else(|| {
@@ -241,11 +278,14 @@ impl Credentials {
                         version: row.version,
                     })
                 }
-                Action::Reauth => return Err(reauth(
-                    "the user's Bitbucket authorization has expired or was revoked; sign in again",
-                )),
+                Action::Reauth => {
+                    return Err(reauth(&format!(
+                        "the user's {} authorization has expired or was revoked; sign in again",
+                        self.provider.display_name()
+                    )))
+                }
                 Action::Refresh => {
-                    if let Some(token) = self.try_refresh(cfg, user_id, &row, now).await? {
+                    if let Some(token) = self.try_refresh(user_id, &row, now).await? {
                         return Ok(Fresh {
                             token,
                             version: row.version + 1,
@@ -266,13 +306,7 @@ impl Credentials {
     }
 
     /// Takes the lease and refreshes. `Ok(None)`: someone else got there first; re-read.
-    async fn try_refresh(
-        &self,
-        cfg: &bitbucket::Config,
-        user_id: &str,
-        row: &Row,
-        now: i64,
-    ) -> ApiResult<Option<String>> {
+    async fn try_refresh(&self, user_id: &str, row: &Row, now: i64) -> ApiResult<Option<String>> {
         let key = || -> Vec<JsValue> {
             vec![
                 self.provider.as_str().into(),
@@ -300,17 +334,8 @@ impl Credentials {
             Some(r) => self.open(r)?,
             None => return Err(reauth("no refresh token is stored; sign in again")),
         };
-        let outcome = match fetch::send_with_retry(
-            &requests::refresh_token(cfg, &refresh_token),
-            retry::RATE_LIMIT,
-        )
-        .await
-        {
-            Ok(resp) => responses::token_grant(&resp),
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(grant) => {
+        match self.refresher.refresh(&refresh_token).await {
+            Refreshed::Granted(grant) => {
                 let done = now_ms();
                 let access = self.seal(&grant.access_token)?;
                 let refresh = grant
@@ -332,14 +357,15 @@ impl Credentials {
                     .await?;
                 Ok(stored.then_some(grant.access_token))
             }
-            Err(BitbucketError::Reauth(m)) => {
+            Refreshed::Rejected(e) => {
                 worker::console_warn!(
-                    "refresh rejected by Bitbucket; marking for re-authentication"
+                    "refresh rejected by {}; marking for re-authentication",
+                    self.provider.display_name()
                 );
                 self.mark_reauth(user_id, row.version).await?;
-                Err(BitbucketError::Reauth(m).into())
+                Err(e)
             }
-            Err(other) => {
+            Refreshed::Failed(mut e) => {
                 self.db
                     .prepare(
                         "UPDATE user_scm_tokens SET refresh_lease_until = NULL
@@ -348,8 +374,11 @@ impl Credentials {
                     .bind(&key())?
                     .run()
                     .await?;
-                let mut e: ApiError = other.into();
-                e.message = format!("could not refresh the Bitbucket token: {}", e.message);
+                e.message = format!(
+                    "could not refresh the {} token: {}",
+                    self.provider.display_name(),
+                    e.message
+                );
                 if e.status < 500 {
                     e.status = 502;
                 }

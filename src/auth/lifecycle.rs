@@ -27,6 +27,9 @@ pub enum Action {
     Reauth,
 }
 
+/// What to do with a stored credential at `now`: use it while more than five minutes
+/// remain, else refresh it (or wait for the caller holding the refresh lease, or use it
+/// while it still lasts), and ask for a new sign-in when nothing usable is left. Pure.
 pub fn decide(s: &CredentialState, now: i64) -> Action {
     if s.needs_reauth {
         return Action::Reauth;

@@ -19,6 +19,8 @@ pub enum VaultError {
     Tampered,
     /// No randomness was available for the IV.
     Random,
+    /// The cipher refused the plaintext (longer than AES-GCM allows).
+    Encrypt,
 }
 
 pub struct Vault {
@@ -48,7 +50,7 @@ impl Vault {
         let ct = self
             .cipher
             .encrypt(Nonce::from_slice(&iv), plaintext.as_bytes())
-            .map_err(|_| VaultError::Random)?;
+            .map_err(|_| VaultError::Encrypt)?;
         let mut out = Vec::with_capacity(IV_LEN + ct.len());
         out.extend_from_slice(&iv);
         out.extend_from_slice(&ct);

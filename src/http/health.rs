@@ -1,8 +1,11 @@
-//! `GET /health`, the one public route.
+//! `GET /health`, the one public route besides the WebSocket upgrade.
 
 use serde_json::json;
-use worker::{Request, Response, Result, RouteContext};
+use worker::Response;
 
-pub fn get(_req: Request, _ctx: RouteContext<()>) -> Result<Response> {
-    Response::from_json(&json!({ "status": "healthy" }))
+use crate::error::ApiResult;
+use crate::http::respond;
+
+pub fn get() -> ApiResult<Response> {
+    respond::json(200, &json!({ "status": "healthy" }))
 }

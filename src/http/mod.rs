@@ -1,60 +1,54 @@
-//! The HTTP surface: the route table, the auth guard in front of it, and JSON errors for
-//! everything the table does not know.
+//! The HTTP surface: each request is parsed once into a `Route`, checked against the route's
+//! access rule, and handed to its handler by the table in [`dispatch`]; every failure is
+//! answered as JSON in one place.
 
 pub mod guard;
 pub mod health;
 pub mod repos;
 pub mod respond;
+pub mod route;
 pub mod session_call;
 pub mod sessions;
 
-use worker::{Env, Request, Response, Result, Router};
+use worker::{Env, Request, Response, Result};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use route::{Access, Route, Unmatched};
 
 /// Handles one request to the worker.
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    if guard::access(&req.method(), &req.path()) == guard::Access::Service {
-        if let Err(e) = guard::require_service_token(&req, &env) {
-            return respond::error(&e);
-        }
+    respond::finish(serve(req, &env).await)
+}
+
+async fn serve(req: Request, env: &Env) -> ApiResult<Response> {
+    let route = Route::parse(&req.method(), &req.path());
+    if route::access(&route) == Access::Service {
+        guard::require_service_token(&req, env)?;
     }
-    let resp = routes().run(req, env).await?;
-    normalize(resp)
+    match route {
+        Ok(route) => dispatch(route, req, env).await,
+        Err(Unmatched::NotFound) => Err(ApiError::not_found("no such route")),
+        Err(Unmatched::MethodNotAllowed) => Err(ApiError::method_not_allowed()),
+    }
 }
 
 /// The route table.
-fn routes() -> Router<'static, ()> {
-    Router::new()
-        .get("/health", health::get)
-        .get_async("/repos", repos::list)
-        .get_async("/sessions", sessions::list)
-        .post_async("/sessions", sessions::create)
-        .get_async("/sessions/:id", sessions::get)
-        .delete_async("/sessions/:id", sessions::delete)
-        .post_async("/sessions/:id/archive", sessions::archive)
-        .post_async("/sessions/:id/unarchive", sessions::unarchive)
-        .post_async("/sessions/:id/prompt", sessions::prompt)
-        .post_async("/sessions/:id/stop", sessions::stop)
-        .get_async("/sessions/:id/events", sessions::list_of)
-        .get_async("/sessions/:id/messages", sessions::list_of)
-        .get_async("/sessions/:id/artifacts", sessions::list_of)
-        .get_async("/sessions/:id/participants", sessions::list_of)
-        .post_async("/sessions/:id/participants", sessions::add_participant)
-        .post_async("/sessions/:id/ws-token", sessions::ws_token)
-        .post_async("/sessions/:id/pr", sessions::create_pr)
-        .get_async("/sessions/:id/ws", sessions::websocket)
-}
-
-/// The router answers unknown routes and wrong methods in plain text; answer them in JSON.
-fn normalize(resp: Response) -> Result<Response> {
-    let is_json = resp
-        .headers()
-        .get("content-type")?
-        .is_some_and(|c| c.contains("json"));
-    match resp.status_code() {
-        404 if !is_json => respond::error(&ApiError::not_found("no such route")),
-        405 if !is_json => respond::error(&ApiError::method_not_allowed()),
-        _ => Ok(resp),
+async fn dispatch(route: Route, req: Request, env: &Env) -> ApiResult<Response> {
+    match route {
+        Route::Health => health::get(),
+        Route::ListRepos => repos::list(&req, env).await,
+        Route::ListSessions => sessions::list(&req, env).await,
+        Route::CreateSession => sessions::create(req, env).await,
+        Route::GetSession(id) => sessions::get(env, &id).await,
+        Route::DeleteSession(id) => sessions::delete(env, &id).await,
+        Route::Archive(id) => sessions::archive(req, env, &id, true).await,
+        Route::Unarchive(id) => sessions::archive(req, env, &id, false).await,
+        Route::Prompt(id) => sessions::prompt(req, env, &id).await,
+        Route::Stop(id) => sessions::stop(env, &id).await,
+        Route::List(id, kind) => sessions::list_of(&req, env, &id, kind).await,
+        Route::AddParticipant(id) => sessions::add_participant(req, env, &id).await,
+        Route::WsToken(id) => sessions::ws_token(req, env, &id).await,
+        Route::CreatePr(id) => sessions::create_pr(req, env, &id).await,
+        Route::WebSocket(id) => sessions::websocket(req, env, &id).await,
     }
 }

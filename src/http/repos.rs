@@ -1,16 +1,16 @@
 //! `GET /repos`: the repositories a user can reach, from the provider or the KV cache.
 
 use serde_json::json;
-use worker::{Date, Request, Response, Result, RouteContext};
+use worker::{Env, Request, Response};
 
 use crate::auth::credentials::{reauth, Credentials};
+use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
-use crate::session::command::VcsProvider;
-use crate::vcs::bitbucket::BitbucketError;
-use crate::vcs::listing;
+use crate::vcs::bitbucket::{self, BitbucketError};
 use crate::vcs::repos_cache::{self, Cached, Caller};
+use crate::vcs::VcsProvider;
 
 fn header(req: &Request, name: &str) -> ApiResult<Option<String>> {
     Ok(req
@@ -20,12 +20,8 @@ fn header(req: &Request, name: &str) -> ApiResult<Option<String>> {
         .filter(|v| !v.is_empty()))
 }
 
-pub async fn list(req: Request, ctx: RouteContext<()>) -> Result<Response> {
-    respond::finish(list_repos(&req, &ctx).await)
-}
-
-async fn list_repos(req: &Request, ctx: &RouteContext<()>) -> ApiResult<Response> {
-    let env = &ctx.env;
+/// `GET /repos`.
+pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     let provider = match header(req, "x-vcs-provider")? {
         None => config::default_provider(env),
         Some(p) => VcsProvider::parse(&p).ok_or_else(|| {
@@ -82,20 +78,20 @@ async fn list_repos(req: &Request, ctx: &RouteContext<()>) -> ApiResult<Response
     let cfg = config::bitbucket(env);
     let repos = match (&caller, &credentials) {
         (Caller::User(u), Some(creds)) => {
-            let fresh = creds.access_token(&cfg, u).await?;
-            let listed = listing::bitbucket_repos(&cfg, &fresh.token).await;
+            let fresh = creds.access_token(u).await?;
+            let listed = bitbucket::Client::new(&cfg, &fresh.token).repos().await;
             if let Err(BitbucketError::Reauth(_)) = &listed {
                 // Bitbucket no longer accepts this token: say so to every later caller.
                 creds.mark_reauth(u, fresh.version).await?;
             }
             listed?
         }
-        (Caller::Token(t), _) => listing::bitbucket_repos(&cfg, t).await?,
+        (Caller::Token(t), _) => bitbucket::Client::new(&cfg, t).repos().await?,
         (Caller::User(_), None) => return Err(ApiError::internal("credentials missing")),
     };
     let cached = Cached {
         repos,
-        cached_at: Date::now().as_millis() as i64,
+        cached_at: now_ms(),
     };
     match kv.put(&key, &cached) {
         Ok(put) => {

@@ -1,344 +1,183 @@
-//! The session's answers to the worker's commands: create, read, delete, archive, prompt,
-//! lists, participants and ws-tokens. Each reads or writes the store, keeps the D1 index
-//! in step, and tells connected clients what changed.
+//! The command runner: the session's answers to the worker's commands (create, read,
+//! delete, archive, prompt, stop, lists, participants, ws-tokens). Each reads or writes the
+//! store, keeps the D1 index in step, tells connected clients what changed, and re-plans the
+//! sandbox through the alarm when the queue changed.
 
 use serde_json::{json, Value};
 use worker::Response;
 
-use crate::auth::credentials::{Credentials, Offer};
-use crate::auth::lifecycle;
 use crate::auth::random;
+use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::index;
-use crate::session::clients;
+use crate::session::alarm;
+use crate::session::client::link::close_all;
 use crate::session::command::{
-    Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef, VcsProvider,
+    Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef,
 };
-use crate::session::model::{Listed, ParticipantRow, SessionRow};
-use crate::session::object::{now_ms, SessionObject};
-use crate::session::paging::{window, Page};
-use crate::session::protocol::ServerMessage;
-use crate::session::sandbox_protocol::Outbound;
-use crate::session::sandbox_runner;
-use crate::session::store::SealedTokens;
-use crate::vcs::bitbucket::{requests, responses};
-use crate::vcs::{fetch, identity, retry, Identity};
+use crate::session::ctx::Ctx;
+use crate::session::model::{ParticipantRow, Role};
+use crate::session::paging::Page;
+use crate::session::participants::{given_token, join, seal};
+use crate::session::queue::{self, Queued};
+use crate::session::sandbox::link;
+use crate::session::sandbox::protocol::Outbound;
+use crate::session::status::{self, Change};
+use crate::vcs::{bitbucket, VcsProvider};
 
-pub async fn run(obj: &SessionObject, command: Command) -> ApiResult<Response> {
+/// Runs one command from the worker (all but `CreatePr`, which `pull_request` owns) and
+/// answers it as the HTTP response the worker passes on.
+pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
     match command {
-        Command::Create(new) => create(obj, new).await,
-        Command::Get => get(obj),
-        Command::Delete => delete(obj).await,
-        Command::Archive(u) => set_archived(obj, u, true).await,
-        Command::Unarchive(u) => set_archived(obj, u, false).await,
+        Command::Create(new) => create(ctx, new).await,
+        Command::Get => get(ctx),
+        Command::Delete => delete(ctx).await,
+        Command::Archive(u) => set_archived(ctx, u, Change::Archive).await,
+        Command::Unarchive(u) => set_archived(ctx, u, Change::Unarchive).await,
         Command::Prompt(p) => {
-            let (message_id, position) = enqueue(obj, p, None).await?;
+            let q = prompt(ctx, &p, None).await?;
             respond::json(
                 200,
-                &json!({"messageId": message_id, "status": "queued", "position": position}),
+                &json!({"messageId": q.message_id, "status": "queued", "position": q.position}),
             )
         }
-        Command::Stop => stop(obj).await,
-        Command::List { kind, page } => list(obj, kind, &page),
+        Command::Stop => {
+            let stopped = stop(ctx).await?;
+            respond::json(200, &json!({"stopped": stopped}))
+        }
+        Command::List { kind, page } => list(ctx, kind, &page),
         Command::AddParticipant(p) => {
-            let row = join(obj, &p, "member").await?;
+            let row = join(ctx, &p, Role::Member).await?;
             respond::json(
                 201,
-                &json!({"participantId": row.id, "participant": row.view()}),
+                &json!({"participantId": row.id, "participant": crate::session::model::Listed::view(&row)}),
             )
         }
-        Command::WsToken(p) => ws_token(obj, &p).await,
-        Command::CreatePr {
-            body,
-            sandbox_token,
-        } => crate::session::pull_request::create(obj, &body, sandbox_token).await,
-    }
-}
-
-/// The session, or 404.
-pub fn existing(obj: &SessionObject) -> ApiResult<SessionRow> {
-    obj.store
-        .session()?
-        .ok_or_else(|| ApiError::not_found("session not found"))
-}
-
-fn db(obj: &SessionObject) -> ApiResult<worker::D1Database> {
-    Ok(obj.env.d1("DB")?)
-}
-
-/// Encrypts the participant's tokens with `TOKEN_ENCRYPTION_KEY` (fails closed without it).
-fn seal(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<SealedTokens> {
-    if !p.has_tokens() {
-        return Ok(SealedTokens::default());
-    }
-    let vault = config::vault(&obj.env)?;
-    let enc = |t: &Option<String>| -> ApiResult<Option<String>> {
-        t.as_deref()
-            .map(|t| vault.encrypt(t))
-            .transpose()
-            .map_err(|_| ApiError::internal("could not encrypt the token"))
-    };
-    Ok(SealedTokens {
-        access: enc(&p.scm_token)?,
-        refresh: enc(&p.scm_refresh_token)?,
-    })
-}
-
-/// Adds or updates a participant: tokens sealed into the session and offered to the
-/// user's stored credentials; a Bitbucket identity filled in when name or email is missing.
-async fn join(obj: &SessionObject, p: &ParticipantInput, role: &str) -> ApiResult<ParticipantRow> {
-    let session = existing(obj)?;
-    let sealed = seal(obj, p)?;
-    let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
-    let row = obj
-        .store
-        .upsert_participant(&id, p, &sealed, role, now_ms())?;
-    let provider = VcsProvider::parse(&session.vcs_provider).unwrap_or_default();
-    if let Some(access) = p.scm_token.as_deref() {
-        let offer = Offer {
-            access_token: access,
-            refresh_token: p.scm_refresh_token.as_deref(),
-            expires_at: p.scm_token_expires_at,
-        };
-        Credentials::new(&obj.env, provider)?
-            .offer(&p.user_id, &offer)
-            .await?;
-    }
-    if provider == VcsProvider::Bitbucket && (row.scm_name.is_none() || row.scm_email.is_none()) {
-        if let Some(identity) = bitbucket_identity(obj, p).await {
-            obj.store.fill_identity(&row.id, &identity)?;
-            return obj
-                .store
-                .participant_by_user(&p.user_id)?
-                .ok_or_else(|| ApiError::internal("participant was not stored"));
-        }
-    }
-    Ok(row)
-}
-
-/// The participant's Bitbucket identity, looked up with the token they brought or their
-/// stored credentials. Best effort: a failure leaves the identity as it was.
-async fn bitbucket_identity(obj: &SessionObject, p: &ParticipantInput) -> Option<Identity> {
-    let cfg = config::bitbucket(&obj.env);
-    let token = match given_token(p) {
-        Some(t) => t.to_string(),
-        None => {
-            let creds = Credentials::new(&obj.env, VcsProvider::Bitbucket).ok()?;
-            creds.state(&p.user_id).await.ok()??;
-            creds.access_token(&cfg, &p.user_id).await.ok()?.token
-        }
-    };
-    match identity::bitbucket_identity(&cfg, &token).await {
-        Ok(identity) => Some(identity),
-        Err(e) => {
-            let e: ApiError = e.into();
-            worker::console_warn!("could not look up the Bitbucket identity: {}", e.code);
-            None
+        Command::WsToken(p) => ws_token(ctx, &p).await,
+        Command::CreatePr { .. } => {
+            Err(ApiError::internal("pull requests are not a plain command"))
         }
     }
 }
 
-async fn create(obj: &SessionObject, new: NewSession) -> ApiResult<Response> {
-    if obj.store.session()?.is_some() {
+async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
+    if ctx.store.session()?.is_some() {
         return Err(ApiError::conflict("session already exists"));
     }
     // Fail before storing anything if the tokens cannot be sealed.
-    seal(obj, &new.owner)?;
-    obj.store.insert_session(&new, now_ms())?;
-    let row = match join(obj, &new.owner, "owner").await {
+    seal(ctx, &new.owner)?;
+    ctx.store.insert_session(&new, now_ms())?;
+    let row = match join(ctx, &new.owner, Role::Owner).await {
         Ok(_) => {
             if new.branch.is_none() {
-                resolve_base_branch(obj, &new).await?;
+                resolve_base_branch(ctx, &new).await?;
             }
-            existing(obj)?
+            ctx.store.existing_session()?
         }
         Err(e) => {
-            obj.state.storage().delete_all().await?;
-            obj.forget_schema();
+            ctx.wipe().await?;
             return Err(e);
         }
     };
-    if let Err(e) = index::upsert(&db(obj)?, &row).await {
+    if let Err(e) = index::upsert(&ctx.db()?, &row).await {
         // Without its index row nobody could find the session: undo it.
-        obj.state.storage().delete_all().await?;
-        obj.forget_schema();
+        ctx.wipe().await?;
         return Err(e);
     }
     respond::json(201, &json!({"sessionId": row.id, "status": row.status}))
 }
 
-/// The token a participant brought, unless it says it has already expired.
-fn given_token(p: &ParticipantInput) -> Option<&str> {
-    p.scm_token
-        .as_deref()
-        .filter(|_| lifecycle::usable_now(p.scm_token_expires_at, now_ms()))
-}
-
 /// Without a branch, a Bitbucket session works from the repository's main branch, looked
 /// up with the token its owner brought. Best effort: without it the sandbox is given
 /// `main`, and the pull request looks the main branch up again.
-async fn resolve_base_branch(obj: &SessionObject, new: &NewSession) -> ApiResult<()> {
+async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
     let Some(token) = given_token(&new.owner) else {
         return Ok(());
     };
     if new.vcs_provider != VcsProvider::Bitbucket {
         return Ok(());
     }
-    let cfg = config::bitbucket(&obj.env);
-    let req = requests::repository(&cfg, token, &new.repo_owner, &new.repo_name)?;
-    let found = match fetch::send_with_retry(&req, retry::RATE_LIMIT).await {
-        Ok(resp) => responses::repository(&resp),
-        Err(e) => Err(e),
-    };
-    match found {
-        Ok(repo) => obj.store.set_base_branch(&repo.default_branch),
+    let cfg = config::bitbucket(&ctx.env);
+    let client = bitbucket::Client::new(&cfg, token);
+    match client.repository(&new.repo_owner, &new.repo_name).await {
+        Ok(repo) => ctx.store.set_base_branch(&repo.default_branch),
         Err(e) => {
-            worker::console_warn!(
-                "could not look up the main branch: {}",
-                ApiError::from(e).code
-            );
+            let code = ApiError::from(e).code;
+            worker::console_warn!("could not look up the main branch: {code}");
             Ok(())
         }
     }
 }
 
-fn get(obj: &SessionObject) -> ApiResult<Response> {
-    let row = existing(obj)?;
-    let sandbox = obj.store.sandbox()?;
+fn get(ctx: &Ctx) -> ApiResult<Response> {
+    let row = ctx.store.existing_session()?;
+    let sandbox = ctx.store.sandbox()?;
     respond::json(200, &row.view(sandbox.as_ref()))
 }
 
-async fn delete(obj: &SessionObject) -> ApiResult<Response> {
-    let row = existing(obj)?;
-    index::remove(&db(obj)?, &row.id).await?;
-    clients::close_all(obj, 1000, "session deleted");
-    obj.state.storage().delete_all().await?;
-    obj.forget_schema();
+async fn delete(ctx: &Ctx) -> ApiResult<Response> {
+    let row = ctx.store.existing_session()?;
+    index::remove(&ctx.db()?, &row.id).await?;
+    close_all(ctx, 1000, "session deleted");
+    ctx.wipe().await?;
     respond::json(200, &json!({"sessionId": row.id, "status": "deleted"}))
 }
 
-async fn set_archived(obj: &SessionObject, user: UserRef, archived: bool) -> ApiResult<Response> {
-    existing(obj)?;
-    if obj.store.participant_by_user(&user.user_id)?.is_none() {
+async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Response> {
+    let session = ctx.store.existing_session()?;
+    if ctx.store.participant_by_user(&user.user_id)?.is_none() {
         return Err(ApiError::forbidden(
             "only participants can archive or unarchive a session",
         ));
     }
-    let status = if archived { "archived" } else { "active" };
-    obj.store.set_status(status, now_ms())?;
-    let row = existing(obj)?;
-    index::upsert(&db(obj)?, &row).await?;
+    ctx.store
+        .set_status(status::transition(session.status, change)?, now_ms())?;
+    let row = ctx.store.existing_session()?;
+    index::upsert(&ctx.db()?, &row).await?;
     respond::json(200, &json!({"sessionId": row.id, "status": row.status}))
 }
 
-/// Queues a prompt from `p.author_id` (joining them as a member if new), records it as an
-/// event for every client, and keeps the index's `updatedAt` current with one write.
-pub async fn enqueue(
-    obj: &SessionObject,
-    p: PromptInput,
+/// Queues a prompt (see `queue::enqueue`), keeps the index's `updatedAt` current with one
+/// write, and re-plans the sandbox.
+pub async fn prompt(
+    ctx: &Ctx,
+    p: &PromptInput,
     author: Option<&ParticipantRow>,
-) -> ApiResult<(String, u32)> {
-    let session = existing(obj)?;
-    if session.status == "archived" {
-        return Err(ApiError::conflict(
-            "session is archived; unarchive it first",
-        ));
-    }
-    let now = now_ms();
-    if author.is_none() && obj.store.participant_by_user(&p.author_id)?.is_none() {
-        let author = ParticipantInput {
-            user_id: p.author_id.clone(),
-            ..Default::default()
-        };
-        let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
-        obj.store
-            .upsert_participant(&id, &author, &SealedTokens::default(), "member", now)?;
-    }
-    let message_id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
-    let model = p.model.clone().or(session.model.clone());
-    let position = obj
-        .store
-        .insert_message(&message_id, &p, model.as_deref(), now)?;
-    let data = json!({
-        "messageId": message_id,
-        "content": p.content,
-        "authorId": p.author_id,
-        "source": p.source.as_deref().unwrap_or("web"),
-        "model": model,
-    });
-    record_event(obj, "user_message", &data, Some(&message_id))?;
-    if session.status == "created" {
-        obj.store.set_status("active", now)?;
-    } else {
-        obj.store.touch(now)?;
-    }
-    // A new prompt lifts a stop on spawn retries.
-    obj.store.sandbox_set_blocked(false)?;
-    index::upsert(&db(obj)?, &existing(obj)?).await?;
-    sandbox_runner::kick(obj).await;
-    Ok((message_id, position))
+) -> ApiResult<Queued> {
+    let queued = queue::enqueue(ctx, p, author)?;
+    index::upsert(&ctx.db()?, &ctx.store.existing_session()?).await?;
+    alarm::kick(ctx).await;
+    Ok(queued)
 }
 
-/// Stores an event and broadcasts it to every subscribed client.
-pub fn record_event(
-    obj: &SessionObject,
-    kind: &str,
-    data: &Value,
-    message_id: Option<&str>,
-) -> ApiResult<()> {
-    let id = random::id().map_err(|_| ApiError::internal("no randomness available"))?;
-    let row = obj
-        .store
-        .insert_event(&id, kind, data, message_id, now_ms())?;
-    clients::broadcast(obj, &ServerMessage::SandboxEvent { event: row.view() });
-    Ok(())
-}
-
-/// Fails the message in progress, if any, tells the clients and the sandbox, and moves
-/// the queue on.
-pub async fn stop_processing(obj: &SessionObject) -> ApiResult<bool> {
-    existing(obj)?;
-    let stopped = sandbox_runner::fail_running(obj, "stopped by user")?;
+/// Fails the message in progress, if any, tells the sandbox, and moves the queue on.
+pub async fn stop(ctx: &Ctx) -> ApiResult<bool> {
+    ctx.store.existing_session()?;
+    let stopped = queue::fail_running(ctx, "stopped by user")?;
     if stopped {
-        sandbox_runner::send(obj, &Outbound::Stop);
-        sandbox_runner::kick(obj).await;
+        link::send(ctx, &Outbound::Stop);
+        alarm::kick(ctx).await;
     }
     Ok(stopped)
 }
 
-async fn stop(obj: &SessionObject) -> ApiResult<Response> {
-    let stopped = stop_processing(obj).await?;
-    respond::json(200, &json!({"stopped": stopped}))
-}
-
 /// One page of a list, newest first: `{<kind>: [...], cursor, hasMore}`.
-pub fn page(
-    obj: &SessionObject,
-    kind: ListKind,
-    page: &Page,
-) -> ApiResult<(Vec<Value>, bool, Option<i64>)> {
-    existing(obj)?;
-    let rows = obj.store.page(kind, page)?;
-    Ok(window(rows, page.limit, |v| {
-        v.get("seq").and_then(Value::as_i64).unwrap_or(0)
-    }))
-}
-
-fn list(obj: &SessionObject, kind: ListKind, p: &Page) -> ApiResult<Response> {
-    let (rows, has_more, cursor) = page(obj, kind, p)?;
+fn list(ctx: &Ctx, kind: ListKind, page: &Page) -> ApiResult<Response> {
+    ctx.store.existing_session()?;
+    let w = ctx.store.page(kind, page)?;
     let mut body = serde_json::Map::new();
-    body.insert(kind.as_str().into(), Value::Array(rows));
-    body.insert("cursor".into(), cursor.into());
-    body.insert("hasMore".into(), has_more.into());
+    body.insert(kind.as_str().into(), Value::Array(w.rows));
+    body.insert("cursor".into(), w.cursor.into());
+    body.insert("hasMore".into(), w.has_more.into());
     respond::json(200, &Value::Object(body))
 }
 
-async fn ws_token(obj: &SessionObject, p: &ParticipantInput) -> ApiResult<Response> {
-    let row = join(obj, p, "member").await?;
-    let token = random::token().map_err(|_| ApiError::internal("no randomness available"))?;
-    obj.store
+async fn ws_token(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<Response> {
+    let row = join(ctx, p, Role::Member).await?;
+    let token = random::token()?;
+    ctx.store
         .set_ws_token(&row.id, &random::sha256_hex(&token), now_ms())?;
     respond::json(200, &json!({"token": token, "participantId": row.id}))
 }

@@ -6,31 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 use crate::session::paging::Page;
 use crate::validate;
-
-/// The version-control provider of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum VcsProvider {
-    #[default]
-    Bitbucket,
-    Github,
-}
-
-impl VcsProvider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VcsProvider::Bitbucket => "bitbucket",
-            VcsProvider::Github => "github",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "bitbucket" => Some(VcsProvider::Bitbucket),
-            "github" => Some(VcsProvider::Github),
-            _ => None,
-        }
-    }
-}
+use crate::vcs::VcsProvider;
 
 /// Who joins a session, with their optional VCS identity and credentials (plaintext here,
 /// encrypted by the Durable Object before anything is stored).
@@ -226,7 +202,8 @@ impl ListKind {
     }
 }
 
-/// One command from the worker to the session's Durable Object.
+/// One command from the worker to the session's Durable Object: the typed contract between
+/// the two (sent as JSON tagged by `op`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Command {
@@ -243,12 +220,21 @@ pub enum Command {
     },
     AddParticipant(ParticipantInput),
     WsToken(ParticipantInput),
-    /// `body`: the request body, parsed only once the caller is known. `sandbox_token`:
-    /// the caller is the sandbox (its bearer token, checked by the session).
+    /// `body`: the request body, parsed only once the caller is known.
     CreatePr {
         body: String,
-        sandbox_token: Option<String>,
+        caller: PrCaller,
     },
+}
+
+/// Who asks for a pull request: resolved once by the worker, checked by the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "token", rename_all = "snake_case")]
+pub enum PrCaller {
+    /// The web app, whose service token the worker verified.
+    Service,
+    /// Claims to be the session's sandbox with this bearer token (the session checks it).
+    Sandbox(String),
 }
 
 #[cfg(test)]

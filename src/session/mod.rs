@@ -1,19 +1,27 @@
-//! The session: one Durable Object per session with SQLite storage, its commands from the
-//! worker, its WebSocket protocol and the pure decisions it takes.
+//! The session: one Durable Object per session with SQLite storage. `object` dispatches to
+//! the modules below; arrows run one way:
+//!
+//! - `object` → `actions`, `pull_request`, `alarm`, `client`, `sandbox`
+//! - `actions` → `participants`, `queue`, `alarm`, `sandbox::link`, `client::link`
+//! - `alarm` → `sandbox::runner`, `client::link`
+//! - `sandbox` (`runner`, `events`) → `queue`, `client::link`
+//! - `pull_request` → `sandbox::link`, `client::link`
+//! - `queue` → `client::link`, `status`
+//! - all of them → `ctx` → `store`, and the pure `model`, `command`, `paging`, `status`,
+//!   `*::protocol`, `*::policy`, `sandbox::auth`, `pull_request::plan`.
 
 pub mod actions;
-pub mod clients;
+pub mod alarm;
+pub mod client;
 pub mod command;
+pub mod ctx;
 pub mod migrations;
 pub mod model;
 pub mod object;
 pub mod paging;
-pub mod pr_request;
-pub mod protocol;
+pub mod participants;
 pub mod pull_request;
-pub mod sandbox_link;
-pub mod sandbox_policy;
-pub mod sandbox_protocol;
-pub mod sandbox_runner;
-pub mod sockets;
+pub mod queue;
+pub mod sandbox;
+pub mod status;
 pub mod store;

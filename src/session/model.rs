@@ -1,14 +1,128 @@
-//! Rows of the session database and the JSON each one shows to callers. Encrypted tokens
-//! and token hashes are read from storage but never part of a view.
+//! Rows of the session database, their typed states, and the JSON each one shows to
+//! callers. Encrypted tokens and token hashes are read from storage but never part of a view.
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::vcs::VcsProvider;
 
 /// A row of a paged list: its sequence number (the cursor) and what callers see of it.
 pub trait Listed: DeserializeOwned {
     fn seq(&self) -> i64;
     fn view(&self) -> Value;
+}
+
+/// Implements [`Listed::seq`] for rows with a `seq` field.
+macro_rules! listed_seq {
+    () => {
+        fn seq(&self) -> i64 {
+            self.seq
+        }
+    };
+}
+
+/// Where a session stands (changes through `status::transition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// Created, no prompt yet.
+    Created,
+    /// Prompted at least once.
+    Active,
+    /// Archived by a participant; prompts are refused until it is unarchived.
+    Archived,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Created => "created",
+            SessionStatus::Active => "active",
+            SessionStatus::Archived => "archived",
+        }
+    }
+}
+
+/// Sandbox states, as stored and as clients see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxStatus {
+    None,
+    Spawning,
+    Connecting,
+    Ready,
+    Stale,
+    Failed,
+    Stopped,
+}
+
+impl SandboxStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxStatus::None => "none",
+            SandboxStatus::Spawning => "spawning",
+            SandboxStatus::Connecting => "connecting",
+            SandboxStatus::Ready => "ready",
+            SandboxStatus::Stale => "stale",
+            SandboxStatus::Failed => "failed",
+            SandboxStatus::Stopped => "stopped",
+        }
+    }
+
+    /// Whether a sandbox in this state is gone, so a new one may be spawned.
+    pub fn is_down(self) -> bool {
+        matches!(
+            self,
+            SandboxStatus::None
+                | SandboxStatus::Stale
+                | SandboxStatus::Failed
+                | SandboxStatus::Stopped
+        )
+    }
+}
+
+/// A participant's role in the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Member => "member",
+        }
+    }
+}
+
+/// Where a prompt is in the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+/// What an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    /// A pull request.
+    Pr,
+}
+
+impl ArtifactKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactKind::Pr => "pr",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -17,12 +131,12 @@ pub struct SessionRow {
     pub title: Option<String>,
     pub repo_owner: String,
     pub repo_name: String,
-    pub vcs_provider: String,
+    pub vcs_provider: VcsProvider,
     pub model: Option<String>,
     pub base_branch: Option<String>,
     #[serde(default)]
     pub branch_name: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
@@ -69,14 +183,12 @@ pub struct ParticipantRow {
     pub scm_access_token_encrypted: Option<String>,
     pub scm_token_expires_at: Option<i64>,
     pub ws_token_issued_at: Option<i64>,
-    pub role: String,
+    pub role: Role,
     pub joined_at: i64,
 }
 
 impl Listed for ParticipantRow {
-    fn seq(&self) -> i64 {
-        self.seq
-    }
+    listed_seq!();
 
     fn view(&self) -> Value {
         json!({
@@ -102,7 +214,7 @@ pub struct MessageRow {
     pub content: String,
     pub source: String,
     pub model: Option<String>,
-    pub status: String,
+    pub status: MessageStatus,
     pub error: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
@@ -110,9 +222,7 @@ pub struct MessageRow {
 }
 
 impl Listed for MessageRow {
-    fn seq(&self) -> i64 {
-        self.seq
-    }
+    listed_seq!();
 
     fn view(&self) -> Value {
         json!({
@@ -141,19 +251,24 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
-impl Listed for EventRow {
-    fn seq(&self) -> i64 {
-        self.seq
-    }
-
-    fn view(&self) -> Value {
+impl EventRow {
+    /// The view of this row when its data is already at hand (no re-parse of `data`).
+    pub fn view_with(&self, data: &Value) -> Value {
         json!({
             "id": self.id,
             "type": self.kind,
-            "data": serde_json::from_str::<Value>(&self.data).unwrap_or(Value::Null),
+            "data": data,
             "messageId": self.message_id,
             "createdAt": self.created_at,
         })
+    }
+}
+
+impl Listed for EventRow {
+    listed_seq!();
+
+    fn view(&self) -> Value {
+        self.view_with(&serde_json::from_str::<Value>(&self.data).unwrap_or(Value::Null))
     }
 }
 
@@ -162,16 +277,14 @@ pub struct ArtifactRow {
     pub seq: i64,
     pub id: String,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ArtifactKind,
     pub url: Option<String>,
     pub metadata: Option<String>,
     pub created_at: i64,
 }
 
 impl Listed for ArtifactRow {
-    fn seq(&self) -> i64 {
-        self.seq
-    }
+    listed_seq!();
 
     fn view(&self) -> Value {
         json!({
@@ -190,7 +303,7 @@ pub struct SandboxRow {
     pub provider_id: Option<String>,
     /// SHA-256 hex of the sandbox's bearer token; never shown.
     pub token_hash: Option<String>,
-    pub status: String,
+    pub status: SandboxStatus,
     #[serde(default)]
     pub status_since: Option<i64>,
     pub last_heartbeat: Option<i64>,
@@ -236,11 +349,29 @@ mod tests {
             scm_access_token_encrypted: Some("ENCRYPTED".into()),
             scm_token_expires_at: Some(5),
             ws_token_issued_at: None,
-            role: "owner".into(),
+            role: Role::Owner,
             joined_at: 1,
         };
         let v = p.view().to_string();
         assert!(!v.contains("ENCRYPTED"));
         assert!(v.contains("\"hasScmToken\":true"));
+        assert!(v.contains("\"role\":\"owner\""));
+    }
+
+    #[test]
+    fn typed_states_use_their_stored_names() {
+        for s in [
+            SessionStatus::Created,
+            SessionStatus::Active,
+            SessionStatus::Archived,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(serde_json::to_value(Role::Member).unwrap(), "member");
+        assert_eq!(
+            serde_json::from_value::<MessageStatus>(json!("processing")).unwrap(),
+            MessageStatus::Processing
+        );
+        assert_eq!(serde_json::to_value(ArtifactKind::Pr).unwrap(), "pr");
     }
 }

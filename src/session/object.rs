@@ -1,90 +1,96 @@
 //! The `SessionObject` Durable Object: a dispatcher. It makes sure the schema is current,
-//! then hands each command, socket message, close and alarm to the module that owns it.
-
-use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
-
-use futures::channel::oneshot;
+//! then hands each command, socket upgrade, socket message, close and alarm to the module
+//! that owns it, and carries what one module answers over to the next.
 
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage,
 };
 
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::session::client::frames::{self, Request as ClientRequest};
+use crate::session::client::link as client_link;
+use crate::session::client::protocol::ServerMessage;
 use crate::session::command::Command;
-use crate::session::sandbox_runner::{self, SANDBOX_TAG};
-use crate::session::store::Store;
-use crate::session::{actions, clients, pull_request, sandbox_link};
+use crate::session::ctx::Ctx;
+use crate::session::pull_request::{self, PrState};
+use crate::session::sandbox::events::{self, Followup};
+use crate::session::sandbox::link as sandbox_link;
+use crate::session::{actions, alarm};
 
+/// One session: its SQLite store, its client and sandbox sockets, its alarm. Everything it
+/// keeps in memory is derived or transient (pull requests under way); the rest is stored.
 #[durable_object]
 pub struct SessionObject {
-    pub(crate) state: State,
-    pub(crate) env: Env,
-    pub(crate) store: Store,
-    migrated: Cell<bool>,
-    /// Pushes awaiting `push_complete`/`push_error`, by branch (in memory: a request is
-    /// waiting on each, so the object cannot hibernate meanwhile).
-    pub(crate) pushes: RefCell<HashMap<String, oneshot::Sender<Result<(), String>>>>,
-    /// A pull request is being created.
-    pub(crate) pr_in_progress: Cell<bool>,
-    /// Derived from socket attachments; see `clients::subscribers`.
-    pub(crate) subscribers: RefCell<Option<Vec<WebSocket>>>,
-}
-
-/// The current time in Unix milliseconds.
-pub fn now_ms() -> i64 {
-    worker::Date::now().as_millis() as i64
+    ctx: Ctx,
+    pr: PrState,
 }
 
 impl SessionObject {
-    /// Applies pending migrations once per instance (and again after a delete).
-    pub(crate) fn ready(&self) -> ApiResult<()> {
-        if !self.migrated.get() {
-            self.store.migrate(now_ms())?;
-            self.migrated.set(true);
-        }
-        Ok(())
-    }
-
-    /// Marks the schema as gone (after all storage was deleted).
-    pub(crate) fn forget_schema(&self) {
-        self.migrated.set(false);
-    }
-
     async fn handle(&self, mut req: Request) -> ApiResult<Response> {
-        self.ready()?;
+        let ctx = &self.ctx;
+        ctx.store.ready(now_ms())?;
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
         if upgrade.eq_ignore_ascii_case("websocket") {
             let is_sandbox = req
                 .url()?
                 .query_pairs()
                 .any(|(k, v)| k == "type" && v == "sandbox");
-            return if is_sandbox {
-                sandbox_link::accept(self, &req).await
-            } else {
-                clients::accept(self).await
-            };
+            if is_sandbox {
+                return sandbox_link::accept(ctx, &req);
+            }
+            let resp = client_link::accept(ctx)?;
+            // Arms the alarm for this socket's subscription deadline.
+            alarm::kick(ctx).await;
+            return Ok(resp);
         }
         let command: Command = respond::body(&mut req)
             .await
             .map_err(|e| ApiError::internal(format!("bad internal command: {}", e.message)))?;
-        actions::run(self, command).await
+        match command {
+            Command::CreatePr { body, caller } => {
+                pull_request::create(ctx, &self.pr, &body, caller).await
+            }
+            other => actions::run(ctx, other).await,
+        }
+    }
+
+    async fn client_request(&self, ws: &WebSocket, request: ClientRequest) {
+        let ctx = &self.ctx;
+        match request {
+            ClientRequest::Prompt { input, author } => {
+                let queued = actions::prompt(ctx, &input, Some(&author)).await;
+                if let Some(q) = frames::answer(ws, queued) {
+                    client_link::send(
+                        ws,
+                        &ServerMessage::PromptQueued {
+                            message_id: q.message_id,
+                            position: q.position,
+                        },
+                    );
+                }
+            }
+            ClientRequest::Stop => {
+                frames::answer(ws, actions::stop(ctx).await);
+            }
+        }
+    }
+
+    async fn followup(&self, followup: Followup) {
+        match followup {
+            Followup::Schedule => alarm::kick(&self.ctx).await,
+            Followup::PushResult { branch, result } => self.pr.pushes.resolve(&branch, result),
+        }
     }
 }
 
 impl DurableObject for SessionObject {
     fn new(state: State, env: Env) -> Self {
-        let store = Store::new(state.storage().sql());
         Self {
-            state,
-            env,
-            store,
-            migrated: Cell::new(false),
-            pushes: RefCell::new(HashMap::new()),
-            pr_in_progress: Cell::new(false),
-            subscribers: RefCell::new(None),
+            ctx: Ctx::new(state, env),
+            pr: PrState::default(),
         }
     }
 
@@ -97,14 +103,17 @@ impl DurableObject for SessionObject {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        if let Err(e) = self.ready() {
+        let ctx = &self.ctx;
+        if let Err(e) = ctx.store.ready(now_ms()) {
             worker::console_error!("session schema unavailable: {e}");
             return Ok(());
         }
-        if self.state.get_tags(&ws).iter().any(|t| t == SANDBOX_TAG) {
-            sandbox_link::on_message(self, &ws, message).await;
-        } else {
-            clients::on_message(self, &ws, message).await;
+        if sandbox_link::is_sandbox_socket(ctx, &ws) {
+            if let Some(followup) = events::on_message(ctx, &ws, message) {
+                self.followup(followup).await;
+            }
+        } else if let Some(request) = frames::on_message(ctx, &ws, message) {
+            self.client_request(&ws, request).await;
         }
         Ok(())
     }
@@ -116,10 +125,12 @@ impl DurableObject for SessionObject {
         _reason: String,
         _clean: bool,
     ) -> Result<()> {
-        if self.state.get_tags(&ws).iter().any(|t| t == SANDBOX_TAG) {
-            pull_request::sandbox_gone(self);
+        if sandbox_link::is_sandbox_socket(&self.ctx, &ws) {
+            self.pr
+                .pushes
+                .fail_all("the sandbox disconnected during the push");
         } else {
-            clients::subscribers_changed(self);
+            client_link::subscribers_changed(&self.ctx);
         }
         // Complete the closing handshake; nothing is stored per connection.
         let code = if code == 1005 || code == 1006 {
@@ -132,14 +143,15 @@ impl DurableObject for SessionObject {
     }
 
     async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
-        clients::subscribers_changed(self);
+        client_link::subscribers_changed(&self.ctx);
         worker::console_warn!("websocket error: {error}");
         Ok(())
     }
 
     async fn alarm(&self) -> Result<Response> {
-        if self.ready().is_ok() && self.store.session().ok().flatten().is_some() {
-            sandbox_runner::kick(self).await;
+        let ctx = &self.ctx;
+        if ctx.store.ready(now_ms()).is_ok() && ctx.store.session().ok().flatten().is_some() {
+            alarm::kick(ctx).await;
         }
         Response::ok("ok")
     }

@@ -67,17 +67,37 @@ pub fn parse_limit(v: &str, max: u32) -> Result<u32, ApiError> {
         .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {max}")))
 }
 
-/// The answer's paging fields for rows fetched with `limit + 1`: whether more exist, and
-/// the cursor for the next page (the sequence number of the last row kept).
-pub fn window<T>(
-    mut rows: Vec<T>,
-    limit: u32,
-    seq: impl Fn(&T) -> i64,
-) -> (Vec<T>, bool, Option<i64>) {
+/// One page of rows with the answer's paging fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window<T> {
+    pub rows: Vec<T>,
+    /// More rows exist past this page.
+    pub has_more: bool,
+    /// The cursor for the next page (the sequence number of the last row kept).
+    pub cursor: Option<i64>,
+}
+
+impl<T> Window<T> {
+    /// The same page with each row turned into something else.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Window<U> {
+        Window {
+            rows: self.rows.into_iter().map(f).collect(),
+            has_more: self.has_more,
+            cursor: self.cursor,
+        }
+    }
+}
+
+/// The page of rows fetched with `limit + 1`: whether more exist, and the cursor.
+pub fn window<T>(mut rows: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> Window<T> {
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let cursor = if has_more { rows.last().map(seq) } else { None };
-    (rows, has_more, cursor)
+    Window {
+        rows,
+        has_more,
+        cursor,
+    }
 }
 
 #[cfg(test)]
@@ -104,13 +124,13 @@ mod tests {
 
     #[test]
     fn window_sets_cursor_only_when_more() {
-        let (rows, more, cursor) = window(vec![9, 8, 7], 2, |r| *r);
-        assert_eq!(rows, vec![9, 8]);
-        assert!(more);
-        assert_eq!(cursor, Some(8));
-        let (rows, more, cursor) = window(vec![9, 8], 2, |r| *r);
-        assert_eq!(rows.len(), 2);
-        assert!(!more);
-        assert_eq!(cursor, None);
+        let w = window(vec![9, 8, 7], 2, |r| *r);
+        assert_eq!(w.rows, vec![9, 8]);
+        assert!(w.has_more);
+        assert_eq!(w.cursor, Some(8));
+        let w = window(vec![9, 8], 2, |r| *r).map(|r| r * 2);
+        assert_eq!(w.rows, vec![18, 16]);
+        assert!(!w.has_more);
+        assert_eq!(w.cursor, None);
     }
 }

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::random::sha256_hex;
-use crate::session::command::VcsProvider;
 use crate::vcs::Repo;
+use crate::vcs::VcsProvider;
 
 /// How long a listing is served from the cache.
 pub const TTL_SECS: u64 = 300;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
-use crate::vcs::http::HttpResponse;
+use crate::upstream::http::HttpResponse;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BitbucketError {
@@ -139,9 +139,11 @@ impl BitbucketError {
             Err(_) => BitbucketError::from_api(resp),
         }
     }
+}
 
-    pub fn is_rate_limit(&self) -> bool {
-        matches!(self, BitbucketError::RateLimited { .. })
+impl From<crate::upstream::TransportError> for BitbucketError {
+    fn from(e: crate::upstream::TransportError) -> Self {
+        BitbucketError::Network(e.0)
     }
 }
 
@@ -216,12 +218,7 @@ impl From<BitbucketError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bitbucket");
-
-    fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture")
-    }
+    use crate::vcs::bitbucket::fixtures::fixture;
 
     #[test]
     fn api_envelopes_keep_the_upstream_message() {

@@ -1,10 +1,13 @@
-//! The Bitbucket Cloud client, sans-IO: `requests` builds each call, `responses` parses the
-//! answers, `error` classifies failures. Nothing here performs I/O.
+//! The Bitbucket Cloud client: `requests` builds each call, `responses` parses the answers,
+//! `error` classifies failures (all three sans-IO), and `client` is the one shell that
+//! sends them.
 
+pub mod client;
 pub mod error;
 pub mod requests;
 pub mod responses;
 
+pub use client::Client;
 pub use error::BitbucketError;
 
 /// Where Bitbucket lives and who we are to it (the OAuth consumer).
@@ -31,3 +34,16 @@ impl Config {
 
 pub const DEFAULT_API_URL: &str = "https://api.bitbucket.org/2.0";
 pub const DEFAULT_OAUTH_URL: &str = "https://bitbucket.org/site/oauth2";
+pub const DEFAULT_GIT_URL: &str = "https://bitbucket.org";
+
+/// The recorded Bitbucket answers in `../shared/fixtures/bitbucket`, for unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bitbucket");
+
+    /// The text of one fixture file.
+    pub fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{DIR}/{name}"))
+            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    }
+}

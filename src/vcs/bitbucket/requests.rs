@@ -5,7 +5,7 @@ use base64::Engine;
 use url::Url;
 
 use super::{BitbucketError, Config};
-use crate::vcs::http::HttpRequest;
+use crate::upstream::http::HttpRequest;
 
 /// Page size for every listing.
 pub const PAGELEN: &str = "100";
@@ -135,7 +135,7 @@ pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, B
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vcs::http::Method;
+    use crate::upstream::http::Method;
 
     fn cfg() -> Config {
         Config::new(

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::BitbucketError;
-use crate::vcs::http::HttpResponse;
+use crate::upstream::http::HttpResponse;
 use crate::vcs::{Identity, Repo};
 
 /// A successful token answer.
@@ -261,14 +261,10 @@ pub fn primary_email(resp: &HttpResponse) -> Result<Option<String>, BitbucketErr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bitbucket");
+    use crate::vcs::bitbucket::fixtures::fixture;
 
     fn ok(name: &str) -> HttpResponse {
-        HttpResponse::new(
-            200,
-            std::fs::read_to_string(format!("{FIXTURES}/{name}")).expect("fixture"),
-        )
+        HttpResponse::new(200, fixture(name))
     }
 
     #[test]
@@ -288,10 +284,7 @@ mod tests {
         let g = token_grant(&HttpResponse::new(200, body)).unwrap();
         assert_eq!(g.access_token.len(), 3000);
         assert_eq!(g.scopes.as_deref(), Some("account"));
-        let invalid = HttpResponse::new(
-            400,
-            std::fs::read_to_string(format!("{FIXTURES}/oauth_invalid_grant.json")).unwrap(),
-        );
+        let invalid = HttpResponse::new(400, fixture("oauth_invalid_grant.json"));
         assert!(matches!(
             token_grant(&invalid),
             Err(BitbucketError::Reauth(_))
@@ -369,10 +362,7 @@ mod tests {
         );
         assert_eq!(pr.state, "OPEN");
         assert_eq!(pr.destination_branch.as_deref(), Some("master"));
-        let conflict = HttpResponse::new(
-            400,
-            std::fs::read_to_string(format!("{FIXTURES}/pr_create_conflict.json")).unwrap(),
-        );
+        let conflict = HttpResponse::new(400, fixture("pr_create_conflict.json"));
         assert!(matches!(
             pull_request(&conflict),
             Err(BitbucketError::Api { status: 400, .. })

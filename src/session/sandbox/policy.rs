@@ -2,51 +2,7 @@
 //! sandbox, its queue and its clients at a moment, what to do next (spawn, send the next
 //! prompt, mark stale, fail a stuck start, shut down) and when to look again.
 
-/// Sandbox states, as stored and as clients see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    None,
-    Spawning,
-    Connecting,
-    Ready,
-    Stale,
-    Failed,
-    Stopped,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::None => "none",
-            Status::Spawning => "spawning",
-            Status::Connecting => "connecting",
-            Status::Ready => "ready",
-            Status::Stale => "stale",
-            Status::Failed => "failed",
-            Status::Stopped => "stopped",
-        }
-    }
-
-    pub fn parse(s: &str) -> Status {
-        match s {
-            "spawning" => Status::Spawning,
-            "connecting" => Status::Connecting,
-            "ready" => Status::Ready,
-            "stale" => Status::Stale,
-            "failed" => Status::Failed,
-            "stopped" => Status::Stopped,
-            _ => Status::None,
-        }
-    }
-
-    /// Whether a sandbox in this state is gone, so a new one may be spawned.
-    pub fn is_down(self) -> bool {
-        matches!(
-            self,
-            Status::None | Status::Stale | Status::Failed | Status::Stopped
-        )
-    }
-}
+pub use crate::session::model::SandboxStatus as Status;
 
 /// The durations that drive the lifecycle (configurable; these are the defaults).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,16 +45,23 @@ pub struct Snapshot {
     pub blocked: bool,
 }
 
+/// One thing the lifecycle does now; the runner carries it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    /// Start a sandbox through the provider API (prompts wait and none is up).
     Spawn,
+    /// Send the next pending prompt to the connected, idle sandbox.
     SendNext,
+    /// Heartbeats stopped: fail the running prompt and drop the socket.
     MarkStale,
+    /// The sandbox did not connect in time after a spawn.
     FailConnecting,
+    /// Nobody needs the sandbox any more: shut it down.
     Shutdown,
 }
 
-/// The next step now, if any, and when to look again otherwise.
+/// The sandbox lifecycle in one decision: the step due now, if any, else when to look
+/// again (the alarm's deadline). Pure: the same snapshot and time give the same answer.
 pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>) {
     match s.status {
         Status::Ready => {
@@ -261,7 +224,9 @@ mod tests {
             Status::Failed,
             Status::Stopped,
         ] {
-            assert_eq!(Status::parse(s.as_str()), s);
+            let stored = serde_json::to_value(s).unwrap();
+            assert_eq!(stored, s.as_str());
+            assert_eq!(serde_json::from_value::<Status>(stored).unwrap(), s);
         }
     }
 }

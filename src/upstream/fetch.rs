@@ -3,13 +3,13 @@
 
 use worker::{Date, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
 
-use crate::vcs::bitbucket::BitbucketError;
-use crate::vcs::http::{HttpRequest, HttpResponse, Method};
-use crate::vcs::retry::{self, Decision, Policy};
+use crate::upstream::http::{HttpRequest, HttpResponse, Method};
+use crate::upstream::retry::{self, Decision, Policy};
+use crate::upstream::TransportError;
 
-/// Sends one request; a transport failure becomes [`BitbucketError::Network`].
-pub async fn send(req: &HttpRequest) -> Result<HttpResponse, BitbucketError> {
-    let net = |e: worker::Error| BitbucketError::Network(e.to_string());
+/// Sends one request; any answer is returned, whatever its status.
+pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    let net = |e: worker::Error| TransportError(e.to_string());
     let headers = Headers::new();
     for (k, v) in &req.headers {
         headers.set(k, v).map_err(net)?;
@@ -43,7 +43,7 @@ pub async fn send(req: &HttpRequest) -> Result<HttpResponse, BitbucketError> {
 pub async fn send_with_retry(
     req: &HttpRequest,
     policy: Policy,
-) -> Result<HttpResponse, BitbucketError> {
+) -> Result<HttpResponse, TransportError> {
     let started = Date::now().as_millis();
     let mut tries = 0;
     loop {

@@ -1,9 +1,11 @@
-//! `POST /sessions/{id}/pr`: the request, its validation, and the branch names it implies.
+//! `POST /sessions/{id}/pr` as pure decisions: the request and its validation, the branch
+//! names it implies, the description, and how a Bitbucket failure reaches the caller.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::validate;
+use crate::vcs::bitbucket::BitbucketError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -65,6 +67,31 @@ pub fn description(body: &str, web_app_url: Option<&str>, session_id: &str) -> S
     }
 }
 
+/// How a failed Bitbucket call during PR creation reaches the caller.
+pub fn pr_error(e: BitbucketError) -> ApiError {
+    use BitbucketError as B;
+    match e {
+        B::Api { status: 400, ref message, .. } if message.to_ascii_lowercase().contains("no changes") => {
+            ApiError::new(
+                422,
+                "no_changes",
+                format!("Bitbucket: {message}; the pushed branch has no commits ahead of the base branch"),
+            )
+        }
+        B::Forbidden(m) => ApiError::new(
+            403,
+            "forbidden",
+            format!("the user has no write access to this repository on Bitbucket: {m}"),
+        ),
+        B::NotFound(m) => ApiError::new(
+            404,
+            "not_found",
+            format!("the repository or branch was not found on Bitbucket, or the user cannot see it: {m}"),
+        ),
+        other => other.into(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,48 +137,17 @@ mod tests {
         assert_eq!(description("B", None, "s"), "B");
         assert!(description("B", Some("https://app/"), "s").ends_with("(https://app/session/s)"));
     }
-}
-
-/// How a failed Bitbucket call during PR creation reaches the caller.
-pub fn pr_error(e: crate::vcs::bitbucket::BitbucketError) -> ApiError {
-    use crate::vcs::bitbucket::BitbucketError as B;
-    match e {
-        B::Api { status: 400, ref message, .. } if message.to_ascii_lowercase().contains("no changes") => {
-            ApiError::new(
-                422,
-                "no_changes",
-                format!("Bitbucket: {message}; the pushed branch has no commits ahead of the base branch"),
-            )
-        }
-        B::Forbidden(m) => ApiError::new(
-            403,
-            "forbidden",
-            format!("the user has no write access to this repository on Bitbucket: {m}"),
-        ),
-        B::NotFound(m) => ApiError::new(
-            404,
-            "not_found",
-            format!("the repository or branch was not found on Bitbucket, or the user cannot see it: {m}"),
-        ),
-        other => other.into(),
-    }
-}
-
-#[cfg(test)]
-mod error_tests {
-    use super::*;
-    use crate::vcs::bitbucket::BitbucketError as B;
 
     #[test]
     fn pr_errors_are_specific() {
-        let none = B::Api {
+        let none = BitbucketError::Api {
             status: 400,
             message: "There are no changes to be pulled".into(),
             detail: None,
             fields: None,
         };
         assert_eq!(pr_error(none).code, "no_changes");
-        let protected = B::Api {
+        let protected = BitbucketError::Api {
             status: 400,
             message: "Bad request".into(),
             detail: None,
@@ -160,8 +156,11 @@ mod error_tests {
         let e = pr_error(protected);
         assert_eq!(e.status, 400);
         assert!(e.message.contains("branch not found"));
-        assert_eq!(pr_error(B::Forbidden("x".into())).status, 403);
-        assert_eq!(pr_error(B::NotFound("x".into())).status, 404);
-        assert_eq!(pr_error(B::Reauth("x".into())).code, "reauth_required");
+        assert_eq!(pr_error(BitbucketError::Forbidden("x".into())).status, 403);
+        assert_eq!(pr_error(BitbucketError::NotFound("x".into())).status, 404);
+        assert_eq!(
+            pr_error(BitbucketError::Reauth("x".into())).code,
+            "reauth_required"
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! The WebSocket protocol of DESIGN.md: what clients send to the session and what the
-//! session sends back. Text frames of JSON tagged by `type`.
+//! The client side of the WebSocket protocol (DESIGN.md): what clients send to the session
+//! and what the session sends back. Text frames of JSON tagged by `type`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,5 +1,5 @@
-//! What the session remembers about each WebSocket across hibernation (its attachment),
-//! and the pure decisions about client sockets: subscription deadline and token age.
+//! What the session remembers about each client socket across hibernation (its
+//! attachment), and the pure rules for client sockets: subscription deadline and token age.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,13 +1,10 @@
-//! The sandbox side of the WebSocket protocol: what a sandbox sends (classified for
-//! storage, acknowledgement and de-duplication) and what the session sends it.
+//! The sandbox side of the WebSocket protocol: what a sandbox sends (parsed once into a typed
+//! kind that decides storage, acknowledgement and de-duplication) and what the session sends.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
-
-/// Events whose loss would break the session: stored, then acknowledged.
-pub const CRITICAL: &[&str] = &["execution_complete", "error", "push_complete", "push_error"];
 
 /// One frame from the sandbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,10 +14,53 @@ pub enum Inbound {
     Event(Event),
 }
 
+/// What a sandbox event is, parsed once from its `type` and fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// Cumulative text of the agent's answer so far (one stored row per message).
+    Token,
+    /// The agent finished the message (`success` absent means success).
+    ExecutionComplete { success: bool },
+    /// The sandbox pushed `branch`.
+    PushComplete { branch: String },
+    /// The sandbox could not push `branch`.
+    PushError { branch: String, error: String },
+    /// The agent reported an error.
+    Error,
+    /// Anything else, stored and broadcast as it is.
+    Other,
+}
+
+impl Kind {
+    fn parse(kind: &str, data: &Value) -> Kind {
+        let branch = || string_field(data, "branchName").unwrap_or_default();
+        match kind {
+            "token" => Kind::Token,
+            "execution_complete" => Kind::ExecutionComplete {
+                success: data.get("success").and_then(Value::as_bool).unwrap_or(true),
+            },
+            "push_complete" => Kind::PushComplete { branch: branch() },
+            "push_error" => Kind::PushError {
+                branch: branch(),
+                error: string_field(data, "error").unwrap_or_else(|| "unknown error".into()),
+            },
+            "error" => Kind::Error,
+            _ => Kind::Other,
+        }
+    }
+
+    /// Whether losing the event would break the session: stored, then acknowledged.
+    pub fn is_critical(&self) -> bool {
+        !matches!(self, Kind::Token | Kind::Other)
+    }
+}
+
 /// A sandbox event: stored and broadcast to clients; unknown types included.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub kind: String,
+    /// The wire `type`, as sent.
+    pub name: String,
+    pub kind: Kind,
     pub message_id: Option<String>,
     pub ack_id: Option<String>,
     pub data: Value,
@@ -28,16 +68,16 @@ pub struct Event {
 
 impl Event {
     pub fn is_critical(&self) -> bool {
-        CRITICAL.contains(&self.kind.as_str())
+        self.kind.is_critical()
     }
 
     /// A stable id for events that must be stored once however often they arrive: token
     /// events (cumulative, one row per message), acknowledged events, and completions.
     pub fn stable_id(&self) -> Option<String> {
-        match (&self.ack_id, self.kind.as_str(), &self.message_id) {
-            (_, "token", Some(m)) => Some(format!("token:{m}")),
+        match (&self.ack_id, &self.kind, &self.message_id) {
+            (_, Kind::Token, Some(m)) => Some(format!("token:{m}")),
             (Some(ack), _, _) => Some(format!("ack:{ack}")),
-            (None, "execution_complete", Some(m)) => Some(format!("complete:{m}")),
+            (None, Kind::ExecutionComplete { .. }, Some(m)) => Some(format!("complete:{m}")),
             _ => None,
         }
     }
@@ -45,15 +85,7 @@ impl Event {
     /// Whether a repeat replaces the stored event (cumulative token text) rather than
     /// being dropped as a duplicate.
     pub fn replaces_on_repeat(&self) -> bool {
-        self.kind == "token"
-    }
-
-    /// For `execution_complete`: whether it succeeded (absent means success).
-    pub fn success(&self) -> bool {
-        self.data
-            .get("success")
-            .and_then(Value::as_bool)
-            .unwrap_or(true)
+        self.kind == Kind::Token
     }
 }
 
@@ -65,19 +97,20 @@ fn string_field(v: &Value, name: &str) -> Option<String> {
 pub fn parse_inbound(text: &str) -> Result<Inbound, ApiError> {
     let data: Value = serde_json::from_str(text)
         .map_err(|e| ApiError::new(400, "invalid_message", format!("invalid JSON: {e}")))?;
-    let kind = data
+    let name = data
         .get("type")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty() && t.len() <= 64)
         .ok_or_else(|| ApiError::new(400, "invalid_message", "a message needs a string type"))?
         .to_string();
-    Ok(match kind.as_str() {
+    Ok(match name.as_str() {
         "ready" => Inbound::Ready,
         "heartbeat" => Inbound::Heartbeat,
         _ => Inbound::Event(Event {
+            kind: Kind::parse(&name, &data),
             message_id: string_field(&data, "messageId"),
             ack_id: string_field(&data, "ackId"),
-            kind,
+            name,
             data,
         }),
     })
@@ -160,16 +193,62 @@ mod tests {
         .unwrap() else {
             panic!()
         };
-        assert!(e.is_critical() && !e.success());
+        assert!(e.is_critical());
+        assert_eq!(e.kind, Kind::ExecutionComplete { success: false });
         assert_eq!(e.stable_id().as_deref(), Some("ack:a9"));
         let Inbound::Event(e) = parse_inbound(r#"{"type":"brand_new_thing","x":1}"#).unwrap()
         else {
             panic!()
         };
-        assert_eq!(e.kind, "brand_new_thing");
+        assert_eq!(
+            (e.name.as_str(), &e.kind),
+            ("brand_new_thing", &Kind::Other)
+        );
         assert_eq!(e.stable_id(), None);
         assert!(parse_inbound("nope").is_err());
         assert!(parse_inbound(r#"{"type":5}"#).is_err());
+    }
+
+    fn kind(text: &str) -> Kind {
+        match parse_inbound(text).unwrap() {
+            Inbound::Event(e) => e.kind,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn event_kinds_are_typed_once() {
+        assert_eq!(
+            kind(r#"{"type":"execution_complete","messageId":"m"}"#),
+            Kind::ExecutionComplete { success: true }
+        );
+        assert_eq!(
+            kind(r#"{"type":"push_complete","branchName":"agent/x"}"#),
+            Kind::PushComplete {
+                branch: "agent/x".into()
+            }
+        );
+        assert_eq!(
+            kind(r#"{"type":"push_error","branchName":"b","error":"rejected"}"#),
+            Kind::PushError {
+                branch: "b".into(),
+                error: "rejected".into()
+            }
+        );
+        assert_eq!(
+            kind(r#"{"type":"push_error"}"#),
+            Kind::PushError {
+                branch: String::new(),
+                error: "unknown error".into()
+            }
+        );
+        let critical = |t: &str| kind(&format!(r#"{{"type":"{t}"}}"#)).is_critical();
+        for t in ["execution_complete", "error", "push_complete", "push_error"] {
+            assert!(critical(t), "{t}");
+        }
+        for t in ["token", "tool_call", "brand_new"] {
+            assert!(!critical(t), "{t}");
+        }
     }
 
     #[test]

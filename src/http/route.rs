@@ -1,0 +1,262 @@
+//! The HTTP routes as a value: `(method, path)` parsed once into a [`Route`], which both the
+//! handler table (`http::dispatch`) and the access rule ([`Route::access`]) use. Pure.
+
+use worker::Method;
+
+use crate::session::command::ListKind;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The health check; the WebSocket upgrade, whose callers authenticate in-band
+    /// (browser `subscribe` token) or with the sandbox token.
+    Public,
+    /// The web app's service token.
+    Service,
+    /// The service token, or the session's sandbox token (checked by the session).
+    ServiceOrSandbox,
+}
+
+/// One route of the API, with its path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    ListRepos,
+    ListSessions,
+    CreateSession,
+    GetSession(String),
+    DeleteSession(String),
+    Archive(String),
+    Unarchive(String),
+    Prompt(String),
+    Stop(String),
+    /// `GET /sessions/{id}/{events|messages|artifacts|participants}`.
+    List(String, ListKind),
+    AddParticipant(String),
+    WsToken(String),
+    CreatePr(String),
+    /// `GET /sessions/{id}/ws`: the WebSocket upgrade.
+    WebSocket(String),
+}
+
+/// Why a request matches no route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unmatched {
+    /// No route has this path.
+    NotFound,
+    /// The path exists, but not with this method.
+    MethodNotAllowed,
+}
+
+impl Route {
+    /// Parses a request's method and path.
+    pub fn parse(method: &Method, path: &str) -> Result<Route, Unmatched> {
+        use Method::{Delete, Get, Post};
+        let segments: Vec<&str> = match path.strip_prefix('/') {
+            Some(rest) => rest.split('/').collect(),
+            None => return Err(Unmatched::NotFound),
+        };
+        if segments.iter().any(|s| s.is_empty()) {
+            return Err(Unmatched::NotFound);
+        }
+        let id = |s: &str| s.to_string();
+        let list = match segments.as_slice() {
+            ["sessions", _, sub] => ListKind::parse(sub),
+            _ => None,
+        };
+        let route = match (segments.as_slice(), method, list) {
+            (["health"], Get, _) => Route::Health,
+            (["repos"], Get, _) => Route::ListRepos,
+            (["sessions"], Get, _) => Route::ListSessions,
+            (["sessions"], Post, _) => Route::CreateSession,
+            (["sessions", s], Get, _) => Route::GetSession(id(s)),
+            (["sessions", s], Delete, _) => Route::DeleteSession(id(s)),
+            (["sessions", s, "archive"], Post, _) => Route::Archive(id(s)),
+            (["sessions", s, "unarchive"], Post, _) => Route::Unarchive(id(s)),
+            (["sessions", s, "prompt"], Post, _) => Route::Prompt(id(s)),
+            (["sessions", s, "stop"], Post, _) => Route::Stop(id(s)),
+            (["sessions", s, "participants"], Post, _) => Route::AddParticipant(id(s)),
+            (["sessions", s, _], Get, Some(kind)) => Route::List(id(s), kind),
+            (["sessions", s, "ws-token"], Post, _) => Route::WsToken(id(s)),
+            (["sessions", s, "pr"], Post, _) => Route::CreatePr(id(s)),
+            (["sessions", s, "ws"], Get, _) => Route::WebSocket(id(s)),
+            (path, _, _) if Self::path_exists(path) => return Err(Unmatched::MethodNotAllowed),
+            _ => return Err(Unmatched::NotFound),
+        };
+        Ok(route)
+    }
+
+    /// Whether some method serves this path.
+    fn path_exists(segments: &[&str]) -> bool {
+        match segments {
+            ["health"] | ["repos"] | ["sessions"] | ["sessions", _] => true,
+            ["sessions", _, sub] => {
+                ListKind::parse(sub).is_some()
+                    || [
+                        "archive",
+                        "unarchive",
+                        "prompt",
+                        "stop",
+                        "ws-token",
+                        "pr",
+                        "ws",
+                    ]
+                    .contains(sub)
+            }
+            _ => false,
+        }
+    }
+
+    /// Who may call this route.
+    pub fn access(&self) -> Access {
+        match self {
+            Route::Health | Route::WebSocket(_) => Access::Public,
+            Route::CreatePr(_) => Access::ServiceOrSandbox,
+            _ => Access::Service,
+        }
+    }
+}
+
+/// Who may call a request that may not match a route: unmatched requests need the service
+/// token too (they are answered 404/405 only after it).
+pub fn access(route: &Result<Route, Unmatched>) -> Access {
+    route.as_ref().map_or(Access::Service, Route::access)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Method::{Delete, Get, Post, Put};
+
+    fn parse(m: Method, p: &str) -> Result<Route, Unmatched> {
+        Route::parse(&m, p)
+    }
+
+    #[test]
+    fn every_route_and_its_access_class() {
+        let s = "abc";
+        let table = [
+            (Get, "/health", Route::Health, Access::Public),
+            (Get, "/repos", Route::ListRepos, Access::Service),
+            (Get, "/sessions", Route::ListSessions, Access::Service),
+            (Post, "/sessions", Route::CreateSession, Access::Service),
+            (
+                Get,
+                "/sessions/abc",
+                Route::GetSession(s.into()),
+                Access::Service,
+            ),
+            (
+                Delete,
+                "/sessions/abc",
+                Route::DeleteSession(s.into()),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/archive",
+                Route::Archive(s.into()),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/unarchive",
+                Route::Unarchive(s.into()),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/prompt",
+                Route::Prompt(s.into()),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/stop",
+                Route::Stop(s.into()),
+                Access::Service,
+            ),
+            (
+                Get,
+                "/sessions/abc/events",
+                Route::List(s.into(), ListKind::Events),
+                Access::Service,
+            ),
+            (
+                Get,
+                "/sessions/abc/messages",
+                Route::List(s.into(), ListKind::Messages),
+                Access::Service,
+            ),
+            (
+                Get,
+                "/sessions/abc/artifacts",
+                Route::List(s.into(), ListKind::Artifacts),
+                Access::Service,
+            ),
+            (
+                Get,
+                "/sessions/abc/participants",
+                Route::List(s.into(), ListKind::Participants),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/participants",
+                Route::AddParticipant(s.into()),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/ws-token",
+                Route::WsToken(s.into()),
+                Access::Service,
+            ),
+            (
+                Post,
+                "/sessions/abc/pr",
+                Route::CreatePr(s.into()),
+                Access::ServiceOrSandbox,
+            ),
+            (
+                Get,
+                "/sessions/abc/ws",
+                Route::WebSocket(s.into()),
+                Access::Public,
+            ),
+        ];
+        for (method, path, route, access) in table {
+            let parsed = parse(method, path).unwrap();
+            assert_eq!(parsed, route, "{path}");
+            assert_eq!(parsed.access(), access, "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_paths_and_wrong_methods() {
+        for p in [
+            "/",
+            "/nope",
+            "/sessions/",
+            "/sessions//ws",
+            "/sessions/a/b/c",
+            "/health/x",
+            "x",
+        ] {
+            assert_eq!(parse(Get, p), Err(Unmatched::NotFound), "{p}");
+        }
+        assert_eq!(parse(Put, "/sessions/a"), Err(Unmatched::MethodNotAllowed));
+        assert_eq!(parse(Post, "/health"), Err(Unmatched::MethodNotAllowed));
+        assert_eq!(
+            parse(Get, "/sessions/a/pr"),
+            Err(Unmatched::MethodNotAllowed)
+        );
+        assert_eq!(
+            parse(Delete, "/sessions/a/events"),
+            Err(Unmatched::MethodNotAllowed)
+        );
+        // Unmatched requests are not public: the service token comes first.
+        assert_eq!(access(&parse(Get, "/nope")), Access::Service);
+        assert_eq!(access(&parse(Post, "/health")), Access::Service);
+    }
+}

@@ -1,0 +1,98 @@
+//! The client sockets: accepting them (hibernatable, tagged), their attachments, the derived
+//! list of subscribers, broadcasts to all of them, closing, and the subscription deadline.
+
+use worker::{Response, WebSocket, WebSocketPair};
+
+use crate::clock::now_ms;
+use crate::error::ApiResult;
+use crate::session::client::policy::{
+    next_deadline, subscribe_expired, ClientAttachment, CLIENT_TAG, CLOSE_SUBSCRIBE_TIMEOUT,
+};
+use crate::session::client::protocol::ServerMessage;
+use crate::session::ctx::Ctx;
+
+/// Accepts a client socket; it must `subscribe` before its deadline (the caller arms the
+/// alarm for it).
+pub fn accept(ctx: &Ctx) -> ApiResult<Response> {
+    ctx.store.existing_session()?;
+    let pair = WebSocketPair::new()?;
+    ctx.state
+        .accept_websocket_with_tags(&pair.server, &[CLIENT_TAG]);
+    pair.server.serialize_attachment(ClientAttachment {
+        connected_at: now_ms(),
+        participant_id: None,
+        user_id: None,
+        client_id: None,
+    })?;
+    Ok(Response::from_websocket(pair.client)?)
+}
+
+/// Sends one message to one socket.
+pub fn send(ws: &WebSocket, msg: &ServerMessage) {
+    // A socket that is already closing cannot be written to; nothing to do then.
+    let _ = ws.send_with_str(msg.to_text());
+}
+
+/// What the session remembers about a client socket.
+pub fn attachment(ws: &WebSocket) -> Option<ClientAttachment> {
+    ws.deserialize_attachment::<ClientAttachment>()
+        .ok()
+        .flatten()
+}
+
+/// The subscribed client sockets. Derived from the sockets' attachments and kept in memory
+/// until a client subscribes or a socket closes (and rebuilt after hibernation, when memory
+/// starts empty), so a broadcast does not re-read every attachment.
+fn subscribers(ctx: &Ctx) -> Vec<WebSocket> {
+    if let Some(list) = ctx.subscribers.borrow().as_ref() {
+        return list.clone();
+    }
+    let list: Vec<WebSocket> = ctx
+        .state
+        .get_websockets_with_tag(CLIENT_TAG)
+        .into_iter()
+        .filter(|ws| attachment(ws).is_some_and(|a| a.is_subscribed()))
+        .collect();
+    *ctx.subscribers.borrow_mut() = Some(list.clone());
+    list
+}
+
+/// Forgets the derived list of subscribers (a client subscribed or a socket closed).
+pub fn subscribers_changed(ctx: &Ctx) {
+    *ctx.subscribers.borrow_mut() = None;
+}
+
+/// Sends `msg` to every subscribed client (serialized once).
+pub fn broadcast(ctx: &Ctx, msg: &ServerMessage) {
+    let text = msg.to_text();
+    for ws in subscribers(ctx) {
+        let _ = ws.send_with_str(&text);
+    }
+}
+
+/// How many clients are subscribed.
+pub fn subscribed_count(ctx: &Ctx) -> usize {
+    subscribers(ctx).len()
+}
+
+/// Closes every socket of the session (clients and sandbox).
+pub fn close_all(ctx: &Ctx, code: u16, reason: &str) {
+    subscribers_changed(ctx);
+    for ws in ctx.state.get_websockets() {
+        let _ = ws.close(Some(code), Some(reason));
+    }
+}
+
+/// Closes sockets that never subscribed in time; answers the next deadline still ahead.
+pub fn expire_unsubscribed(ctx: &Ctx, now: i64) -> Option<i64> {
+    let mut waiting = Vec::new();
+    for ws in ctx.state.get_websockets_with_tag(CLIENT_TAG) {
+        let Some(att) = attachment(&ws) else { continue };
+        if subscribe_expired(&att, now) {
+            let _ = ws.close(Some(CLOSE_SUBSCRIBE_TIMEOUT), Some("subscribe timeout"));
+        } else {
+            waiting.push(att);
+        }
+    }
+    next_deadline(&waiting, now)
+}

@@ -1,0 +1,152 @@
+//! Creating the session's pull request: who may ask (the service, or the session's sandbox
+//! by its token), a fresh user token, the push through the sandbox (`push`), then the pull
+//! request on Bitbucket as the user, stored as an artifact and broadcast. The request's
+//! rules are pure (`plan`).
+
+pub mod plan;
+pub mod push;
+
+use std::cell::Cell;
+
+use serde_json::json;
+use worker::Response;
+
+use crate::auth::credentials::Credentials;
+use crate::auth::random;
+use crate::clock::now_ms;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond;
+use crate::session::client::link::broadcast;
+use crate::session::client::protocol::ServerMessage;
+use crate::session::command::PrCaller;
+use crate::session::ctx::Ctx;
+use crate::session::model::{ArtifactKind, Listed, SessionRow};
+use crate::session::sandbox::link;
+use crate::vcs::bitbucket::requests::NewPullRequest;
+use crate::vcs::bitbucket::{self, BitbucketError};
+use crate::vcs::VcsProvider;
+use plan::PrInput;
+use push::Pushes;
+
+/// What the session keeps in memory about pull requests under way.
+#[derive(Default)]
+pub struct PrState {
+    /// A pull request is being created.
+    in_progress: Cell<bool>,
+    /// Pushes waiting for the sandbox's answer.
+    pub pushes: Pushes,
+}
+
+/// Authenticates a sandbox caller first, then reads and checks the request, and creates
+/// the pull request (one at a time per session).
+pub async fn create(ctx: &Ctx, pr: &PrState, body: &str, caller: PrCaller) -> ApiResult<Response> {
+    if let PrCaller::Sandbox(token) = &caller {
+        link::authenticate_token(ctx, token)
+            .map_err(|_| ApiError::unauthorized("invalid service or sandbox token"))?;
+    }
+    let input: PrInput = respond::parse_body(body.as_bytes())?;
+    input.validate()?;
+    let session = ctx.store.existing_session()?;
+    if ctx.store.pr_artifact()?.is_some() {
+        return Err(ApiError::conflict(
+            "this session already has a pull request",
+        ));
+    }
+    if pr.in_progress.replace(true) {
+        return Err(ApiError::conflict(
+            "a pull request is already being created for this session",
+        ));
+    }
+    let result = run(ctx, pr, &session, input).await;
+    pr.in_progress.set(false);
+    result
+}
+
+/// The participant the pull request is authored by: whoever's message is running, else
+/// the session's owner.
+fn author(ctx: &Ctx, session: &SessionRow) -> ApiResult<String> {
+    Ok(ctx
+        .store
+        .processing_message()?
+        .map(|m| m.author_id)
+        .unwrap_or_else(|| session.created_by.clone()))
+}
+
+async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> ApiResult<Response> {
+    if session.vcs_provider != VcsProvider::Bitbucket {
+        return Err(ApiError::new(
+            501,
+            "not_implemented",
+            "pull requests are only available for Bitbucket",
+        ));
+    }
+    let cfg = config::bitbucket(&ctx.env);
+    let user = author(ctx, session)?;
+    let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
+    if creds.state(&user).await?.is_none() {
+        return Err(ApiError::unauthorized(
+            "the pull request's author has no stored Bitbucket credentials; sign in first",
+        ));
+    }
+    let fresh = creds.access_token(&user).await?;
+    if link::socket(ctx).is_none() {
+        return Err(ApiError::conflict(
+            "no sandbox is connected, so the branch cannot be pushed; send a prompt to start one",
+        ));
+    }
+    let client = bitbucket::Client::new(&cfg, &fresh.token);
+    let (ws, slug) = (&session.repo_owner, &session.repo_name);
+    // The base: asked for, else the session's own base branch, else the repository's main.
+    let base = match input.base_branch.as_ref().or(session.base_branch.as_ref()) {
+        Some(b) => b.clone(),
+        None => {
+            let repo = client.repository(ws, slug).await;
+            repo.map_err(plan::pr_error)?.default_branch
+        }
+    };
+    let head = plan::head_branch(input.head_branch.as_deref(), &session.id, &base)?;
+
+    push::push(ctx, &pr.pushes, &fresh.token, ws, slug, &head).await?;
+
+    let new_pr = NewPullRequest {
+        title: input.title.clone(),
+        description: plan::description(
+            &input.body,
+            config::secret(&ctx.env, "WEB_APP_URL").as_deref(),
+            &session.id,
+        ),
+        source_branch: head.clone(),
+        destination_branch: base.clone(),
+    };
+    let created = match client.create_pull_request(ws, slug, &new_pr).await {
+        Ok(pr) => pr,
+        Err(e @ BitbucketError::Reauth(_)) => {
+            creds.mark_reauth(&user, fresh.version).await?;
+            return Err(e.into());
+        }
+        Err(e) => return Err(plan::pr_error(e)),
+    };
+
+    let metadata = json!({
+        "number": created.number,
+        "state": created.state,
+        "head": head,
+        "base": base,
+        "vcsProvider": VcsProvider::Bitbucket,
+    });
+    let row = ctx.store.insert_artifact(
+        &random::id()?,
+        ArtifactKind::Pr,
+        &created.url,
+        &metadata,
+        now_ms(),
+    )?;
+    let mut artifact = row.view();
+    artifact["prNumber"] = created.number.into();
+    broadcast(ctx, &ServerMessage::ArtifactCreated { artifact });
+    respond::json(
+        201,
+        &json!({"prNumber": created.number, "prUrl": created.url, "state": created.state}),
+    )
+}

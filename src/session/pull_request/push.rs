@@ -1,0 +1,98 @@
+//! Pushing the session's branch through the sandbox: the `push` command (credentials only
+//! in `remoteUrl`), and the in-memory waiters that the sandbox's `push_complete` /
+//! `push_error` resolve. A request waits on each, so the object cannot hibernate meanwhile.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use futures::channel::oneshot;
+use futures::future::{select, Either};
+use worker::Delay;
+
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::session::ctx::Ctx;
+use crate::session::sandbox::link;
+use crate::session::sandbox::protocol::{Outbound, PushSpec};
+use crate::vcs::git_auth::{self, GitAuth};
+
+/// Pushes awaiting `push_complete`/`push_error`, by branch.
+#[derive(Default)]
+pub struct Pushes {
+    waiting: RefCell<HashMap<String, oneshot::Sender<Result<(), String>>>>,
+}
+
+impl Pushes {
+    /// The sandbox's answer for `branch`.
+    pub fn resolve(&self, branch: &str, result: Result<(), String>) {
+        if let Some(tx) = self.waiting.borrow_mut().remove(branch) {
+            let _ = tx.send(result);
+        }
+    }
+
+    /// The sandbox's socket closed: every push waiting on it fails now.
+    pub fn fail_all(&self, reason: &str) {
+        for (_, tx) in self.waiting.borrow_mut().drain() {
+            let _ = tx.send(Err(reason.to_string()));
+        }
+    }
+}
+
+/// Sends the push command for `head` and waits for the sandbox's answer.
+pub async fn push(
+    ctx: &Ctx,
+    pushes: &Pushes,
+    user_token: &str,
+    workspace: &str,
+    slug: &str,
+    head: &str,
+) -> ApiResult<()> {
+    let (bot_user, bot_token) = config::bitbucket_bot(&ctx.env);
+    let auth = GitAuth::choose(bot_user, bot_token, Some(user_token.to_string()))
+        .ok_or_else(|| ApiError::internal("no git credentials"))?;
+    let git_url = config::bitbucket_git_url(&ctx.env);
+    let (remote_url, redacted_remote_url) = git_auth::remote_urls(&git_url, workspace, slug, &auth)
+        .ok_or_else(|| ApiError::misconfigured("BITBUCKET_GIT_URL"))?;
+    let command = Outbound::Push {
+        push_spec: PushSpec {
+            remote_url,
+            redacted_remote_url,
+            refspec: format!("HEAD:refs/heads/{head}"),
+            target_branch: head.to_string(),
+            force: true,
+        },
+        vcs_provider: "bitbucket".into(),
+    };
+    let (tx, rx) = oneshot::channel();
+    pushes.waiting.borrow_mut().insert(head.to_string(), tx);
+    if !link::send(ctx, &command) {
+        pushes.waiting.borrow_mut().remove(head);
+        return Err(ApiError::conflict(
+            "no sandbox is connected, so the branch cannot be pushed",
+        ));
+    }
+    let timeout_ms = config::push_timeout_ms(&ctx.env);
+    let timeout = Delay::from(std::time::Duration::from_millis(timeout_ms as u64));
+    let outcome = match select(rx, Box::pin(timeout)).await {
+        Either::Left((Ok(result), _)) => result,
+        Either::Left((Err(_), _)) => Err("the push was abandoned".to_string()),
+        Either::Right(_) => {
+            pushes.waiting.borrow_mut().remove(head);
+            return Err(ApiError::new(
+                504,
+                "push_timeout",
+                format!(
+                    "the sandbox did not report the push of {head} within {} s",
+                    timeout_ms / 1000
+                ),
+            ));
+        }
+    };
+    outcome.map_err(|m| {
+        ApiError::new(
+            502,
+            "push_failed",
+            format!("the sandbox could not push {head}: {m}"),
+        )
+    })
+}

@@ -1,0 +1,109 @@
+//! What the sandbox sends on its socket: `ready`, `heartbeat`, and events, each stored once,
+//! broadcast to every client, and acknowledged when critical. A completion closes the
+//! running prompt in the queue. What other parts of the session must do next is answered as
+//! a [`Followup`] for the dispatcher.
+
+use worker::{WebSocket, WebSocketIncomingMessage};
+
+use crate::auth::random;
+use crate::clock::now_ms;
+use crate::error::ApiResult;
+use crate::session::client::link::broadcast;
+use crate::session::client::protocol::ServerMessage;
+use crate::session::ctx::Ctx;
+use crate::session::queue;
+use crate::session::sandbox::link::{self, reply};
+use crate::session::sandbox::policy::Status;
+use crate::session::sandbox::protocol::{parse_inbound, Event, Inbound, Kind, Outbound};
+use crate::session::sandbox::runner;
+
+/// What the dispatcher does after a sandbox frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Followup {
+    /// Run the lifecycle again (the sandbox became ready, or a prompt finished).
+    Schedule,
+    /// The sandbox reported the push of `branch`.
+    PushResult {
+        branch: String,
+        result: Result<(), String>,
+    },
+}
+
+/// Handles one frame from a sandbox socket.
+pub fn on_message(
+    ctx: &Ctx,
+    ws: &WebSocket,
+    message: WebSocketIncomingMessage,
+) -> Option<Followup> {
+    if !link::is_current(ctx, ws) {
+        // A socket of a replaced or stopped sandbox is never re-adopted.
+        let _ = ws.close(Some(4010), Some("not the current sandbox"));
+        return None;
+    }
+    let WebSocketIncomingMessage::String(text) = message else {
+        return None;
+    };
+    let result = match parse_inbound(&text) {
+        Ok(Inbound::Ready) => ready(ctx),
+        Ok(Inbound::Heartbeat) => ctx.store.sandbox_heartbeat(now_ms()).map(|_| None),
+        Ok(Inbound::Event(e)) => event(ctx, ws, e),
+        Err(e) => Err(e),
+    };
+    result.unwrap_or_else(|e| {
+        worker::console_warn!("sandbox message not handled: {} {}", e.code, e.message);
+        None
+    })
+}
+
+fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
+    ctx.store.sandbox_ready(now_ms())?;
+    runner::announce(ctx, Status::Ready);
+    Ok(Some(Followup::Schedule))
+}
+
+fn event(ctx: &Ctx, ws: &WebSocket, e: Event) -> ApiResult<Option<Followup>> {
+    let now = now_ms();
+    let id = match e.stable_id() {
+        Some(id) => id,
+        None => random::id()?,
+    };
+    let stored = ctx.store.upsert_event(
+        &id,
+        &e.name,
+        &e.data,
+        e.message_id.as_deref(),
+        e.replaces_on_repeat(),
+        now,
+    )?;
+    ctx.store.sandbox_activity(now)?;
+    if let Some(row) = &stored {
+        let event = row.view_with(&e.data);
+        broadcast(ctx, &ServerMessage::SandboxEvent { event });
+    }
+    // Acknowledged once stored, repeats included: the sandbox may stop re-sending.
+    if let (true, Some(ack_id)) = (e.is_critical(), &e.ack_id) {
+        reply(
+            ws,
+            &Outbound::Ack {
+                ack_id: ack_id.clone(),
+            },
+        );
+    }
+    Ok(match e.kind {
+        Kind::PushComplete { branch } => Some(Followup::PushResult {
+            branch,
+            result: Ok(()),
+        }),
+        Kind::PushError { branch, error } => Some(Followup::PushResult {
+            branch,
+            result: Err(error),
+        }),
+        Kind::ExecutionComplete { success } if stored.is_some() => {
+            if let Some(message_id) = &e.message_id {
+                queue::complete(ctx, message_id, success, now)?;
+            }
+            Some(Followup::Schedule)
+        }
+        _ => None,
+    })
+}

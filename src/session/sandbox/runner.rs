@@ -1,0 +1,225 @@
+//! Carries out the sandbox lifecycle: gathers a snapshot, asks `policy::plan` what to do,
+//! does it (spawn through the provider API, send the next prompt, mark stale, fail a stuck
+//! start, shut down), and answers when the sandbox next needs looking at. Arming the alarm
+//! is `alarm`'s job.
+
+use crate::auth::credentials::Credentials;
+use crate::auth::random;
+use crate::clock::now_ms;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::sandbox_api::{self, SpawnOutcome, SpawnRequest};
+use crate::session::client::link::{broadcast, subscribed_count};
+use crate::session::client::protocol::ServerMessage;
+use crate::session::ctx::Ctx;
+use crate::session::model::{MessageRow, SessionRow};
+use crate::session::queue;
+use crate::session::sandbox::link;
+use crate::session::sandbox::policy::{self, Snapshot, Status, Step};
+use crate::session::sandbox::protocol::{Author, Outbound};
+use crate::upstream::fetch;
+use crate::vcs::git_auth::GitAuth;
+use crate::vcs::VcsProvider;
+
+/// Tells every client the sandbox's status.
+pub fn announce(ctx: &Ctx, status: Status) {
+    broadcast(
+        ctx,
+        &ServerMessage::SandboxStatus {
+            status: status.as_str().into(),
+        },
+    );
+}
+
+fn set_status(ctx: &Ctx, status: Status) -> ApiResult<()> {
+    ctx.store.sandbox_set_status(status, now_ms())?;
+    announce(ctx, status);
+    Ok(())
+}
+
+fn snapshot(ctx: &Ctx, now: i64) -> ApiResult<Snapshot> {
+    let row = ctx.store.sandbox()?;
+    Ok(Snapshot {
+        status: row.as_ref().map_or(Status::None, |r| r.status),
+        status_since: row.as_ref().and_then(|r| r.status_since).unwrap_or(now),
+        last_heartbeat: row.as_ref().and_then(|r| r.last_heartbeat),
+        last_activity: row.as_ref().and_then(|r| r.last_activity),
+        socket_connected: link::socket(ctx).is_some(),
+        clients: subscribed_count(ctx),
+        pending: ctx.store.pending_count()?,
+        processing: ctx.store.processing_message()?.is_some(),
+        last_failure_at: row.as_ref().and_then(|r| r.last_failure_at),
+        blocked: row.as_ref().is_some_and(|r| r.blocked != 0),
+    })
+}
+
+/// Runs the steps that are due; answers when the sandbox next needs looking at.
+pub async fn run_due(ctx: &Ctx) -> ApiResult<Option<i64>> {
+    let timeouts = config::sandbox_timeouts(&ctx.env);
+    let mut wake = None;
+    // A handful of steps at most per run (e.g. mark stale, then respawn).
+    for _ in 0..4 {
+        let now = now_ms();
+        let (step, next) = policy::plan(&snapshot(ctx, now)?, &timeouts, now);
+        wake = next;
+        match step {
+            None => break,
+            Some(Step::Spawn) => spawn(ctx).await?,
+            Some(Step::SendNext) => send_next(ctx)?,
+            Some(Step::MarkStale) => mark_stale(ctx)?,
+            Some(Step::FailConnecting) => {
+                let secs = timeouts.connect_ms / 1000;
+                let reason = format!("the sandbox did not connect within {secs} s");
+                fail_start(ctx, false, &reason)?
+            }
+            Some(Step::Shutdown) => shutdown(ctx)?,
+        }
+    }
+    Ok(wake)
+}
+
+fn author_of(ctx: &Ctx, msg: &MessageRow) -> ApiResult<Author> {
+    let p = ctx.store.participant_by_user(&msg.author_id)?;
+    Ok(Author {
+        user_id: msg.author_id.clone(),
+        scm_name: p.as_ref().and_then(|p| p.scm_name.clone()),
+        scm_email: p.as_ref().and_then(|p| p.scm_email.clone()),
+    })
+}
+
+fn model_for(ctx: &Ctx, session: &SessionRow, msg: &MessageRow) -> String {
+    msg.model
+        .clone()
+        .or_else(|| session.model.clone())
+        .unwrap_or_else(|| config::default_model(&ctx.env))
+}
+
+fn send_next(ctx: &Ctx) -> ApiResult<()> {
+    let Some(msg) = queue::next(ctx)? else {
+        return Ok(());
+    };
+    let session = ctx.store.existing_session()?;
+    let prompt = Outbound::Prompt {
+        message_id: msg.id.clone(),
+        content: msg.content.clone(),
+        model: model_for(ctx, &session, &msg),
+        author: author_of(ctx, &msg)?,
+    };
+    if link::send(ctx, &prompt) {
+        queue::started(ctx, &msg.id, now_ms())?;
+    }
+    Ok(())
+}
+
+fn mark_stale(ctx: &Ctx) -> ApiResult<()> {
+    set_status(ctx, Status::Stale)?;
+    queue::fail_running(ctx, "the sandbox stopped responding")?;
+    link::close(ctx, 4000, "stale");
+    Ok(())
+}
+
+fn shutdown(ctx: &Ctx) -> ApiResult<()> {
+    link::send(ctx, &Outbound::Shutdown);
+    set_status(ctx, Status::Stopped)?;
+    link::close(ctx, 1000, "shutdown");
+    Ok(())
+}
+
+/// Records a failed start, tells the clients, and stops retries after too many
+/// permanent failures.
+fn fail_start(ctx: &Ctx, permanent: bool, message: &str) -> ApiResult<()> {
+    let now = now_ms();
+    let failures = ctx.store.sandbox_failed(permanent, message, now)?;
+    if permanent && policy::should_block(&failures, now) {
+        ctx.store.sandbox_set_blocked(true)?;
+    }
+    broadcast(
+        ctx,
+        &ServerMessage::SandboxError {
+            error: message.to_string(),
+        },
+    );
+    announce(ctx, Status::Failed);
+    Ok(())
+}
+
+/// The git credentials to clone with: the bot's, else the prompting user's fresh token.
+async fn clone_auth(ctx: &Ctx, provider: VcsProvider, user_id: &str) -> ApiResult<GitAuth> {
+    let (bot_user, bot_token) = config::bitbucket_bot(&ctx.env);
+    if provider == VcsProvider::Bitbucket && bot_user.is_some() && bot_token.is_some() {
+        return GitAuth::choose(bot_user, bot_token, None)
+            .ok_or_else(|| ApiError::internal("bot credentials vanished"));
+    }
+    let creds = Credentials::new(&ctx.env, provider)?;
+    if creds.state(user_id).await?.is_none() {
+        return Err(ApiError::unauthorized(
+            "no bot is configured and the prompting user has no stored credentials to clone with",
+        ));
+    }
+    let fresh = creds.access_token(user_id).await?;
+    GitAuth::choose(None, None, Some(fresh.token)).ok_or_else(|| ApiError::internal("no token"))
+}
+
+async fn spawn(ctx: &Ctx) -> ApiResult<()> {
+    let session = ctx.store.existing_session()?;
+    let Some(first) = queue::next(ctx)? else {
+        return Ok(());
+    };
+    let now = now_ms();
+    let sandbox_id = random::id()?;
+    let token = random::token()?;
+    // Recorded before any await, so a concurrent run sees the spawn under way.
+    ctx.store
+        .sandbox_begin_spawn(&sandbox_id, &random::sha256_hex(&token), now)?;
+    announce(ctx, Status::Spawning);
+
+    let provider = session.vcs_provider;
+    let (Some(api_url), Some(api_secret)) = (
+        config::secret(&ctx.env, "SANDBOX_API_URL"),
+        config::secret(&ctx.env, "SANDBOX_API_SECRET"),
+    ) else {
+        return fail_start(ctx, true, "the sandbox provider is not configured");
+    };
+    let auth = match clone_auth(ctx, provider, &first.author_id).await {
+        Ok(a) => a,
+        Err(e) => {
+            let reason = format!("no credentials to clone with: {}", e.message);
+            return fail_start(ctx, e.status < 500, &reason);
+        }
+    };
+    let control_plane_url = config::secret(&ctx.env, "CONTROL_PLANE_URL")
+        .or(session.control_plane_url.clone())
+        .unwrap_or_default();
+    let body = SpawnRequest {
+        session_id: session.id.clone(),
+        sandbox_id,
+        repo_owner: session.repo_owner.clone(),
+        repo_name: session.repo_name.clone(),
+        branch: session.base_branch.clone().unwrap_or_else(|| "main".into()),
+        vcs_provider: provider.as_str().into(),
+        vcs_host: config::git_host(&ctx.env, provider),
+        clone_username: auth.username().into(),
+        clone_token: auth.secret().into(),
+        control_plane_url,
+        sandbox_auth_token: token,
+        model: model_for(ctx, &session, &first),
+        timeout_seconds: config::sandbox_lifetime_secs(&ctx.env),
+    };
+    let request = sandbox_api::spawn(&api_url, &api_secret, now_ms(), &body);
+    let outcome = match fetch::send(&request).await {
+        Ok(resp) => sandbox_api::parse_spawn(&resp),
+        Err(e) => SpawnOutcome::Failed {
+            permanent: false,
+            message: format!("could not reach the sandbox provider: {}", e.0),
+        },
+    };
+    match outcome {
+        SpawnOutcome::Started { provider_id } => {
+            ctx.store
+                .sandbox_started(provider_id.as_deref(), now_ms())?;
+            announce(ctx, Status::Connecting);
+            Ok(())
+        }
+        SpawnOutcome::Failed { permanent, message } => fail_start(ctx, permanent, &message),
+    }
+}

@@ -1,0 +1,245 @@
+//! The session's SQLite storage, the only place with SQL: schema migrations and typed reads
+//! and writes of its tables, one file per concern (`sandbox`, `queue`, `log`). Holds only
+//! encrypted tokens and token hashes.
+
+mod log;
+mod queue;
+mod sandbox;
+
+use std::cell::Cell;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use worker::{SqlStorage, SqlStorageValue as V};
+
+use crate::error::{ApiError, ApiResult};
+use crate::session::command::{NewSession, ParticipantInput};
+use crate::session::migrations;
+use crate::session::model::{ParticipantRow, Role, SessionRow, SessionStatus};
+use crate::vcs::Identity;
+
+/// Encrypted forms of a participant's tokens, ready to store.
+#[derive(Debug, Default)]
+pub struct SealedTokens {
+    pub access: Option<String>,
+    pub refresh: Option<String>,
+}
+
+/// Typed access to the session's SQLite database.
+pub struct Store {
+    sql: SqlStorage,
+    /// The schema is current (migrations ran in this instance).
+    migrated: Cell<bool>,
+}
+
+fn opt(v: &Option<String>) -> V {
+    v.clone().into()
+}
+
+fn opt_str(v: Option<&str>) -> V {
+    v.map(str::to_string).into()
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: i64,
+}
+
+const PARTICIPANT_COLUMNS: &str = "rowid AS seq, id, user_id, scm_user_id, scm_login, scm_name,
+    scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at";
+
+impl Store {
+    pub fn new(sql: SqlStorage) -> Self {
+        Self {
+            sql,
+            migrated: Cell::new(false),
+        }
+    }
+
+    fn rows<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
+        Ok(self.sql.exec(query, Some(bindings))?.to_array()?)
+    }
+
+    fn first<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Option<T>> {
+        Ok(self.rows(query, bindings)?.into_iter().next())
+    }
+
+    fn run(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
+        self.sql.exec(query, Some(bindings))?;
+        Ok(())
+    }
+
+    /// Runs a write; answers whether it changed any row.
+    fn changed(&self, query: &str, bindings: Vec<V>) -> ApiResult<bool> {
+        Ok(self.sql.exec(query, Some(bindings))?.rows_written() > 0)
+    }
+
+    fn count(&self, query: &str) -> ApiResult<i64> {
+        Ok(self.first::<Count>(query, vec![])?.map_or(0, |c| c.n))
+    }
+
+    /// Applies the migrations not yet recorded, once per instance (and again after a wipe).
+    pub fn ready(&self, now: i64) -> ApiResult<()> {
+        if self.migrated.get() {
+            return Ok(());
+        }
+        self.run(
+            "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+            vec![],
+        )?;
+        #[derive(Deserialize)]
+        struct Current {
+            v: Option<i64>,
+        }
+        let current = self
+            .first::<Current>("SELECT MAX(version) AS v FROM _migrations", vec![])?
+            .and_then(|c| c.v)
+            .unwrap_or(0);
+        for (version, statements) in migrations::pending(current) {
+            for s in statements.iter() {
+                self.run(s, vec![])?;
+            }
+            self.run(
+                "INSERT INTO _migrations (version, applied_at) VALUES (?, ?)",
+                vec![(*version).into(), now.into()],
+            )?;
+        }
+        self.migrated.set(true);
+        Ok(())
+    }
+
+    /// Marks the schema as gone (after all storage was deleted).
+    pub fn forget_schema(&self) {
+        self.migrated.set(false);
+    }
+
+    pub fn session(&self) -> ApiResult<Option<SessionRow>> {
+        self.first("SELECT * FROM session LIMIT 1", vec![])
+    }
+
+    /// The session, or 404.
+    pub fn existing_session(&self) -> ApiResult<SessionRow> {
+        self.session()?
+            .ok_or_else(|| ApiError::not_found("session not found"))
+    }
+
+    pub fn insert_session(&self, s: &NewSession, now: i64) -> ApiResult<()> {
+        self.run(
+            "INSERT INTO session (id, title, repo_owner, repo_name, vcs_provider, model,
+                base_branch, branch_name, status, created_by, created_at, updated_at,
+                control_plane_url)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            vec![
+                s.session_id.as_str().into(),
+                opt(&s.title),
+                s.repo_owner.as_str().into(),
+                s.repo_name.as_str().into(),
+                s.vcs_provider.as_str().into(),
+                opt(&s.model),
+                opt(&s.branch),
+                SessionStatus::Created.as_str().into(),
+                s.owner.user_id.as_str().into(),
+                now.into(),
+                now.into(),
+                opt(&s.control_plane_url),
+            ],
+        )
+    }
+
+    /// Sets the status (and `updated_at`).
+    pub fn set_status(&self, status: SessionStatus, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE session SET status = ?, updated_at = ?",
+            vec![status.as_str().into(), now.into()],
+        )
+    }
+
+    pub fn set_base_branch(&self, branch: &str) -> ApiResult<()> {
+        self.run("UPDATE session SET base_branch = ?", vec![branch.into()])
+    }
+
+    /// Moves `updated_at` on without another change.
+    pub fn touch(&self, now: i64) -> ApiResult<()> {
+        self.run("UPDATE session SET updated_at = ?", vec![now.into()])
+    }
+
+    pub fn participant_by_user(&self, user_id: &str) -> ApiResult<Option<ParticipantRow>> {
+        self.first(
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE user_id = ?"),
+            vec![user_id.into()],
+        )
+    }
+
+    pub fn participant_by_ws_token(&self, hash: &str) -> ApiResult<Option<ParticipantRow>> {
+        self.first(
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE ws_token_hash = ?"),
+            vec![hash.into()],
+        )
+    }
+
+    /// Adds a participant, or updates the one with the same user id: identity fields
+    /// given replace stored ones, tokens given replace stored tokens, absent ones are kept.
+    pub fn upsert_participant(
+        &self,
+        new_id: &str,
+        p: &ParticipantInput,
+        sealed: &SealedTokens,
+        role: Role,
+        now: i64,
+    ) -> ApiResult<ParticipantRow> {
+        self.run(
+            "INSERT INTO participants (id, user_id, scm_user_id, scm_login, scm_name, scm_email,
+                scm_access_token_encrypted, scm_refresh_token_encrypted, scm_token_expires_at,
+                role, joined_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(user_id) DO UPDATE SET
+                scm_user_id = COALESCE(excluded.scm_user_id, scm_user_id),
+                scm_login = COALESCE(excluded.scm_login, scm_login),
+                scm_name = COALESCE(excluded.scm_name, scm_name),
+                scm_email = COALESCE(excluded.scm_email, scm_email),
+                scm_access_token_encrypted = COALESCE(excluded.scm_access_token_encrypted, scm_access_token_encrypted),
+                scm_refresh_token_encrypted = COALESCE(excluded.scm_refresh_token_encrypted, scm_refresh_token_encrypted),
+                scm_token_expires_at = CASE WHEN excluded.scm_access_token_encrypted IS NULL
+                    THEN scm_token_expires_at ELSE excluded.scm_token_expires_at END",
+            vec![
+                new_id.into(),
+                p.user_id.as_str().into(),
+                opt(&p.scm_user_id),
+                opt(&p.scm_login),
+                opt(&p.scm_name),
+                opt(&p.scm_email),
+                opt(&sealed.access),
+                opt(&sealed.refresh),
+                p.scm_token_expires_at.into(),
+                role.as_str().into(),
+                now.into(),
+            ],
+        )?;
+        self.participant_by_user(&p.user_id)?
+            .ok_or_else(|| ApiError::internal("participant was not stored"))
+    }
+
+    /// Fills the participant's missing identity fields (given ones are kept).
+    pub fn fill_identity(&self, participant_id: &str, identity: &Identity) -> ApiResult<()> {
+        self.run(
+            "UPDATE participants SET scm_user_id = COALESCE(scm_user_id, ?),
+                scm_login = COALESCE(scm_login, ?), scm_name = COALESCE(scm_name, ?),
+                scm_email = COALESCE(scm_email, ?)
+             WHERE id = ?",
+            vec![
+                opt(&identity.user_id),
+                opt(&identity.login),
+                opt(&identity.name),
+                opt(&identity.email),
+                participant_id.into(),
+            ],
+        )
+    }
+
+    pub fn set_ws_token(&self, participant_id: &str, hash: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE participants SET ws_token_hash = ?, ws_token_issued_at = ? WHERE id = ?",
+            vec![hash.into(), now.into(), participant_id.into()],
+        )
+    }
+}

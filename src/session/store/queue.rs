@@ -1,0 +1,88 @@
+//! The `messages` table: the prompt queue (pending → processing → completed or failed).
+
+use super::Store;
+use crate::error::ApiResult;
+use crate::session::command::PromptInput;
+use crate::session::model::MessageRow;
+
+impl Store {
+    pub fn pending_count(&self) -> ApiResult<usize> {
+        let n = self.count("SELECT COUNT(*) AS n FROM messages WHERE status = 'pending'")?;
+        Ok(n.max(0) as usize)
+    }
+
+    pub fn processing_message(&self) -> ApiResult<Option<MessageRow>> {
+        self.first(
+            "SELECT rowid AS seq, * FROM messages WHERE status = 'processing' LIMIT 1",
+            vec![],
+        )
+    }
+
+    pub fn next_pending(&self) -> ApiResult<Option<MessageRow>> {
+        self.first(
+            "SELECT rowid AS seq, * FROM messages WHERE status = 'pending' ORDER BY rowid LIMIT 1",
+            vec![],
+        )
+    }
+
+    pub fn mark_processing(&self, id: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE messages SET status = 'processing', started_at = ? WHERE id = ?",
+            vec![now.into(), id.into()],
+        )
+    }
+
+    /// Closes a processing message; answers whether it was processing.
+    pub fn complete_message(
+        &self,
+        id: &str,
+        success: bool,
+        error: Option<&str>,
+        now: i64,
+    ) -> ApiResult<bool> {
+        self.changed(
+            "UPDATE messages SET status = ?, error = ?, completed_at = ?
+             WHERE id = ? AND status = 'processing'",
+            vec![
+                if success { "completed" } else { "failed" }.into(),
+                super::opt_str(error),
+                now.into(),
+                id.into(),
+            ],
+        )
+    }
+
+    /// Fails the message being processed, if any; answers whether there was one.
+    pub fn fail_processing(&self, reason: &str, now: i64) -> ApiResult<bool> {
+        self.changed(
+            "UPDATE messages SET status = 'failed', error = ?, completed_at = ? WHERE status = 'processing'",
+            vec![reason.into(), now.into()],
+        )
+    }
+
+    /// Queues a prompt; answers its position among unfinished messages (1 = next).
+    pub fn insert_message(
+        &self,
+        id: &str,
+        p: &PromptInput,
+        model: Option<&str>,
+        now: i64,
+    ) -> ApiResult<u32> {
+        self.run(
+            "INSERT INTO messages (id, author_id, content, source, model, status, created_at)
+             VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            vec![
+                id.into(),
+                p.author_id.as_str().into(),
+                p.content.as_str().into(),
+                p.source.as_deref().unwrap_or("web").into(),
+                super::opt_str(model),
+                now.into(),
+            ],
+        )?;
+        let n = self.count(
+            "SELECT COUNT(*) AS n FROM messages WHERE status IN ('pending', 'processing')",
+        )?;
+        Ok(n.clamp(1, u32::MAX as i64) as u32)
+    }
+}

@@ -1,0 +1,113 @@
+//! The one Bitbucket shell client: sends the sans-IO requests through `upstream::fetch`
+//! with the rate-limit policy, and parses each answer with `responses`. Every Bitbucket
+//! call of the control plane goes through here.
+
+use futures::{StreamExt, TryStreamExt};
+
+use super::requests::{self, NewPullRequest};
+use super::responses::{self, Page, PullRequest, TokenGrant};
+use super::{BitbucketError, Config};
+use crate::upstream::http::{HttpRequest, HttpResponse};
+use crate::upstream::{fetch, retry};
+use crate::vcs::{Identity, Repo};
+
+/// Workspaces listed at the same time, at most.
+pub const WORKSPACES_IN_FLIGHT: usize = 4;
+/// A safety bound on pages followed per listing.
+const MAX_PAGES: usize = 200;
+
+/// Sends one request with the rate-limit retry policy and parses the answer.
+async fn call<T>(
+    req: &HttpRequest,
+    parse: fn(&HttpResponse) -> Result<T, BitbucketError>,
+) -> Result<T, BitbucketError> {
+    parse(&fetch::send_with_retry(req, retry::RATE_LIMIT).await?)
+}
+
+/// Exchanges a refresh token for a new grant (the refresh token may rotate).
+pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, BitbucketError> {
+    call(
+        &requests::refresh_token(cfg, refresh_token),
+        responses::token_grant,
+    )
+    .await
+}
+
+/// Bitbucket on behalf of one user (their access token).
+pub struct Client<'a> {
+    pub cfg: &'a Config,
+    pub token: &'a str,
+}
+
+impl<'a> Client<'a> {
+    pub fn new(cfg: &'a Config, token: &'a str) -> Self {
+        Self { cfg, token }
+    }
+
+    /// One repository (its main branch among others).
+    pub async fn repository(&self, workspace: &str, slug: &str) -> Result<Repo, BitbucketError> {
+        let req = requests::repository(self.cfg, self.token, workspace, slug)?;
+        call(&req, responses::repository).await
+    }
+
+    /// Opens a pull request as the user.
+    pub async fn create_pull_request(
+        &self,
+        workspace: &str,
+        slug: &str,
+        pr: &NewPullRequest,
+    ) -> Result<PullRequest, BitbucketError> {
+        let req = requests::create_pull_request(self.cfg, self.token, workspace, slug, pr)?;
+        call(&req, responses::pull_request).await
+    }
+
+    /// The user's git identity: display name from `/user`, and the primary, confirmed
+    /// address from `/user/emails`.
+    pub async fn identity(&self) -> Result<Identity, BitbucketError> {
+        let mut identity = call(&requests::user(self.cfg, self.token)?, responses::user).await?;
+        identity.email = call(
+            &requests::user_emails(self.cfg, self.token)?,
+            responses::primary_email,
+        )
+        .await?;
+        Ok(identity)
+    }
+
+    /// Every repository of every workspace the user belongs to, sorted by full name:
+    /// workspaces first, then each one's repositories page by page, a few at a time.
+    pub async fn repos(&self) -> Result<Vec<Repo>, BitbucketError> {
+        let first = requests::user_workspaces(self.cfg, self.token)?;
+        let workspaces = self.all_pages(first, responses::workspaces).await?;
+        let per_workspace: Vec<Vec<Repo>> = futures::stream::iter(workspaces)
+            .map(|ws| async move {
+                let first = requests::workspace_repos(self.cfg, self.token, &ws)?;
+                self.all_pages(first, responses::repos).await
+            })
+            .buffer_unordered(WORKSPACES_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        let mut repos: Vec<Repo> = per_workspace.into_iter().flatten().collect();
+        repos.sort_by(|a, b| a.full_name.cmp(&b.full_name));
+        repos.dedup_by(|a, b| a.id == b.id);
+        Ok(repos)
+    }
+
+    /// Follows `next` links from `first` (only on the API's own origin), parsing each page.
+    async fn all_pages<T>(
+        &self,
+        first: HttpRequest,
+        parse: fn(&HttpResponse) -> Result<Page<T>, BitbucketError>,
+    ) -> Result<Vec<T>, BitbucketError> {
+        let mut out = Vec::new();
+        let mut req = first;
+        for _ in 0..MAX_PAGES {
+            let page = call(&req, parse).await?;
+            out.extend(page.values);
+            match page.next {
+                Some(next) => req = requests::next_page(self.cfg, self.token, &next)?,
+                None => return Ok(out),
+            }
+        }
+        Err(BitbucketError::Parse("too many pages".into()))
+    }
+}
