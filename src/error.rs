@@ -1,5 +1,5 @@
-//! The one error type of the control plane: every failure maps to an HTTP status and a
-//! JSON body `{"error": {"code": "...", "message": "..."}}`.
+//! The one error type of the control plane: every failure maps to an HTTP status and the
+//! contract's JSON body `{"error": "<human message>", "code": "<stable_snake_code>"}`.
 
 use serde_json::json;
 use std::fmt;
@@ -31,6 +31,10 @@ impl ApiError {
     }
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(403, "forbidden", message)
+    }
+    /// A route the contract does not have.
+    pub fn no_route() -> Self {
+        Self::new(404, "not_found", "Not found")
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, "not_found", message)
@@ -72,7 +76,7 @@ impl ApiError {
 
     /// The JSON body sent to the caller.
     pub fn body(&self) -> serde_json::Value {
-        json!({ "error": { "code": self.code, "message": self.message } })
+        json!({ "error": self.message, "code": self.code })
     }
 }
 
@@ -127,8 +131,10 @@ mod tests {
     #[test]
     fn body_has_code_and_message() {
         let e = ApiError::conflict("already has a PR");
-        assert_eq!(e.body()["error"]["code"], "conflict");
-        assert_eq!(e.body()["error"]["message"], "already has a PR");
+        assert_eq!(
+            e.body(),
+            json!({"error": "already has a PR", "code": "conflict"})
+        );
         let v: ApiError = crate::auth::vault::VaultError::BadKey.into();
         assert_eq!((v.status, v.code.as_str()), (500, "server_misconfigured"));
     }

@@ -39,7 +39,7 @@ fn protected_routes() -> Vec<(reqwest::Method, String)> {
         (M::POST, format!("{s}/participants")),
         (M::POST, format!("{s}/ws-token")),
         (M::POST, format!("{s}/pr")),
-        (M::GET, "/no-such-route".into()),
+        (M::GET, "/repos".into()),
     ]
 }
 
@@ -125,15 +125,25 @@ async fn bad_inputs_get_clear_client_errors() {
         json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "branch": "a..b"}),
         json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "branch": "feat~1"}),
         json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "vcsProvider": "gitlab"}),
-        json!({"repoOwner": "acme", "repoName": "web"}),
+        json!({"repoName": "web", "userId": "u"}),
     ] {
         let r = c.post("/sessions", &bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
         assert!(!r.message().is_empty());
     }
 
+    // Unknown routes are 404 for everyone, before any credential is looked at.
     let r = c.get("/no-such-route").await;
     assert_eq!((r.status, r.code()), (404, "not_found"));
+    assert_eq!(r.body, json!({"error": "Not found", "code": "not_found"}));
+    for auth in [None, Some("Bearer f00d")] {
+        let mut req = c.http.get(c.url(&format!("/sessions/{SID}/diff")));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let r = c.send(req).await;
+        assert_eq!((r.status, r.code()), (404, "not_found"), "{auth:?}");
+    }
     let r = c
         .send(
             c.http
@@ -144,8 +154,12 @@ async fn bad_inputs_get_clear_client_errors() {
     assert_eq!((r.status, r.code()), (405, "method_not_allowed"));
     let r = c.get("/sessions/not-a-session-id").await;
     assert_eq!((r.status, r.code()), (404, "not_found"));
+    // Limits are clamped, not refused; garbage is still an error.
     let r = c.get("/sessions?limit=0").await;
-    assert_eq!(r.status, 400);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["sessions"].as_array().unwrap().len() <= 1);
+    assert_eq!(c.get("/sessions?status=bogus").await.status, 400);
+    assert_eq!(c.get("/sessions?excludeStatus=bogus").await.status, 400);
     let r = c.get("/sessions/x/events?limit=abc").await;
     assert_eq!(r.status, 400);
 }
@@ -219,13 +233,28 @@ async fn session_lifecycle_and_index() {
         .unwrap()
         .iter()
         .any(|s| s["id"] == id.as_str()));
+    let excluded = c.get("/sessions?excludeStatus=archived&limit=100").await;
+    assert!(!excluded.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["status"] == "archived"));
+    // A prompt reactivates an archived session.
     let r = c
         .post(
             &format!("/sessions/{id}/prompt"),
             &json!({"content": "hi", "authorId": user}),
         )
         .await;
-    assert_eq!(r.status, 409, "archived sessions take no prompts");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["status"],
+        "active"
+    );
+    let r = c
+        .post(&format!("/sessions/{id}/archive"), &json!({"userId": user}))
+        .await;
+    assert_eq!(r.status, 200);
     let r = c
         .post(
             &format!("/sessions/{id}/unarchive"),
@@ -287,14 +316,14 @@ async fn prompts_messages_events_and_paging_newest_first() {
     assert_eq!(msgs[0]["status"], "pending");
     assert_eq!(msgs[0]["model"], "m2");
     assert_eq!(page1.body["hasMore"], true);
-    let cursor = page1.body["cursor"].as_i64().unwrap();
+    let cursor = page1.body["cursor"].as_str().unwrap().to_string();
     let page2 = c
         .get(&format!("/sessions/{id}/messages?limit=2&cursor={cursor}"))
         .await;
     let msgs2 = page2.body["messages"].as_array().unwrap();
     assert_eq!(msgs2[0]["id"], ids[2].as_str());
     assert_eq!(msgs2[1]["id"], ids[1].as_str());
-    let cursor = page2.body["cursor"].as_i64().unwrap();
+    let cursor = page2.body["cursor"].as_str().unwrap().to_string();
     let page3 = c
         .get(&format!("/sessions/{id}/messages?limit=2&cursor={cursor}"))
         .await;
@@ -307,7 +336,24 @@ async fn prompts_messages_events_and_paging_newest_first() {
     let evs = events.body["events"].as_array().unwrap();
     assert_eq!(evs.len(), 5);
     assert_eq!(evs[0]["data"]["content"], "prompt 4");
+    assert_eq!(evs[0]["data"]["type"], "user_message");
     assert_eq!(evs[0]["messageId"], ids[4].as_str());
+    let one = c
+        .get(&format!("/sessions/{id}/events?message_id={}", ids[2]))
+        .await;
+    let one = one.body["events"].as_array().unwrap().clone();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0]["data"]["content"], "prompt 2");
+    let pending = c
+        .get(&format!("/sessions/{id}/messages?status=pending&limit=500"))
+        .await;
+    assert_eq!(pending.body["messages"].as_array().unwrap().len(), 5);
+    let r = c.get(&format!("/sessions/{id}/messages?status=done")).await;
+    assert_eq!(r.status, 400);
+    let r = c
+        .get(&format!("/sessions/{id}/events?type=no_such_event"))
+        .await;
+    assert_eq!(r.status, 400);
     let none = c
         .get(&format!("/sessions/{id}/events?type=tool_call"))
         .await;
@@ -318,7 +364,29 @@ async fn prompts_messages_events_and_paging_newest_first() {
     let s = c.get(&format!("/sessions/{id}")).await;
     assert_eq!(s.body["status"], "active");
     let stop = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
-    assert_eq!((stop.status, &stop.body["stopped"]), (200, &json!(false)));
+    assert_eq!(
+        (stop.status, &stop.body),
+        (200, &json!({"status": "stopping"}))
+    );
+
+    // A caller that does not say who it is is "anonymous".
+    let r = c
+        .post(
+            "/sessions",
+            &json!({"repoOwner": "acme", "repoName": "web"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let anon = r.body["sessionId"].as_str().unwrap().to_string();
+    let r = c
+        .post(
+            &format!("/sessions/{anon}/prompt"),
+            &json!({"content": "hi"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let people = c.get(&format!("/sessions/{anon}/participants")).await;
+    assert_eq!(people.body["participants"][0]["userId"], "anonymous");
 }
 
 #[tokio::test]
@@ -337,8 +405,9 @@ async fn participants_are_listed_without_their_tokens() {
             &json!({"userId": "member-2", "scmLogin": "m2", "scmToken": "MEMBER-ACCESS-TOKEN-2"}),
         )
         .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert!(r.body["participantId"].is_string());
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["id"].is_string());
+    assert_eq!(r.body["status"], "added");
     let r = c
         .post(
             &format!("/sessions/{id}/participants"),

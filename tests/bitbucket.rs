@@ -6,7 +6,7 @@ mod common;
 use std::time::Instant;
 
 use common::bitbucket::*;
-use common::{now_ms, shared, Client, Reply};
+use common::{now_ms, shared, unique, Client, Reply};
 use serde_json::json;
 use wiremock::{Mock, ResponseTemplate};
 
@@ -15,10 +15,6 @@ fn client() -> Client {
 }
 
 /// A name unique to this test run.
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), now_ms())
-}
-
 async fn repos_with(c: &Client, header: &str, value: &str) -> Reply {
     c.send(
         c.http

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::bitbucket::*;
 use common::sandbox::*;
-use common::{now_ms, shared_with, Client, Reply, Shared, WsClient};
+use common::{now_ms, shared_with, unique, Client, Reply, Shared, WsClient};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -22,10 +22,6 @@ fn shared() -> &'static Shared {
         ("PR_PUSH_TIMEOUT_MS", "3000"),
         ("WEB_APP_URL", "https://app.example"),
     ])
-}
-
-fn unique(p: &str) -> String {
-    format!("{p}-{}-{}", std::process::id(), now_ms())
 }
 
 /// A session on acme/`repo` whose sandbox is connected and working on a first prompt.
@@ -163,10 +159,10 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
         .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-1"}))
         .await;
     let r = pending.await.unwrap();
-    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.body,
-        json!({"prNumber": 77, "prUrl": format!("https://bitbucket.org/acme/{}/pull-requests/77", s.repo), "state": "OPEN"})
+        json!({"prNumber": 77, "prUrl": format!("https://bitbucket.org/acme/{}/pull-requests/77", s.repo), "state": "open"})
     );
     assert_eq!(refreshes_with(fake, &s.refresh).await, 1, "one refresh");
 
@@ -182,7 +178,7 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
     let art = &arts.body["artifacts"][0];
     assert_eq!(
         art["metadata"],
-        json!({"number": 77, "state": "OPEN", "head": head, "base": "master", "vcsProvider": "bitbucket"})
+        json!({"number": 77, "state": "open", "head": head, "base": "master", "vcsProvider": "bitbucket"})
     );
     let again = c
         .post(&pr_path(&s.id), &json!({"title": "Again", "body": "x"}))
@@ -265,15 +261,12 @@ async fn the_sandbox_may_ask_for_the_pr_with_its_own_token() {
         .json(&json!({"title": "t", "body": "b", "baseBranch": "develop", "headBranch": head}));
     let c2 = c.clone();
     let pending = tokio::spawn(async move { c2.send(req).await });
-    let push = s.sandbox.expect_type("push").await;
+    let push = s.sandbox.complete_push().await;
     assert_eq!(push["pushSpec"]["targetBranch"], head);
-    s.sandbox
-        .send(json!({"type": "push_complete", "branchName": head}))
-        .await;
     let r = pending.await.unwrap();
     assert_eq!(
         (r.status, &r.body["prNumber"]),
-        (201, &json!(5)),
+        (200, &json!(5)),
         "{}",
         r.body
     );
@@ -297,14 +290,7 @@ async fn pr_with_answer(answer: ResponseTemplate, times: Option<u64>) -> (Reply,
         &s.id,
         json!({"title": "T", "body": "B", "baseBranch": "main"}),
     );
-    let push = s.sandbox.expect_type("push").await;
-    let branch = push["pushSpec"]["targetBranch"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    s.sandbox
-        .send(json!({"type": "push_complete", "branchName": branch}))
-        .await;
+    s.sandbox.complete_push().await;
     let r = pending.await.unwrap();
     let calls = requests(&sh.fake, |r| r.url.path() == pr_path_bb)
         .await
@@ -352,7 +338,7 @@ async fn bitbucket_refusals_are_shown_clearly() {
         None,
     )
     .await;
-    assert_eq!((r.status, &r.body["prNumber"]), (201, &json!(4982)));
+    assert_eq!((r.status, &r.body["prNumber"]), (200, &json!(4982)));
     let c = shared().worker.client();
     let arts = c.get(&format!("/sessions/{}/artifacts", s.id)).await;
     assert_eq!(arts.body["artifacts"].as_array().unwrap().len(), 1);
@@ -424,8 +410,7 @@ async fn credential_failures_stop_before_the_push() {
     for bad in [
         json!({"title": " ", "body": "B"}),
         json!({"title": "T", "body": ""}),
-        json!({"title": "T", "body": "B", "headBranch": "a..b"}),
-        json!({"title": "T", "body": "B", "baseBranch": "main", "headBranch": "main"}),
+        json!({"title": "T", "body": "B", "baseBranch": "a..b"}),
     ] {
         let r = c.post(&pr_path(&s2.id), &bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
@@ -473,7 +458,12 @@ async fn push_failures_timeouts_and_disconnects() {
 
     // No sandbox connected → 409.
     let r = c.post(&pr_path(&s.id), &body).await;
-    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "sandbox_not_connected"),
+        "{}",
+        r.body
+    );
 
     // The session is still usable: the sandbox reconnects and the PR goes through.
     let mut again = FakeSandbox::from_spawn(&sh.worker, &s.spawn).await;
@@ -486,13 +476,18 @@ async fn push_failures_timeouts_and_disconnects() {
         .respond_with(ResponseTemplate::new(201).set_body_json(pr_answer(9, &s.repo, &branch)))
         .mount(&sh.fake)
         .await;
-    let pending = start_pr(&c, &s.id, body.clone());
-    again.expect_type("push").await;
-    again
-        .send(json!({"type": "push_complete", "branchName": branch}))
-        .await;
+    // The sandbox's tool sends its current branch, here the base: the session's own
+    // branch is pushed instead, never an error.
+    let from_tool = json!({"title": "T", "body": "B", "baseBranch": "main", "headBranch": "MAIN"});
+    let pending = start_pr(&c, &s.id, from_tool);
+    let push = again.complete_push().await;
+    assert_eq!(push["pushSpec"]["targetBranch"], branch.as_str());
     let r = pending.await.unwrap();
-    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        c.get(&format!("/sessions/{}", s.id)).await.body["branchName"],
+        branch.as_str()
+    );
 }
 
 #[tokio::test]
@@ -523,7 +518,7 @@ async fn without_a_bot_the_user_token_pushes() {
         &s.id,
         json!({"title": "T", "body": "B", "baseBranch": "main"}),
     );
-    let push = s.sandbox.expect_type("push").await;
+    let push = s.sandbox.complete_push().await;
     let remote = push["pushSpec"]["remoteUrl"].as_str().unwrap();
     assert!(
         remote.starts_with(&format!("http://x-token-auth:{}@127.0.0.1", s.access)),
@@ -533,14 +528,7 @@ async fn without_a_bot_the_user_token_pushes() {
         .as_str()
         .unwrap()
         .contains(&s.access));
-    let branch = push["pushSpec"]["targetBranch"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    s.sandbox
-        .send(json!({"type": "push_complete", "branchName": branch}))
-        .await;
     let r = pending.await.unwrap();
-    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.status, 200, "{}", r.body);
     worker.stop();
 }

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::sandbox::*;
-use common::{now_ms, shared_with, Client, Shared, WsClient};
+use common::{now_ms, shared_with, unique, Client, Shared, WsClient};
 use serde_json::{json, Value};
 
 const SANDBOX_SECRET: &str = "test-sandbox-secret";
@@ -48,10 +48,6 @@ async fn prompt(c: &Client, session: &str, user: &str, content: &str) -> String 
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body["messageId"].as_str().unwrap().to_string()
-}
-
-fn unique(p: &str) -> String {
-    format!("{p}-{}", now_ms())
 }
 
 /// The `sandbox_event`s a client receives until `last` arrives, by type.
@@ -131,7 +127,9 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
     assert_eq!(p1["content"], "first");
     assert_eq!(
         p1["author"],
-        json!({"userId": user, "scmName": "Ada Lovelace", "scmEmail": "ada@example.com"})
+        json!({"userId": user, "scmName": "Ada Lovelace", "scmEmail": "ada@example.com",
+               "gitIdentity": {"mode": "attributed-user", "name": "Ada Lovelace",
+                               "email": "ada@example.com"}})
     );
 
     sb.send(json!({"type": "heartbeat"})).await;
@@ -169,7 +167,7 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
         let tokens: Vec<&str> = seen
             .iter()
             .filter(|e| e["type"] == "token")
-            .map(|e| e["data"]["content"].as_str().unwrap())
+            .map(|e| e["content"].as_str().unwrap())
             .collect();
         assert_eq!(tokens, vec!["He", "Hello"]);
     }
@@ -207,9 +205,9 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
     assert_eq!(completes.body["events"].as_array().unwrap().len(), 2);
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.body["messages"][0]["status"], "failed");
-    // Stop over HTTP: nothing runs, so nothing to stop.
+    // Stop over HTTP: nothing runs, so nothing to stop; the answer is the same.
     let r = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
-    assert_eq!(r.body["stopped"], false);
+    assert_eq!((r.status, &r.body), (200, &json!({"status": "stopping"})));
     again.close().await;
 }
 
@@ -224,10 +222,29 @@ async fn stop_fails_the_running_prompt_and_tells_the_sandbox() {
     sb.send(json!({"type": "ready"})).await;
     assert_eq!(sb.expect_type("prompt").await["messageId"], m1.as_str());
     let r = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
-    assert_eq!(r.body["stopped"], true);
+    assert_eq!((r.status, &r.body), (200, &json!({"status": "stopping"})));
     sb.expect_type("stop").await;
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.body["messages"][0]["status"], "failed");
+    // The stop wrote the completion clients see; the bridge's own completion for the
+    // stopped prompt is acknowledged but not stored or shown twice.
+    sb.send(
+        json!({"type": "execution_complete", "messageId": m1, "success": false,
+                   "ackId": format!("execution_complete:{m1}")}),
+    )
+    .await;
+    sb.expect_type("ack").await;
+    let completes = c
+        .get(&format!("/sessions/{id}/events?type=execution_complete"))
+        .await;
+    let completes = completes.body["events"].as_array().unwrap().clone();
+    assert_eq!(completes.len(), 1, "{completes:?}");
+    assert_eq!(completes[0]["data"]["success"], false);
+    assert_eq!(completes[0]["data"]["sandboxId"], "");
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["status"],
+        "failed"
+    );
     sb.close().await;
 }
 

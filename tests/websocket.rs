@@ -26,35 +26,74 @@ async fn two_clients_see_the_same_broadcasts() {
     let (mut alice, sub) = WsClient::subscribed(&sh.worker, &id, &alice_token).await;
     assert_eq!(sub["sessionId"], id.as_str());
     assert_eq!(sub["participantId"], alice_pid.as_str());
-    assert_eq!(sub["state"]["repoName"], "web");
+    assert_eq!(
+        sub["participant"],
+        json!({"participantId": alice_pid, "name": "alice"})
+    );
+    assert!(sub.get("spawnError").is_some(), "{sub}");
+    let state = &sub["state"];
+    assert_eq!(state["repoName"], "web");
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["status"], "active");
+    assert_eq!(state["messageCount"], 1);
+    assert!(state["isProcessing"].is_boolean() && state["sandboxStatus"].is_string());
+    // Replay: the raw events, oldest first, with a cursor the web echoes back.
     let replay = sub["replay"]["events"].as_array().unwrap();
     assert_eq!(replay.len(), 1);
-    assert_eq!(replay[0]["data"]["content"], "first");
+    assert_eq!(replay[0]["type"], "user_message");
+    assert_eq!(replay[0]["content"], "first");
+    assert_eq!(sub["replay"]["hasMore"], false);
+    assert!(
+        sub["replay"]["cursor"]["id"].is_string() && sub["replay"]["cursor"]["timestamp"].is_i64()
+    );
+    let sync = alice.expect_type("presence_sync").await;
+    assert_eq!(sync["participants"][0]["userId"], "alice");
     let (mut bob, _) = WsClient::subscribed(&sh.worker, &id, &bob_token).await;
+    // Alice hears that Bob arrived.
+    loop {
+        let update = alice.expect_type("presence_update").await;
+        let users: Vec<&str> = update["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["userId"].as_str().unwrap())
+            .collect();
+        if users.contains(&"bob") {
+            assert!(users.contains(&"alice"));
+            break;
+        }
+    }
 
     alice.send(json!({"type": "ping"})).await;
-    let pong = alice.json().await;
-    assert_eq!(pong["type"], "pong");
+    assert_eq!(alice.expect_type("pong").await["type"], "pong");
 
     // A prompt over Alice's socket: she gets prompt_queued, both get the event.
     alice
-        .send(json!({"type": "prompt", "content": "over the socket"}))
+        .send(json!({"type": "prompt", "content": "over the socket", "reasoningEffort": "high"}))
         .await;
-    let (a, b) = (alice.json().await, alice.json().await);
-    let (queued, alice_event) = if a["type"] == "prompt_queued" {
-        (a, b)
-    } else {
-        (b, a)
-    };
-    assert_eq!(queued["type"], "prompt_queued", "{queued}");
+    let (mut queued, mut alice_event) = (None, None);
+    while queued.is_none() || alice_event.is_none() {
+        let v = alice.json().await;
+        match v["type"].as_str() {
+            Some("prompt_queued") => queued = Some(v),
+            Some("sandbox_event") => alice_event = Some(v),
+            _ => {}
+        }
+    }
+    let (queued, alice_event) = (queued.unwrap(), alice_event.unwrap());
     assert_eq!(queued["position"], 2);
     let message_id = queued["messageId"].as_str().unwrap().to_string();
     let bob_event = bob.expect_type("sandbox_event").await;
     for ev in [alice_event, bob_event] {
-        assert_eq!(ev["type"], "sandbox_event", "{ev}");
-        assert_eq!(ev["event"]["type"], "user_message");
-        assert_eq!(ev["event"]["messageId"], message_id.as_str());
-        assert_eq!(ev["event"]["data"]["authorId"], "alice");
+        let e = &ev["event"];
+        assert_eq!(e["type"], "user_message");
+        assert_eq!(e["messageId"], message_id.as_str());
+        assert_eq!(e["content"], "over the socket");
+        assert_eq!(
+            e["author"],
+            json!({"participantId": alice_pid, "name": "alice"})
+        );
+        assert!(e["timestamp"].as_f64().unwrap() > 1.7e9, "seconds: {e}");
     }
     // An HTTP prompt reaches both sockets too, in order.
     for i in 0..3 {
@@ -69,7 +108,7 @@ async fn two_clients_see_the_same_broadcasts() {
     for client in [&mut alice, &mut bob] {
         for i in 0..3 {
             let ev = client.expect_type("sandbox_event").await;
-            assert_eq!(ev["event"]["data"]["content"], format!("http {i}"));
+            assert_eq!(ev["event"]["content"], format!("http {i}"));
         }
     }
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
@@ -79,21 +118,47 @@ async fn two_clients_see_the_same_broadcasts() {
     // History paging over the socket.
     bob.send(json!({"type": "fetch_history", "limit": 2})).await;
     let page = bob.expect_type("history_page").await;
-    assert_eq!(page["events"].as_array().unwrap().len(), 2);
-    assert_eq!(page["events"][1]["data"]["content"], "http 2");
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["items"][1]["content"], "http 2");
     assert_eq!(page["hasMore"], true);
-    let cursor = page["cursor"].as_i64().unwrap();
+    let cursor = page["cursor"].clone();
+    assert!(cursor.is_object(), "{cursor}");
+    // The web sends the cursor back as it got it.
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     bob.send(json!({"type": "fetch_history", "cursor": cursor, "limit": 10}))
         .await;
     let page = bob.expect_type("history_page").await;
-    assert_eq!(page["events"].as_array().unwrap().len(), 3);
-    assert_eq!(page["events"][0]["data"]["content"], "first");
+    assert_eq!(page["items"].as_array().unwrap().len(), 3);
+    assert_eq!(page["items"][0]["content"], "first");
+    assert_eq!(page["hasMore"], false);
+    // Too soon after the last page, and a cursor that names nothing.
+    bob.send(json!({"type": "fetch_history"})).await;
+    assert_eq!(bob.expect_type("error").await["code"], "RATE_LIMITED");
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    bob.send(json!({"type": "fetch_history", "cursor": {"timestamp": 1, "id": "nope"}}))
+        .await;
+    assert_eq!(bob.expect_type("error").await["code"], "INVALID_CURSOR");
 
-    // Unknown and malformed frames are answered, not fatal.
+    // Unknown types are ignored; malformed frames are answered, never fatal.
     bob.send(json!({"type": "dance"})).await;
-    assert_eq!(bob.expect_type("error").await["code"], "unknown_type");
     bob.send(json!({"type": "ping"})).await;
-    assert_eq!(bob.expect_type("pong").await["type"], "pong");
+    let next = loop {
+        let v = bob.json().await;
+        if !v["type"].as_str().unwrap_or("").starts_with("presence") {
+            break v;
+        }
+    };
+    assert_eq!(
+        next["type"], "pong",
+        "an unknown type gets no answer: {next}"
+    );
+    bob.send(json!({"type": "prompt"})).await;
+    assert_eq!(bob.expect_type("error").await["code"], "invalid_message");
+
+    // Bob leaves: Alice is told.
+    drop(bob);
+    let left = alice.expect_type("presence_leave").await;
+    assert_eq!(left["userId"], "bob");
 }
 
 #[tokio::test]
@@ -115,11 +180,16 @@ async fn bad_or_missing_tokens_are_closed() {
         .await;
     assert!(matches!(ws.next(20).await, Frame::Closed(Some(4001))));
 
+    // A subscribe without a token is an auth failure too.
+    let mut ws = WsClient::connect(&sh.worker, &id).await;
+    ws.send(json!({"type": "subscribe", "clientId": "x"})).await;
+    assert!(matches!(ws.next(20).await, Frame::Closed(Some(4001))));
+
     // Before subscribing, nothing but ping is served.
     let mut ws = WsClient::connect(&sh.worker, &id).await;
     ws.send(json!({"type": "prompt", "content": "sneaky"}))
         .await;
-    assert_eq!(ws.expect_type("error").await["code"], "not_subscribed");
+    assert_eq!(ws.expect_type("error").await["code"], "NOT_SUBSCRIBED");
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.body["messages"], json!([]));
 

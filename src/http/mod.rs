@@ -21,15 +21,16 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 }
 
 async fn serve(req: Request, env: &Env) -> ApiResult<Response> {
-    let route = Route::parse(&req.method(), &req.path());
-    if route::access(&route) == Access::Service {
+    // The route is decided before auth: an unknown route is 404 for everyone.
+    let route = match Route::parse(&req.method(), &req.path()) {
+        Ok(route) => route,
+        Err(Unmatched::NotFound) => return Err(ApiError::no_route()),
+        Err(Unmatched::MethodNotAllowed) => return Err(ApiError::method_not_allowed()),
+    };
+    if route.access() == Access::Service {
         guard::require_service_token(&req, env)?;
     }
-    match route {
-        Ok(route) => dispatch(route, req, env).await,
-        Err(Unmatched::NotFound) => Err(ApiError::not_found("no such route")),
-        Err(Unmatched::MethodNotAllowed) => Err(ApiError::method_not_allowed()),
-    }
+    dispatch(route, req, env).await
 }
 
 /// The route table.

@@ -3,7 +3,7 @@
 
 use worker::Method;
 
-use crate::session::command::ListKind;
+use crate::session::paging::ListKind;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,12 +115,6 @@ impl Route {
             _ => Access::Service,
         }
     }
-}
-
-/// Who may call a request that may not match a route: unmatched requests need the service
-/// token too (they are answered 404/405 only after it).
-pub fn access(route: &Result<Route, Unmatched>) -> Access {
-    route.as_ref().map_or(Access::Service, Route::access)
 }
 
 #[cfg(test)]
@@ -255,8 +249,5 @@ mod tests {
             parse(Delete, "/sessions/a/events"),
             Err(Unmatched::MethodNotAllowed)
         );
-        // Unmatched requests are not public: the service token comes first.
-        assert_eq!(access(&parse(Get, "/nope")), Access::Service);
-        assert_eq!(access(&parse(Post, "/health")), Access::Service);
     }
 }

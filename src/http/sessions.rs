@@ -7,10 +7,8 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{guard, respond, session_call};
 use crate::index;
-use crate::session::command::{
-    Command, CreateSession, ListKind, ParticipantInput, PromptInput, UserRef,
-};
-use crate::session::paging::Page;
+use crate::session::command::{Command, CreateSession, ParticipantInput, PromptInput, UserRef};
+use crate::session::paging::{ListKind, Page};
 use crate::validate;
 
 pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
@@ -58,7 +56,7 @@ pub async fn stop(env: &Env, id: &str) -> ApiResult<Response> {
 
 /// `GET /sessions/{id}/{events|messages|artifacts|participants}`.
 pub async fn list_of(req: &Request, env: &Env, id: &str, kind: ListKind) -> ApiResult<Response> {
-    let page = Page::from_query(req.url()?.query_pairs())?;
+    let page = Page::from_query(kind, req.url()?.query_pairs())?;
     session_call::call(env, id, &Command::List { kind, page }).await
 }
 

@@ -7,18 +7,27 @@ use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
 use crate::error::{ApiError, ApiResult};
-use crate::session::model::SessionRow;
-use crate::session::paging::parse_limit;
+use crate::session::model::{SessionRow, SessionStatus};
+use crate::session::paging::clamp_limit;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 
-/// `GET /sessions?limit&offset&status`.
+/// `GET /sessions?limit&offset&status&excludeStatus`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     pub limit: u32,
     pub offset: u32,
-    pub status: Option<String>,
+    pub status: Option<SessionStatus>,
+    pub exclude_status: Option<SessionStatus>,
+}
+
+fn status(v: &str) -> ApiResult<SessionStatus> {
+    serde_json::from_value(Value::from(v)).map_err(|_| {
+        ApiError::bad_request(
+            "status must be one of created, active, completed, failed, archived, cancelled",
+        )
+    })
 }
 
 impl ListQuery {
@@ -27,21 +36,18 @@ impl ListQuery {
             limit: DEFAULT_LIMIT,
             offset: 0,
             status: None,
+            exclude_status: None,
         };
         for (k, v) in url.query_pairs() {
             match k.as_ref() {
-                "limit" => q.limit = parse_limit(&v, MAX_LIMIT)?,
-                "offset" => {
+                "limit" if !v.is_empty() => q.limit = clamp_limit(&v, MAX_LIMIT)?,
+                "offset" if !v.is_empty() => {
                     q.offset = v.parse::<u32>().map_err(|_| {
                         ApiError::bad_request("offset must be a non-negative integer")
                     })?
                 }
-                "status" if !v.is_empty() => {
-                    if !v.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') || v.len() > 32 {
-                        return Err(ApiError::bad_request("status must be a status name"));
-                    }
-                    q.status = Some(v.into_owned());
-                }
+                "status" if !v.is_empty() => q.status = Some(status(&v)?),
+                "excludeStatus" if !v.is_empty() => q.exclude_status = Some(status(&v)?),
                 _ => {}
             }
         }
@@ -57,10 +63,11 @@ fn opt(v: &Option<String>) -> JsValue {
 pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
-            status, created_by, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+            status, created_by, created_at, updated_at, reasoning_effort)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
-            base_branch = excluded.base_branch, status = excluded.status, updated_at = excluded.updated_at",
+            base_branch = excluded.base_branch, status = excluded.status,
+            updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort",
     )
     .bind(&[
         s.id.as_str().into(),
@@ -74,6 +81,7 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
         s.created_by.as_str().into(),
         (s.created_at as f64).into(),
         (s.updated_at as f64).into(),
+        opt(&s.reasoning_effort),
     ])?
     .run()
     .await?;
@@ -96,14 +104,18 @@ struct Count {
 
 /// One page of the index, most recently updated first.
 pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
-    let status = opt(&q.status);
+    let status = q.status.map_or(JsValue::NULL, |s| s.as_str().into());
+    let exclude = q
+        .exclude_status
+        .map_or(JsValue::NULL, |s| s.as_str().into());
+    const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR status != ?2)";
     let rows: Vec<SessionRow> = db
-        .prepare(
-            "SELECT * FROM sessions WHERE (?1 IS NULL OR status = ?1)
-             ORDER BY updated_at DESC, id LIMIT ?2 OFFSET ?3",
-        )
+        .prepare(format!(
+            "SELECT * FROM sessions WHERE {FILTER} ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4"
+        ))
         .bind(&[
             status.clone(),
+            exclude.clone(),
             (q.limit as f64).into(),
             (q.offset as f64).into(),
         ])?
@@ -111,8 +123,8 @@ pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
         .await?
         .results()?;
     let total = db
-        .prepare("SELECT COUNT(*) AS n FROM sessions WHERE (?1 IS NULL OR status = ?1)")
-        .bind(&[status])?
+        .prepare(format!("SELECT COUNT(*) AS n FROM sessions WHERE {FILTER}"))
+        .bind(&[status, exclude])?
         .first::<Count>(None)
         .await?
         .map(|c| c.n as u64)
@@ -136,16 +148,23 @@ mod tests {
     #[test]
     fn parses_list_query() {
         assert_eq!(q("").unwrap().limit, DEFAULT_LIMIT);
-        let l = q("?limit=5&offset=10&status=archived").unwrap();
+        let l = q("?limit=5&offset=10&status=archived&excludeStatus=failed").unwrap();
         assert_eq!(
-            (l.limit, l.offset, l.status.as_deref()),
-            (5, 10, Some("archived"))
+            (l.limit, l.offset, l.status, l.exclude_status),
+            (
+                5,
+                10,
+                Some(SessionStatus::Archived),
+                Some(SessionStatus::Failed)
+            )
         );
+        assert_eq!(q("?limit=0").unwrap().limit, 1);
+        assert_eq!(q("?limit=101").unwrap().limit, MAX_LIMIT);
         for bad in [
-            "?limit=0",
-            "?limit=101",
+            "?limit=x",
             "?offset=-1",
             "?status=DROP%20TABLE",
+            "?excludeStatus=done",
         ] {
             assert!(q(bad).is_err(), "{bad}");
         }

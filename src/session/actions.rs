@@ -3,7 +3,9 @@
 //! store, keeps the D1 index in step, tells connected clients what changed, and re-plans the
 //! sandbox through the alarm when the queue changed.
 
-use serde_json::{json, Value};
+use serde::ser::{Serialize, SerializeMap};
+use serde_json::json;
+use serde_json::value::RawValue;
 use worker::Response;
 
 use crate::auth::random;
@@ -14,17 +16,15 @@ use crate::http::respond;
 use crate::index;
 use crate::session::alarm;
 use crate::session::client::link::close_all;
-use crate::session::command::{
-    Command, ListKind, NewSession, ParticipantInput, PromptInput, UserRef,
-};
+use crate::session::command::{Command, NewSession, ParticipantInput, PromptInput, UserRef};
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
-use crate::session::paging::Page;
+use crate::session::paging::{ListKind, Page, Window};
 use crate::session::participants::{given_token, join, seal};
 use crate::session::queue::{self, Queued};
 use crate::session::sandbox::link;
 use crate::session::sandbox::protocol::Outbound;
-use crate::session::status::{self, Change};
+use crate::session::status::Change;
 use crate::vcs::{bitbucket, VcsProvider};
 
 /// Runs one command from the worker (all but `CreatePr`, which `pull_request` owns) and
@@ -44,16 +44,13 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
             )
         }
         Command::Stop => {
-            let stopped = stop(ctx).await?;
-            respond::json(200, &json!({"stopped": stopped}))
+            stop(ctx).await?;
+            respond::json(200, &json!({"status": "stopping"}))
         }
         Command::List { kind, page } => list(ctx, kind, &page),
         Command::AddParticipant(p) => {
             let row = join(ctx, &p, Role::Member).await?;
-            respond::json(
-                201,
-                &json!({"participantId": row.id, "participant": crate::session::model::Listed::view(&row)}),
-            )
+            respond::json(200, &json!({"id": row.id, "status": "added"}))
         }
         Command::WsToken(p) => ws_token(ctx, &p).await,
         Command::CreatePr { .. } => {
@@ -132,8 +129,7 @@ async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Res
             "only participants can archive or unarchive a session",
         ));
     }
-    ctx.store
-        .set_status(status::transition(session.status, change)?, now_ms())?;
+    queue::change_status(ctx, session.status, change, now_ms())?;
     let row = ctx.store.existing_session()?;
     index::upsert(&ctx.db()?, &row).await?;
     respond::json(200, &json!({"sessionId": row.id, "status": row.status}))
@@ -152,26 +148,46 @@ pub async fn prompt(
     Ok(queued)
 }
 
-/// Fails the message in progress, if any, tells the sandbox, and moves the queue on.
+/// Stops the message in progress, if any (see `queue::stop`), tells the sandbox to stop,
+/// and moves the queue on.
 pub async fn stop(ctx: &Ctx) -> ApiResult<bool> {
     ctx.store.existing_session()?;
-    let stopped = queue::fail_running(ctx, "stopped by user")?;
+    let stopped = queue::stop(ctx)?;
+    link::send(ctx, &Outbound::Stop);
     if stopped {
-        link::send(ctx, &Outbound::Stop);
         alarm::kick(ctx).await;
     }
     Ok(stopped)
 }
 
-/// One page of a list, newest first: `{<kind>: [...], cursor, hasMore}`.
+/// One page of a list, newest first: `{<kind>: [...], cursor, hasMore}` (`cursor`: an
+/// opaque string, set when the page is not empty).
 fn list(ctx: &Ctx, kind: ListKind, page: &Page) -> ApiResult<Response> {
     ctx.store.existing_session()?;
     let w = ctx.store.page(kind, page)?;
-    let mut body = serde_json::Map::new();
-    body.insert(kind.as_str().into(), Value::Array(w.rows));
-    body.insert("cursor".into(), w.cursor.into());
-    body.insert("hasMore".into(), w.has_more.into());
-    respond::json(200, &Value::Object(body))
+    respond::json(
+        200,
+        &ListBody {
+            key: kind.as_str(),
+            window: &w,
+        },
+    )
+}
+
+/// The body of a list answer, its rows kept as the JSON text they already are.
+struct ListBody<'a> {
+    key: &'static str,
+    window: &'a Window<Box<RawValue>>,
+}
+
+impl Serialize for ListBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry(self.key, &self.window.rows)?;
+        map.serialize_entry("cursor", &self.window.cursor.map(|c| c.to_string()))?;
+        map.serialize_entry("hasMore", &self.window.has_more)?;
+        map.end()
+    }
 }
 
 async fn ws_token(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<Response> {

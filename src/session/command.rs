@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::session::paging::Page;
+use crate::session::paging::{ListKind, Page};
 use crate::validate;
 use crate::vcs::VcsProvider;
 
@@ -13,6 +13,8 @@ use crate::vcs::VcsProvider;
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantInput {
+    /// Required everywhere but session creation (where it defaults to [`ANONYMOUS`]).
+    #[serde(default)]
     pub user_id: String,
     #[serde(default)]
     pub scm_user_id: Option<String>,
@@ -76,6 +78,8 @@ pub struct CreateSession {
     pub model: Option<String>,
     #[serde(default)]
     pub branch: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     #[serde(flatten)]
     pub participant: ParticipantInput,
 }
@@ -90,6 +94,8 @@ pub struct NewSession {
     pub vcs_provider: VcsProvider,
     pub title: Option<String>,
     pub model: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     pub branch: Option<String>,
     pub owner: ParticipantInput,
     /// Where sandboxes reach the control plane (the origin the session was created on).
@@ -115,7 +121,14 @@ impl CreateSession {
         if let Some(m) = &self.model {
             validate::text("model", m, 200, false)?;
         }
-        self.participant.validate()?;
+        if let Some(e) = &self.reasoning_effort {
+            validate::text("reasoningEffort", e, 32, false)?;
+        }
+        let mut participant = self.participant;
+        if participant.user_id.is_empty() {
+            participant.user_id = anonymous();
+        }
+        participant.validate()?;
         let vcs_provider = match &self.vcs_provider {
             None => default,
             Some(p) => VcsProvider::parse(p).ok_or_else(|| {
@@ -130,7 +143,8 @@ impl CreateSession {
             title: self.title,
             model: self.model,
             branch: self.branch,
-            owner: self.participant,
+            reasoning_effort: self.reasoning_effort,
+            owner: participant,
             control_plane_url: None,
         })
     }
@@ -141,11 +155,21 @@ impl CreateSession {
 #[serde(rename_all = "camelCase")]
 pub struct PromptInput {
     pub content: String,
+    #[serde(default = "anonymous")]
     pub author_id: String,
     #[serde(default)]
     pub source: Option<String>,
     #[serde(default)]
     pub model: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
+}
+
+/// The user id of callers that do not say who they are.
+pub const ANONYMOUS: &str = "anonymous";
+
+fn anonymous() -> String {
+    ANONYMOUS.into()
 }
 
 /// The largest prompt we accept (the body limit is 1 MiB; keep headroom for JSON escaping).
@@ -161,6 +185,9 @@ impl PromptInput {
         if let Some(m) = &self.model {
             validate::text("model", m, 200, false)?;
         }
+        if let Some(e) = &self.reasoning_effort {
+            validate::text("reasoningEffort", e, 32, false)?;
+        }
         Ok(())
     }
 }
@@ -170,36 +197,6 @@ impl PromptInput {
 #[serde(rename_all = "camelCase")]
 pub struct UserRef {
     pub user_id: String,
-}
-
-/// Which paged list to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ListKind {
-    Events,
-    Messages,
-    Artifacts,
-    Participants,
-}
-
-impl ListKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "events" => Some(ListKind::Events),
-            "messages" => Some(ListKind::Messages),
-            "artifacts" => Some(ListKind::Artifacts),
-            "participants" => Some(ListKind::Participants),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListKind::Events => "events",
-            ListKind::Messages => "messages",
-            ListKind::Artifacts => "artifacts",
-            ListKind::Participants => "participants",
-        }
-    }
 }
 
 /// One command from the worker to the session's Durable Object: the typed contract between
@@ -260,14 +257,26 @@ mod tests {
         for bad in [
             json!({"repoOwner":"a/b","repoName":"web","userId":"u1"}),
             json!({"repoOwner":"a","repoName":"..","userId":"u1"}),
-            json!({"repoOwner":"a","repoName":"b","userId":""}),
+            json!({"repoOwner":"a","repoName":"b","userId":"u".repeat(10_000)}),
             json!({"repoOwner":"a","repoName":"b","userId":"u","branch":"bad..ref"}),
             json!({"repoOwner":"a","repoName":"b","userId":"u","vcsProvider":"gitlab"}),
-            json!({"repoOwner":"a","repoName":"b"}),
             json!({"repoOwner":1,"repoName":"b","userId":"u"}),
         ] {
             assert!(create(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn callers_that_do_not_say_who_they_are_are_anonymous() {
+        let s = create(json!({"repoOwner":"a","repoName":"b"})).unwrap();
+        assert_eq!(s.owner.user_id, ANONYMOUS);
+        let p: PromptInput = serde_json::from_value(json!({"content":"hi"})).unwrap();
+        assert_eq!(p.author_id, ANONYMOUS);
+        let w: ParticipantInput = serde_json::from_value(json!({})).unwrap();
+        assert!(
+            w.validate().is_err(),
+            "ws-token and participants still need a userId"
+        );
     }
 
     #[test]
@@ -277,7 +286,7 @@ mod tests {
             page: Page {
                 cursor: Some(5),
                 limit: 10,
-                event_type: None,
+                ..Page::default()
             },
         };
         let s = serde_json::to_string(&c).unwrap();
@@ -299,6 +308,7 @@ mod tests {
             author_id: "u".into(),
             source: None,
             model: None,
+            reasoning_effort: None,
         };
         assert!(p.validate().is_err());
         let p = PromptInput {

@@ -92,6 +92,13 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
         )",
         ],
     ),
+    (
+        3,
+        &[
+            "ALTER TABLE session ADD COLUMN reasoning_effort TEXT",
+            "ALTER TABLE messages ADD COLUMN reasoning_effort TEXT",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

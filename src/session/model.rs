@@ -3,14 +3,53 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::vcs::VcsProvider;
 
+/// Every event type the session stores (what the sandbox sends, and `user_message`).
+pub const EVENT_TYPES: &[&str] = &[
+    "user_message",
+    "token",
+    "tool_call",
+    "tool_result",
+    "step_start",
+    "step_finish",
+    "error",
+    "execution_complete",
+    "snapshot_ready",
+    "push_complete",
+    "push_error",
+    "git_sync",
+    "artifact",
+    "warning",
+    "context_compacted",
+    "session_title",
+];
+
+/// The stored id of a message's completion (the sandbox's, or the one a stop writes): one
+/// per message.
+pub fn completion_id(message_id: &str) -> String {
+    format!("complete:{message_id}")
+}
+
 /// A row of a paged list: its sequence number (the cursor) and what callers see of it.
 pub trait Listed: DeserializeOwned {
     fn seq(&self) -> i64;
-    fn view(&self) -> Value;
+    /// What callers see of the row, as JSON text.
+    fn view(&self) -> Box<RawValue>;
+}
+
+/// A JSON value as text (for lists that also carry raw events).
+pub fn raw(v: &Value) -> Box<RawValue> {
+    // A Value always prints as valid JSON.
+    RawValue::from_string(v.to_string()).unwrap_or_else(|_| null())
+}
+
+/// JSON `null` as text.
+pub fn null() -> Box<RawValue> {
+    Box::<RawValue>::default()
 }
 
 /// Implements [`Listed::seq`] for rows with a `seq` field.
@@ -28,10 +67,16 @@ macro_rules! listed_seq {
 pub enum SessionStatus {
     /// Created, no prompt yet.
     Created,
-    /// Prompted at least once.
+    /// Prompted, and a prompt is queued or running.
     Active,
-    /// Archived by a participant; prompts are refused until it is unarchived.
+    /// The last prompt finished.
+    Completed,
+    /// The last prompt failed.
+    Failed,
+    /// Archived by a participant (a new prompt reactivates it).
     Archived,
+    /// Given up (a filter value of the contract; not set by this control plane).
+    Cancelled,
 }
 
 impl SessionStatus {
@@ -39,7 +84,10 @@ impl SessionStatus {
         match self {
             SessionStatus::Created => "created",
             SessionStatus::Active => "active",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Failed => "failed",
             SessionStatus::Archived => "archived",
+            SessionStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -67,6 +115,14 @@ impl SandboxStatus {
             SandboxStatus::Stale => "stale",
             SandboxStatus::Failed => "failed",
             SandboxStatus::Stopped => "stopped",
+        }
+    }
+
+    /// The name clients know for this state (no sandbox yet is `pending`).
+    pub fn client_name(self) -> &'static str {
+        match self {
+            SandboxStatus::None => "pending",
+            other => other.as_str(),
         }
     }
 
@@ -109,6 +165,17 @@ pub enum MessageStatus {
     Failed,
 }
 
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Processing => "processing",
+            MessageStatus::Completed => "completed",
+            MessageStatus::Failed => "failed",
+        }
+    }
+}
+
 /// What an artifact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -133,6 +200,8 @@ pub struct SessionRow {
     pub repo_name: String,
     pub vcs_provider: VcsProvider,
     pub model: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     pub base_branch: Option<String>,
     #[serde(default)]
     pub branch_name: Option<String>,
@@ -154,9 +223,12 @@ impl SessionRow {
             "repoName": self.repo_name,
             "vcsProvider": self.vcs_provider,
             "model": self.model,
+            "reasoningEffort": self.reasoning_effort,
             "baseBranch": self.base_branch,
             "branchName": self.branch_name,
             "status": self.status,
+            "parentSessionId": null,
+            "spawnSource": "user",
             "createdBy": self.created_by,
             "createdAt": self.created_at,
             "updatedAt": self.updated_at,
@@ -187,10 +259,16 @@ pub struct ParticipantRow {
     pub joined_at: i64,
 }
 
-impl Listed for ParticipantRow {
-    listed_seq!();
+impl ParticipantRow {
+    /// The name other participants see: the SCM name, else the login, else the user id.
+    pub fn display_name(&self) -> String {
+        self.scm_name
+            .clone()
+            .or_else(|| self.scm_login.clone())
+            .unwrap_or_else(|| self.user_id.clone())
+    }
 
-    fn view(&self) -> Value {
+    pub fn json(&self) -> Value {
         json!({
             "id": self.id,
             "userId": self.user_id,
@@ -206,6 +284,14 @@ impl Listed for ParticipantRow {
     }
 }
 
+impl Listed for ParticipantRow {
+    listed_seq!();
+
+    fn view(&self) -> Box<RawValue> {
+        raw(&self.json())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct MessageRow {
     pub seq: i64,
@@ -214,6 +300,8 @@ pub struct MessageRow {
     pub content: String,
     pub source: String,
     pub model: Option<String>,
+    #[serde(default)]
+    pub reasoning_effort: Option<String>,
     pub status: MessageStatus,
     pub error: Option<String>,
     pub created_at: i64,
@@ -224,8 +312,8 @@ pub struct MessageRow {
 impl Listed for MessageRow {
     listed_seq!();
 
-    fn view(&self) -> Value {
-        json!({
+    fn view(&self) -> Box<RawValue> {
+        raw(&json!({
             "id": self.id,
             "authorId": self.author_id,
             "content": self.content,
@@ -236,7 +324,7 @@ impl Listed for MessageRow {
             "createdAt": self.created_at,
             "startedAt": self.started_at,
             "completedAt": self.completed_at,
-        })
+        }))
     }
 }
 
@@ -252,23 +340,36 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    /// The view of this row when its data is already at hand (no re-parse of `data`).
-    pub fn view_with(&self, data: &Value) -> Value {
-        json!({
-            "id": self.id,
-            "type": self.kind,
-            "data": data,
-            "messageId": self.message_id,
-            "createdAt": self.created_at,
-        })
+    /// The event exactly as it was written (by the sandbox, or the session).
+    pub fn raw(&self) -> Box<RawValue> {
+        RawValue::from_string(self.data.clone()).unwrap_or_else(|_| null())
     }
+}
+
+/// An event row as `GET /sessions/{id}/events` shows it: `data` is the raw event.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventView<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    data: Box<RawValue>,
+    message_id: Option<&'a str>,
+    created_at: i64,
 }
 
 impl Listed for EventRow {
     listed_seq!();
 
-    fn view(&self) -> Value {
-        self.view_with(&serde_json::from_str::<Value>(&self.data).unwrap_or(Value::Null))
+    fn view(&self) -> Box<RawValue> {
+        let view = EventView {
+            id: &self.id,
+            kind: &self.kind,
+            data: self.raw(),
+            message_id: self.message_id.as_deref(),
+            created_at: self.created_at,
+        };
+        serde_json::value::to_raw_value(&view).unwrap_or_else(|_| null())
     }
 }
 
@@ -283,10 +384,8 @@ pub struct ArtifactRow {
     pub created_at: i64,
 }
 
-impl Listed for ArtifactRow {
-    listed_seq!();
-
-    fn view(&self) -> Value {
+impl ArtifactRow {
+    pub fn json(&self) -> Value {
         json!({
             "id": self.id,
             "type": self.kind,
@@ -294,6 +393,14 @@ impl Listed for ArtifactRow {
             "metadata": self.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
             "createdAt": self.created_at,
         })
+    }
+}
+
+impl Listed for ArtifactRow {
+    listed_seq!();
+
+    fn view(&self) -> Box<RawValue> {
+        raw(&self.json())
     }
 }
 
@@ -352,7 +459,7 @@ mod tests {
             role: Role::Owner,
             joined_at: 1,
         };
-        let v = p.view().to_string();
+        let v = p.view().get().to_string();
         assert!(!v.contains("ENCRYPTED"));
         assert!(v.contains("\"hasScmToken\":true"));
         assert!(v.contains("\"role\":\"owner\""));
@@ -363,7 +470,10 @@ mod tests {
         for s in [
             SessionStatus::Created,
             SessionStatus::Active,
+            SessionStatus::Completed,
+            SessionStatus::Failed,
             SessionStatus::Archived,
+            SessionStatus::Cancelled,
         ] {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }

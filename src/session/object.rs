@@ -18,6 +18,7 @@ use crate::session::ctx::Ctx;
 use crate::session::pull_request::{self, PrState};
 use crate::session::sandbox::events::{self, Followup};
 use crate::session::sandbox::link as sandbox_link;
+use crate::session::sandbox::runner;
 use crate::session::{actions, alarm};
 
 /// One session: its SQLite store, its client and sandbox sockets, its alarm. Everything it
@@ -75,6 +76,12 @@ impl SessionObject {
             ClientRequest::Stop => {
                 frames::answer(ws, actions::stop(ctx).await);
             }
+            // Typing is never answered with an error: warming up is best effort.
+            ClientRequest::Typing { user_id } => match runner::warm(ctx, &user_id).await {
+                Ok(true) => alarm::kick(ctx).await,
+                Ok(false) => {}
+                Err(e) => worker::console_warn!("could not warm the sandbox: {e}"),
+            },
         }
     }
 
@@ -130,7 +137,7 @@ impl DurableObject for SessionObject {
                 .pushes
                 .fail_all("the sandbox disconnected during the push");
         } else {
-            client_link::subscribers_changed(&self.ctx);
+            client_link::left(&self.ctx, &ws);
         }
         // Complete the closing handshake; nothing is stored per connection.
         let code = if code == 1005 || code == 1006 {

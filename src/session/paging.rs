@@ -5,17 +5,57 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+use crate::session::model::{MessageStatus, EVENT_TYPES};
+
+/// Which paged list to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListKind {
+    Events,
+    Messages,
+    Artifacts,
+    Participants,
+}
+
+impl ListKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "events" => Some(ListKind::Events),
+            "messages" => Some(ListKind::Messages),
+            "artifacts" => Some(ListKind::Artifacts),
+            "participants" => Some(ListKind::Participants),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Events => "events",
+            ListKind::Messages => "messages",
+            ListKind::Artifacts => "artifacts",
+            ListKind::Participants => "participants",
+        }
+    }
+}
+
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
-/// A request for one page: rows strictly older than `cursor` (a row sequence number).
+/// A request for one page: rows strictly older than `cursor` (a row sequence number),
+/// optionally filtered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
     pub cursor: Option<i64>,
     pub limit: u32,
+    /// Events of this type only.
     #[serde(default)]
     pub event_type: Option<String>,
+    /// Events of this message only.
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// Messages in this state only.
+    #[serde(default)]
+    pub status: Option<MessageStatus>,
 }
 
 impl Default for Page {
@@ -24,13 +64,27 @@ impl Default for Page {
             cursor: None,
             limit: DEFAULT_LIMIT,
             event_type: None,
+            message_id: None,
+            status: None,
         }
     }
 }
 
+/// The largest page of each list.
+pub fn max_limit(kind: ListKind) -> u32 {
+    match kind {
+        ListKind::Messages => 100,
+        _ => MAX_LIMIT,
+    }
+}
+
 impl Page {
-    /// Parses `cursor`, `limit` and `type` from query pairs.
-    pub fn from_query<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Result<Self, ApiError>
+    /// Parses `cursor`, `limit` (clamped to the list's maximum) and the list's filters
+    /// (`type` and `message_id` for events, `status` for messages) from query pairs.
+    pub fn from_query<K, V>(
+        kind: ListKind,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, ApiError>
     where
         K: AsRef<str>,
         V: AsRef<str>,
@@ -38,8 +92,8 @@ impl Page {
         let mut page = Page::default();
         for (k, v) in pairs {
             let (k, v) = (k.as_ref(), v.as_ref());
-            match k {
-                "cursor" if !v.is_empty() => {
+            match (k, kind) {
+                ("cursor", _) if !v.is_empty() => {
                     page.cursor =
                         Some(v.parse::<i64>().ok().filter(|c| *c > 0).ok_or_else(|| {
                             ApiError::bad_request(
@@ -47,10 +101,25 @@ impl Page {
                             )
                         })?)
                 }
-                "limit" => page.limit = parse_limit(v, MAX_LIMIT)?,
-                "type" if !v.is_empty() => {
-                    crate::validate::text("type", v, 64, false)?;
+                ("limit", _) if !v.is_empty() => page.limit = clamp_limit(v, max_limit(kind))?,
+                ("type", ListKind::Events) if !v.is_empty() => {
+                    if !EVENT_TYPES.contains(&v) {
+                        return Err(ApiError::bad_request(format!("unknown event type {v:?}")));
+                    }
                     page.event_type = Some(v.to_string());
+                }
+                ("message_id", ListKind::Events) if !v.is_empty() => {
+                    crate::validate::text("message_id", v, 128, false)?;
+                    page.message_id = Some(v.to_string());
+                }
+                ("status", ListKind::Messages) if !v.is_empty() => {
+                    let status =
+                        serde_json::from_value(serde_json::Value::from(v)).map_err(|_| {
+                            ApiError::bad_request(
+                                "status must be pending, processing, completed or failed",
+                            )
+                        })?;
+                    page.status = Some(status);
                 }
                 _ => {}
             }
@@ -59,12 +128,13 @@ impl Page {
     }
 }
 
-/// Parses a `limit` in `1..=max`.
-pub fn parse_limit(v: &str, max: u32) -> Result<u32, ApiError> {
-    v.parse::<u32>()
-        .ok()
-        .filter(|l| (1..=max).contains(l))
-        .ok_or_else(|| ApiError::bad_request(format!("limit must be an integer from 1 to {max}")))
+/// Parses a `limit`, clamped into `1..=max` (a number out of range is not an error).
+pub fn clamp_limit(v: &str, max: u32) -> Result<u32, ApiError> {
+    let n = v
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| ApiError::bad_request("limit must be an integer"))?;
+    Ok(n.clamp(1, i64::from(max)) as u32)
 }
 
 /// One page of rows with the answer's paging fields.
@@ -73,7 +143,8 @@ pub struct Window<T> {
     pub rows: Vec<T>,
     /// More rows exist past this page.
     pub has_more: bool,
-    /// The cursor for the next page (the sequence number of the last row kept).
+    /// The cursor for the next page (the sequence number of the last row kept), set when
+    /// the page is not empty.
     pub cursor: Option<i64>,
 }
 
@@ -88,11 +159,12 @@ impl<T> Window<T> {
     }
 }
 
-/// The page of rows fetched with `limit + 1`: whether more exist, and the cursor.
+/// The page of rows fetched with `limit + 1`: whether more exist, and the cursor (the last
+/// row's, whenever the page is not empty).
 pub fn window<T>(mut rows: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> Window<T> {
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
-    let cursor = if has_more { rows.last().map(seq) } else { None };
+    let cursor = rows.last().map(seq);
     Window {
         rows,
         has_more,
@@ -106,24 +178,50 @@ mod tests {
 
     #[test]
     fn parses_query() {
-        let p = Page::from_query([("cursor", "12"), ("limit", "5"), ("type", "token")]).unwrap();
+        let q = [
+            ("cursor", "12"),
+            ("limit", "5"),
+            ("type", "token"),
+            ("message_id", "m1"),
+        ];
+        let p = Page::from_query(ListKind::Events, q).unwrap();
         assert_eq!(p.cursor, Some(12));
         assert_eq!(p.limit, 5);
         assert_eq!(p.event_type.as_deref(), Some("token"));
-        assert_eq!(Page::from_query::<&str, &str>([]).unwrap(), Page::default());
+        assert_eq!(p.message_id.as_deref(), Some("m1"));
+        let none: [(&str, &str); 0] = [];
+        assert_eq!(
+            Page::from_query(ListKind::Events, none).unwrap(),
+            Page::default()
+        );
+        let m = Page::from_query(ListKind::Messages, [("status", "failed"), ("limit", "500")]);
+        let m = m.unwrap();
+        assert_eq!((m.status, m.limit), (Some(MessageStatus::Failed), 100));
         for bad in [
-            ("limit", "0"),
-            ("limit", "201"),
             ("limit", "x"),
             ("cursor", "-1"),
             ("cursor", "x"),
+            ("type", "no_such_event"),
         ] {
-            assert!(Page::from_query([bad]).is_err(), "{bad:?}");
+            assert!(
+                Page::from_query(ListKind::Events, [bad]).is_err(),
+                "{bad:?}"
+            );
         }
+        assert!(Page::from_query(ListKind::Messages, [("status", "done")]).is_err());
     }
 
     #[test]
-    fn window_sets_cursor_only_when_more() {
+    fn limits_are_clamped_not_refused() {
+        assert_eq!(clamp_limit("0", 200).unwrap(), 1);
+        assert_eq!(clamp_limit("-3", 200).unwrap(), 1);
+        assert_eq!(clamp_limit("201", 200).unwrap(), 200);
+        assert_eq!(clamp_limit("99999999999999999", 100).unwrap(), 100);
+        assert!(clamp_limit("ten", 100).is_err());
+    }
+
+    #[test]
+    fn window_sets_cursor_when_not_empty() {
         let w = window(vec![9, 8, 7], 2, |r| *r);
         assert_eq!(w.rows, vec![9, 8]);
         assert!(w.has_more);
@@ -131,6 +229,8 @@ mod tests {
         let w = window(vec![9, 8], 2, |r| *r).map(|r| r * 2);
         assert_eq!(w.rows, vec![18, 16]);
         assert!(!w.has_more);
-        assert_eq!(w.cursor, None);
+        assert_eq!(w.cursor, Some(8));
+        let w = window(Vec::<i64>::new(), 2, |r| *r);
+        assert_eq!((w.has_more, w.cursor), (false, None));
     }
 }

@@ -2,7 +2,7 @@
 //! failed; every change of "is something processing" is broadcast from here, once. The
 //! queue never talks to the sandbox: the runner takes the next prompt from it and sends it.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::auth::random;
 use crate::clock::now_ms;
@@ -11,7 +11,7 @@ use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::{ParticipantInput, PromptInput};
 use crate::session::ctx::Ctx;
-use crate::session::model::{MessageRow, ParticipantRow, Role};
+use crate::session::model::{completion_id, MessageRow, ParticipantRow, Role, SessionStatus};
 use crate::session::status::{self, Change};
 use crate::session::store::SealedTokens;
 
@@ -27,39 +27,45 @@ pub struct Queued {
 /// session, and lifts a stop on spawn retries. The caller keeps the index and the alarm.
 pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> ApiResult<Queued> {
     let session = ctx.store.existing_session()?;
-    let next_status = status::transition(session.status, Change::Prompt)?;
     let now = now_ms();
-    if author.is_none() && ctx.store.participant_by_user(&p.author_id)?.is_none() {
-        let author = ParticipantInput {
-            user_id: p.author_id.clone(),
-            ..Default::default()
-        };
-        ctx.store.upsert_participant(
-            &random::id()?,
-            &author,
-            &SealedTokens::default(),
-            Role::Member,
-            now,
-        )?;
-    }
+    let author = match author {
+        Some(a) => a.clone(),
+        None => match ctx.store.participant_by_user(&p.author_id)? {
+            Some(a) => a,
+            None => ctx.store.upsert_participant(
+                &random::id()?,
+                &ParticipantInput {
+                    user_id: p.author_id.clone(),
+                    ..Default::default()
+                },
+                &SealedTokens::default(),
+                Role::Member,
+                now,
+            )?,
+        },
+    };
     let message_id = random::id()?;
     let model = p.model.clone().or(session.model.clone());
-    let position = ctx
-        .store
-        .insert_message(&message_id, p, model.as_deref(), now)?;
-    let data = json!({
-        "messageId": message_id,
+    let effort = p
+        .reasoning_effort
+        .clone()
+        .or(session.reasoning_effort.clone());
+    let position =
+        ctx.store
+            .insert_message(&message_id, p, model.as_deref(), effort.as_deref(), now)?;
+    // Written by the session as the sandbox would write an event (timestamp in seconds).
+    let event = json!({
+        "type": "user_message",
         "content": p.content,
+        "messageId": message_id,
+        "timestamp": now as f64 / 1000.0,
+        "author": {"participantId": author.id, "name": author.display_name()},
         "authorId": p.author_id,
         "source": p.source.as_deref().unwrap_or("web"),
         "model": model,
     });
-    record_event(ctx, "user_message", &data, Some(&message_id))?;
-    if next_status != session.status {
-        ctx.store.set_status(next_status, now)?;
-    } else {
-        ctx.store.touch(now)?;
-    }
+    record_event(ctx, "user_message", &event.to_string(), Some(&message_id))?;
+    change_status(ctx, session.status, Change::Prompt, now)?;
     // A new prompt lifts a stop on spawn retries.
     ctx.store.sandbox_set_blocked(false)?;
     Ok(Queued {
@@ -68,18 +74,13 @@ pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> A
     })
 }
 
-/// Stores an event and broadcasts it to every subscribed client.
-pub fn record_event(
-    ctx: &Ctx,
-    kind: &str,
-    data: &Value,
-    message_id: Option<&str>,
-) -> ApiResult<()> {
+/// Stores an event the session writes (`raw`: its JSON text) and broadcasts it to every
+/// subscribed client.
+pub fn record_event(ctx: &Ctx, kind: &str, raw: &str, message_id: Option<&str>) -> ApiResult<()> {
     let row = ctx
         .store
-        .insert_event(&random::id()?, kind, data, message_id, now_ms())?;
-    let event = row.view_with(data);
-    broadcast(ctx, &ServerMessage::SandboxEvent { event });
+        .insert_event(&random::id()?, kind, raw, message_id, now_ms())?;
+    broadcast(ctx, &ServerMessage::SandboxEvent { event: row.raw() });
     Ok(())
 }
 
@@ -103,18 +104,77 @@ pub fn complete(ctx: &Ctx, message_id: &str, success: bool, now: i64) -> ApiResu
         .store
         .complete_message(message_id, success, error, now)?;
     if done {
-        processing_status(ctx, false);
+        finished(ctx, success, now)?;
     }
     Ok(done)
 }
 
 /// Fails the running message (if any) with `reason`; answers whether there was one.
 pub fn fail_running(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
-    let failed = ctx.store.fail_processing(reason, now_ms())?;
+    let now = now_ms();
+    let failed = ctx.store.fail_processing(reason, now)?;
     if failed {
-        processing_status(ctx, false);
+        finished(ctx, false, now)?;
     }
     Ok(failed)
+}
+
+/// Stops the running prompt, if any: it fails, and every client sees a completion for it
+/// (`success: false`, as the sandbox would send it) and the new status. Answers whether a
+/// prompt was running; `processing_status` is false afterwards either way.
+pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
+    let now = now_ms();
+    let Some(running) = ctx.store.processing_message()? else {
+        processing_status(ctx, false);
+        return Ok(false);
+    };
+    let event = json!({
+        "type": "execution_complete",
+        "messageId": running.id,
+        "success": false,
+        "error": "stopped by user",
+        "sandboxId": "",
+        "timestamp": now as f64 / 1000.0,
+    })
+    .to_string();
+    let id = completion_id(&running.id);
+    let kind = "execution_complete";
+    if let Some(row) = ctx
+        .store
+        .upsert_event(&id, kind, &event, Some(&running.id), false, now)?
+    {
+        broadcast(ctx, &ServerMessage::SandboxEvent { event: row.raw() });
+    }
+    fail_running(ctx, "stopped by user")
+}
+
+/// The running prompt ended: nothing is processing, and the session's status follows.
+fn finished(ctx: &Ctx, success: bool, now: i64) -> ApiResult<()> {
+    processing_status(ctx, false);
+    let session = ctx.store.existing_session()?;
+    let more_queued = ctx.store.pending_count()? > 0;
+    let change = Change::Finished {
+        success,
+        more_queued,
+    };
+    change_status(ctx, session.status, change, now)?;
+    Ok(())
+}
+
+/// Applies a status change: stored (with `updated_at`) and, when the status moved,
+/// broadcast as `session_status`. Answers the new status.
+pub fn change_status(
+    ctx: &Ctx,
+    current: SessionStatus,
+    change: Change,
+    now: i64,
+) -> ApiResult<SessionStatus> {
+    let next = status::transition(current, change);
+    ctx.store.set_status(next, now)?;
+    if next != current {
+        broadcast(ctx, &ServerMessage::SessionStatus { status: next });
+    }
+    Ok(next)
 }
 
 /// Tells every client whether a prompt is being processed.

@@ -1,28 +1,36 @@
-//! How a session's status changes, as a pure function: a prompt activates a new session and
-//! is refused on an archived one; archive and unarchive are always allowed.
+//! How a session's status changes, as a pure function: a prompt (re)activates the session,
+//! even an archived one; a finished prompt leaves it completed or failed unless more are
+//! queued; archive and unarchive are always allowed.
 
-use crate::error::ApiError;
 use crate::session::model::SessionStatus;
 
 /// What happened to the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     Prompt,
+    /// The running prompt ended (`success`), with `more_queued` prompts still waiting.
+    Finished {
+        success: bool,
+        more_queued: bool,
+    },
     Archive,
     Unarchive,
 }
 
-/// The status after `change`, or why the change is refused. Equal to `current` when the
-/// status stays (the caller then only touches `updated_at`).
-pub fn transition(current: SessionStatus, change: Change) -> Result<SessionStatus, ApiError> {
+/// The status after `change` (equal to `current` when it stays; the caller then only
+/// touches `updated_at`).
+pub fn transition(current: SessionStatus, change: Change) -> SessionStatus {
     use SessionStatus::*;
-    match (change, current) {
-        (Change::Prompt, Archived) => Err(ApiError::conflict(
-            "session is archived; unarchive it first",
-        )),
-        (Change::Prompt, Created | Active) => Ok(Active),
-        (Change::Archive, _) => Ok(Archived),
-        (Change::Unarchive, _) => Ok(Active),
+    match change {
+        Change::Prompt | Change::Unarchive => Active,
+        Change::Archive => Archived,
+        // An archived session stays archived when its last prompt ends.
+        Change::Finished { .. } if current == Archived => Archived,
+        Change::Finished {
+            more_queued: true, ..
+        } => Active,
+        Change::Finished { success: true, .. } => Completed,
+        Change::Finished { success: false, .. } => Failed,
     }
 }
 
@@ -31,19 +39,32 @@ mod tests {
     use super::*;
     use SessionStatus::*;
 
+    const ALL: [SessionStatus; 6] = [Created, Active, Completed, Failed, Archived, Cancelled];
+
     #[test]
-    fn prompts_activate_and_are_refused_when_archived() {
-        assert_eq!(transition(Created, Change::Prompt), Ok(Active));
-        assert_eq!(transition(Active, Change::Prompt), Ok(Active));
-        let e = transition(Archived, Change::Prompt).unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (409, "conflict"));
+    fn prompts_activate_even_archived_sessions() {
+        for s in ALL {
+            assert_eq!(transition(s, Change::Prompt), Active, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_finished_prompt_completes_or_fails_unless_more_wait() {
+        let done = |success, more_queued| Change::Finished {
+            success,
+            more_queued,
+        };
+        assert_eq!(transition(Active, done(true, false)), Completed);
+        assert_eq!(transition(Active, done(false, false)), Failed);
+        assert_eq!(transition(Active, done(false, true)), Active);
+        assert_eq!(transition(Archived, done(true, false)), Archived);
     }
 
     #[test]
     fn archive_and_unarchive_from_anywhere() {
-        for s in [Created, Active, Archived] {
-            assert_eq!(transition(s, Change::Archive), Ok(Archived));
-            assert_eq!(transition(s, Change::Unarchive), Ok(Active));
+        for s in ALL {
+            assert_eq!(transition(s, Change::Archive), Archived);
+            assert_eq!(transition(s, Change::Unarchive), Active);
         }
     }
 }

@@ -279,6 +279,13 @@ pub fn service_token_at(ms: i64) -> String {
     control_plane::auth::service_token::sign(SECRET.as_bytes(), ms)
 }
 
+/// A name no other test of any run uses: `prefix`, the process id, the time and a counter.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{}-{n}", std::process::id(), now_ms())
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -300,12 +307,12 @@ pub struct Reply {
 
 impl Reply {
     pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("")
+        self.body["code"].as_str().unwrap_or("")
     }
 
     /// The error message (empty when there is none).
     pub fn message(&self) -> &str {
-        self.body["error"]["message"].as_str().unwrap_or("")
+        self.body["error"].as_str().unwrap_or("")
     }
 }
 

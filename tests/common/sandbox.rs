@@ -159,6 +159,16 @@ impl FakeSandbox {
         }
     }
 
+    /// Receives the `push` command and reports it done (`push_complete` for its branch);
+    /// answers the command.
+    pub async fn complete_push(&mut self) -> Value {
+        let push = self.expect_type("push").await;
+        let branch = push["pushSpec"]["targetBranch"].clone();
+        self.send(json!({"type": "push_complete", "branchName": branch}))
+            .await;
+        push
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }

@@ -1,20 +1,31 @@
-//! What a client sends on its socket: `subscribe` (ws-token check, state and replay),
-//! `ping`, `fetch_history`, and `prompt`/`stop`, which are handed back to the dispatcher as
-//! a [`Request`] because the queue and the sandbox own them. Errors are answered on the
-//! socket, never fatal.
+//! What a client sends on its socket: `subscribe` (ws-token check, state, replay, presence),
+//! `ping`, `presence`, `fetch_history`, and `prompt`/`stop`/`typing`, which are handed back
+//! to the dispatcher as a [`Request`] because the queue and the sandbox own them. Unknown
+//! types are ignored; errors are answered on the socket, never fatal.
 
+use serde_json::{json, Value};
 use worker::{WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::session::client::link::{self, attachment, send};
-use crate::session::client::policy::{ws_token_valid, ClientAttachment, CLOSE_AUTH_FAILED};
-use crate::session::client::protocol::{parse_client, ClientMessage, Replay, ServerMessage};
-use crate::session::command::{ListKind, PromptInput};
+use crate::session::client::link::{self, attachment, broadcast, present, send};
+use crate::session::client::policy::{
+    history_too_soon, ws_token_valid, ClientAttachment, CLOSE_AUTH_FAILED, CLOSE_IDENTITY_LOST,
+};
+use crate::session::client::protocol::{
+    parse_client, ClientMessage, HistoryCursor, ParticipantInfo, Replay, ServerMessage,
+};
+use crate::session::command::PromptInput;
 use crate::session::ctx::Ctx;
-use crate::session::model::ParticipantRow;
-use crate::session::paging::{Page, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::session::model::{EventRow, ParticipantRow, SandboxStatus};
+use crate::session::paging::Page;
+
+/// Events replayed on subscribe, newest first (sent oldest first).
+pub const REPLAY_LIMIT: u32 = 500;
+/// `fetch_history`'s default and largest page.
+pub const HISTORY_DEFAULT: i64 = 200;
+pub const HISTORY_MAX: i64 = 500;
 
 /// A client's request that another part of the session carries out.
 #[derive(Debug)]
@@ -26,6 +37,8 @@ pub enum Request {
     },
     /// Stop the message in progress.
     Stop,
+    /// Someone is typing: warm the sandbox up for this user.
+    Typing { user_id: String },
 }
 
 /// Handles one frame; answers what is left for the dispatcher to do, if anything.
@@ -38,10 +51,14 @@ pub fn on_message(ctx: &Ctx, ws: &WebSocket, message: WebSocketIncomingMessage) 
         return None;
     };
     let Some(att) = attachment(ws) else {
-        let _ = ws.close(Some(1011), Some("unknown connection"));
+        let _ = ws.close(Some(CLOSE_IDENTITY_LOST), Some("session expired"));
         return None;
     };
-    let result = parse_client(&text).and_then(|msg| handle(ctx, ws, att, msg));
+    let result = match parse_client(&text) {
+        Ok(Some(msg)) => handle(ctx, ws, att, msg),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
     answer(ws, result).flatten()
 }
 
@@ -62,20 +79,20 @@ fn handle(
     att: ClientAttachment,
     msg: ClientMessage,
 ) -> ApiResult<Option<Request>> {
+    let now = now_ms();
     match msg {
-        ClientMessage::Ping => send(
-            ws,
-            &ServerMessage::Pong {
-                timestamp: now_ms(),
-            },
-        ),
+        ClientMessage::Ping => send(ws, &ServerMessage::Pong { timestamp: now }),
         ClientMessage::Subscribe { token, client_id } => {
-            subscribe(ctx, ws, att, &token, client_id)?
+            subscribe(ctx, ws, att, token.as_deref(), client_id)?
         }
         _ if !att.is_subscribed() => {
-            return Err(ApiError::new(401, "not_subscribed", "send subscribe first"));
+            return Err(ApiError::new(401, "NOT_SUBSCRIBED", "send subscribe first"));
         }
-        ClientMessage::Prompt { content, model } => {
+        ClientMessage::Prompt {
+            content,
+            model,
+            reasoning_effort,
+        } => {
             let author = att
                 .user_id
                 .as_deref()
@@ -86,6 +103,7 @@ fn handle(
                 author_id: author.user_id.clone(),
                 source: Some("web".into()),
                 model,
+                reasoning_effort,
             };
             input.validate()?;
             return Ok(Some(Request::Prompt {
@@ -94,16 +112,46 @@ fn handle(
             }));
         }
         ClientMessage::Stop => return Ok(Some(Request::Stop)),
+        ClientMessage::Typing => {
+            let user_id = att.user_id.unwrap_or_default();
+            return Ok(Some(Request::Typing { user_id }));
+        }
+        ClientMessage::Presence { status } => {
+            ws.serialize_attachment(ClientAttachment {
+                presence: status.unwrap_or_default(),
+                last_seen: now,
+                ..att
+            })?;
+            link::subscribers_changed(ctx);
+            let participants = present(ctx);
+            broadcast(ctx, &ServerMessage::PresenceUpdate { participants });
+        }
         ClientMessage::FetchHistory { cursor, limit } => {
-            let page = Page {
-                cursor,
-                limit: limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
-                event_type: None,
+            if history_too_soon(&att, now) {
+                return Err(ApiError::new(
+                    429,
+                    "RATE_LIMITED",
+                    "fetch_history too often",
+                ));
+            }
+            ws.serialize_attachment(ClientAttachment {
+                last_history_at: Some(now),
+                ..att
+            })?;
+            let before = match cursor {
+                None => None,
+                Some(c) => Some(ctx.store.event_seq(&c.id)?.ok_or_else(|| {
+                    ApiError::new(400, "INVALID_CURSOR", "the cursor names no stored event")
+                })?),
             };
+            let limit = limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX) as u32;
+            let page = replay(ctx, before, limit)?;
             send(
                 ws,
                 &ServerMessage::HistoryPage {
-                    page: replay(ctx, &page)?,
+                    items: page.events,
+                    has_more: page.has_more,
+                    cursor: page.cursor,
                 },
             );
         }
@@ -111,54 +159,108 @@ fn handle(
     Ok(None)
 }
 
-/// A page of events in the order they happened (the page itself is the newest ones
-/// before `page.cursor`).
-fn replay(ctx: &Ctx, page: &Page) -> ApiResult<Replay> {
-    ctx.store.existing_session()?;
-    let mut w = ctx.store.page(ListKind::Events, page)?;
-    w.rows.reverse();
+/// The newest `limit` events before the event at `before` (a log position), oldest first,
+/// with the cursor of the oldest.
+fn replay(ctx: &Ctx, before: Option<i64>, limit: u32) -> ApiResult<Replay> {
+    let page = Page {
+        cursor: before,
+        limit,
+        ..Page::default()
+    };
+    let w = ctx.store.events(&page)?;
+    let cursor = w.rows.last().map(|oldest: &EventRow| HistoryCursor {
+        timestamp: oldest.created_at,
+        id: oldest.id.clone(),
+    });
     Ok(Replay {
-        events: w.rows,
+        events: w.rows.iter().rev().map(EventRow::raw).collect(),
         has_more: w.has_more,
-        cursor: w.cursor,
+        cursor,
     })
+}
+
+/// The session as a subscribing client sees it.
+fn state(ctx: &Ctx) -> ApiResult<Value> {
+    let s = ctx.store.existing_session()?;
+    let sandbox = ctx.store.sandbox()?;
+    Ok(json!({
+        "id": s.id,
+        "title": s.title,
+        "repoOwner": s.repo_owner,
+        "repoName": s.repo_name,
+        "baseBranch": s.base_branch,
+        "branchName": s.branch_name,
+        "status": s.status,
+        "sandboxStatus": sandbox.as_ref().map_or(SandboxStatus::None, |r| r.status).client_name(),
+        "messageCount": ctx.store.message_count()?,
+        "createdAt": s.created_at,
+        "model": s.model,
+        "reasoningEffort": s.reasoning_effort,
+        "isProcessing": ctx.store.processing_message()?.is_some(),
+        "parentSessionId": null,
+        "vcsProvider": s.vcs_provider,
+        "sandbox": sandbox.as_ref().map(|r| r.view()),
+    }))
 }
 
 fn subscribe(
     ctx: &Ctx,
     ws: &WebSocket,
     att: ClientAttachment,
-    token: &str,
-    client_id: String,
+    token: Option<&str>,
+    client_id: Option<String>,
 ) -> ApiResult<()> {
-    let participant = ctx
-        .store
-        .participant_by_ws_token(&random::sha256_hex(token))?
-        .filter(|p| {
-            p.ws_token_issued_at
-                .is_some_and(|at| ws_token_valid(at, now_ms()))
-        });
+    let participant = match token.filter(|t| !t.is_empty()) {
+        Some(t) => ctx
+            .store
+            .participant_by_ws_token(&random::sha256_hex(t))?
+            .filter(|p| {
+                p.ws_token_issued_at
+                    .is_some_and(|at| ws_token_valid(at, now_ms()))
+            }),
+        None => None,
+    };
     let Some(participant) = participant else {
         let _ = ws.close(Some(CLOSE_AUTH_FAILED), Some("invalid or expired token"));
         return Ok(());
     };
     let session = ctx.store.existing_session()?;
-    link::subscribers_changed(ctx);
+    let name = participant.display_name();
     ws.serialize_attachment(ClientAttachment {
         participant_id: Some(participant.id.clone()),
         user_id: Some(participant.user_id.clone()),
-        client_id: Some(client_id),
+        client_id,
+        name: Some(name.clone()),
+        last_seen: now_ms(),
         ..att
     })?;
-    let sandbox = ctx.store.sandbox()?;
+    link::subscribers_changed(ctx);
+    let spawn_error = ctx
+        .store
+        .sandbox()?
+        .filter(|s| s.status == SandboxStatus::Failed)
+        .and_then(|s| s.last_error);
     send(
         ws,
         &ServerMessage::Subscribed {
             session_id: session.id.clone(),
-            state: session.view(sandbox.as_ref()),
-            participant_id: participant.id,
-            replay: replay(ctx, &Page::default())?,
+            state: state(ctx)?,
+            participant_id: participant.id.clone(),
+            participant: ParticipantInfo {
+                participant_id: participant.id,
+                name,
+            },
+            replay: replay(ctx, None, REPLAY_LIMIT)?,
+            spawn_error,
         },
     );
+    let participants = present(ctx);
+    send(
+        ws,
+        &ServerMessage::PresenceSync {
+            participants: participants.clone(),
+        },
+    );
+    broadcast(ctx, &ServerMessage::PresenceUpdate { participants });
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::error::ApiResult;
 use crate::session::client::policy::{
     next_deadline, subscribe_expired, ClientAttachment, CLIENT_TAG, CLOSE_SUBSCRIBE_TIMEOUT,
 };
-use crate::session::client::protocol::ServerMessage;
+use crate::session::client::protocol::{Present, ServerMessage};
 use crate::session::ctx::Ctx;
 
 /// Accepts a client socket; it must `subscribe` before its deadline (the caller arms the
@@ -18,12 +18,8 @@ pub fn accept(ctx: &Ctx) -> ApiResult<Response> {
     let pair = WebSocketPair::new()?;
     ctx.state
         .accept_websocket_with_tags(&pair.server, &[CLIENT_TAG]);
-    pair.server.serialize_attachment(ClientAttachment {
-        connected_at: now_ms(),
-        participant_id: None,
-        user_id: None,
-        client_id: None,
-    })?;
+    pair.server
+        .serialize_attachment(ClientAttachment::new(now_ms()))?;
     Ok(Response::from_websocket(pair.client)?)
 }
 
@@ -73,6 +69,43 @@ pub fn broadcast(ctx: &Ctx, msg: &ServerMessage) {
 /// How many clients are subscribed.
 pub fn subscribed_count(ctx: &Ctx) -> usize {
     subscribers(ctx).len()
+}
+
+/// Who is here: one entry per subscribed participant (several tabs count once).
+pub fn present(ctx: &Ctx) -> Vec<Present> {
+    let mut out: Vec<Present> = Vec::new();
+    for a in subscribers(ctx).iter().filter_map(attachment) {
+        let (Some(participant_id), Some(user_id)) = (a.participant_id, a.user_id) else {
+            continue;
+        };
+        if out.iter().any(|p| p.participant_id == participant_id) {
+            continue;
+        }
+        out.push(Present {
+            name: a.name.unwrap_or_else(|| user_id.clone()),
+            participant_id,
+            user_id,
+            status: a.presence,
+            last_seen: a.last_seen,
+        });
+    }
+    out
+}
+
+/// A client socket closed: the others are told when its user has no socket left.
+pub fn left(ctx: &Ctx, ws: &WebSocket) {
+    subscribers_changed(ctx);
+    let Some(user_id) = attachment(ws).and_then(|a| a.participant_id.and(a.user_id)) else {
+        return;
+    };
+    let still_here = subscribers(ctx)
+        .iter()
+        .filter(|other| *other != ws)
+        .filter_map(attachment)
+        .any(|a| a.user_id.as_deref() == Some(user_id.as_str()));
+    if !still_here {
+        broadcast(ctx, &ServerMessage::PresenceLeave { user_id });
+    }
 }
 
 /// Closes every socket of the session (clients and sandbox).

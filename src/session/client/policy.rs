@@ -3,13 +3,19 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::session::client::protocol::PresenceStatus;
+
 /// A client must subscribe within this long after connecting (else close 4008).
 pub const SUBSCRIBE_DEADLINE_MS: i64 = 30_000;
 /// A ws-token is valid this long after it was issued (else close 4001).
 pub const WS_TOKEN_TTL_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub const CLOSE_AUTH_FAILED: u16 = 4001;
+/// The session lost what it knew about this client (e.g. its attachment).
+pub const CLOSE_IDENTITY_LOST: u16 = 4002;
 pub const CLOSE_SUBSCRIBE_TIMEOUT: u16 = 4008;
+/// `fetch_history` at most this often per socket.
+pub const HISTORY_INTERVAL_MS: i64 = 200;
 
 /// The tag every client socket carries, so the session can find them after hibernation.
 pub const CLIENT_TAG: &str = "client";
@@ -25,9 +31,34 @@ pub struct ClientAttachment {
     pub user_id: Option<String>,
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The participant's display name (set on subscribe).
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub presence: PresenceStatus,
+    /// When this socket last said something.
+    #[serde(default)]
+    pub last_seen: i64,
+    /// When this socket last fetched history.
+    #[serde(default)]
+    pub last_history_at: Option<i64>,
 }
 
 impl ClientAttachment {
+    /// A socket that connected at `at` and has not subscribed.
+    pub fn new(at: i64) -> Self {
+        Self {
+            connected_at: at,
+            participant_id: None,
+            user_id: None,
+            client_id: None,
+            name: None,
+            presence: PresenceStatus::Active,
+            last_seen: at,
+            last_history_at: None,
+        }
+    }
+
     pub fn is_subscribed(&self) -> bool {
         self.participant_id.is_some()
     }
@@ -52,6 +83,12 @@ pub fn next_deadline<'a>(
         .min()
 }
 
+/// Whether a `fetch_history` at `now` comes too soon after the previous one.
+pub fn history_too_soon(a: &ClientAttachment, now: i64) -> bool {
+    a.last_history_at
+        .is_some_and(|at| now - at < HISTORY_INTERVAL_MS && now >= at)
+}
+
 /// Whether a ws-token issued at `issued_at` is still valid at `now`.
 pub fn ws_token_valid(issued_at: i64, now: i64) -> bool {
     now >= issued_at - 60_000 && now - issued_at < WS_TOKEN_TTL_MS
@@ -67,6 +104,7 @@ mod tests {
             participant_id: sub.then(|| "p".to_string()),
             user_id: None,
             client_id: None,
+            ..ClientAttachment::new(at)
         }
     }
 
@@ -80,6 +118,15 @@ mod tests {
         assert_eq!(next_deadline(&socks, 30_020), Some(30_050));
         assert_eq!(next_deadline(&socks, 30_050), None);
         assert_eq!(next_deadline(&[att(10, true)], 0), None);
+    }
+
+    #[test]
+    fn history_is_rate_limited() {
+        let mut a = att(0, true);
+        assert!(!history_too_soon(&a, 1_000));
+        a.last_history_at = Some(1_000);
+        assert!(history_too_soon(&a, 1_199));
+        assert!(!history_too_soon(&a, 1_200));
     }
 
     #[test]

@@ -1,13 +1,23 @@
-//! The client side of the WebSocket protocol (DESIGN.md): what clients send to the session
-//! and what the session sends back. Text frames of JSON tagged by `type`.
+//! The client side of the WebSocket protocol (CONTRACT.md §3): what clients send to the
+//! session and what the session sends back. Text frames of JSON tagged by `type`. Events
+//! travel as the raw JSON the sandbox (or the session) wrote, never re-encoded.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::session::model::SessionStatus;
+
+/// Where a history page starts: the `createdAt` and id of the oldest event already shown.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct HistoryCursor {
+    pub timestamp: i64,
+    pub id: String,
+}
 
 /// Client → session.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(
     tag = "type",
     rename_all = "snake_case",
@@ -15,35 +25,74 @@ use crate::error::ApiError;
 )]
 pub enum ClientMessage {
     Subscribe {
-        token: String,
-        client_id: String,
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        client_id: Option<String>,
     },
     Ping,
     Prompt {
         content: String,
         #[serde(default)]
         model: Option<String>,
+        #[serde(default)]
+        reasoning_effort: Option<String>,
     },
     Stop,
+    /// Someone is typing: warm the sandbox up.
+    Typing,
+    Presence {
+        #[serde(default)]
+        status: Option<PresenceStatus>,
+    },
     FetchHistory {
         #[serde(default)]
-        cursor: Option<i64>,
+        cursor: Option<HistoryCursor>,
         #[serde(default)]
-        limit: Option<u32>,
+        limit: Option<i64>,
     },
 }
 
-/// A page of stored events.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A participant's presence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PresenceStatus {
+    #[default]
+    Active,
+    Idle,
+    Away,
+}
+
+/// A page of stored events, oldest first, as the sandbox (or session) wrote them.
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Replay {
-    pub events: Vec<Value>,
+    pub events: Vec<Box<RawValue>>,
     pub has_more: bool,
-    pub cursor: Option<i64>,
+    pub cursor: Option<HistoryCursor>,
+}
+
+/// Who a client is, as the other clients see them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParticipantInfo {
+    pub participant_id: String,
+    pub name: String,
+}
+
+/// One subscribed participant, as presence frames list them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Present {
+    pub participant_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub status: PresenceStatus,
+    pub last_seen: i64,
 }
 
 /// Session → client.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(
     tag = "type",
     rename_all = "snake_case",
@@ -54,7 +103,9 @@ pub enum ServerMessage {
         session_id: String,
         state: Value,
         participant_id: String,
+        participant: ParticipantInfo,
         replay: Replay,
+        spawn_error: Option<String>,
     },
     Pong {
         timestamp: i64,
@@ -63,15 +114,21 @@ pub enum ServerMessage {
         message_id: String,
         position: u32,
     },
+    /// `event`: exactly what the sandbox sent (or the session wrote for `user_message`).
     SandboxEvent {
-        event: Value,
+        event: Box<RawValue>,
     },
     ProcessingStatus {
         is_processing: bool,
     },
+    SessionStatus {
+        status: SessionStatus,
+    },
     SandboxStatus {
         status: String,
     },
+    SandboxWarming,
+    SandboxSpawning,
     SandboxError {
         error: String,
     },
@@ -79,8 +136,18 @@ pub enum ServerMessage {
         artifact: Value,
     },
     HistoryPage {
-        #[serde(flatten)]
-        page: Replay,
+        items: Vec<Box<RawValue>>,
+        has_more: bool,
+        cursor: Option<HistoryCursor>,
+    },
+    PresenceSync {
+        participants: Vec<Present>,
+    },
+    PresenceUpdate {
+        participants: Vec<Present>,
+    },
+    PresenceLeave {
+        user_id: String,
     },
     Error {
         code: String,
@@ -102,64 +169,103 @@ impl ServerMessage {
     }
 }
 
-/// Parses one client frame; an unreadable frame becomes an error to answer, never fatal.
-pub fn parse_client(text: &str) -> Result<ClientMessage, ApiError> {
-    serde_json::from_str(text).map_err(|e| {
-        let unknown = serde_json::from_str::<Value>(text)
-            .ok()
-            .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_string));
-        match unknown {
-            Some(t) if !KNOWN_CLIENT_TYPES.contains(&t.as_str()) => {
-                ApiError::new(400, "unknown_type", format!("unknown message type {t:?}"))
-            }
-            _ => ApiError::new(400, "invalid_message", format!("invalid message: {e}")),
+/// Parses one client frame: `Ok(None)` for a type this session does not know (ignored, as
+/// the contract says); an unreadable frame becomes an error to answer, never fatal.
+pub fn parse_client(text: &str) -> Result<Option<ClientMessage>, ApiError> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::new(400, "invalid_message", format!("invalid JSON: {e}")))?;
+    match value.get("type").and_then(Value::as_str) {
+        Some(t) if KNOWN_CLIENT_TYPES.contains(&t) => {}
+        Some(_) => return Ok(None),
+        None => {
+            return Err(ApiError::new(
+                400,
+                "invalid_message",
+                "a message needs a string type",
+            ))
         }
-    })
+    }
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|e| ApiError::new(400, "invalid_message", format!("invalid message: {e}")))
 }
 
-const KNOWN_CLIENT_TYPES: &[&str] = &["subscribe", "ping", "prompt", "stop", "fetch_history"];
+const KNOWN_CLIENT_TYPES: &[&str] = &[
+    "subscribe",
+    "ping",
+    "prompt",
+    "stop",
+    "typing",
+    "presence",
+    "fetch_history",
+];
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse(text: &str) -> ClientMessage {
+        parse_client(text).unwrap().unwrap()
+    }
+
     #[test]
     fn parses_client_messages() {
         assert_eq!(
-            parse_client(r#"{"type":"subscribe","token":"t","clientId":"c"}"#).unwrap(),
+            parse(r#"{"type":"subscribe","token":"t","clientId":"c"}"#),
             ClientMessage::Subscribe {
-                token: "t".into(),
-                client_id: "c".into()
+                token: Some("t".into()),
+                client_id: Some("c".into())
             }
         );
         assert_eq!(
-            parse_client(r#"{"type":"ping"}"#).unwrap(),
-            ClientMessage::Ping
+            parse(r#"{"type":"subscribe"}"#),
+            ClientMessage::Subscribe {
+                token: None,
+                client_id: None
+            }
+        );
+        assert_eq!(parse(r#"{"type":"ping"}"#), ClientMessage::Ping);
+        assert_eq!(parse(r#"{"type":"typing"}"#), ClientMessage::Typing);
+        assert_eq!(
+            parse(r#"{"type":"prompt","content":"hi","reasoningEffort":"high","attachments":[]}"#),
+            ClientMessage::Prompt {
+                content: "hi".into(),
+                model: None,
+                reasoning_effort: Some("high".into())
+            }
         );
         assert_eq!(
-            parse_client(r#"{"type":"fetch_history","cursor":3}"#).unwrap(),
+            parse(r#"{"type":"fetch_history","cursor":{"timestamp":5,"id":"e1"},"limit":900}"#),
             ClientMessage::FetchHistory {
-                cursor: Some(3),
-                limit: None
+                cursor: Some(HistoryCursor {
+                    timestamp: 5,
+                    id: "e1".into()
+                }),
+                limit: Some(900)
             }
         );
     }
 
     #[test]
-    fn bad_frames_become_errors() {
-        let e = parse_client(r#"{"type":"dance"}"#).unwrap_err();
-        assert_eq!(e.code, "unknown_type");
+    fn unknown_types_are_ignored_and_bad_frames_are_errors() {
+        assert_eq!(parse_client(r#"{"type":"dance"}"#).unwrap(), None);
         assert_eq!(
             parse_client("not json").unwrap_err().code,
             "invalid_message"
         );
-        let e = parse_client(r#"{"type":"subscribe"}"#).unwrap_err();
-        assert_eq!(e.code, "invalid_message");
+        assert_eq!(
+            parse_client(r#"{"type":"prompt"}"#).unwrap_err().code,
+            "invalid_message"
+        );
+        assert_eq!(
+            parse_client(r#"{"x":1}"#).unwrap_err().code,
+            "invalid_message"
+        );
     }
 
     #[test]
-    fn server_messages_use_wire_names() {
+    fn server_messages_use_wire_names_and_keep_raw_events() {
         let m = ServerMessage::PromptQueued {
             message_id: "m".into(),
             position: 2,
@@ -168,16 +274,26 @@ mod tests {
             serde_json::to_value(&m).unwrap(),
             json!({"type":"prompt_queued","messageId":"m","position":2})
         );
+        let raw = r#"{"type":"token","timestamp":1733000000.1234567,"x":[1]}"#;
+        let ev = ServerMessage::SandboxEvent {
+            event: RawValue::from_string(raw.into()).unwrap(),
+        };
+        assert_eq!(
+            ev.to_text(),
+            format!(r#"{{"type":"sandbox_event","event":{raw}}}"#)
+        );
         let h = ServerMessage::HistoryPage {
-            page: Replay {
-                events: vec![],
-                has_more: false,
-                cursor: None,
-            },
+            items: vec![],
+            has_more: false,
+            cursor: None,
         };
         assert_eq!(
             serde_json::to_value(&h).unwrap(),
-            json!({"type":"history_page","events":[],"hasMore":false,"cursor":null})
+            json!({"type":"history_page","items":[],"hasMore":false,"cursor":null})
+        );
+        assert_eq!(
+            serde_json::to_value(ServerMessage::SandboxWarming).unwrap(),
+            json!({"type":"sandbox_warming"})
         );
     }
 }

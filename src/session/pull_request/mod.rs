@@ -21,7 +21,7 @@ use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::PrCaller;
 use crate::session::ctx::Ctx;
-use crate::session::model::{ArtifactKind, Listed, SessionRow};
+use crate::session::model::{ArtifactKind, SessionRow};
 use crate::session::sandbox::link;
 use crate::vcs::bitbucket::requests::NewPullRequest;
 use crate::vcs::bitbucket::{self, BitbucketError};
@@ -91,9 +91,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     }
     let fresh = creds.access_token(&user).await?;
     if link::socket(ctx).is_none() {
-        return Err(ApiError::conflict(
-            "no sandbox is connected, so the branch cannot be pushed; send a prompt to start one",
-        ));
+        return Err(not_connected());
     }
     let client = bitbucket::Client::new(&cfg, &fresh.token);
     let (ws, slug) = (&session.repo_owner, &session.repo_name);
@@ -105,9 +103,15 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
             repo.map_err(plan::pr_error)?.default_branch
         }
     };
-    let head = plan::head_branch(input.head_branch.as_deref(), &session.id, &base)?;
+    let head = plan::head_branch(
+        input.head_branch.as_deref(),
+        session.branch_name.as_deref(),
+        &session.id,
+        &base,
+    );
 
     push::push(ctx, &pr.pushes, &fresh.token, ws, slug, &head).await?;
+    ctx.store.set_branch_name(&head)?;
 
     let new_pr = NewPullRequest {
         title: input.title.clone(),
@@ -128,9 +132,10 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         Err(e) => return Err(plan::pr_error(e)),
     };
 
+    let state = plan::state_name(&created.state);
     let metadata = json!({
         "number": created.number,
-        "state": created.state,
+        "state": state,
         "head": head,
         "base": base,
         "vcsProvider": VcsProvider::Bitbucket,
@@ -142,11 +147,20 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         &metadata,
         now_ms(),
     )?;
-    let mut artifact = row.view();
+    let mut artifact = row.json();
     artifact["prNumber"] = created.number.into();
     broadcast(ctx, &ServerMessage::ArtifactCreated { artifact });
     respond::json(
-        201,
-        &json!({"prNumber": created.number, "prUrl": created.url, "state": created.state}),
+        200,
+        &json!({"prNumber": created.number, "prUrl": created.url, "state": state}),
+    )
+}
+
+/// No sandbox to push from (we never assume the branch was pushed).
+pub fn not_connected() -> ApiError {
+    ApiError::new(
+        409,
+        "sandbox_not_connected",
+        "no sandbox is connected, so the branch cannot be pushed; send a prompt to start one",
     )
 }

@@ -19,41 +19,71 @@ pub struct PrInput {
 }
 
 impl PrInput {
+    /// Title and body must be there; a bad base branch is refused. A head branch is never
+    /// refused: an unusable one is passed over (see [`head_branch`]).
     pub fn validate(&self) -> Result<(), ApiError> {
         validate::text("title", &self.title, 255, false)?;
         validate::text("body", &self.body, 64 * 1024, false)?;
         if let Some(b) = &self.base_branch {
             validate::branch("baseBranch", b)?;
         }
-        if let Some(h) = &self.head_branch {
-            validate::branch("headBranch", h)?;
-        }
-        if self.base_branch.is_some() && self.base_branch == self.head_branch {
-            return Err(ApiError::bad_request(
-                "headBranch must differ from baseBranch",
-            ));
-        }
         Ok(())
     }
 }
 
-/// The head branch: the one asked for, else `agent/session-<first 12 of the id>`; never
-/// equal to `base`.
-pub fn head_branch(asked: Option<&str>, session_id: &str, base: &str) -> Result<String, ApiError> {
-    if let Some(h) = asked {
-        if h == base {
-            return Err(ApiError::bad_request(
-                "headBranch must differ from the base branch",
-            ));
-        }
-        return Ok(h.to_string());
-    }
+/// Whether `candidate` can be the pull request's head on top of `base`: a plausible git
+/// branch name (not `HEAD`, no `..`, `@{`, space or `~^:?*[]\\`, no leading or trailing `/` or
+/// `.`) that is not the base itself (compared case-insensitively).
+pub fn usable_head(candidate: &str, base: &str) -> bool {
+    let c = candidate.trim();
+    !c.is_empty()
+        && c != "HEAD"
+        && !c.starts_with(['/', '.'])
+        && !c.ends_with(['/', '.'])
+        && !c.contains("..")
+        && !c.contains("@{")
+        && !c
+            .chars()
+            .any(|ch| ch.is_whitespace() || ch.is_control() || "~^:?*[]\\".contains(ch))
+        && !c.eq_ignore_ascii_case(base.trim())
+}
+
+/// The branch this session generates for its work: `agent/session-<first 12 of the id>`.
+pub fn session_branch(session_id: &str) -> String {
     let short: String = session_id.chars().take(12).collect();
-    let mut head = format!("agent/session-{short}");
-    if head == base {
-        head.push_str("-pr");
+    format!("agent/session-{short}")
+}
+
+/// The head branch: the first usable of the one asked for (the sandbox's tool sends its
+/// current branch, often the base), the session's branch, and the generated name.
+pub fn head_branch(
+    asked: Option<&str>,
+    session_branch_name: Option<&str>,
+    session_id: &str,
+    base: &str,
+) -> String {
+    let generated = session_branch(session_id);
+    [asked, session_branch_name]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|c| usable_head(c, base))
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            if usable_head(&generated, base) {
+                generated
+            } else {
+                format!("{generated}-pr")
+            }
+        })
+}
+
+/// The pull request's state as the contract names it (`open`, `merged`, ...).
+pub fn state_name(upstream: &str) -> String {
+    match upstream.to_ascii_uppercase().as_str() {
+        "DECLINED" | "SUPERSEDED" => "closed".into(),
+        other => other.to_ascii_lowercase(),
     }
-    Ok(head)
 }
 
 /// The description: the body, and a link back to the session when the web app is known.
@@ -111,25 +141,44 @@ mod tests {
         assert!(input(" ", "B", None, None).validate().is_err());
         assert!(input("T", "", None, None).validate().is_err());
         assert!(input("T", "B", Some("a..b"), None).validate().is_err());
-        assert!(input("T", "B", None, Some("x y")).validate().is_err());
+        // Heads are never refused: they are passed over.
+        assert!(input("T", "B", None, Some("x y")).validate().is_ok());
         assert!(input("T", "B", Some("main"), Some("main"))
             .validate()
-            .is_err());
+            .is_ok());
     }
 
     #[test]
-    fn head_branch_defaults_and_never_equals_base() {
+    fn head_is_the_first_usable_candidate() {
         let id = "0123456789abcdef".repeat(4);
+        let generated = "agent/session-0123456789ab";
+        assert_eq!(head_branch(None, None, &id, "main"), generated);
+        assert_eq!(head_branch(Some("feat/x"), None, &id, "main"), "feat/x");
+        assert_eq!(head_branch(Some(" feat/x "), None, &id, "main"), "feat/x");
+        // The tool's current branch is often the base: passed over, never an error.
+        assert_eq!(head_branch(Some("main"), None, &id, "main"), generated);
+        assert_eq!(head_branch(Some("MAIN"), Some("work"), &id, "main"), "work");
+        for bad in [
+            "", "HEAD", "/x", "x/", ".x", "x.", "a..b", "a b", "a@{1}", "a~1", "a^", "a:b", "a?",
+            "a*", "a[", "a\\b",
+        ] {
+            assert_eq!(
+                head_branch(Some(bad), None, &id, "main"),
+                generated,
+                "{bad:?}"
+            );
+        }
         assert_eq!(
-            head_branch(None, &id, "main").unwrap(),
-            "agent/session-0123456789ab"
+            head_branch(None, None, &id, generated),
+            format!("{generated}-pr")
         );
-        assert_eq!(head_branch(Some("feat/x"), &id, "main").unwrap(), "feat/x");
-        assert!(head_branch(Some("main"), &id, "main").is_err());
-        assert_eq!(
-            head_branch(None, &id, "agent/session-0123456789ab").unwrap(),
-            "agent/session-0123456789ab-pr"
-        );
+    }
+
+    #[test]
+    fn states_are_lowercase() {
+        assert_eq!(state_name("OPEN"), "open");
+        assert_eq!(state_name("MERGED"), "merged");
+        assert_eq!(state_name("DECLINED"), "closed");
     }
 
     #[test]

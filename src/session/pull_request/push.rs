@@ -67,9 +67,7 @@ pub async fn push(
     pushes.waiting.borrow_mut().insert(head.to_string(), tx);
     if !link::send(ctx, &command) {
         pushes.waiting.borrow_mut().remove(head);
-        return Err(ApiError::conflict(
-            "no sandbox is connected, so the branch cannot be pushed",
-        ));
+        return Err(super::not_connected());
     }
     let timeout_ms = config::push_timeout_ms(&ctx.env);
     let timeout = Delay::from(std::time::Duration::from_millis(timeout_ms as u64));

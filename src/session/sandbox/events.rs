@@ -3,6 +3,7 @@
 //! running prompt in the queue. What other parts of the session must do next is answered as
 //! a [`Followup`] for the dispatcher.
 
+use serde_json::value::RawValue;
 use worker::{WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
@@ -63,24 +64,43 @@ fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
 
 fn event(ctx: &Ctx, ws: &WebSocket, e: Event) -> ApiResult<Option<Followup>> {
     let now = now_ms();
-    let id = match e.stable_id() {
-        Some(id) => id,
-        None => random::id()?,
-    };
-    let stored = ctx.store.upsert_event(
-        &id,
-        &e.name,
-        &e.data,
-        e.message_id.as_deref(),
-        e.replaces_on_repeat(),
-        now,
-    )?;
     ctx.store.sandbox_activity(now)?;
-    if let Some(row) = &stored {
-        let event = row.view_with(&e.data);
-        broadcast(ctx, &ServerMessage::SandboxEvent { event });
+    if let Kind::SessionTitle { title } = &e.kind {
+        if !title.trim().is_empty() {
+            ctx.store.set_title_if_unset(title.trim())?;
+        }
     }
-    // Acknowledged once stored, repeats included: the sandbox may stop re-sending.
+    let stored = if e.kind.is_stored() {
+        let id = match e.stable_id() {
+            Some(id) => id,
+            None => random::id()?,
+        };
+        let replace = e.replaces_on_repeat();
+        let message_id = e.message_id.as_deref();
+        ctx.store
+            .upsert_event(&id, &e.name, &e.raw, message_id, replace, now)?
+            .is_some()
+    } else {
+        false
+    };
+    // A completion counts only for the prompt that is running; a stale one is kept quiet.
+    let completed = match (&e.kind, &e.message_id) {
+        (Kind::ExecutionComplete { success }, Some(m)) if stored => {
+            queue::complete(ctx, m, *success, now)?
+        }
+        _ => false,
+    };
+    let relay = match e.kind {
+        Kind::ExecutionComplete { .. } => completed,
+        Kind::SessionTitle { .. } => true,
+        _ => stored,
+    };
+    if relay {
+        if let Ok(event) = RawValue::from_string(e.raw.clone()) {
+            broadcast(ctx, &ServerMessage::SandboxEvent { event });
+        }
+    }
+    // Acknowledged once handled, repeats included: the sandbox may stop re-sending.
     if let (true, Some(ack_id)) = (e.is_critical(), &e.ack_id) {
         reply(
             ws,
@@ -98,12 +118,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, e: Event) -> ApiResult<Option<Followup>> {
             branch,
             result: Err(error),
         }),
-        Kind::ExecutionComplete { success } if stored.is_some() => {
-            if let Some(message_id) = &e.message_id {
-                queue::complete(ctx, message_id, success, now)?;
-            }
-            Some(Followup::Schedule)
-        }
+        Kind::ExecutionComplete { .. } if stored => Some(Followup::Schedule),
         _ => None,
     })
 }

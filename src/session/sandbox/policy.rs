@@ -114,6 +114,15 @@ pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>)
     }
 }
 
+/// Whether a sandbox should be started ahead of a prompt (someone is typing): none is up
+/// or coming, retries are not on hold, and a failure's cooldown has passed.
+pub fn should_warm(s: &Snapshot, t: &Timeouts, now: i64) -> bool {
+    s.status.is_down()
+        && !s.blocked
+        && s.last_failure_at
+            .is_none_or(|f| now >= f + t.spawn_cooldown_ms)
+}
+
 /// Whether retries stop: enough permanent failures (times given) within the window.
 pub fn should_block(permanent_failures: &[i64], now: i64) -> bool {
     permanent_failures
@@ -204,6 +213,22 @@ mod tests {
         assert_eq!(plan(&s, &T, 600_000).0, Some(Step::Shutdown));
         s.processing = true;
         assert_eq!(plan(&s, &T, 600_000).0, None, "busy is not idle");
+    }
+
+    #[test]
+    fn typing_warms_only_a_sandbox_that_is_down() {
+        let mut s = snap(Status::None);
+        assert!(should_warm(&s, &T, 0));
+        for up in [Status::Spawning, Status::Connecting, Status::Ready] {
+            s.status = up;
+            assert!(!should_warm(&s, &T, 0), "{up:?}");
+        }
+        s.status = Status::Failed;
+        s.last_failure_at = Some(100);
+        assert!(!should_warm(&s, &T, 5_000), "cooldown");
+        assert!(should_warm(&s, &T, 10_100));
+        s.blocked = true;
+        assert!(!should_warm(&s, &T, 99_999), "retries on hold");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::session::model::completion_id;
 
 /// One frame from the sandbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +28,10 @@ pub enum Kind {
     PushError { branch: String, error: String },
     /// The agent reported an error.
     Error,
+    /// The sandbox saved a snapshot.
+    SnapshotReady,
+    /// The agent named the session (used when it has no title yet; not stored).
+    SessionTitle { title: String },
     /// Anything else, stored and broadcast as it is.
     Other,
 }
@@ -45,13 +50,22 @@ impl Kind {
                 error: string_field(data, "error").unwrap_or_else(|| "unknown error".into()),
             },
             "error" => Kind::Error,
+            "snapshot_ready" => Kind::SnapshotReady,
+            "session_title" => Kind::SessionTitle {
+                title: string_field(data, "title").unwrap_or_default(),
+            },
             _ => Kind::Other,
         }
     }
 
     /// Whether losing the event would break the session: stored, then acknowledged.
     pub fn is_critical(&self) -> bool {
-        !matches!(self, Kind::Token | Kind::Other)
+        !matches!(self, Kind::Token | Kind::Other | Kind::SessionTitle { .. })
+    }
+
+    /// Whether the event is kept in the session's log (and replayed).
+    pub fn is_stored(&self) -> bool {
+        !matches!(self, Kind::SessionTitle { .. })
     }
 }
 
@@ -64,6 +78,8 @@ pub struct Event {
     pub message_id: Option<String>,
     pub ack_id: Option<String>,
     pub data: Value,
+    /// The frame exactly as the sandbox sent it: stored and relayed as it is.
+    pub raw: String,
 }
 
 impl Event {
@@ -72,12 +88,18 @@ impl Event {
     }
 
     /// A stable id for events that must be stored once however often they arrive: token
-    /// events (cumulative, one row per message), acknowledged events, and completions.
+    /// events (cumulative, one row per message), completions (one per message), and
+    /// acknowledged events. Errors share an ack id across sub-tasks, so only an identical
+    /// payload counts as a repeat.
     pub fn stable_id(&self) -> Option<String> {
         match (&self.ack_id, &self.kind, &self.message_id) {
             (_, Kind::Token, Some(m)) => Some(format!("token:{m}")),
+            (_, Kind::ExecutionComplete { .. }, Some(m)) => Some(completion_id(m)),
+            (Some(ack), Kind::Error, _) => {
+                let digest = crate::auth::random::sha256_hex(&self.raw);
+                Some(format!("ack:{ack}:{}", &digest[..16]))
+            }
             (Some(ack), _, _) => Some(format!("ack:{ack}")),
-            (None, Kind::ExecutionComplete { .. }, Some(m)) => Some(format!("complete:{m}")),
             _ => None,
         }
     }
@@ -112,16 +134,57 @@ pub fn parse_inbound(text: &str) -> Result<Inbound, ApiError> {
             ack_id: string_field(&data, "ackId"),
             name,
             data,
+            raw: text.to_string(),
         }),
     })
 }
 
+/// Who a prompt is from, and the git identity its commits carry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Author {
     pub user_id: String,
     pub scm_name: Option<String>,
     pub scm_email: Option<String>,
+    pub git_identity: GitIdentity,
+}
+
+impl Author {
+    /// The author, attributed in git when both their name and e-mail are known.
+    pub fn new(user_id: String, scm_name: Option<String>, scm_email: Option<String>) -> Self {
+        let git_identity = match (&scm_name, &scm_email) {
+            (Some(name), Some(email)) => GitIdentity::AttributedUser {
+                name: name.clone(),
+                email: email.clone(),
+            },
+            _ => GitIdentity::AgentOnly,
+        };
+        Self {
+            user_id,
+            scm_name,
+            scm_email,
+            git_identity,
+        }
+    }
+}
+
+/// The git author of the agent's commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum GitIdentity {
+    AttributedUser { name: String, email: String },
+    AgentOnly,
+}
+
+/// A model as `provider/model` (a bare name is Anthropic's, or OpenAI's for `gpt-`).
+pub fn provider_model(model: &str) -> String {
+    if model.contains('/') {
+        model.to_string()
+    } else if model.starts_with("gpt-") {
+        format!("openai/{model}")
+    } else {
+        format!("anthropic/{model}")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -145,7 +208,10 @@ pub enum Outbound {
     Prompt {
         message_id: String,
         content: String,
+        /// `provider/model`.
         model: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reasoning_effort: Option<String>,
         author: Author,
     },
     Stop,
@@ -195,7 +261,7 @@ mod tests {
         };
         assert!(e.is_critical());
         assert_eq!(e.kind, Kind::ExecutionComplete { success: false });
-        assert_eq!(e.stable_id().as_deref(), Some("ack:a9"));
+        assert_eq!(e.stable_id().as_deref(), Some("complete:m1"));
         let Inbound::Event(e) = parse_inbound(r#"{"type":"brand_new_thing","x":1}"#).unwrap()
         else {
             panic!()
@@ -243,12 +309,46 @@ mod tests {
             }
         );
         let critical = |t: &str| kind(&format!(r#"{{"type":"{t}"}}"#)).is_critical();
-        for t in ["execution_complete", "error", "push_complete", "push_error"] {
+        for t in [
+            "execution_complete",
+            "error",
+            "push_complete",
+            "push_error",
+            "snapshot_ready",
+        ] {
             assert!(critical(t), "{t}");
         }
-        for t in ["token", "tool_call", "brand_new"] {
+        for t in ["token", "tool_call", "brand_new", "session_title"] {
             assert!(!critical(t), "{t}");
         }
+    }
+
+    fn event(text: &str) -> Event {
+        match parse_inbound(text).unwrap() {
+            Inbound::Event(e) => e,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors_repeat_only_when_identical_and_completions_once_per_message() {
+        let a = event(r#"{"type":"error","ackId":"error:m1","error":"sub-task 1 failed"}"#);
+        let b = event(r#"{"type":"error","ackId":"error:m1","error":"sub-task 2 failed"}"#);
+        let a2 = event(r#"{"type":"error","ackId":"error:m1","error":"sub-task 1 failed"}"#);
+        assert_ne!(a.stable_id(), b.stable_id());
+        assert_eq!(a.stable_id(), a2.stable_id());
+        let c = event(r#"{"type":"execution_complete","messageId":"m1","ackId":"x"}"#);
+        assert_eq!(c.stable_id(), Some(completion_id("m1")));
+        let t = event(r#"{"type":"session_title","title":"Fix login"}"#);
+        assert_eq!(
+            t.kind,
+            Kind::SessionTitle {
+                title: "Fix login".into()
+            }
+        );
+        assert!(!t.kind.is_stored());
+        let raw = r#"{"type":"token","timestamp":1733000000.1234567,"extra":{"kept":true}}"#;
+        assert_eq!(event(raw).raw, raw);
     }
 
     #[test]
@@ -256,18 +356,23 @@ mod tests {
         let p = Outbound::Prompt {
             message_id: "m".into(),
             content: "c".into(),
-            model: "x".into(),
-            author: Author {
-                user_id: "u".into(),
-                scm_name: Some("N".into()),
-                scm_email: None,
-            },
+            model: provider_model("claude-sonnet-4-5"),
+            reasoning_effort: None,
+            author: Author::new("u".into(), Some("N".into()), None),
         };
         assert_eq!(
             serde_json::to_value(&p).unwrap(),
-            json!({"type":"prompt","messageId":"m","content":"c","model":"x",
-                   "author":{"userId":"u","scmName":"N","scmEmail":null}})
+            json!({"type":"prompt","messageId":"m","content":"c","model":"anthropic/claude-sonnet-4-5",
+                   "author":{"userId":"u","scmName":"N","scmEmail":null,
+                             "gitIdentity":{"mode":"agent-only"}}})
         );
+        let a = Author::new("u".into(), Some("N".into()), Some("n@x".into()));
+        assert_eq!(
+            serde_json::to_value(&a.git_identity).unwrap(),
+            json!({"mode":"attributed-user","name":"N","email":"n@x"})
+        );
+        assert_eq!(provider_model("openai/gpt-5.2"), "openai/gpt-5.2");
+        assert_eq!(provider_model("gpt-5.2"), "openai/gpt-5.2");
         assert_eq!(
             serde_json::to_value(Outbound::Ack { ack_id: "a".into() }).unwrap(),
             json!({"type":"ack","ackId":"a"})

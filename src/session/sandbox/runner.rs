@@ -16,7 +16,7 @@ use crate::session::model::{MessageRow, SessionRow};
 use crate::session::queue;
 use crate::session::sandbox::link;
 use crate::session::sandbox::policy::{self, Snapshot, Status, Step};
-use crate::session::sandbox::protocol::{Author, Outbound};
+use crate::session::sandbox::protocol::{provider_model, Author, Outbound};
 use crate::upstream::fetch;
 use crate::vcs::git_auth::GitAuth;
 use crate::vcs::VcsProvider;
@@ -64,7 +64,11 @@ pub async fn run_due(ctx: &Ctx) -> ApiResult<Option<i64>> {
         wake = next;
         match step {
             None => break,
-            Some(Step::Spawn) => spawn(ctx).await?,
+            Some(Step::Spawn) => {
+                if let Some(first) = queue::next(ctx)? {
+                    spawn(ctx, &first.author_id, Some(&first)).await?
+                }
+            }
             Some(Step::SendNext) => send_next(ctx)?,
             Some(Step::MarkStale) => mark_stale(ctx)?,
             Some(Step::FailConnecting) => {
@@ -80,18 +84,20 @@ pub async fn run_due(ctx: &Ctx) -> ApiResult<Option<i64>> {
 
 fn author_of(ctx: &Ctx, msg: &MessageRow) -> ApiResult<Author> {
     let p = ctx.store.participant_by_user(&msg.author_id)?;
-    Ok(Author {
-        user_id: msg.author_id.clone(),
-        scm_name: p.as_ref().and_then(|p| p.scm_name.clone()),
-        scm_email: p.as_ref().and_then(|p| p.scm_email.clone()),
-    })
+    Ok(Author::new(
+        msg.author_id.clone(),
+        p.as_ref().and_then(|p| p.scm_name.clone()),
+        p.as_ref().and_then(|p| p.scm_email.clone()),
+    ))
 }
 
-fn model_for(ctx: &Ctx, session: &SessionRow, msg: &MessageRow) -> String {
-    msg.model
-        .clone()
+/// The model of a prompt (else the session's, else the default), as `provider/model`.
+fn model_for(ctx: &Ctx, session: &SessionRow, msg: Option<&MessageRow>) -> String {
+    let model = msg
+        .and_then(|m| m.model.clone())
         .or_else(|| session.model.clone())
-        .unwrap_or_else(|| config::default_model(&ctx.env))
+        .unwrap_or_else(|| config::default_model(&ctx.env));
+    provider_model(&model)
 }
 
 fn send_next(ctx: &Ctx) -> ApiResult<()> {
@@ -102,7 +108,11 @@ fn send_next(ctx: &Ctx) -> ApiResult<()> {
     let prompt = Outbound::Prompt {
         message_id: msg.id.clone(),
         content: msg.content.clone(),
-        model: model_for(ctx, &session, &msg),
+        model: model_for(ctx, &session, Some(&msg)),
+        reasoning_effort: msg
+            .reasoning_effort
+            .clone()
+            .or(session.reasoning_effort.clone()),
         author: author_of(ctx, &msg)?,
     };
     if link::send(ctx, &prompt) {
@@ -112,9 +122,10 @@ fn send_next(ctx: &Ctx) -> ApiResult<()> {
 }
 
 fn mark_stale(ctx: &Ctx) -> ApiResult<()> {
+    link::send(ctx, &Outbound::Shutdown);
     set_status(ctx, Status::Stale)?;
     queue::fail_running(ctx, "the sandbox stopped responding")?;
-    link::close(ctx, 4000, "stale");
+    link::close(ctx, 1000, "stale");
     Ok(())
 }
 
@@ -160,11 +171,23 @@ async fn clone_auth(ctx: &Ctx, provider: VcsProvider, user_id: &str) -> ApiResul
     GitAuth::choose(None, None, Some(fresh.token)).ok_or_else(|| ApiError::internal("no token"))
 }
 
-async fn spawn(ctx: &Ctx) -> ApiResult<()> {
+/// Warms the sandbox up for `user_id` (someone is typing) when none is up or coming and
+/// retries are not on hold; answers whether a spawn started.
+pub async fn warm(ctx: &Ctx, user_id: &str) -> ApiResult<bool> {
+    let timeouts = config::sandbox_timeouts(&ctx.env);
+    let now = now_ms();
+    if !policy::should_warm(&snapshot(ctx, now)?, &timeouts, now) {
+        return Ok(false);
+    }
+    broadcast(ctx, &ServerMessage::SandboxWarming);
+    spawn(ctx, user_id, None).await?;
+    Ok(true)
+}
+
+/// Starts a sandbox with `user_id`'s clone credentials, for `first` (the prompt it will
+/// run) or ahead of any prompt.
+async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResult<()> {
     let session = ctx.store.existing_session()?;
-    let Some(first) = queue::next(ctx)? else {
-        return Ok(());
-    };
     let now = now_ms();
     let sandbox_id = random::id()?;
     let token = random::token()?;
@@ -172,6 +195,7 @@ async fn spawn(ctx: &Ctx) -> ApiResult<()> {
     ctx.store
         .sandbox_begin_spawn(&sandbox_id, &random::sha256_hex(&token), now)?;
     announce(ctx, Status::Spawning);
+    broadcast(ctx, &ServerMessage::SandboxSpawning);
 
     let provider = session.vcs_provider;
     let (Some(api_url), Some(api_secret)) = (
@@ -180,7 +204,7 @@ async fn spawn(ctx: &Ctx) -> ApiResult<()> {
     ) else {
         return fail_start(ctx, true, "the sandbox provider is not configured");
     };
-    let auth = match clone_auth(ctx, provider, &first.author_id).await {
+    let auth = match clone_auth(ctx, provider, user_id).await {
         Ok(a) => a,
         Err(e) => {
             let reason = format!("no credentials to clone with: {}", e.message);
@@ -202,7 +226,7 @@ async fn spawn(ctx: &Ctx) -> ApiResult<()> {
         clone_token: auth.secret().into(),
         control_plane_url,
         sandbox_auth_token: token,
-        model: model_for(ctx, &session, &first),
+        model: model_for(ctx, &session, first),
         timeout_seconds: config::sandbox_lifetime_secs(&ctx.env),
     };
     let request = sandbox_api::spawn(&api_url, &api_secret, now_ms(), &body);

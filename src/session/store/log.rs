@@ -1,15 +1,17 @@
 //! The session's record: `events` (stored once under a stable id when one exists) and
 //! `artifacts`, and the paged lists of every table.
 
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use worker::SqlStorageValue as V;
 
 use super::{opt, opt_str, Store, PARTICIPANT_COLUMNS};
 use crate::error::{ApiError, ApiResult};
-use crate::session::command::ListKind;
 use crate::session::model::{
     ArtifactKind, ArtifactRow, EventRow, Listed, MessageRow, ParticipantRow,
 };
+use crate::session::paging::ListKind;
 use crate::session::paging::{window, Page, Window};
 
 /// Larger than any row number, and still a safe JavaScript number.
@@ -46,13 +48,13 @@ impl Store {
         .ok_or_else(|| ApiError::internal("artifact was not stored"))
     }
 
-    /// Stores an event under a stable id: a repeat either replaces it (`replace`) or is
-    /// dropped, answered with `None`.
+    /// Stores an event (`data`: its raw JSON text) under a stable id: a repeat either
+    /// replaces it (`replace`) or is dropped, answered with `None`.
     pub fn upsert_event(
         &self,
         id: &str,
         kind: &str,
-        data: &Value,
+        data: &str,
         message_id: Option<&str>,
         replace: bool,
         now: i64,
@@ -70,7 +72,7 @@ impl Store {
             vec![
                 id.into(),
                 kind.into(),
-                data.to_string().into(),
+                data.into(),
                 opt_str(message_id),
                 now.into(),
             ],
@@ -82,7 +84,7 @@ impl Store {
         &self,
         id: &str,
         kind: &str,
-        data: &Value,
+        data: &str,
         message_id: Option<&str>,
         now: i64,
     ) -> ApiResult<EventRow> {
@@ -90,25 +92,45 @@ impl Store {
             .ok_or_else(|| ApiError::internal("event was not stored"))
     }
 
-    /// One page of typed rows (fetched with `limit + 1`), shown with each row's `seq`.
+    /// The position of the event `id` in the log, if it is stored.
+    pub fn event_seq(&self, id: &str) -> ApiResult<Option<i64>> {
+        #[derive(Deserialize)]
+        struct Seq {
+            seq: i64,
+        }
+        let row: Option<Seq> =
+            self.first("SELECT seq FROM events WHERE id = ?", vec![id.into()])?;
+        Ok(row.map(|r| r.seq))
+    }
+
+    /// One page of events, newest first.
+    pub fn events(&self, page: &Page) -> ApiResult<Window<EventRow>> {
+        let rows = self.rows(
+            "SELECT seq, id, type, data, message_id, created_at FROM events
+             WHERE seq < ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR message_id = ?3)
+             ORDER BY seq DESC LIMIT ?4",
+            vec![
+                page.cursor.unwrap_or(NO_CURSOR).into(),
+                opt(&page.event_type),
+                opt(&page.message_id),
+                (i64::from(page.limit) + 1).into(),
+            ],
+        )?;
+        Ok(window(rows, page.limit, EventRow::seq))
+    }
+
+    /// One page of typed rows (fetched with `limit + 1`), as callers see them.
     fn listed<T: Listed>(
         &self,
         query: &str,
         bindings: Vec<V>,
         limit: u32,
-    ) -> ApiResult<Window<Value>> {
-        let rows = window(self.rows::<T>(query, bindings)?, limit, T::seq);
-        Ok(rows.map(|r| {
-            let mut v = r.view();
-            if let Value::Object(m) = &mut v {
-                m.insert("seq".into(), r.seq().into());
-            }
-            v
-        }))
+    ) -> ApiResult<Window<Box<RawValue>>> {
+        Ok(window(self.rows::<T>(query, bindings)?, limit, T::seq).map(|r| r.view()))
     }
 
-    /// One page of a list, newest first.
-    pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Window<Value>> {
+    /// One page of a list, newest first, as callers see it.
+    pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Window<Box<RawValue>>> {
         let cursor: V = page.cursor.unwrap_or(NO_CURSOR).into();
         let limit: V = (i64::from(page.limit) + 1).into();
         let by_rowid = |table: &str, columns: &str| {
@@ -116,15 +138,11 @@ impl Store {
         };
         let n = page.limit;
         match kind {
-            ListKind::Events => self.listed::<EventRow>(
-                "SELECT seq, id, type, data, message_id, created_at FROM events
-                 WHERE seq < ? AND (? IS NULL OR type = ?) ORDER BY seq DESC LIMIT ?",
-                vec![cursor, opt(&page.event_type), opt(&page.event_type), limit],
-                n,
-            ),
+            ListKind::Events => Ok(self.events(page)?.map(|r| r.view())),
             ListKind::Messages => self.listed::<MessageRow>(
-                &by_rowid("messages", "rowid AS seq, *"),
-                vec![cursor, limit],
+                "SELECT rowid AS seq, * FROM messages WHERE rowid < ?1 AND (?2 IS NULL OR status = ?2)
+                 ORDER BY rowid DESC LIMIT ?3",
+                vec![cursor, opt_str(page.status.map(|s| s.as_str())), limit],
                 n,
             ),
             ListKind::Artifacts => self.listed::<ArtifactRow>(

@@ -127,8 +127,8 @@ impl Store {
         self.run(
             "INSERT INTO session (id, title, repo_owner, repo_name, vcs_provider, model,
                 base_branch, branch_name, status, created_by, created_at, updated_at,
-                control_plane_url)
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+                control_plane_url, reasoning_effort)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
             vec![
                 s.session_id.as_str().into(),
                 opt(&s.title),
@@ -142,6 +142,7 @@ impl Store {
                 now.into(),
                 now.into(),
                 opt(&s.control_plane_url),
+                opt(&s.reasoning_effort),
             ],
         )
     }
@@ -156,6 +157,19 @@ impl Store {
 
     pub fn set_base_branch(&self, branch: &str) -> ApiResult<()> {
         self.run("UPDATE session SET base_branch = ?", vec![branch.into()])
+    }
+
+    /// Records the branch the session's work was pushed to.
+    pub fn set_branch_name(&self, branch: &str) -> ApiResult<()> {
+        self.run("UPDATE session SET branch_name = ?", vec![branch.into()])
+    }
+
+    /// Names the session, unless it already has a title.
+    pub fn set_title_if_unset(&self, title: &str) -> ApiResult<()> {
+        self.run(
+            "UPDATE session SET title = ? WHERE title IS NULL OR title = ''",
+            vec![title.into()],
+        )
     }
 
     /// Moves `updated_at` on without another change.

@@ -11,6 +11,11 @@ impl Store {
         Ok(n.max(0) as usize)
     }
 
+    /// How many prompts the session has had.
+    pub fn message_count(&self) -> ApiResult<i64> {
+        self.count("SELECT COUNT(*) AS n FROM messages")
+    }
+
     pub fn processing_message(&self) -> ApiResult<Option<MessageRow>> {
         self.first(
             "SELECT rowid AS seq, * FROM messages WHERE status = 'processing' LIMIT 1",
@@ -66,17 +71,20 @@ impl Store {
         id: &str,
         p: &PromptInput,
         model: Option<&str>,
+        reasoning_effort: Option<&str>,
         now: i64,
     ) -> ApiResult<u32> {
         self.run(
-            "INSERT INTO messages (id, author_id, content, source, model, status, created_at)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            "INSERT INTO messages (id, author_id, content, source, model, reasoning_effort,
+                status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
             vec![
                 id.into(),
                 p.author_id.as_str().into(),
                 p.content.as_str().into(),
                 p.source.as_deref().unwrap_or("web").into(),
                 super::opt_str(model),
+                super::opt_str(reasoning_effort),
                 now.into(),
             ],
         )?;
