@@ -80,6 +80,13 @@ pub fn bitbucket_bot(env: &Env) -> (Option<String>, Option<String>) {
     )
 }
 
+/// The bot's REST credentials, if configured: its Atlassian account e-mail and API token
+/// (REST calls with an API token are HTTP Basic `email:token`; the username does not work).
+pub fn bitbucket_bot_rest(env: &Env) -> Option<(String, String)> {
+    let token = bitbucket_bot(env).1?;
+    Some((secret(env, "BITBUCKET_BOT_EMAIL")?, token))
+}
+
 /// Where Bitbucket serves git over HTTPS (`BITBUCKET_GIT_URL`).
 pub fn bitbucket_git_url(env: &Env) -> String {
     secret(env, "BITBUCKET_GIT_URL")

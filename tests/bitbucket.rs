@@ -94,6 +94,8 @@ async fn lists_250_repositories_of_two_workspaces_with_exact_upstream_calls() {
     assert_eq!(again.body["cached"], true);
     assert_eq!(again.body["repos"].as_array().unwrap().len(), 250);
     assert_eq!(again.body["cachedAt"], r.body["cachedAt"]);
+    let at = r.body["cachedAt"].as_str().expect("ISO 8601 cachedAt");
+    assert!(at.ends_with('Z') && at.contains('T'), "{at}");
     assert_eq!(
         calls_with(fake, &token).await.len(),
         4,
@@ -365,8 +367,14 @@ async fn upstream_failures_become_clear_errors() {
                 .bearer_auth(common::service_token_at(now_ms())),
         )
         .await;
-    assert_eq!(r.status, 401);
-    assert!(r.message().contains("X-User-Id"));
+    // No user headers: the bot's repositories, and this worker has no bot for REST.
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "server_misconfigured"),
+        "{}",
+        r.body
+    );
+    assert!(r.message().contains("BITBUCKET_BOT_EMAIL"));
     let r = repos_with(&c, "x-user-id", &unique("nobody")).await;
     assert_eq!(r.status, 401);
     let r = c

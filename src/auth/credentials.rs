@@ -45,6 +45,8 @@ impl Row {
 pub struct Fresh {
     pub token: String,
     pub version: i64,
+    /// When the token expires (Unix ms), when known.
+    pub expires_at: Option<i64>,
 }
 
 /// Plaintext credentials offered by a caller (session creation, ws-token, participants).
@@ -276,6 +278,7 @@ impl Credentials {
                     return Ok(Fresh {
                         token: self.open(&row.access_token_encrypted)?,
                         version: row.version,
+                        expires_at: row.expires_at,
                     })
                 }
                 Action::Reauth => {
@@ -285,10 +288,11 @@ impl Credentials {
                     )))
                 }
                 Action::Refresh => {
-                    if let Some(token) = self.try_refresh(user_id, &row, now).await? {
+                    if let Some((token, expires_at)) = self.try_refresh(user_id, &row, now).await? {
                         return Ok(Fresh {
                             token,
                             version: row.version + 1,
+                            expires_at: Some(expires_at),
                         });
                     }
                 }
@@ -306,7 +310,12 @@ impl Credentials {
     }
 
     /// Takes the lease and refreshes. `Ok(None)`: someone else got there first; re-read.
-    async fn try_refresh(&self, user_id: &str, row: &Row, now: i64) -> ApiResult<Option<String>> {
+    async fn try_refresh(
+        &self,
+        user_id: &str,
+        row: &Row,
+        now: i64,
+    ) -> ApiResult<Option<(String, i64)>> {
         let key = || -> Vec<JsValue> {
             vec![
                 self.provider.as_str().into(),
@@ -344,18 +353,18 @@ impl Credentials {
                     .map(|r| self.seal(r))
                     .transpose()?;
                 // Stored before use: rotation kills the old refresh token within minutes.
-                let expires_at = Some(lifecycle::expiry(done, grant.expires_in_secs));
+                let expires_at = lifecycle::expiry(done, grant.expires_in_secs);
                 let stored = self
                     .store_pair(
                         user_id,
                         row.version,
                         &access,
                         refresh.as_deref(),
-                        expires_at,
+                        Some(expires_at),
                         done,
                     )
                     .await?;
-                Ok(stored.then_some(grant.access_token))
+                Ok(stored.then_some((grant.access_token, expires_at)))
             }
             Refreshed::Rejected(e) => {
                 worker::console_warn!(

@@ -19,6 +19,16 @@ pub fn require_service_token(req: &Request, env: &Env) -> ApiResult<()> {
         .map_err(|e| ApiError::unauthorized(e.message()))
 }
 
+/// The bearer token of a sandbox route of session `id` (the session checks it). Without
+/// one, or for a session id that cannot exist, 401.
+pub fn sandbox_token(req: &Request, env: &Env, id: &str) -> ApiResult<String> {
+    let header = req.headers().get("authorization")?;
+    let token = service_token::bearer(header.as_deref())
+        .map_err(|e| ApiError::unauthorized(e.message()))?;
+    session_call::stub(env, id).map_err(|_| ApiError::unauthorized("invalid sandbox token"))?;
+    Ok(token.to_string())
+}
+
 /// The caller of a service-or-sandbox route of session `id`: the service when its token is
 /// valid, else whoever holds the bearer token (which the session checks).
 pub fn service_or_sandbox(req: &Request, env: &Env, id: &str) -> ApiResult<PrCaller> {

@@ -4,6 +4,7 @@
 
 pub mod guard;
 pub mod health;
+pub mod preferences;
 pub mod repos;
 pub mod respond;
 pub mod route;
@@ -13,6 +14,7 @@ pub mod sessions;
 use worker::{Env, Request, Response, Result};
 
 use crate::error::{ApiError, ApiResult};
+use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
 
 /// Handles one request to the worker.
@@ -51,5 +53,16 @@ async fn dispatch(route: Route, req: Request, env: &Env) -> ApiResult<Response> 
         Route::WsToken(id) => sessions::ws_token(req, env, &id).await,
         Route::CreatePr(id) => sessions::create_pr(req, env, &id).await,
         Route::WebSocket(id) => sessions::websocket(req, env, &id).await,
+        Route::Children(id) => session_call::call(env, &id, &Command::Children).await,
+        Route::CommitSigning(id) => {
+            sessions::sandbox(&req, env, &id, SandboxAsk::CommitSigning).await
+        }
+        Route::SandboxSkills(id) => sessions::sandbox(&req, env, &id, SandboxAsk::Skills).await,
+        Route::ScmCredentials(id) => {
+            sessions::sandbox(&req, env, &id, SandboxAsk::ScmCredentials).await
+        }
+        Route::GetModelPreferences => preferences::get(env).await,
+        Route::SetModelPreferences => preferences::put(req, env).await,
+        Route::Branches(owner, name) => repos::branches(&req, env, &owner, &name).await,
     }
 }

@@ -1,13 +1,17 @@
-//! `GET /repos`: the repositories a user can reach, from the provider or the KV cache.
+//! `GET /repos` and `GET /repos/{owner}/{name}/branches`: what a user (or, without user
+//! headers, the bot) can reach at the provider, from the provider or the KV cache.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
-use crate::auth::credentials::{reauth, Credentials};
-use crate::clock::now_ms;
+use crate::auth::credentials::{reauth, Credentials, Fresh};
+use crate::clock::{iso8601, now_ms};
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::validate;
 use crate::vcs::bitbucket::{self, BitbucketError};
 use crate::vcs::repos_cache::{self, Cached, Caller};
 use crate::vcs::VcsProvider;
@@ -20,8 +24,15 @@ fn header(req: &Request, name: &str) -> ApiResult<Option<String>> {
         .filter(|v| !v.is_empty()))
 }
 
-/// `GET /repos`.
-pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+/// Who a listing is for, with what it takes to ask Bitbucket.
+struct Asker {
+    caller: Caller,
+    /// The user's stored credentials (for `Caller::User`).
+    credentials: Option<Credentials>,
+}
+
+/// Reads `X-VCS-Provider`, `X-User-Token` / `X-User-Id` (neither: the bot).
+async fn asker(req: &Request, env: &Env) -> ApiResult<Asker> {
     let provider = match header(req, "x-vcs-provider")? {
         None => config::default_provider(env),
         Some(p) => VcsProvider::parse(&p).ok_or_else(|| {
@@ -35,18 +46,12 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
             "repository listing is not available for GitHub yet",
         ));
     }
-    let user_token = header(req, "x-user-token")?;
-    let user_id = header(req, "x-user-id")?;
-    let caller = match (&user_token, &user_id) {
+    let caller = match (header(req, "x-user-token")?, header(req, "x-user-id")?) {
         (Some(t), _) => Caller::Token(t),
         (None, Some(u)) => Caller::User(u),
-        (None, None) => {
-            return Err(ApiError::unauthorized(
-                "missing credentials: send X-User-Id (stored credentials) or X-User-Token",
-            ))
-        }
+        (None, None) => Caller::Bot,
     };
-    let credentials = match caller {
+    let credentials = match &caller {
         Caller::User(u) => {
             let creds = Credentials::new(env, provider)?;
             match creds.state(u).await? {
@@ -63,46 +68,98 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
                 Some(_) => Some(creds),
             }
         }
-        Caller::Token(_) => None,
+        _ => None,
     };
+    Ok(Asker {
+        caller,
+        credentials,
+    })
+}
 
-    let kv = env.kv("REPOS_CACHE")?;
-    let key = repos_cache::key(provider, &caller);
-    if let Ok(Some(hit)) = kv.get(&key).json::<Cached>().await {
-        return respond::json(
-            200,
-            &json!({"repos": hit.repos, "cached": true, "cachedAt": hit.cached_at}),
-        );
-    }
-
+/// Runs `call` against Bitbucket as the asker: the user's fresh token (flagged for a new
+/// sign-in when Bitbucket refuses it), the raw token given, or the bot's API token.
+async fn as_asker<T>(
+    env: &Env,
+    asker: &Asker,
+    call: impl AsyncFnOnce(&bitbucket::Client<'_>) -> Result<T, BitbucketError>,
+) -> ApiResult<T> {
     let cfg = config::bitbucket(env);
-    let repos = match (&caller, &credentials) {
+    match (&asker.caller, &asker.credentials) {
         (Caller::User(u), Some(creds)) => {
-            let fresh = creds.access_token(u).await?;
-            let listed = bitbucket::Client::new(&cfg, &fresh.token).repos().await;
-            if let Err(BitbucketError::Reauth(_)) = &listed {
+            let Fresh { token, version, .. } = creds.access_token(u).await?;
+            let answer = call(&bitbucket::Client::new(&cfg, &token)).await;
+            if let Err(BitbucketError::Reauth(_)) = &answer {
                 // Bitbucket no longer accepts this token: say so to every later caller.
-                creds.mark_reauth(u, fresh.version).await?;
+                creds.mark_reauth(u, version).await?;
             }
-            listed?
+            Ok(answer?)
         }
-        (Caller::Token(t), _) => bitbucket::Client::new(&cfg, t).repos().await?,
-        (Caller::User(_), None) => return Err(ApiError::internal("credentials missing")),
+        (Caller::Token(t), _) => Ok(call(&bitbucket::Client::new(&cfg, t)).await?),
+        (Caller::Bot, _) => {
+            let (email, token) = config::bitbucket_bot_rest(env).ok_or_else(|| {
+                ApiError::misconfigured("BITBUCKET_BOT_EMAIL and BITBUCKET_BOT_API_TOKEN")
+            })?;
+            Ok(call(&bitbucket::Client::bot(&cfg, &email, &token)).await?)
+        }
+        (Caller::User(_), None) => Err(ApiError::internal("credentials missing")),
+    }
+}
+
+/// Answers from the KV cache under `key`, else fetches, caches and answers. The body is
+/// `{<field>: [...], cached, cachedAt}` with `cachedAt` in ISO 8601.
+async fn cached<T: Serialize + DeserializeOwned>(
+    env: &Env,
+    key: &str,
+    field: &str,
+    fetch: impl AsyncFnOnce() -> ApiResult<T>,
+) -> ApiResult<Response> {
+    let kv = env.kv("REPOS_CACHE")?;
+    let answer = |items: &T, hit: bool, at: i64| {
+        let mut body = json!({"cached": hit, "cachedAt": iso8601(at)});
+        body[field] = json!(items);
+        respond::json(200, &body)
     };
-    let cached = Cached {
-        repos,
+    if let Ok(Some(hit)) = kv.get(key).json::<Cached<T>>().await {
+        return answer(&hit.items, true, hit.cached_at);
+    }
+    let fresh = Cached {
+        items: fetch().await?,
         cached_at: now_ms(),
     };
-    match kv.put(&key, &cached) {
+    match kv.put(key, &fresh) {
         Ok(put) => {
             if let Err(e) = put.expiration_ttl(repos_cache::TTL_SECS).execute().await {
-                worker::console_warn!("could not cache the repository list: {e}");
+                worker::console_warn!("could not cache a listing: {e}");
             }
         }
-        Err(e) => worker::console_warn!("could not cache the repository list: {e}"),
+        Err(e) => worker::console_warn!("could not cache a listing: {e}"),
     }
-    respond::json(
-        200,
-        &json!({"repos": cached.repos, "cached": false, "cachedAt": cached.cached_at}),
-    )
+    answer(&fresh.items, false, fresh.cached_at)
+}
+
+/// `GET /repos`.
+pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+    let asker = asker(req, env).await?;
+    let key = repos_cache::key(VcsProvider::Bitbucket, &asker.caller, None);
+    cached(env, &key, "repos", async || {
+        as_asker(env, &asker, async |c| c.repos().await).await
+    })
+    .await
+}
+
+/// `GET /repos/{owner}/{name}/branches` → `{branches: [{name}]}`.
+pub async fn branches(req: &Request, env: &Env, owner: &str, name: &str) -> ApiResult<Response> {
+    validate::slug("owner", owner)?;
+    validate::slug("name", name)?;
+    let asker = asker(req, env).await?;
+    let repo = format!("{owner}/{name}");
+    let key = repos_cache::key(VcsProvider::Bitbucket, &asker.caller, Some(&repo));
+    cached(env, &key, "branches", async || {
+        let names = as_asker(env, &asker, async |c| c.branches(owner, name).await).await?;
+        Ok(names
+            .into_iter()
+            .map(|name| json!({"name": name}))
+            .collect::<Vec<_>>())
+    })
+    .await
 }

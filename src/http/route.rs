@@ -15,6 +15,8 @@ pub enum Access {
     Service,
     /// The service token, or the session's sandbox token (checked by the session).
     ServiceOrSandbox,
+    /// The session's sandbox token only (checked by the session).
+    Sandbox,
 }
 
 /// One route of the API, with its path parameters.
@@ -37,6 +39,14 @@ pub enum Route {
     CreatePr(String),
     /// `GET /sessions/{id}/ws`: the WebSocket upgrade.
     WebSocket(String),
+    Children(String),
+    CommitSigning(String),
+    SandboxSkills(String),
+    ScmCredentials(String),
+    GetModelPreferences,
+    SetModelPreferences,
+    /// `GET /repos/{owner}/{name}/branches`.
+    Branches(String, String),
 }
 
 /// Why a request matches no route.
@@ -51,7 +61,7 @@ pub enum Unmatched {
 impl Route {
     /// Parses a request's method and path.
     pub fn parse(method: &Method, path: &str) -> Result<Route, Unmatched> {
-        use Method::{Delete, Get, Post};
+        use Method::{Delete, Get, Post, Put};
         let segments: Vec<&str> = match path.strip_prefix('/') {
             Some(rest) => rest.split('/').collect(),
             None => return Err(Unmatched::NotFound),
@@ -67,6 +77,9 @@ impl Route {
         let route = match (segments.as_slice(), method, list) {
             (["health"], Get, _) => Route::Health,
             (["repos"], Get, _) => Route::ListRepos,
+            (["repos", o, n, "branches"], Get, _) => Route::Branches(id(o), id(n)),
+            (["model-preferences"], Get, _) => Route::GetModelPreferences,
+            (["model-preferences"], Put, _) => Route::SetModelPreferences,
             (["sessions"], Get, _) => Route::ListSessions,
             (["sessions"], Post, _) => Route::CreateSession,
             (["sessions", s], Get, _) => Route::GetSession(id(s)),
@@ -80,6 +93,10 @@ impl Route {
             (["sessions", s, "ws-token"], Post, _) => Route::WsToken(id(s)),
             (["sessions", s, "pr"], Post, _) => Route::CreatePr(id(s)),
             (["sessions", s, "ws"], Get, _) => Route::WebSocket(id(s)),
+            (["sessions", s, "children"], Get, _) => Route::Children(id(s)),
+            (["sessions", s, "commit-signing"], Get, _) => Route::CommitSigning(id(s)),
+            (["sessions", s, "sandbox-skills"], Get, _) => Route::SandboxSkills(id(s)),
+            (["sessions", s, "scm-credentials"], Post, _) => Route::ScmCredentials(id(s)),
             (path, _, _) if Self::path_exists(path) => return Err(Unmatched::MethodNotAllowed),
             _ => return Err(Unmatched::NotFound),
         };
@@ -89,7 +106,8 @@ impl Route {
     /// Whether some method serves this path.
     fn path_exists(segments: &[&str]) -> bool {
         match segments {
-            ["health"] | ["repos"] | ["sessions"] | ["sessions", _] => true,
+            ["health"] | ["repos"] | ["sessions"] | ["sessions", _] | ["model-preferences"] => true,
+            ["repos", _, _, "branches"] => true,
             ["sessions", _, sub] => {
                 ListKind::parse(sub).is_some()
                     || [
@@ -100,6 +118,10 @@ impl Route {
                         "ws-token",
                         "pr",
                         "ws",
+                        "children",
+                        "commit-signing",
+                        "sandbox-skills",
+                        "scm-credentials",
                     ]
                     .contains(sub)
             }
@@ -112,6 +134,9 @@ impl Route {
         match self {
             Route::Health | Route::WebSocket(_) => Access::Public,
             Route::CreatePr(_) => Access::ServiceOrSandbox,
+            Route::CommitSigning(_) | Route::SandboxSkills(_) | Route::ScmCredentials(_) => {
+                Access::Sandbox
+            }
             _ => Access::Service,
         }
     }
@@ -217,6 +242,48 @@ mod tests {
                 "/sessions/abc/ws",
                 Route::WebSocket(s.into()),
                 Access::Public,
+            ),
+            (
+                Get,
+                "/sessions/abc/children",
+                Route::Children(s.into()),
+                Access::Service,
+            ),
+            (
+                Get,
+                "/sessions/abc/commit-signing",
+                Route::CommitSigning(s.into()),
+                Access::Sandbox,
+            ),
+            (
+                Get,
+                "/sessions/abc/sandbox-skills",
+                Route::SandboxSkills(s.into()),
+                Access::Sandbox,
+            ),
+            (
+                Post,
+                "/sessions/abc/scm-credentials",
+                Route::ScmCredentials(s.into()),
+                Access::Sandbox,
+            ),
+            (
+                Get,
+                "/model-preferences",
+                Route::GetModelPreferences,
+                Access::Service,
+            ),
+            (
+                Put,
+                "/model-preferences",
+                Route::SetModelPreferences,
+                Access::Service,
+            ),
+            (
+                Get,
+                "/repos/acme/web/branches",
+                Route::Branches("acme".into(), "web".into()),
+                Access::Service,
             ),
         ];
         for (method, path, route, access) in table {

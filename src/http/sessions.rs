@@ -7,7 +7,9 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{guard, respond, session_call};
 use crate::index;
-use crate::session::command::{Command, CreateSession, ParticipantInput, PromptInput, UserRef};
+use crate::session::command::{
+    Command, CreateSession, ParticipantInput, PromptInput, SandboxAsk, UserRef,
+};
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
 
@@ -84,6 +86,12 @@ pub async fn create_pr(mut req: Request, env: &Env, id: &str) -> ApiResult<Respo
     let body =
         String::from_utf8(raw).map_err(|_| ApiError::invalid_json("request body is not UTF-8"))?;
     session_call::call(env, id, &Command::CreatePr { body, caller }).await
+}
+
+/// A route of the session's sandbox: its bearer token goes to the session, which checks it.
+pub async fn sandbox(req: &Request, env: &Env, id: &str, ask: SandboxAsk) -> ApiResult<Response> {
+    let token = guard::sandbox_token(req, env, id)?;
+    session_call::call(env, id, &Command::Sandbox { token, ask }).await
 }
 
 /// `GET /sessions/{id}/ws`: the WebSocket upgrade, handed to the session as it is.

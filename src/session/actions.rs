@@ -53,9 +53,13 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
             respond::json(200, &json!({"id": row.id, "status": "added"}))
         }
         Command::WsToken(p) => ws_token(ctx, &p).await,
-        Command::CreatePr { .. } => {
-            Err(ApiError::internal("pull requests are not a plain command"))
+        Command::Children => {
+            ctx.store.existing_session()?;
+            respond::json(200, &json!({"children": []}))
         }
+        Command::CreatePr { .. } | Command::Sandbox { .. } => Err(ApiError::internal(
+            "pull requests and sandbox routes are not plain commands",
+        )),
     }
 }
 

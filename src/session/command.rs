@@ -222,6 +222,22 @@ pub enum Command {
         body: String,
         caller: PrCaller,
     },
+    /// A route of the session's sandbox, with the bearer token it presented.
+    Sandbox {
+        token: String,
+        ask: SandboxAsk,
+    },
+    /// The session's child sessions.
+    Children,
+}
+
+/// What a sandbox asks of its session with its own token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxAsk {
+    CommitSigning,
+    Skills,
+    ScmCredentials,
 }
 
 /// Who asks for a pull request: resolved once by the worker, checked by the session.

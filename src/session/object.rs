@@ -18,6 +18,7 @@ use crate::session::ctx::Ctx;
 use crate::session::pull_request::{self, PrState};
 use crate::session::sandbox::events::{self, Followup};
 use crate::session::sandbox::link as sandbox_link;
+use crate::session::sandbox::routes as sandbox_routes;
 use crate::session::sandbox::runner;
 use crate::session::{actions, alarm};
 
@@ -54,6 +55,7 @@ impl SessionObject {
             Command::CreatePr { body, caller } => {
                 pull_request::create(ctx, &self.pr, &body, caller).await
             }
+            Command::Sandbox { token, ask } => sandbox_routes::answer(ctx, &token, ask).await,
             other => actions::run(ctx, other).await,
         }
     }

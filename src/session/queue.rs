@@ -11,7 +11,9 @@ use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::{ParticipantInput, PromptInput};
 use crate::session::ctx::Ctx;
-use crate::session::model::{completion_id, MessageRow, ParticipantRow, Role, SessionStatus};
+use crate::session::model::{
+    completion_id, MessageRow, ParticipantRow, Role, SessionRow, SessionStatus,
+};
 use crate::session::status::{self, Change};
 use crate::session::store::SealedTokens;
 
@@ -82,6 +84,16 @@ pub fn record_event(ctx: &Ctx, kind: &str, raw: &str, message_id: Option<&str>) 
         .insert_event(&random::id()?, kind, raw, message_id, now_ms())?;
     broadcast(ctx, &ServerMessage::SandboxEvent { event: row.raw() });
     Ok(())
+}
+
+/// Whose credentials act for the session now: the author of the running prompt, else the
+/// session's owner.
+pub fn current_author(ctx: &Ctx, session: &SessionRow) -> ApiResult<String> {
+    Ok(ctx
+        .store
+        .processing_message()?
+        .map(|m| m.author_id)
+        .unwrap_or_else(|| session.created_by.clone()))
 }
 
 /// The prompt to send next, if any.

@@ -9,6 +9,30 @@ pub enum Method {
     Post,
 }
 
+/// How a request authenticates. `Debug` never shows the secret.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Auth<'a> {
+    /// `Authorization: Bearer <token>` (a user's OAuth token, an access token).
+    Bearer(&'a str),
+    /// `Authorization: Basic base64(user:secret)` (a bot's API token).
+    Basic { user: &'a str, secret: &'a str },
+}
+
+impl<'a> From<&'a str> for Auth<'a> {
+    fn from(token: &'a str) -> Self {
+        Auth::Bearer(token)
+    }
+}
+
+impl std::fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Auth::Bearer(_) => write!(f, "Auth::Bearer"),
+            Auth::Basic { user, .. } => write!(f, "Auth::Basic({user})"),
+        }
+    }
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     pub method: Method,
@@ -42,6 +66,19 @@ impl HttpRequest {
 
     pub fn bearer(self, token: &str) -> Self {
         self.header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Authenticates the request as `auth` says.
+    pub fn auth(self, auth: Auth<'_>) -> Self {
+        use base64::Engine;
+        match auth {
+            Auth::Bearer(token) => self.bearer(token),
+            Auth::Basic { user, secret } => {
+                let pair =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+                self.header("authorization", format!("Basic {pair}"))
+            }
+        }
     }
 
     pub fn header_value(&self, name: &str) -> Option<&str> {
@@ -102,5 +139,18 @@ mod tests {
         let r = HttpRequest::get("https://x/y").bearer("SECRET-TOKEN");
         assert_eq!(r.header_value("Authorization"), Some("Bearer SECRET-TOKEN"));
         assert!(!format!("{r:?}").contains("SECRET"));
+        let basic = HttpRequest::get("https://x/y").auth(Auth::Basic {
+            user: "bot@example.com",
+            secret: "SECRET",
+        });
+        assert_eq!(
+            basic.header_value("authorization"),
+            Some("Basic Ym90QGV4YW1wbGUuY29tOlNFQ1JFVA==")
+        );
+        let auth = Auth::Basic {
+            user: "u",
+            secret: "SECRET",
+        };
+        assert!(!format!("{auth:?}").contains("SECRET"));
     }
 }

@@ -52,7 +52,8 @@ pub struct Repo {
     pub owner: String,
     pub name: String,
     pub full_name: String,
-    pub description: String,
+    /// `null` when the repository has none.
+    pub description: Option<String>,
     pub private: bool,
     pub default_branch: String,
 }

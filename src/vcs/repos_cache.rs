@@ -1,32 +1,40 @@
-//! The `GET /repos` cache in KV: its key (per provider and user, never the raw token) and
-//! what it holds.
+//! The listing cache in KV (`GET /repos`, `GET /repos/{o}/{n}/branches`): its key (per
+//! provider, caller and repository; never a raw token) and what it holds.
 
 use serde::{Deserialize, Serialize};
 
 use crate::auth::random::sha256_hex;
-use crate::vcs::Repo;
 use crate::vcs::VcsProvider;
 
 /// How long a listing is served from the cache.
 pub const TTL_SECS: u64 = 300;
 
-/// Who is asking: a user with stored credentials, or a raw token.
-pub enum Caller<'a> {
-    User(&'a str),
-    Token(&'a str),
+/// Who is asking: a user with stored credentials, a raw token, or nobody (the bot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    User(String),
+    Token(String),
+    Bot,
 }
 
-pub fn key(provider: VcsProvider, caller: &Caller<'_>) -> String {
-    match caller {
-        Caller::User(u) => format!("repos:v1:{}:user:{}", provider.as_str(), sha256_hex(u)),
-        Caller::Token(t) => format!("repos:v1:{}:token:{}", provider.as_str(), sha256_hex(t)),
+/// The cache key of a listing: repositories (`repo: None`) or one repository's branches.
+pub fn key(provider: VcsProvider, caller: &Caller, repo: Option<&str>) -> String {
+    let who = match caller {
+        Caller::User(u) => format!("user:{}", sha256_hex(u)),
+        Caller::Token(t) => format!("token:{}", sha256_hex(t)),
+        Caller::Bot => "bot".to_string(),
+    };
+    match repo {
+        None => format!("repos:v2:{}:{who}", provider.as_str()),
+        Some(r) => format!("branches:v1:{}:{who}:{}", provider.as_str(), sha256_hex(r)),
     }
 }
 
+/// A cached listing and when it was fetched (Unix ms).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Cached {
-    pub repos: Vec<Repo>,
+pub struct Cached<T> {
+    pub items: T,
     pub cached_at: i64,
 }
 
@@ -36,13 +44,19 @@ mod tests {
 
     #[test]
     fn keys_never_hold_the_token() {
-        let k = key(VcsProvider::Bitbucket, &Caller::Token("SECRET-TOKEN"));
+        let token = Caller::Token("SECRET-TOKEN".into());
+        let k = key(VcsProvider::Bitbucket, &token, None);
         assert!(!k.contains("SECRET"));
-        assert!(k.starts_with("repos:v1:bitbucket:token:"));
-        assert_ne!(k, key(VcsProvider::Github, &Caller::Token("SECRET-TOKEN")));
+        assert!(k.starts_with("repos:v2:bitbucket:token:"));
+        assert_ne!(k, key(VcsProvider::Github, &token, None));
         assert_ne!(
-            key(VcsProvider::Bitbucket, &Caller::User("u")),
-            key(VcsProvider::Bitbucket, &Caller::Token("u"))
+            key(VcsProvider::Bitbucket, &Caller::User("u".into()), None),
+            key(VcsProvider::Bitbucket, &Caller::Token("u".into()), None)
+        );
+        assert_ne!(k, key(VcsProvider::Bitbucket, &token, Some("a/b")));
+        assert_ne!(
+            key(VcsProvider::Bitbucket, &Caller::Bot, Some("a/b")),
+            key(VcsProvider::Bitbucket, &Caller::Bot, Some("a/c"))
         );
     }
 }

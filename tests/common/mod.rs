@@ -433,6 +433,24 @@ impl WsClient {
         }
     }
 
+    /// The text of the next frame of type `t` exactly as it arrived, skipping others.
+    pub async fn expect_text(&mut self, t: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("timed out waiting for a websocket frame");
+            if let Some(Ok(Message::Text(text))) = msg {
+                let v: Value = serde_json::from_str(&text).expect("JSON frame");
+                if v["type"] == t {
+                    return text.to_string();
+                }
+            } else if !matches!(msg, Some(Ok(_))) {
+                panic!("socket closed while a {t} frame was expected");
+            }
+        }
+    }
+
     /// Waits for the next frame of type `t`, skipping others.
     pub async fn expect_type(&mut self, t: &str) -> Value {
         loop {

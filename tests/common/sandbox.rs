@@ -125,8 +125,13 @@ impl FakeSandbox {
     }
 
     pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// Sends a frame exactly as written (numbers as the text gives them).
+    pub async fn send_text(&mut self, text: &str) {
         self.socket
-            .send(Message::text(v.to_string()))
+            .send(Message::text(text.to_string()))
             .await
             .expect("sandbox send");
     }

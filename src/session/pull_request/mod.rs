@@ -22,6 +22,7 @@ use crate::session::client::protocol::ServerMessage;
 use crate::session::command::PrCaller;
 use crate::session::ctx::Ctx;
 use crate::session::model::{ArtifactKind, SessionRow};
+use crate::session::queue;
 use crate::session::sandbox::link;
 use crate::vcs::bitbucket::requests::NewPullRequest;
 use crate::vcs::bitbucket::{self, BitbucketError};
@@ -63,16 +64,6 @@ pub async fn create(ctx: &Ctx, pr: &PrState, body: &str, caller: PrCaller) -> Ap
     result
 }
 
-/// The participant the pull request is authored by: whoever's message is running, else
-/// the session's owner.
-fn author(ctx: &Ctx, session: &SessionRow) -> ApiResult<String> {
-    Ok(ctx
-        .store
-        .processing_message()?
-        .map(|m| m.author_id)
-        .unwrap_or_else(|| session.created_by.clone()))
-}
-
 async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> ApiResult<Response> {
     if session.vcs_provider != VcsProvider::Bitbucket {
         return Err(ApiError::new(
@@ -82,7 +73,8 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         ));
     }
     let cfg = config::bitbucket(&ctx.env);
-    let user = author(ctx, session)?;
+    // Authored by whoever's message is running, else the session's owner.
+    let user = queue::current_author(ctx, session)?;
     let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
     if creds.state(&user).await?.is_none() {
         return Err(ApiError::unauthorized(

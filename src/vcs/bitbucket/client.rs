@@ -7,7 +7,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::requests::{self, NewPullRequest};
 use super::responses::{self, Page, PullRequest, TokenGrant};
 use super::{BitbucketError, Config};
-use crate::upstream::http::{HttpRequest, HttpResponse};
+use crate::upstream::http::{Auth, HttpRequest, HttpResponse};
 use crate::upstream::{fetch, retry};
 use crate::vcs::{Identity, Repo};
 
@@ -33,20 +33,45 @@ pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Bi
     .await
 }
 
-/// Bitbucket on behalf of one user (their access token).
+/// Bitbucket on behalf of one user (their access token) or the bot (its API token).
 pub struct Client<'a> {
     pub cfg: &'a Config,
-    pub token: &'a str,
+    pub auth: Auth<'a>,
 }
 
 impl<'a> Client<'a> {
+    /// As the holder of `token` (a user's OAuth token).
     pub fn new(cfg: &'a Config, token: &'a str) -> Self {
-        Self { cfg, token }
+        Self {
+            cfg,
+            auth: Auth::Bearer(token),
+        }
+    }
+
+    /// As the bot: its Atlassian account e-mail and API token, as HTTP Basic.
+    pub fn bot(cfg: &'a Config, email: &'a str, api_token: &'a str) -> Self {
+        Self {
+            cfg,
+            auth: Auth::Basic {
+                user: email,
+                secret: api_token,
+            },
+        }
+    }
+
+    /// The names of the repository's branches.
+    pub async fn branches(
+        &self,
+        workspace: &str,
+        slug: &str,
+    ) -> Result<Vec<String>, BitbucketError> {
+        let first = requests::branches(self.cfg, self.auth, workspace, slug)?;
+        self.all_pages(first, responses::branches).await
     }
 
     /// One repository (its main branch among others).
     pub async fn repository(&self, workspace: &str, slug: &str) -> Result<Repo, BitbucketError> {
-        let req = requests::repository(self.cfg, self.token, workspace, slug)?;
+        let req = requests::repository(self.cfg, self.auth, workspace, slug)?;
         call(&req, responses::repository).await
     }
 
@@ -57,16 +82,16 @@ impl<'a> Client<'a> {
         slug: &str,
         pr: &NewPullRequest,
     ) -> Result<PullRequest, BitbucketError> {
-        let req = requests::create_pull_request(self.cfg, self.token, workspace, slug, pr)?;
+        let req = requests::create_pull_request(self.cfg, self.auth, workspace, slug, pr)?;
         call(&req, responses::pull_request).await
     }
 
     /// The user's git identity: display name from `/user`, and the primary, confirmed
     /// address from `/user/emails`.
     pub async fn identity(&self) -> Result<Identity, BitbucketError> {
-        let mut identity = call(&requests::user(self.cfg, self.token)?, responses::user).await?;
+        let mut identity = call(&requests::user(self.cfg, self.auth)?, responses::user).await?;
         identity.email = call(
-            &requests::user_emails(self.cfg, self.token)?,
+            &requests::user_emails(self.cfg, self.auth)?,
             responses::primary_email,
         )
         .await?;
@@ -76,11 +101,11 @@ impl<'a> Client<'a> {
     /// Every repository of every workspace the user belongs to, sorted by full name:
     /// workspaces first, then each one's repositories page by page, a few at a time.
     pub async fn repos(&self) -> Result<Vec<Repo>, BitbucketError> {
-        let first = requests::user_workspaces(self.cfg, self.token)?;
+        let first = requests::user_workspaces(self.cfg, self.auth)?;
         let workspaces = self.all_pages(first, responses::workspaces).await?;
         let per_workspace: Vec<Vec<Repo>> = futures::stream::iter(workspaces)
             .map(|ws| async move {
-                let first = requests::workspace_repos(self.cfg, self.token, &ws)?;
+                let first = requests::workspace_repos(self.cfg, self.auth, &ws)?;
                 self.all_pages(first, responses::repos).await
             })
             .buffer_unordered(WORKSPACES_IN_FLIGHT)
@@ -104,7 +129,7 @@ impl<'a> Client<'a> {
             let page = call(&req, parse).await?;
             out.extend(page.values);
             match page.next {
-                Some(next) => req = requests::next_page(self.cfg, self.token, &next)?,
+                Some(next) => req = requests::next_page(self.cfg, self.auth, &next)?,
                 None => return Ok(out),
             }
         }

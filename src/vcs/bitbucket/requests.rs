@@ -5,7 +5,7 @@ use base64::Engine;
 use url::Url;
 
 use super::{BitbucketError, Config};
-use crate::upstream::http::HttpRequest;
+use crate::upstream::http::{Auth, HttpRequest};
 
 /// Page size for every listing.
 pub const PAGELEN: &str = "100";
@@ -44,29 +44,38 @@ pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
 }
 
 /// `GET /user`.
-pub fn user(cfg: &Config, token: &str) -> Result<HttpRequest, BitbucketError> {
-    Ok(HttpRequest::get(api_url(cfg, &["user"], &[])?).bearer(token))
+pub fn user<'a>(cfg: &Config, auth: impl Into<Auth<'a>>) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(cfg, &["user"], &[])?).auth(auth.into()))
 }
 
 /// `GET /user/emails`.
-pub fn user_emails(cfg: &Config, token: &str) -> Result<HttpRequest, BitbucketError> {
-    Ok(HttpRequest::get(api_url(cfg, &["user", "emails"], &[("pagelen", PAGELEN)])?).bearer(token))
+pub fn user_emails<'a>(
+    cfg: &Config,
+    auth: impl Into<Auth<'a>>,
+) -> Result<HttpRequest, BitbucketError> {
+    Ok(
+        HttpRequest::get(api_url(cfg, &["user", "emails"], &[("pagelen", PAGELEN)])?)
+            .auth(auth.into()),
+    )
 }
 
 /// `GET /user/workspaces` (the cross-workspace repository listing is retired).
-pub fn user_workspaces(cfg: &Config, token: &str) -> Result<HttpRequest, BitbucketError> {
+pub fn user_workspaces<'a>(
+    cfg: &Config,
+    auth: impl Into<Auth<'a>>,
+) -> Result<HttpRequest, BitbucketError> {
     Ok(HttpRequest::get(api_url(
         cfg,
         &["user", "workspaces"],
         &[("pagelen", PAGELEN)],
     )?)
-    .bearer(token))
+    .auth(auth.into()))
 }
 
 /// `GET /repositories/{workspace}?role=member&pagelen=100`.
-pub fn workspace_repos(
+pub fn workspace_repos<'a>(
     cfg: &Config,
-    token: &str,
+    auth: impl Into<Auth<'a>>,
     workspace: &str,
 ) -> Result<HttpRequest, BitbucketError> {
     Ok(HttpRequest::get(api_url(
@@ -74,23 +83,23 @@ pub fn workspace_repos(
         &["repositories", workspace],
         &[("role", "member"), ("pagelen", PAGELEN)],
     )?)
-    .bearer(token))
+    .auth(auth.into()))
 }
 
 /// `GET /repositories/{workspace}/{slug}`.
-pub fn repository(
+pub fn repository<'a>(
     cfg: &Config,
-    token: &str,
+    auth: impl Into<Auth<'a>>,
     workspace: &str,
     slug: &str,
 ) -> Result<HttpRequest, BitbucketError> {
-    Ok(HttpRequest::get(api_url(cfg, &["repositories", workspace, slug], &[])?).bearer(token))
+    Ok(HttpRequest::get(api_url(cfg, &["repositories", workspace, slug], &[])?).auth(auth.into()))
 }
 
 /// `POST /repositories/{workspace}/{slug}/pullrequests` as the user.
-pub fn create_pull_request(
+pub fn create_pull_request<'a>(
     cfg: &Config,
-    token: &str,
+    auth: impl Into<Auth<'a>>,
     workspace: &str,
     slug: &str,
     pr: &NewPullRequest,
@@ -107,7 +116,22 @@ pub fn create_pull_request(
         "application/json",
         body.to_string(),
     )
-    .bearer(token))
+    .auth(auth.into()))
+}
+
+/// `GET /repositories/{workspace}/{slug}/refs/branches?pagelen=100`.
+pub fn branches<'a>(
+    cfg: &Config,
+    auth: impl Into<Auth<'a>>,
+    workspace: &str,
+    slug: &str,
+) -> Result<HttpRequest, BitbucketError> {
+    Ok(HttpRequest::get(api_url(
+        cfg,
+        &["repositories", workspace, slug, "refs", "branches"],
+        &[("pagelen", PAGELEN)],
+    )?)
+    .auth(auth.into()))
 }
 
 /// What a new pull request says.
@@ -121,7 +145,11 @@ pub struct NewPullRequest {
 
 /// The `next` page of a listing. The token is only ever sent back to the API's own origin:
 /// a `next` link elsewhere is refused.
-pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, BitbucketError> {
+pub fn next_page<'a>(
+    cfg: &Config,
+    auth: impl Into<Auth<'a>>,
+    next: &str,
+) -> Result<HttpRequest, BitbucketError> {
     let api = Url::parse(&cfg.api_url).map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?;
     let url = Url::parse(next).map_err(|_| BitbucketError::Parse("invalid next link".into()))?;
     if url.origin() != api.origin() || !url.path().starts_with(api.path().trim_end_matches('/')) {
@@ -129,7 +157,7 @@ pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, B
             "next link points outside the Bitbucket API".into(),
         ));
     }
-    Ok(HttpRequest::get(url.as_str()).bearer(token))
+    Ok(HttpRequest::get(url.as_str()).auth(auth.into()))
 }
 
 #[cfg(test)]
@@ -188,6 +216,10 @@ mod tests {
         assert_eq!(
             repository(&cfg(), "AT", "ws", "../x").unwrap().url,
             "http://127.0.0.1:9/2.0/repositories/ws/..%2Fx"
+        );
+        assert_eq!(
+            branches(&cfg(), "AT", "ws", "web").unwrap().url,
+            "http://127.0.0.1:9/2.0/repositories/ws/web/refs/branches?pagelen=100"
         );
     }
 

@@ -141,7 +141,7 @@ impl RawRepo {
                 .or(self.name)
                 .unwrap_or_default(),
             full_name: self.full_name,
-            description: self.description.unwrap_or_default(),
+            description: self.description.filter(|d| !d.trim().is_empty()),
             private: self.is_private,
             default_branch: self
                 .mainbranch
@@ -153,6 +153,15 @@ impl RawRepo {
 }
 
 /// A page of `GET /repositories/{workspace}`, normalized.
+/// Parses a page of `refs/branches`: the branch names.
+pub fn branches(resp: &HttpResponse) -> Result<Page<String>, BitbucketError> {
+    let p: Page<RawBranch> = page(resp)?;
+    Ok(Page {
+        values: p.values.into_iter().map(|b| b.name).collect(),
+        next: p.next,
+    })
+}
+
 pub fn repos(resp: &HttpResponse) -> Result<Page<Repo>, BitbucketError> {
     let p: Page<RawRepo> = page(resp)?;
     Ok(Page {
@@ -296,6 +305,15 @@ mod tests {
     }
 
     #[test]
+    fn branches_page() {
+        let one: serde_json::Value = serde_json::from_str(&fixture("branch.json")).unwrap();
+        let body = serde_json::json!({"values": [one], "pagelen": 100}).to_string();
+        let p = branches(&HttpResponse::new(200, body)).unwrap();
+        assert_eq!(p.values, vec![one["name"].as_str().unwrap().to_string()]);
+        assert_eq!(p.next, None);
+    }
+
+    #[test]
     fn workspaces_page() {
         let p = workspaces(&ok("user_workspaces.json")).unwrap();
         assert_eq!(p.values, vec!["my-workspace", "team-workspace"]);
@@ -325,7 +343,7 @@ mod tests {
         let body = r#"{"values":[{"uuid":"{u}","full_name":"ws/r","slug":"r","is_private":false,"mainbranch":null}]}"#;
         let p = repos(&HttpResponse::new(200, body)).unwrap();
         assert_eq!(p.values[0].default_branch, "main");
-        assert_eq!(p.values[0].description, "");
+        assert_eq!(p.values[0].description, None);
         let one = repository(&ok("repo.json")).unwrap();
         assert_eq!(one.default_branch, "master");
     }

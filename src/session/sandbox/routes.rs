@@ -1,0 +1,84 @@
+//! The routes a sandbox calls with its own token (CONTRACT.md §4, the newer runtime): commit
+//! signing (off), its skills manifest (empty), and fresh git credentials for the session's
+//! repository (the git credential helper). Bound to this session's current sandbox.
+
+use serde_json::json;
+use worker::Response;
+
+use crate::auth::credentials::Credentials;
+use crate::auth::random;
+use crate::clock::now_ms;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond;
+use crate::session::command::SandboxAsk;
+use crate::session::ctx::Ctx;
+use crate::session::queue;
+use crate::session::sandbox::link;
+use crate::vcs::VcsProvider;
+
+/// How long credentials without an expiry of their own are good for.
+const DEFAULT_TTL_MS: i64 = 60 * 60 * 1000;
+
+/// Answers a sandbox route after checking the caller is this session's sandbox.
+pub async fn answer(ctx: &Ctx, token: &str, ask: SandboxAsk) -> ApiResult<Response> {
+    ctx.store.existing_session()?;
+    link::authenticate_token(ctx, token)
+        .map_err(|_| ApiError::unauthorized("invalid sandbox token"))?;
+    match ask {
+        SandboxAsk::CommitSigning => respond::json(200, &json!({"enabled": false})),
+        SandboxAsk::Skills => respond::json(
+            200,
+            &json!({
+                "schemaVersion": 1,
+                "manifestSha256": random::sha256_hex("[]"),
+                "skills": [],
+                "nextCursor": null,
+            }),
+        ),
+        SandboxAsk::ScmCredentials => scm_credentials(ctx).await,
+    }
+}
+
+/// Git credentials for the session's repository: the bot's when configured, else the
+/// current author's refreshed OAuth token as `x-token-auth`. Never cached by anyone.
+async fn scm_credentials(ctx: &Ctx) -> ApiResult<Response> {
+    let session = ctx.store.existing_session()?;
+    if session.vcs_provider != VcsProvider::Bitbucket {
+        return Err(ApiError::new(
+            501,
+            "not_implemented",
+            "git credentials are only available for Bitbucket",
+        ));
+    }
+    let now = now_ms();
+    let (username, password, expires) = match config::bitbucket_bot(&ctx.env) {
+        (Some(user), Some(token)) => (user, token, now + DEFAULT_TTL_MS),
+        _ => {
+            let author = queue::current_author(ctx, &session)?;
+            let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
+            let fresh = creds
+                .access_token(&author)
+                .await
+                .map_err(|e| match e.status {
+                    401 | 403 | 404 => ApiError::new(
+                        503,
+                        "credentials_unavailable",
+                        format!("no usable git credentials for this session: {}", e.message),
+                    ),
+                    _ => e,
+                })?;
+            let expires = fresh
+                .expires_at
+                .filter(|at| *at > now)
+                .unwrap_or(now + DEFAULT_TTL_MS);
+            ("x-token-auth".to_string(), fresh.token, expires)
+        }
+    };
+    let mut resp = respond::json(
+        200,
+        &json!({"username": username, "password": password, "expires_at_epoch_ms": expires}),
+    )?;
+    resp.headers_mut().set("cache-control", "no-store")?;
+    Ok(resp)
+}
