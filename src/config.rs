@@ -21,6 +21,15 @@ pub fn default_provider(env: &Env) -> VcsProvider {
         .unwrap_or_default()
 }
 
+/// The provider the web app signs users in with, whose tokens it sends as `scmToken`
+/// (`SCM_SIGN_IN_PROVIDER`, else `DEFAULT_VCS_PROVIDER`). Open-Inspect's web app signs in
+/// with GitHub.
+pub fn sign_in_provider(env: &Env) -> VcsProvider {
+    secret(env, "SCM_SIGN_IN_PROVIDER")
+        .and_then(|p| VcsProvider::parse(&p))
+        .unwrap_or_else(|| default_provider(env))
+}
+
 /// The token vault keyed by `TOKEN_ENCRYPTION_KEY` (fails closed when missing or invalid).
 pub fn vault(env: &Env) -> Result<crate::auth::vault::Vault, crate::error::ApiError> {
     use crate::error::ApiError;

@@ -16,6 +16,11 @@ async fn health_is_public() {
     let r = c.send(c.http.get(c.url("/health"))).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body, json!({"status": "healthy"}));
+    // The contract is published, also without credentials.
+    let r = c.send(c.http.get(c.url("/openapi.json"))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["openapi"], "3.1.0");
+    assert!(r.body["paths"]["/sessions/{id}/pr"]["post"].is_object());
 }
 
 const SID: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -158,6 +158,40 @@ async fn the_web_apps_server_calls() {
     let r = c.post("/sessions", &json!({"repoOwner": "x"})).await;
     assert_eq!(r.status, 400);
     assert_error_shape(&r);
+
+    // A token that belongs to another provider (the web signed in with GitHub) is never
+    // stored as the user's Bitbucket credential, nor kept in the Bitbucket session.
+    let gh_user = unique("gh-user");
+    let r = c
+        .post(
+            &format!("/sessions/{id}/ws-token"),
+            &json!({"userId": gh_user, "scmToken": "gho_GITHUB-TOKEN", "scmProvider": "github",
+                    "scmTokenExpiresAt": now_ms() + 3_600_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let people = c.get(&format!("/sessions/{id}/participants")).await;
+    let gh = people.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["userId"] == gh_user.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(gh["hasScmToken"], false);
+    let r = c
+        .send(
+            c.http
+                .get(c.url("/repos"))
+                .bearer_auth(common::service_token_at(now_ms()))
+                .header("x-user-id", &gh_user),
+        )
+        .await;
+    assert_eq!(
+        r.status, 401,
+        "no Bitbucket credentials were stored: {}",
+        r.body
+    );
 }
 
 /// A session whose sandbox (warmed by typing) is connected and ready.
@@ -373,4 +407,25 @@ async fn the_newer_runtimes_sandbox_routes() {
         assert_eq!(r.status, 404, "{route}");
         assert_error_shape(&r);
     }
+}
+
+/// The check every answer goes through does reject what the document does not allow.
+#[test]
+fn the_openapi_check_rejects_a_wrong_answer() {
+    let check = |body: Value| {
+        std::panic::catch_unwind(|| {
+            common::openapi::check("GET", "/sessions/abc/children", 200, &body)
+        })
+        .is_ok()
+    };
+    assert!(check(json!({"children": []})));
+    assert!(!check(json!({"children": [1]})));
+    assert!(!check(json!({})));
+    let error = |body: Value| {
+        std::panic::catch_unwind(|| common::openapi::check("GET", "/nope", 404, &body)).is_ok()
+    };
+    assert!(error(json!({"error": "Not found", "code": "not_found"})));
+    assert!(!error(
+        json!({"error": {"code": "not_found", "message": "x"}})
+    ));
 }

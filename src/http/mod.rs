@@ -4,6 +4,7 @@
 
 pub mod guard;
 pub mod health;
+pub mod openapi;
 pub mod preferences;
 pub mod repos;
 pub mod respond;
@@ -39,6 +40,7 @@ async fn serve(req: Request, env: &Env) -> ApiResult<Response> {
 async fn dispatch(route: Route, req: Request, env: &Env) -> ApiResult<Response> {
     match route {
         Route::Health => health::get(),
+        Route::OpenApi => openapi::get(),
         Route::ListRepos => repos::list(&req, env).await,
         Route::ListSessions => sessions::list(&req, env).await,
         Route::CreateSession => sessions::create(req, env).await,

@@ -23,6 +23,7 @@ pub enum Access {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Health,
+    OpenApi,
     ListRepos,
     ListSessions,
     CreateSession,
@@ -76,6 +77,7 @@ impl Route {
         };
         let route = match (segments.as_slice(), method, list) {
             (["health"], Get, _) => Route::Health,
+            (["openapi.json"], Get, _) => Route::OpenApi,
             (["repos"], Get, _) => Route::ListRepos,
             (["repos", o, n, "branches"], Get, _) => Route::Branches(id(o), id(n)),
             (["model-preferences"], Get, _) => Route::GetModelPreferences,
@@ -106,7 +108,12 @@ impl Route {
     /// Whether some method serves this path.
     fn path_exists(segments: &[&str]) -> bool {
         match segments {
-            ["health"] | ["repos"] | ["sessions"] | ["sessions", _] | ["model-preferences"] => true,
+            ["health"]
+            | ["openapi.json"]
+            | ["repos"]
+            | ["sessions"]
+            | ["sessions", _]
+            | ["model-preferences"] => true,
             ["repos", _, _, "branches"] => true,
             ["sessions", _, sub] => {
                 ListKind::parse(sub).is_some()
@@ -129,10 +136,73 @@ impl Route {
         }
     }
 
+    /// One route of every kind, for tests that must cover them all.
+    #[cfg(test)]
+    pub fn all_samples() -> Vec<Route> {
+        let s = || "x".to_string();
+        let all = vec![
+            Route::Health,
+            Route::OpenApi,
+            Route::ListRepos,
+            Route::ListSessions,
+            Route::CreateSession,
+            Route::GetSession(s()),
+            Route::DeleteSession(s()),
+            Route::Archive(s()),
+            Route::Unarchive(s()),
+            Route::Prompt(s()),
+            Route::Stop(s()),
+            Route::List(s(), ListKind::Events),
+            Route::List(s(), ListKind::Messages),
+            Route::List(s(), ListKind::Artifacts),
+            Route::List(s(), ListKind::Participants),
+            Route::AddParticipant(s()),
+            Route::WsToken(s()),
+            Route::CreatePr(s()),
+            Route::WebSocket(s()),
+            Route::Children(s()),
+            Route::CommitSigning(s()),
+            Route::SandboxSkills(s()),
+            Route::ScmCredentials(s()),
+            Route::GetModelPreferences,
+            Route::SetModelPreferences,
+            Route::Branches(s(), s()),
+        ];
+        // A new variant must be added above (this match fails to compile until it is).
+        for r in &all {
+            match r {
+                Route::Health
+                | Route::OpenApi
+                | Route::ListRepos
+                | Route::ListSessions
+                | Route::CreateSession
+                | Route::GetSession(_)
+                | Route::DeleteSession(_)
+                | Route::Archive(_)
+                | Route::Unarchive(_)
+                | Route::Prompt(_)
+                | Route::Stop(_)
+                | Route::List(..)
+                | Route::AddParticipant(_)
+                | Route::WsToken(_)
+                | Route::CreatePr(_)
+                | Route::WebSocket(_)
+                | Route::Children(_)
+                | Route::CommitSigning(_)
+                | Route::SandboxSkills(_)
+                | Route::ScmCredentials(_)
+                | Route::GetModelPreferences
+                | Route::SetModelPreferences
+                | Route::Branches(..) => {}
+            }
+        }
+        all
+    }
+
     /// Who may call this route.
     pub fn access(&self) -> Access {
         match self {
-            Route::Health | Route::WebSocket(_) => Access::Public,
+            Route::Health | Route::OpenApi | Route::WebSocket(_) => Access::Public,
             Route::CreatePr(_) => Access::ServiceOrSandbox,
             Route::CommitSigning(_) | Route::SandboxSkills(_) | Route::ScmCredentials(_) => {
                 Access::Sandbox
@@ -156,6 +226,7 @@ mod tests {
         let s = "abc";
         let table = [
             (Get, "/health", Route::Health, Access::Public),
+            (Get, "/openapi.json", Route::OpenApi, Access::Public),
             (Get, "/repos", Route::ListRepos, Access::Service),
             (Get, "/sessions", Route::ListSessions, Access::Service),
             (Post, "/sessions", Route::CreateSession, Access::Service),

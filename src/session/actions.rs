@@ -68,7 +68,7 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
         return Err(ApiError::conflict("session already exists"));
     }
     // Fail before storing anything if the tokens cannot be sealed.
-    seal(ctx, &new.owner)?;
+    seal(ctx, &new.owner, new.vcs_provider)?;
     ctx.store.insert_session(&new, now_ms())?;
     let row = match join(ctx, &new.owner, Role::Owner).await {
         Ok(_) => {
@@ -94,7 +94,7 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
 /// up with the token its owner brought. Best effort: without it the sandbox is given
 /// `main`, and the pull request looks the main branch up again.
 async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
-    let Some(token) = given_token(&new.owner) else {
+    let Some(token) = given_token(ctx, &new.owner, new.vcs_provider) else {
         return Ok(());
     };
     if new.vcs_provider != VcsProvider::Bitbucket {

@@ -31,6 +31,9 @@ pub struct ParticipantInput {
     /// Unix milliseconds.
     #[serde(default)]
     pub scm_token_expires_at: Option<i64>,
+    /// Which provider the tokens belong to (default: the deployment's sign-in provider).
+    #[serde(default)]
+    pub scm_provider: Option<VcsProvider>,
 }
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;

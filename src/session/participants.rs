@@ -14,9 +14,16 @@ use crate::session::model::{ParticipantRow, Role};
 use crate::session::store::SealedTokens;
 use crate::vcs::{bitbucket, Identity, VcsProvider};
 
+/// The provider the participant's tokens belong to: as they say, else the sign-in provider.
+pub fn token_provider(ctx: &Ctx, p: &ParticipantInput) -> VcsProvider {
+    p.scm_provider
+        .unwrap_or_else(|| config::sign_in_provider(&ctx.env))
+}
+
 /// Encrypts the participant's tokens with `TOKEN_ENCRYPTION_KEY` (fails closed without it).
-pub fn seal(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<SealedTokens> {
-    if !p.has_tokens() {
+/// Tokens of another provider than the session's are not kept in the session.
+pub fn seal(ctx: &Ctx, p: &ParticipantInput, session: VcsProvider) -> ApiResult<SealedTokens> {
+    if !p.has_tokens() || token_provider(ctx, p) != session {
         return Ok(SealedTokens::default());
     }
     let vault = config::vault(&ctx.env)?;
@@ -29,29 +36,35 @@ pub fn seal(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<SealedTokens> {
     })
 }
 
-/// The token a participant brought, unless it says it has already expired.
-pub fn given_token(p: &ParticipantInput) -> Option<&str> {
+/// The token a participant brought for `provider`, unless it says it has already expired.
+pub fn given_token<'a>(
+    ctx: &Ctx,
+    p: &'a ParticipantInput,
+    provider: VcsProvider,
+) -> Option<&'a str> {
     p.scm_token
         .as_deref()
+        .filter(|_| token_provider(ctx, p) == provider)
         .filter(|_| lifecycle::usable_now(p.scm_token_expires_at, now_ms()))
 }
 
-/// Adds or updates a participant: tokens sealed into the session and offered to the
-/// user's stored credentials; a Bitbucket identity filled in when name or email is missing.
+/// Adds or updates a participant: tokens sealed into the session (when they are for its
+/// provider) and offered to the user's stored credentials for the provider they belong to;
+/// a Bitbucket identity filled in when name or email is missing.
 pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<ParticipantRow> {
     let session = ctx.store.existing_session()?;
-    let sealed = seal(ctx, p)?;
+    let provider = session.vcs_provider;
+    let sealed = seal(ctx, p, provider)?;
     let row = ctx
         .store
         .upsert_participant(&random::id()?, p, &sealed, role, now_ms())?;
-    let provider = session.vcs_provider;
     if let Some(access) = p.scm_token.as_deref() {
         let offer = Offer {
             access_token: access,
             refresh_token: p.scm_refresh_token.as_deref(),
             expires_at: p.scm_token_expires_at,
         };
-        Credentials::new(&ctx.env, provider)?
+        Credentials::new(&ctx.env, token_provider(ctx, p))?
             .offer(&p.user_id, &offer)
             .await?;
     }
@@ -70,7 +83,7 @@ pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<Part
 /// The participant's Bitbucket identity, looked up with the token they brought or their
 /// stored credentials. Best effort: a failure leaves the identity as it was.
 async fn bitbucket_identity(ctx: &Ctx, p: &ParticipantInput) -> Option<Identity> {
-    let token = match given_token(p) {
+    let token = match given_token(ctx, p, VcsProvider::Bitbucket) {
         Some(t) => t.to_string(),
         None => {
             let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket).ok()?;

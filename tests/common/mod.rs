@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bitbucket;
+pub mod openapi;
 pub mod sandbox;
 
 use std::net::TcpListener;
@@ -321,12 +322,16 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
+    /// Sends `req`; the answer must be JSON and match `openapi.json`.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
-        let resp = req.send().await.expect("request to the worker");
+        let req = req.build().expect("a request");
+        let (method, path) = (req.method().to_string(), req.url().path().to_string());
+        let resp = self.http.execute(req).await.expect("request to the worker");
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("non-JSON answer ({status}): {text}"));
+        openapi::check(&method, &path, status, &body);
         Reply { status, body }
     }
 

@@ -129,6 +129,7 @@ pub enum ServerMessage {
     },
     SandboxWarming,
     SandboxSpawning,
+    SandboxReady,
     SandboxError {
         error: String,
     },

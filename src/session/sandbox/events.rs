@@ -59,6 +59,7 @@ pub fn on_message(
 fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
     ctx.store.sandbox_ready(now_ms())?;
     runner::announce(ctx, Status::Ready);
+    broadcast(ctx, &ServerMessage::SandboxReady);
     Ok(Some(Followup::Schedule))
 }
 
