@@ -30,6 +30,23 @@ pub fn sign_in_provider(env: &Env) -> VcsProvider {
         .unwrap_or_else(|| default_provider(env))
 }
 
+/// Who decides which repositories a user may work on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoAccess {
+    /// The user's own token, checked upstream before every create, clone and push.
+    User,
+    /// The web app (Open-Inspect's model): the bot's reach is usable by every user.
+    Deployment,
+}
+
+/// `REPO_ACCESS`: `user` unless set to `deployment` exactly.
+pub fn repo_access(env: &Env) -> RepoAccess {
+    match secret(env, "REPO_ACCESS").as_deref().map(str::trim) {
+        Some("deployment") => RepoAccess::Deployment,
+        _ => RepoAccess::User,
+    }
+}
+
 /// The token vault keyed by `TOKEN_ENCRYPTION_KEY` (fails closed when missing or invalid).
 pub fn vault(env: &Env) -> Result<crate::auth::vault::Vault, crate::error::ApiError> {
     use crate::error::ApiError;

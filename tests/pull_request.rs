@@ -92,7 +92,7 @@ fn pr_answer(number: u64, repo: &str, head: &str) -> Value {
 }
 
 fn head_of(id: &str) -> String {
-    format!("agent/session-{}", &id[..12])
+    format!("agent/session-{id}")
 }
 
 #[tokio::test]
@@ -263,6 +263,8 @@ async fn the_sandbox_may_ask_for_the_pr_with_its_own_token() {
     let pending = tokio::spawn(async move { c2.send(req).await });
     let push = s.sandbox.complete_push().await;
     assert_eq!(push["pushSpec"]["targetBranch"], head);
+    // A branch the session did not create is never force-pushed.
+    assert_eq!(push["pushSpec"]["force"], false);
     let r = pending.await.unwrap();
     assert_eq!(
         (r.status, &r.body["prNumber"]),

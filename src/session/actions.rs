@@ -14,6 +14,7 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::index;
+use crate::session::access::{self, Ask, Level};
 use crate::session::alarm;
 use crate::session::client::link::close_all;
 use crate::session::command::{Command, NewSession, ParticipantInput, PromptInput, UserRef};
@@ -67,13 +68,28 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
     if ctx.store.session()?.is_some() {
         return Err(ApiError::conflict("session already exists"));
     }
-    // Fail before storing anything if the tokens cannot be sealed.
+    // Fail before storing anything if the tokens cannot be sealed, or if the owner cannot
+    // read the repository with their own token (REPO_ACCESS=user).
     seal(ctx, &new.owner, new.vcs_provider)?;
+    let checked = access::require(
+        ctx,
+        &Ask {
+            provider: new.vcs_provider,
+            user_id: &new.owner.user_id,
+            token: given_token(ctx, &new.owner, new.vcs_provider),
+            workspace: &new.repo_owner,
+            slug: &new.repo_name,
+            level: Level::Read,
+        },
+    )
+    .await?;
     ctx.store.insert_session(&new, now_ms())?;
     let row = match join(ctx, &new.owner, Role::Owner).await {
         Ok(_) => {
-            if new.branch.is_none() {
-                resolve_base_branch(ctx, &new).await?;
+            match (&new.branch, checked) {
+                (Some(_), _) => {}
+                (None, Some(repo)) => ctx.store.set_base_branch(&repo.default_branch)?,
+                (None, None) => resolve_base_branch(ctx, &new).await?,
             }
             ctx.store.existing_session()?
         }

@@ -10,6 +10,7 @@
 //! - all of them → `ctx` → `store`, and the pure `model`, `command`, `paging`, `status`,
 //!   `*::protocol`, `*::policy`, `sandbox::auth`, `pull_request::plan`.
 
+pub mod access;
 pub mod actions;
 pub mod alarm;
 pub mod client;

@@ -241,6 +241,9 @@ pub fn test_vars(fake: &str) -> Vec<(&'static str, String)> {
         ("GITHUB_API_URL", format!("{fake}/github")),
         ("SANDBOX_API_URL", format!("{fake}/sandbox")),
         ("SANDBOX_API_SECRET", "test-sandbox-secret".to_string()),
+        // Open-Inspect's model, explicitly: these binaries test other things. The access
+        // binary runs without it, so the default (REPO_ACCESS=user) is what it proves.
+        ("REPO_ACCESS", "deployment".to_string()),
     ]
 }
 
@@ -266,6 +269,8 @@ pub fn shared_with(extra: &[(&'static str, &str)]) -> &'static Shared {
             let dir = temp_dir("shared");
             let state = dir.join("state");
             let mut vars = test_vars(&fake.uri());
+            // A setting given again replaces the default one.
+            vars.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
             vars.extend(extra);
             let worker = Worker::start_with(&state, &vars, Some(&dir));
             Shared { worker, fake }

@@ -17,6 +17,7 @@ use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::session::access::{self, Ask, Level};
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::PrCaller;
@@ -85,6 +86,17 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     if link::socket(ctx).is_none() {
         return Err(not_connected());
     }
+    // The author must be able to push with their own token before anything is pushed, with
+    // whichever credentials (REPO_ACCESS=user).
+    let ask = Ask {
+        provider: session.vcs_provider,
+        user_id: &user,
+        token: Some(&fresh.token),
+        workspace: &session.repo_owner,
+        slug: &session.repo_name,
+        level: Level::Write,
+    };
+    access::require(ctx, &ask).await?;
     let client = bitbucket::Client::new(&cfg, &fresh.token);
     let (ws, slug) = (&session.repo_owner, &session.repo_name);
     // The base: asked for, else the session's own base branch, else the repository's main.
@@ -102,7 +114,10 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         &base,
     );
 
-    push::push(ctx, &pr.pushes, &fresh.token, ws, slug, &head).await?;
+    // Only a branch this session created is force-pushed (and deleted once merged); any
+    // other branch is pushed without force, so existing history is never replaced.
+    let owned = plan::owned_by_session(&head, &session.id);
+    push::push(ctx, &pr.pushes, &fresh.token, ws, slug, &head, owned).await?;
     ctx.store.set_branch_name(&head)?;
 
     let new_pr = NewPullRequest {
@@ -114,6 +129,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         ),
         source_branch: head.clone(),
         destination_branch: base.clone(),
+        close_source_branch: owned,
     };
     let created = match client.create_pull_request(ws, slug, &new_pr).await {
         Ok(pr) => pr,

@@ -48,10 +48,18 @@ pub fn usable_head(candidate: &str, base: &str) -> bool {
         && !c.eq_ignore_ascii_case(base.trim())
 }
 
-/// The branch this session generates for its work: `agent/session-<first 12 of the id>`.
+/// The branch this session generates for its work: `agent/session-<session id>` (the full
+/// id, so no two sessions share it).
 pub fn session_branch(session_id: &str) -> String {
-    let short: String = session_id.chars().take(12).collect();
-    format!("agent/session-{short}")
+    format!("agent/session-{session_id}")
+}
+
+/// Whether `head` is a branch this session created (its generated name, or the `-pr`
+/// variant used when that equals the base): the only branches it may force-push, and
+/// delete once merged. Any other branch is pushed without force.
+pub fn owned_by_session(head: &str, session_id: &str) -> bool {
+    let own = session_branch(session_id);
+    head == own || head.strip_suffix("-pr") == Some(own.as_str())
 }
 
 /// The head branch: the first usable of the one asked for (the sandbox's tool sends its
@@ -151,7 +159,8 @@ mod tests {
     #[test]
     fn head_is_the_first_usable_candidate() {
         let id = "0123456789abcdef".repeat(4);
-        let generated = "agent/session-0123456789ab";
+        let generated = format!("agent/session-{id}");
+        let generated = generated.as_str();
         assert_eq!(head_branch(None, None, &id, "main"), generated);
         assert_eq!(head_branch(Some("feat/x"), None, &id, "main"), "feat/x");
         assert_eq!(head_branch(Some(" feat/x "), None, &id, "main"), "feat/x");
@@ -172,6 +181,26 @@ mod tests {
             head_branch(None, None, &id, generated),
             format!("{generated}-pr")
         );
+    }
+
+    #[test]
+    fn only_the_sessions_own_branch_is_owned() {
+        let id = "ab".repeat(32);
+        assert!(owned_by_session(&session_branch(&id), &id));
+        assert!(owned_by_session(
+            &format!("{}-pr", session_branch(&id)),
+            &id
+        ));
+        for other in [
+            "main",
+            "develop",
+            "feature/x",
+            "agent/session-ab",
+            "agent/session-",
+        ] {
+            assert!(!owned_by_session(other, &id), "{other}");
+        }
+        assert!(!owned_by_session(&session_branch(&"cd".repeat(32)), &id));
     }
 
     #[test]

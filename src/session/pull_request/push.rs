@@ -38,7 +38,8 @@ impl Pushes {
     }
 }
 
-/// Sends the push command for `head` and waits for the sandbox's answer.
+/// Sends the push command for `head` (forced only when `force`: a branch the session
+/// owns) and waits for the sandbox's answer.
 pub async fn push(
     ctx: &Ctx,
     pushes: &Pushes,
@@ -46,6 +47,7 @@ pub async fn push(
     workspace: &str,
     slug: &str,
     head: &str,
+    force: bool,
 ) -> ApiResult<()> {
     let (bot_user, bot_token) = config::bitbucket_bot(&ctx.env);
     let auth = GitAuth::choose(bot_user, bot_token, Some(user_token.to_string()))
@@ -59,7 +61,7 @@ pub async fn push(
             redacted_remote_url,
             refspec: format!("HEAD:refs/heads/{head}"),
             target_branch: head.to_string(),
-            force: true,
+            force,
         },
         vcs_provider: "bitbucket".into(),
     };

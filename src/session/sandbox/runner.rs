@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::sandbox_api::{self, SpawnOutcome, SpawnRequest};
+use crate::session::access::{self, Ask, Level};
 use crate::session::client::link::{broadcast, subscribed_count};
 use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
@@ -198,6 +199,20 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
     broadcast(ctx, &ServerMessage::SandboxSpawning);
 
     let provider = session.vcs_provider;
+    // The prompting user must still be able to read the repository with their own token
+    // before anything is cloned for them (REPO_ACCESS=user).
+    let ask = Ask {
+        provider,
+        user_id,
+        token: None,
+        workspace: &session.repo_owner,
+        slug: &session.repo_name,
+        level: Level::Read,
+    };
+    if let Err(e) = access::require(ctx, &ask).await {
+        let reason = format!("the sandbox was not started: {}", e.message);
+        return fail_start(ctx, e.status < 500, &reason);
+    }
     let (Some(api_url), Some(api_secret)) = (
         config::secret(&ctx.env, "SANDBOX_API_URL"),
         config::secret(&ctx.env, "SANDBOX_API_SECRET"),

@@ -75,6 +75,35 @@ impl<'a> Client<'a> {
         call(&req, responses::repository).await
     }
 
+    /// Whether the caller may read the repository: `Some(repo)` when it answers 200, `None`
+    /// when Bitbucket says 403 or 404.
+    pub async fn readable(
+        &self,
+        workspace: &str,
+        slug: &str,
+    ) -> Result<Option<Repo>, BitbucketError> {
+        match self.repository(workspace, slug).await {
+            Ok(repo) => Ok(Some(repo)),
+            Err(BitbucketError::NotFound(_) | BitbucketError::Forbidden(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the caller may write to the repository: it is listed among the workspace's
+    /// repositories they contribute to.
+    pub async fn writable(&self, workspace: &str, slug: &str) -> Result<bool, BitbucketError> {
+        let req = requests::contributor_repo(self.cfg, self.auth, workspace, slug)?;
+        match call(&req, responses::repos).await {
+            Ok(page) => Ok(page.values.iter().any(|r| {
+                r.name.eq_ignore_ascii_case(slug)
+                    || r.full_name
+                        .eq_ignore_ascii_case(&format!("{workspace}/{slug}"))
+            })),
+            Err(BitbucketError::NotFound(_) | BitbucketError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Opens a pull request as the user.
     pub async fn create_pull_request(
         &self,

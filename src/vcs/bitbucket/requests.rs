@@ -109,13 +109,31 @@ pub fn create_pull_request<'a>(
         "description": pr.description,
         "source": {"branch": {"name": pr.source_branch}},
         "destination": {"branch": {"name": pr.destination_branch}},
-        "close_source_branch": true,
+        "close_source_branch": pr.close_source_branch,
     });
     Ok(HttpRequest::post(
         api_url(cfg, &["repositories", workspace, slug, "pullrequests"], &[])?,
         "application/json",
         body.to_string(),
     )
+    .auth(auth.into()))
+}
+
+/// `GET /repositories/{workspace}?role=contributor&q=slug="{slug}"`: the repository, listed
+/// only when the caller may write to it (`/user/permissions/repositories` is retired).
+pub fn contributor_repo<'a>(
+    cfg: &Config,
+    auth: impl Into<Auth<'a>>,
+    workspace: &str,
+    slug: &str,
+) -> Result<HttpRequest, BitbucketError> {
+    // Slugs are [A-Za-z0-9._-] (validated), so they need no escaping inside the quotes.
+    let q = format!("slug=\"{slug}\"");
+    Ok(HttpRequest::get(api_url(
+        cfg,
+        &["repositories", workspace],
+        &[("role", "contributor"), ("q", q.as_str())],
+    )?)
     .auth(auth.into()))
 }
 
@@ -141,6 +159,8 @@ pub struct NewPullRequest {
     pub description: String,
     pub source_branch: String,
     pub destination_branch: String,
+    /// Delete the source branch once merged (only for branches the session owns).
+    pub close_source_branch: bool,
 }
 
 /// The `next` page of a listing. The token is only ever sent back to the API's own origin:
@@ -218,6 +238,10 @@ mod tests {
             "http://127.0.0.1:9/2.0/repositories/ws/..%2Fx"
         );
         assert_eq!(
+            contributor_repo(&cfg(), "AT", "ws", "web").unwrap().url,
+            "http://127.0.0.1:9/2.0/repositories/ws?role=contributor&q=slug%3D%22web%22"
+        );
+        assert_eq!(
             branches(&cfg(), "AT", "ws", "web").unwrap().url,
             "http://127.0.0.1:9/2.0/repositories/ws/web/refs/branches?pagelen=100"
         );
@@ -230,6 +254,7 @@ mod tests {
             description: "D".into(),
             source_branch: "agent/x".into(),
             destination_branch: "main".into(),
+            close_source_branch: true,
         };
         let r = create_pull_request(&cfg(), "AT", "ws", "repo", &pr).unwrap();
         assert_eq!(
