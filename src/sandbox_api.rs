@@ -41,6 +41,14 @@ pub fn spawn(api_url: &str, secret: &str, now_ms: i64, body: &SpawnRequest) -> H
         .bearer(&service_token::sign(secret.as_bytes(), now_ms))
 }
 
+/// `DELETE {SANDBOX_API_URL}/sandboxes/{id}`: ends a sandbox at the provider (its id there,
+/// else ours), signed like a spawn.
+pub fn stop(api_url: &str, secret: &str, now_ms: i64, id: &str) -> HttpRequest {
+    let mut url = format!("{}/sandboxes/", api_url.trim_end_matches('/'));
+    url.extend(url::form_urlencoded::byte_serialize(id.as_bytes()));
+    HttpRequest::delete(url).bearer(&service_token::sign(secret.as_bytes(), now_ms))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpawnOutcome {
     Started {
@@ -160,6 +168,15 @@ mod tests {
             assert!(sent.get(k).is_some(), "{k}");
         }
         assert!(!format!("{:?}", body()).contains("SECRET"));
+    }
+
+    #[test]
+    fn stop_request_is_signed_and_names_the_sandbox() {
+        let r = stop("http://p/api/", "k", 1_000, "prov/1");
+        assert_eq!(r.method, crate::upstream::http::Method::Delete);
+        assert_eq!(r.url, "http://p/api/sandboxes/prov%2F1");
+        let auth = r.header_value("authorization").unwrap();
+        assert!(service_token::verify(b"k", auth.strip_prefix("Bearer ").unwrap(), 1_000).is_ok());
     }
 
     #[test]

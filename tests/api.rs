@@ -131,6 +131,11 @@ async fn bad_inputs_get_clear_client_errors() {
         json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "branch": "feat~1"}),
         json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "vcsProvider": "gitlab"}),
         json!({"repoName": "web", "userId": "u"}),
+        // An expiry in seconds (or anything no JavaScript number holds exactly).
+        json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "scmToken": "t",
+               "scmTokenExpiresAt": 1_796_173_323i64}),
+        json!({"repoOwner": "acme", "repoName": "web", "userId": "u", "scmToken": "t",
+               "scmTokenExpiresAt": 9_007_199_254_740_993i64}),
     ] {
         let r = c.post("/sessions", &bad).await;
         assert_eq!(r.status, 400, "{bad}: {}", r.body);

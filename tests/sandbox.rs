@@ -245,7 +245,10 @@ async fn stop_fails_the_running_prompt_and_tells_the_sandbox() {
         c.get(&format!("/sessions/{id}")).await.body["status"],
         "failed"
     );
-    sb.close().await;
+    // Deleting the session ends the sandbox: told first, then stopped at the provider.
+    assert_eq!(c.delete(&format!("/sessions/{id}")).await.status, 200);
+    assert_eq!(sb.expect_type("shutdown").await["type"], "shutdown");
+    assert!(stopped_at_provider(&sh.fake, &spawn, 10).await);
 }
 
 #[tokio::test]
@@ -279,6 +282,10 @@ async fn missed_heartbeats_make_the_sandbox_stale() {
         c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
         "stale"
     );
+    // It was told to shut down, its socket closed normally, and the provider told.
+    assert_eq!(sb.expect_type("shutdown").await["type"], "shutdown");
+    assert!(sb.next(10).await.is_none());
+    assert!(stopped_at_provider(&sh.fake, &spawn, 10).await);
 }
 
 #[tokio::test]
@@ -298,6 +305,10 @@ async fn a_sandbox_that_never_connects_fails_and_is_respawned() {
     // The prompt is still pending: a new sandbox is requested after the cooldown.
     let (_, second) = wait_for_spawns(&sh.fake, &id, 2, 20).await;
     let first = &spawn_requests(&sh.fake, &id).await[0].1;
+    assert!(
+        stopped_at_provider(&sh.fake, first, 10).await,
+        "a sandbox that never connected is ended at the provider before the next"
+    );
     assert_ne!(first["sandbox_id"], second["sandbox_id"]);
     assert_ne!(first["sandbox_auth_token"], second["sandbox_auth_token"]);
     // The first sandbox's credentials no longer open the session.
@@ -363,6 +374,10 @@ async fn an_idle_sandbox_without_clients_is_shut_down_and_a_later_prompt_respawn
     assert_eq!(
         c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
         "stopped"
+    );
+    assert!(
+        stopped_at_provider(&sh.fake, &spawn, 10).await,
+        "an idle sandbox is ended at the provider"
     );
     let refused = FakeSandbox::connect(
         &sh.worker,

@@ -59,15 +59,18 @@ fn opt(v: &Option<String>) -> JsValue {
     v.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL)
 }
 
-/// Writes the session's index row (insert or full update).
+/// Writes the session's index row (insert or full update). An older snapshot never
+/// overwrites a newer one, and a deleted session's row is never written again.
 pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
             status, created_by, created_at, updated_at, reasoning_effort)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+         WHERE NOT EXISTS (SELECT 1 FROM deleted_sessions WHERE id = ?1)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
             base_branch = excluded.base_branch, status = excluded.status,
-            updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort",
+            updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort
+         WHERE excluded.updated_at >= sessions.updated_at",
     )
     .bind(&[
         s.id.as_str().into(),
@@ -88,12 +91,15 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// Removes the session's index row.
-pub async fn remove(db: &D1Database, id: &str) -> ApiResult<()> {
-    db.prepare("DELETE FROM sessions WHERE id = ?1")
-        .bind(&[id.into()])?
-        .run()
-        .await?;
+/// Removes the session's index row, and remembers it is gone (one batch).
+pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
+    let tombstone = db
+        .prepare("INSERT OR IGNORE INTO deleted_sessions (id, deleted_at) VALUES (?1, ?2)")
+        .bind(&[id.into(), (now as f64).into()])?;
+    let delete = db
+        .prepare("DELETE FROM sessions WHERE id = ?1")
+        .bind(&[id.into()])?;
+    db.batch(vec![tombstone, delete]).await?;
     Ok(())
 }
 

@@ -23,8 +23,8 @@ use crate::session::model::{ParticipantRow, Role};
 use crate::session::paging::{ListKind, Page, Window};
 use crate::session::participants::{given_token, join, seal};
 use crate::session::queue::{self, Queued};
-use crate::session::sandbox::link;
 use crate::session::sandbox::protocol::Outbound;
+use crate::session::sandbox::{link, runner};
 use crate::session::status::Change;
 use crate::vcs::{bitbucket, VcsProvider};
 
@@ -136,7 +136,9 @@ fn get(ctx: &Ctx) -> ApiResult<Response> {
 
 async fn delete(ctx: &Ctx) -> ApiResult<Response> {
     let row = ctx.store.existing_session()?;
-    index::remove(&ctx.db()?, &row.id).await?;
+    index::remove(&ctx.db()?, &row.id, now_ms()).await?;
+    // The sandbox is told and ended at the provider before the sockets close.
+    runner::terminate(ctx).await;
     close_all(ctx, 1000, "session deleted");
     ctx.wipe().await?;
     respond::json(200, &json!({"sessionId": row.id, "status": "deleted"}))
@@ -155,16 +157,23 @@ async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Res
     respond::json(200, &json!({"sessionId": row.id, "status": row.status}))
 }
 
-/// Queues a prompt (see `queue::enqueue`), keeps the index's `updatedAt` current with one
-/// write, and re-plans the sandbox.
+/// Queues a prompt (see `queue::enqueue`) and starts it (the sandbox is re-planned), then
+/// keeps the index's `updatedAt` current with one write. A stored prompt is always started
+/// and reported as queued: an index failure is logged, and the next change writes the row.
 pub async fn prompt(
     ctx: &Ctx,
     p: &PromptInput,
     author: Option<&ParticipantRow>,
 ) -> ApiResult<Queued> {
     let queued = queue::enqueue(ctx, p, author)?;
-    index::upsert(&ctx.db()?, &ctx.store.existing_session()?).await?;
     alarm::kick(ctx).await;
+    let written = match ctx.db() {
+        Ok(db) => index::upsert(&db, &ctx.store.existing_session()?).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        worker::console_error!("the session index was not updated after a prompt: {e}");
+    }
     Ok(queued)
 }
 

@@ -37,6 +37,10 @@ pub struct ParticipantInput {
 }
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
+/// The plausible range of a token expiry in Unix ms (2020 to 2100): catches seconds, micro-
+/// and nanoseconds, and values no JavaScript number holds exactly.
+const EARLIEST_EXPIRY_MS: i64 = 1_577_836_800_000;
+const LATEST_EXPIRY_MS: i64 = 4_102_444_800_000;
 
 impl ParticipantInput {
     pub fn validate(&self) -> Result<(), ApiError> {
@@ -49,6 +53,13 @@ impl ParticipantInput {
         ] {
             if let Some(v) = v {
                 validate::text(field, v, 500, true)?;
+            }
+        }
+        if let Some(at) = self.scm_token_expires_at {
+            if !(EARLIEST_EXPIRY_MS..=LATEST_EXPIRY_MS).contains(&at) {
+                return Err(ApiError::bad_request(
+                    "scmTokenExpiresAt must be a time in Unix milliseconds",
+                ));
             }
         }
         for (field, v) in [
@@ -296,6 +307,24 @@ mod tests {
             w.validate().is_err(),
             "ws-token and participants still need a userId"
         );
+    }
+
+    #[test]
+    fn token_expiries_must_be_plausible_milliseconds() {
+        let at = |v: i64| {
+            serde_json::from_value::<ParticipantInput>(json!({"userId":"u","scmTokenExpiresAt":v}))
+                .unwrap()
+                .validate()
+        };
+        assert!(at(1_796_173_323_004).is_ok());
+        for bad in [
+            1_796_173_323,
+            1_796_173_323_004_000,
+            9_007_199_254_740_993,
+            -1,
+        ] {
+            assert!(at(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -140,6 +140,10 @@ impl DurableObject for SessionObject {
                 .fail_all("the sandbox disconnected during the push");
         } else {
             client_link::left(&self.ctx, &ws);
+            // The last client leaving may start the idle countdown: plan again now.
+            if self.ctx.store.session().ok().flatten().is_some() {
+                alarm::kick(&self.ctx).await;
+            }
         }
         // Complete the closing handshake; nothing is stored per connection.
         let code = if code == 1005 || code == 1006 {

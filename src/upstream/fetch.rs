@@ -18,6 +18,7 @@ pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
     init.with_method(match req.method {
         Method::Get => WMethod::Get,
         Method::Post => WMethod::Post,
+        Method::Delete => WMethod::Delete,
     })
     .with_headers(headers);
     if let Some(body) = &req.body {
@@ -37,6 +38,22 @@ pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
         headers,
         body,
     })
+}
+
+/// Sends one request, giving up after `timeout_ms` (the call may still complete upstream).
+pub async fn send_within(
+    req: &HttpRequest,
+    timeout_ms: u64,
+) -> Result<HttpResponse, TransportError> {
+    use futures::future::{select, Either};
+    let timeout = Delay::from(std::time::Duration::from_millis(timeout_ms));
+    match select(Box::pin(send(req)), Box::pin(timeout)).await {
+        Either::Left((answer, _)) => answer,
+        Either::Right(_) => Err(TransportError(format!(
+            "no answer within {} s",
+            timeout_ms / 1000
+        ))),
+    }
 }
 
 /// Sends `req`, retrying 429 answers per `policy`; other answers are returned as they are.

@@ -7,6 +7,7 @@ use std::fmt;
 pub enum Method {
     Get,
     Post,
+    Delete,
 }
 
 /// How a request authenticates. `Debug` never shows the secret.
@@ -56,6 +57,12 @@ impl HttpRequest {
         r.method = Method::Post;
         r.headers.push(("content-type".into(), content_type.into()));
         r.body = Some(body);
+        r
+    }
+
+    pub fn delete(url: impl Into<String>) -> Self {
+        let mut r = Self::get(url);
+        r.method = Method::Delete;
         r
     }
 

@@ -12,16 +12,46 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{Socket, Worker};
 
-/// The provider accepts every spawn.
+/// The provider accepts every spawn (its id for the sandbox is `prov-<our sandbox id>`) and
+/// every stop.
 pub async fn mount_provider_ok(server: &MockServer) {
     Mock::given(method("POST"))
         .and(path("/sandbox/sandboxes"))
-        .respond_with(
+        .respond_with(|req: &wiremock::Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            let id = format!("prov-{}", body["sandbox_id"].as_str().unwrap_or("?"));
             ResponseTemplate::new(200)
-                .set_body_json(json!({"success": true, "data": {"sandbox_id": "provider-1"}})),
-        )
+                .set_body_json(json!({"success": true, "data": {"sandbox_id": id}}))
+        })
         .mount(server)
         .await;
+    Mock::given(method("DELETE"))
+        .and(wiremock::matchers::path_regex("^/sandbox/sandboxes/[^/]+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": true})))
+        .mount(server)
+        .await;
+}
+
+/// Whether the provider was asked to stop the sandbox of this spawn request body, within
+/// `secs`.
+pub async fn stopped_at_provider(server: &MockServer, spawn: &Value, secs: u64) -> bool {
+    let want = format!(
+        "/sandbox/sandboxes/prov-{}",
+        spawn["sandbox_id"].as_str().unwrap_or("?")
+    );
+    for _ in 0..secs * 10 {
+        let seen = server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.method.as_str() == "DELETE" && r.url.path() == want);
+        if seen {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// The provider refuses spawns for `session` with an HTTP 200 and `success: false`.

@@ -71,13 +71,15 @@ pub async fn run_due(ctx: &Ctx) -> ApiResult<Option<i64>> {
                 }
             }
             Some(Step::SendNext) => send_next(ctx)?,
-            Some(Step::MarkStale) => mark_stale(ctx)?,
+            Some(Step::MarkStale) => mark_stale(ctx).await?,
             Some(Step::FailConnecting) => {
                 let secs = timeouts.connect_ms / 1000;
                 let reason = format!("the sandbox did not connect within {secs} s");
-                fail_start(ctx, false, &reason)?
+                let id = ctx.store.sandbox()?.and_then(|r| r.sandbox_id);
+                fail_start(ctx, id.as_deref().unwrap_or_default(), false, &reason)?;
+                end_at_provider(ctx).await;
             }
-            Some(Step::Shutdown) => shutdown(ctx)?,
+            Some(Step::Shutdown) => shutdown(ctx).await?,
         }
     }
     Ok(wake)
@@ -122,26 +124,68 @@ fn send_next(ctx: &Ctx) -> ApiResult<()> {
     Ok(())
 }
 
-fn mark_stale(ctx: &Ctx) -> ApiResult<()> {
+/// How long the provider may take to answer a spawn or a stop.
+const PROVIDER_TIMEOUT_MS: u64 = 30_000;
+
+/// Ends the current sandbox at the provider (best effort: the provider's own lifetime limit
+/// is the backstop), so no orphan keeps running with its clone credentials.
+async fn end_at_provider(ctx: &Ctx) {
+    let Ok(Some(row)) = ctx.store.sandbox() else {
+        return;
+    };
+    let Some(id) = row.provider_id.or(row.sandbox_id) else {
+        return;
+    };
+    let (Some(api_url), Some(secret)) = (
+        config::secret(&ctx.env, "SANDBOX_API_URL"),
+        config::secret(&ctx.env, "SANDBOX_API_SECRET"),
+    ) else {
+        return;
+    };
+    let req = sandbox_api::stop(&api_url, &secret, now_ms(), &id);
+    match fetch::send_within(&req, PROVIDER_TIMEOUT_MS).await {
+        Ok(resp) if resp.status < 300 || resp.status == 404 => {}
+        Ok(resp) => worker::console_warn!("the provider did not stop a sandbox: {}", resp.status),
+        Err(e) => worker::console_warn!("the provider did not stop a sandbox: {e}"),
+    }
+}
+
+/// Ends the sandbox for good (the session is being deleted): `shutdown`, its sockets
+/// closed, and the provider told.
+pub async fn terminate(ctx: &Ctx) {
+    link::send(ctx, &Outbound::Shutdown);
+    link::close(ctx, 1000, "session deleted");
+    end_at_provider(ctx).await;
+}
+
+async fn mark_stale(ctx: &Ctx) -> ApiResult<()> {
     link::send(ctx, &Outbound::Shutdown);
     set_status(ctx, Status::Stale)?;
     queue::fail_running(ctx, "the sandbox stopped responding")?;
     link::close(ctx, 1000, "stale");
+    end_at_provider(ctx).await;
     Ok(())
 }
 
-fn shutdown(ctx: &Ctx) -> ApiResult<()> {
+async fn shutdown(ctx: &Ctx) -> ApiResult<()> {
     link::send(ctx, &Outbound::Shutdown);
     set_status(ctx, Status::Stopped)?;
     link::close(ctx, 1000, "shutdown");
+    end_at_provider(ctx).await;
     Ok(())
 }
 
-/// Records a failed start, tells the clients, and stops retries after too many
-/// permanent failures.
-fn fail_start(ctx: &Ctx, permanent: bool, message: &str) -> ApiResult<()> {
+/// Records a failed start of `sandbox_id`, tells the clients, and stops retries after too
+/// many permanent failures. A failure that comes after the sandbox connected is ignored.
+fn fail_start(ctx: &Ctx, sandbox_id: &str, permanent: bool, message: &str) -> ApiResult<()> {
     let now = now_ms();
-    let failures = ctx.store.sandbox_failed(permanent, message, now)?;
+    let Some(failures) = ctx
+        .store
+        .sandbox_failed(sandbox_id, permanent, message, now)?
+    else {
+        worker::console_warn!("a late spawn failure was ignored: the sandbox moved on");
+        return Ok(());
+    };
     if permanent && policy::should_block(&failures, now) {
         ctx.store.sandbox_set_blocked(true)?;
     }
@@ -211,19 +255,24 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
     };
     if let Err(e) = access::require(ctx, &ask).await {
         let reason = format!("the sandbox was not started: {}", e.message);
-        return fail_start(ctx, e.status < 500, &reason);
+        return fail_start(ctx, &sandbox_id, e.status < 500, &reason);
     }
     let (Some(api_url), Some(api_secret)) = (
         config::secret(&ctx.env, "SANDBOX_API_URL"),
         config::secret(&ctx.env, "SANDBOX_API_SECRET"),
     ) else {
-        return fail_start(ctx, true, "the sandbox provider is not configured");
+        return fail_start(
+            ctx,
+            &sandbox_id,
+            true,
+            "the sandbox provider is not configured",
+        );
     };
     let auth = match clone_auth(ctx, provider, user_id).await {
         Ok(a) => a,
         Err(e) => {
             let reason = format!("no credentials to clone with: {}", e.message);
-            return fail_start(ctx, e.status < 500, &reason);
+            return fail_start(ctx, &sandbox_id, e.status < 500, &reason);
         }
     };
     let control_plane_url = config::secret(&ctx.env, "CONTROL_PLANE_URL")
@@ -231,7 +280,7 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         .unwrap_or_default();
     let body = SpawnRequest {
         session_id: session.id.clone(),
-        sandbox_id,
+        sandbox_id: sandbox_id.clone(),
         repo_owner: session.repo_owner.clone(),
         repo_name: session.repo_name.clone(),
         branch: session.base_branch.clone().unwrap_or_else(|| "main".into()),
@@ -245,7 +294,7 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         timeout_seconds: config::sandbox_lifetime_secs(&ctx.env),
     };
     let request = sandbox_api::spawn(&api_url, &api_secret, now_ms(), &body);
-    let outcome = match fetch::send(&request).await {
+    let outcome = match fetch::send_within(&request, PROVIDER_TIMEOUT_MS).await {
         Ok(resp) => sandbox_api::parse_spawn(&resp),
         Err(e) => SpawnOutcome::Failed {
             permanent: false,
@@ -254,11 +303,17 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
     };
     match outcome {
         SpawnOutcome::Started { provider_id } => {
-            ctx.store
-                .sandbox_started(provider_id.as_deref(), now_ms())?;
-            announce(ctx, Status::Connecting);
+            // The sandbox may have connected before the provider answered: never undo that.
+            if ctx
+                .store
+                .sandbox_started(&sandbox_id, provider_id.as_deref(), now_ms())?
+            {
+                announce(ctx, Status::Connecting);
+            }
             Ok(())
         }
-        SpawnOutcome::Failed { permanent, message } => fail_start(ctx, permanent, &message),
+        SpawnOutcome::Failed { permanent, message } => {
+            fail_start(ctx, &sandbox_id, permanent, &message)
+        }
     }
 }

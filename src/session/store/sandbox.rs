@@ -38,10 +38,23 @@ impl Store {
         )
     }
 
-    pub fn sandbox_started(&self, provider_id: Option<&str>, now: i64) -> ApiResult<()> {
+    /// The provider started sandbox `sandbox_id`: `connecting`, unless that sandbox is gone or
+    /// already further along (it may connect before the provider answers). Answers whether
+    /// the row changed; the provider id is recorded either way.
+    pub fn sandbox_started(
+        &self,
+        sandbox_id: &str,
+        provider_id: Option<&str>,
+        now: i64,
+    ) -> ApiResult<bool> {
         self.run(
-            "UPDATE sandbox SET provider_id = ?, status = 'connecting', status_since = ? WHERE id = 1",
-            vec![super::opt_str(provider_id), now.into()],
+            "UPDATE sandbox SET provider_id = ? WHERE id = 1 AND sandbox_id = ?",
+            vec![super::opt_str(provider_id), sandbox_id.into()],
+        )?;
+        self.changed(
+            "UPDATE sandbox SET status = 'connecting', status_since = ?
+             WHERE id = 1 AND sandbox_id = ? AND status = 'spawning'",
+            vec![now.into(), sandbox_id.into()],
         )
     }
 
@@ -67,13 +80,24 @@ impl Store {
         )
     }
 
-    /// Records a failed start; answers the times of the permanent failures so far.
-    pub fn sandbox_failed(&self, permanent: bool, error: &str, now: i64) -> ApiResult<Vec<i64>> {
-        self.run(
+    /// Records a failed start of sandbox `sandbox_id` (only while it is still starting: a
+    /// late failure never overwrites a sandbox that connected); answers the times of the
+    /// permanent failures so far, or `None` when the row had moved on.
+    pub fn sandbox_failed(
+        &self,
+        sandbox_id: &str,
+        permanent: bool,
+        error: &str,
+        now: i64,
+    ) -> ApiResult<Option<Vec<i64>>> {
+        let failed = self.changed(
             "UPDATE sandbox SET status = 'failed', status_since = ?, last_error = ?, last_failure_at = ?
-             WHERE id = 1",
-            vec![now.into(), error.into(), now.into()],
+             WHERE id = 1 AND sandbox_id = ? AND status IN ('spawning', 'connecting')",
+            vec![now.into(), error.into(), now.into(), sandbox_id.into()],
         )?;
+        if !failed {
+            return Ok(None);
+        }
         self.run(
             "INSERT INTO spawn_failures (at, permanent, error) VALUES (?, ?, ?)",
             vec![now.into(), i64::from(permanent).into(), error.into()],
@@ -82,14 +106,15 @@ impl Store {
         struct At {
             at: i64,
         }
-        Ok(self
-            .rows::<At>(
+        Ok(Some(
+            self.rows::<At>(
                 "SELECT at FROM spawn_failures WHERE permanent = 1 ORDER BY seq DESC LIMIT 10",
                 vec![],
             )?
             .into_iter()
             .map(|a| a.at)
-            .collect())
+            .collect(),
+        ))
     }
 
     pub fn sandbox_set_blocked(&self, blocked: bool) -> ApiResult<()> {
