@@ -429,3 +429,34 @@ async fn joining_fills_the_git_identity_from_bitbucket() {
     assert_eq!(joined["scmEmail"], "dev@example.com");
     assert_eq!(calls_with(fake, &token).await.len(), before + 2);
 }
+
+/// An upstream that closes every connection after its answer (HTTP/1.0, no keep-alive):
+/// 20 concurrent listings all succeed, dropped connections being retried (GETs only).
+#[tokio::test]
+async fn an_upstream_that_closes_every_connection_still_answers_every_listing() {
+    let upstream = common::start_closing_upstream();
+    let fake = common::start_fake();
+    let root = common::temp_dir("closing");
+    let mut vars = common::test_vars(&fake.uri());
+    vars.retain(|(k, _)| *k != "BITBUCKET_API_URL");
+    vars.push(("BITBUCKET_API_URL", format!("{upstream}/2.0")));
+    let worker = common::Worker::start_with(&root.join("state"), &vars, Some(&root));
+    let c = worker.client();
+    let answers =
+        futures::future::join_all(
+            (0..20).map(|i| {
+                let c = c.clone();
+                async move {
+                    repos_with(&c, "x-user-token", &format!("AT-closing-{i}-{}", now_ms())).await
+                }
+            }),
+        )
+        .await;
+    let ok = answers.iter().filter(|r| r.status == 200).count();
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(ok, 20, "statuses: {statuses:?}");
+    for r in &answers {
+        assert_eq!(r.body["repos"][0]["fullName"], "ws-close/kept");
+    }
+    worker.stop();
+}

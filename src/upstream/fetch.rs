@@ -56,20 +56,35 @@ pub async fn send_within(
     }
 }
 
-/// Sends `req`, retrying 429 answers per `policy`; other answers are returned as they are.
+/// Sends `req`, retrying 429 answers per `policy`, and, for GETs, a dropped connection or a
+/// 5xx per `retry::TRANSIENT`; other answers are returned as they are.
 pub async fn send_with_retry(
     req: &HttpRequest,
     policy: Policy,
 ) -> Result<HttpResponse, TransportError> {
     let started = Date::now().as_millis();
-    let mut tries = 0;
+    let idempotent = req.method == Method::Get;
+    let (mut tries, mut transient) = (0, 0);
     loop {
         tries += 1;
-        let resp = send(req).await?;
+        let answer = send(req).await;
+        let elapsed = Date::now().as_millis().saturating_sub(started);
+        // A dropped connection or a 5xx: an idempotent call is tried again, soon.
+        let failed = answer.as_ref().map_or(true, |r| r.status >= 500);
+        if idempotent && failed {
+            transient += 1;
+            match retry::after_transient(retry::TRANSIENT, transient, elapsed) {
+                Decision::RetryAfter(ms) => {
+                    Delay::from(std::time::Duration::from_millis(ms)).await;
+                    continue;
+                }
+                Decision::GiveUp => return answer,
+            }
+        }
+        let resp = answer?;
         if resp.status != 429 {
             return Ok(resp);
         }
-        let elapsed = Date::now().as_millis().saturating_sub(started);
         match retry::after_rate_limit(policy, tries, elapsed, resp.header("retry-after")) {
             Decision::RetryAfter(ms) => Delay::from(std::time::Duration::from_millis(ms)).await,
             Decision::GiveUp => return Ok(resp),

@@ -16,6 +16,14 @@ pub const RATE_LIMIT: Policy = Policy {
     budget_ms: 10_000,
 };
 
+/// Idempotent calls (GET) that got no answer or a 5xx: tried again at most twice, soon,
+/// within the same time budget. POSTs are never retried blindly.
+pub const TRANSIENT: Policy = Policy {
+    max_tries: 3,
+    base_ms: 150,
+    budget_ms: 10_000,
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Wait this long, then try again.
@@ -46,6 +54,19 @@ pub fn after_rate_limit(
     Decision::RetryAfter(wait)
 }
 
+/// Decides after the `tries`-th attempt (1-based) of an idempotent call failed in transit or
+/// with a 5xx, `elapsed_ms` after the first began.
+pub fn after_transient(policy: Policy, tries: u32, elapsed_ms: u64) -> Decision {
+    if tries >= policy.max_tries {
+        return Decision::GiveUp;
+    }
+    let wait = policy.base_ms.saturating_mul(1 << (tries - 1).min(16));
+    if elapsed_ms.saturating_add(wait) > policy.budget_ms {
+        return Decision::GiveUp;
+    }
+    Decision::RetryAfter(wait)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +85,17 @@ mod tests {
             after_rate_limit(RATE_LIMIT, 3, 2000, None),
             Decision::GiveUp
         );
+    }
+
+    #[test]
+    fn transient_failures_get_two_quick_retries() {
+        assert_eq!(after_transient(TRANSIENT, 1, 0), Decision::RetryAfter(150));
+        assert_eq!(
+            after_transient(TRANSIENT, 2, 200),
+            Decision::RetryAfter(300)
+        );
+        assert_eq!(after_transient(TRANSIENT, 3, 600), Decision::GiveUp);
+        assert_eq!(after_transient(TRANSIENT, 1, 9_900), Decision::GiveUp);
     }
 
     #[test]

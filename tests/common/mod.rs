@@ -481,3 +481,54 @@ impl WsClient {
         (c, v)
     }
 }
+
+/// An upstream that answers like an HTTP/1.0 server: one answer per connection, then it
+/// closes (no keep-alive). Serves `GET /2.0/user/workspaces` (one workspace, `ws-close`) and
+/// `GET /2.0/repositories/ws-close` (one repository); anything else is 404. Answers its
+/// base URL.
+pub fn start_closing_upstream() -> String {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&head);
+                let target = line.split_whitespace().nth(1).unwrap_or("");
+                let path = target.split('?').next().unwrap_or("");
+                let (status, body) = match path {
+                    "/2.0/user/workspaces" => (
+                        "200 OK",
+                        serde_json::json!({"values": [{"workspace": {"slug": "ws-close"}}]}),
+                    ),
+                    "/2.0/repositories/ws-close" => {
+                        let mut r = bitbucket::repo_json("ws-close", "kept", true);
+                        r["description"] = serde_json::json!("closing upstream");
+                        ("200 OK", serde_json::json!({"values": [r]}))
+                    }
+                    _ => (
+                        "404 Not Found",
+                        serde_json::json!({"type": "error", "error": {"message": "no"}}),
+                    ),
+                };
+                let body = body.to_string();
+                let answer = format!(
+                    "HTTP/1.0 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    base
+}
