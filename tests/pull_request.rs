@@ -434,11 +434,18 @@ async fn push_failures_timeouts_and_disconnects() {
         .unwrap()
         .to_string();
     s.sandbox
-        .send(json!({"type": "push_error", "branchName": branch, "error": "remote rejected: pre-receive hook declined"}))
+        .send(json!({"type": "push_error", "branchName": branch,
+                     "error": format!("remote rejected: pre-receive hook declined (https://pr-bot:{BOT_TOKEN}@host/x.git)")}))
         .await;
     let r = pending.await.unwrap();
     assert_eq!((r.status, r.code()), (502, "push_failed"));
     assert!(r.message().contains("pre-receive hook declined"));
+    // What the sandbox relays never carries a credential, in the answer or the events.
+    assert!(!r.message().contains(BOT_TOKEN), "{}", r.message());
+    let errors = c
+        .get(&format!("/sessions/{}/events?type=push_error", s.id))
+        .await;
+    assert!(!errors.body.to_string().contains(BOT_TOKEN));
 
     // No answer → 504 after the (test) timeout of 3 s.
     let started = Instant::now();

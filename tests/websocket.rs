@@ -218,3 +218,37 @@ async fn a_client_that_never_subscribes_is_closed_with_4008() {
     active.send(json!({"type": "ping"})).await;
     assert_eq!(active.expect_type("pong").await["type"], "pong");
 }
+
+#[tokio::test]
+async fn each_tab_has_its_own_token_and_a_session_takes_at_most_32_sockets() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let id = c.create_session("erin", json!({})).await;
+    // A second tab's token does not break the first's (reconnects included).
+    let (first, pid) = c.ws_token(&id, "erin").await;
+    let (second, pid2) = c.ws_token(&id, "erin").await;
+    assert_eq!(pid, pid2);
+    let (a, _) = WsClient::subscribed(&sh.worker, &id, &first).await;
+    let (b, _) = WsClient::subscribed(&sh.worker, &id, &second).await;
+    drop(a);
+    let (_a_again, _) = WsClient::subscribed(&sh.worker, &id, &first).await;
+    drop(b);
+    // 32 sockets at most (these two included); the next upgrade is refused with 429.
+    let mut open = Vec::new();
+    for _ in 0..31 {
+        open.push(WsClient::connect(&sh.worker, &id).await);
+    }
+    let url = format!("ws://127.0.0.1:{}/sessions/{id}/ws", sh.worker.port);
+    let mut refused = None;
+    for _ in 0..20 {
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                refused = Some(resp.status().as_u16());
+                break;
+            }
+            // A closed socket may not have been counted out yet: try again.
+            Ok(_) | Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(refused, Some(429));
+}

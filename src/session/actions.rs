@@ -17,6 +17,7 @@ use crate::index;
 use crate::session::access::{self, Ask, Level};
 use crate::session::alarm;
 use crate::session::client::link::close_all;
+use crate::session::client::policy::WS_TOKEN_TTL_MS;
 use crate::session::command::{Command, NewSession, ParticipantInput, PromptInput, UserRef};
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
@@ -222,7 +223,9 @@ impl Serialize for ListBody<'_> {
 async fn ws_token(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<Response> {
     let row = join(ctx, p, Role::Member).await?;
     let token = random::token()?;
+    let now = now_ms();
+    let expired_before = now - WS_TOKEN_TTL_MS;
     ctx.store
-        .set_ws_token(&row.id, &random::sha256_hex(&token), now_ms())?;
+        .add_ws_token(&row.id, &random::sha256_hex(&token), now, expired_before)?;
     respond::json(200, &json!({"token": token, "participantId": row.id}))
 }

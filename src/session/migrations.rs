@@ -99,6 +99,18 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE messages ADD COLUMN reasoning_effort TEXT",
         ],
     ),
+    (
+        4,
+        &[
+            // Several ws-tokens per participant (one per tab), each valid for its lifetime.
+            "CREATE TABLE ws_tokens (
+            hash TEXT PRIMARY KEY,
+            participant_id TEXT NOT NULL,
+            issued_at INTEGER NOT NULL
+        )",
+            "CREATE INDEX ws_tokens_issued ON ws_tokens(issued_at)",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

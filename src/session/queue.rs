@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::auth::random;
 use crate::clock::now_ms;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::{ParticipantInput, PromptInput};
@@ -16,6 +16,15 @@ use crate::session::model::{
 };
 use crate::session::status::{self, Change};
 use crate::session::store::SealedTokens;
+
+/// Prompts a session takes per [`RATE_WINDOW_MS`] at most.
+pub const MAX_PROMPTS_PER_WINDOW: i64 = 30;
+pub const RATE_WINDOW_MS: i64 = 60_000;
+
+/// Whether another prompt may be queued after `recent` in the current window.
+pub fn prompt_allowed(recent: i64) -> bool {
+    recent < MAX_PROMPTS_PER_WINDOW
+}
 
 /// A prompt just queued: its id and its place in the queue (1 = next).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +39,14 @@ pub struct Queued {
 pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> ApiResult<Queued> {
     let session = ctx.store.existing_session()?;
     let now = now_ms();
+    let recent = ctx.store.messages_since(now - RATE_WINDOW_MS)?;
+    if !prompt_allowed(recent) {
+        return Err(ApiError::new(
+            429,
+            "rate_limited",
+            format!("at most {MAX_PROMPTS_PER_WINDOW} prompts a minute per session; wait a little"),
+        ));
+    }
     let author = match author {
         Some(a) => a.clone(),
         None => match ctx.store.participant_by_user(&p.author_id)? {
@@ -192,4 +209,16 @@ pub fn change_status(
 /// Tells every client whether a prompt is being processed.
 fn processing_status(ctx: &Ctx, is_processing: bool) {
     broadcast(ctx, &ServerMessage::ProcessingStatus { is_processing });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thirty_prompts_a_minute() {
+        assert!(prompt_allowed(0));
+        assert!(prompt_allowed(MAX_PROMPTS_PER_WINDOW - 1));
+        assert!(!prompt_allowed(MAX_PROMPTS_PER_WINDOW));
+    }
 }

@@ -214,10 +214,8 @@ fn subscribe(
         Some(t) => ctx
             .store
             .participant_by_ws_token(&random::sha256_hex(t))?
-            .filter(|p| {
-                p.ws_token_issued_at
-                    .is_some_and(|at| ws_token_valid(at, now_ms()))
-            }),
+            .filter(|(_, issued_at)| ws_token_valid(*issued_at, now_ms()))
+            .map(|(p, _)| p),
         None => None,
     };
     let Some(participant) = participant else {

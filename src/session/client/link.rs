@@ -4,9 +4,10 @@
 use worker::{Response, WebSocket, WebSocketPair};
 
 use crate::clock::now_ms;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::session::client::policy::{
     next_deadline, subscribe_expired, ClientAttachment, CLIENT_TAG, CLOSE_SUBSCRIBE_TIMEOUT,
+    MAX_CLIENT_SOCKETS,
 };
 use crate::session::client::protocol::{Present, ServerMessage};
 use crate::session::ctx::Ctx;
@@ -15,6 +16,13 @@ use crate::session::ctx::Ctx;
 /// alarm for it).
 pub fn accept(ctx: &Ctx) -> ApiResult<Response> {
     ctx.store.existing_session()?;
+    if ctx.state.get_websockets_with_tag(CLIENT_TAG).len() >= MAX_CLIENT_SOCKETS {
+        return Err(ApiError::new(
+            429,
+            "too_many_connections",
+            format!("at most {MAX_CLIENT_SOCKETS} clients may connect to one session"),
+        ));
+    }
     let pair = WebSocketPair::new()?;
     ctx.state
         .accept_websocket_with_tags(&pair.server, &[CLIENT_TAG]);

@@ -14,6 +14,9 @@ pub const CLOSE_AUTH_FAILED: u16 = 4001;
 /// The session lost what it knew about this client (e.g. its attachment).
 pub const CLOSE_IDENTITY_LOST: u16 = 4002;
 pub const CLOSE_SUBSCRIBE_TIMEOUT: u16 = 4008;
+/// Client sockets per session at most (authenticated or not); more are refused with 429.
+pub const MAX_CLIENT_SOCKETS: usize = 32;
+
 /// `fetch_history` at most this often per socket.
 pub const HISTORY_INTERVAL_MS: i64 = 200;
 

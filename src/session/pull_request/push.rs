@@ -11,6 +11,7 @@ use worker::Delay;
 
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::redact;
 use crate::session::ctx::Ctx;
 use crate::session::sandbox::link;
 use crate::session::sandbox::protocol::{Outbound, PushSpec};
@@ -89,6 +90,8 @@ pub async fn push(
         }
     };
     outcome.map_err(|m| {
+        // The sandbox's text may echo the remote URL: never relay a credential.
+        let m = redact::clean(&m, &[auth.secret(), user_token], 1_000);
         ApiError::new(
             502,
             "push_failed",

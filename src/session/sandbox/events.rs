@@ -8,7 +8,9 @@ use worker::{WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
 use crate::clock::now_ms;
+use crate::config;
 use crate::error::ApiResult;
+use crate::redact;
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
@@ -63,8 +65,14 @@ fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
     Ok(Some(Followup::Schedule))
 }
 
-fn event(ctx: &Ctx, ws: &WebSocket, e: Event) -> ApiResult<Option<Followup>> {
+fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>> {
     let now = now_ms();
+    // The bot's token must never reach a client or the log, whatever git printed.
+    if let (_, Some(bot)) = config::bitbucket_bot(&ctx.env) {
+        if e.raw.contains(bot.as_str()) {
+            e.raw = redact::clean(&e.raw, &[&bot], usize::MAX);
+        }
+    }
     ctx.store.sandbox_activity(now)?;
     if let Kind::SessionTitle { title } = &e.kind {
         if !title.trim().is_empty() {

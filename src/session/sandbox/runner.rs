@@ -8,6 +8,7 @@ use crate::auth::random;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::redact;
 use crate::sandbox_api::{self, SpawnOutcome, SpawnRequest};
 use crate::session::access::{self, Ask, Level};
 use crate::session::client::link::{broadcast, subscribed_count};
@@ -313,6 +314,8 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
             Ok(())
         }
         SpawnOutcome::Failed { permanent, message } => {
+            // The provider may echo what it was sent: mask the credentials, cap the text.
+            let message = redact::clean(&message, &[auth.secret(), &body.sandbox_auth_token], 500);
             fail_start(ctx, &sandbox_id, permanent, &message)
         }
     }

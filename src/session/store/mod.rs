@@ -184,11 +184,25 @@ impl Store {
         )
     }
 
-    pub fn participant_by_ws_token(&self, hash: &str) -> ApiResult<Option<ParticipantRow>> {
-        self.first(
-            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE ws_token_hash = ?"),
+    /// The participant a ws-token (by its hash) was issued to, with when it was issued.
+    pub fn participant_by_ws_token(&self, hash: &str) -> ApiResult<Option<(ParticipantRow, i64)>> {
+        #[derive(Deserialize)]
+        struct Issued {
+            participant_id: String,
+            issued_at: i64,
+        }
+        let Some(t) = self.first::<Issued>(
+            "SELECT participant_id, issued_at FROM ws_tokens WHERE hash = ?",
             vec![hash.into()],
-        )
+        )?
+        else {
+            return Ok(None);
+        };
+        let p: Option<ParticipantRow> = self.first(
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants WHERE id = ?"),
+            vec![t.participant_id.into()],
+        )?;
+        Ok(p.map(|p| (p, t.issued_at)))
     }
 
     /// Adds a participant, or updates the one with the same user id: identity fields
@@ -250,10 +264,26 @@ impl Store {
         )
     }
 
-    pub fn set_ws_token(&self, participant_id: &str, hash: &str, now: i64) -> ApiResult<()> {
+    /// Records a new ws-token (its hash) for the participant; earlier ones stay valid for
+    /// their lifetime, expired ones (issued before `expired_before`) are forgotten.
+    pub fn add_ws_token(
+        &self,
+        participant_id: &str,
+        hash: &str,
+        now: i64,
+        expired_before: i64,
+    ) -> ApiResult<()> {
         self.run(
-            "UPDATE participants SET ws_token_hash = ?, ws_token_issued_at = ? WHERE id = ?",
-            vec![hash.into(), now.into(), participant_id.into()],
+            "DELETE FROM ws_tokens WHERE issued_at < ?",
+            vec![expired_before.into()],
+        )?;
+        self.run(
+            "INSERT INTO ws_tokens (hash, participant_id, issued_at) VALUES (?, ?, ?)",
+            vec![hash.into(), participant_id.into(), now.into()],
+        )?;
+        self.run(
+            "UPDATE participants SET ws_token_issued_at = ? WHERE id = ?",
+            vec![now.into(), participant_id.into()],
         )
     }
 }

@@ -11,6 +11,20 @@ impl Store {
         Ok(n.max(0) as usize)
     }
 
+    /// How many prompts were queued at or after `since` (Unix ms).
+    pub fn messages_since(&self, since: i64) -> ApiResult<i64> {
+        #[derive(serde::Deserialize)]
+        struct N {
+            n: i64,
+        }
+        Ok(self
+            .first::<N>(
+                "SELECT COUNT(*) AS n FROM messages WHERE created_at >= ?",
+                vec![since.into()],
+            )?
+            .map_or(0, |c| c.n))
+    }
+
     /// How many prompts the session has had.
     pub fn message_count(&self) -> ApiResult<i64> {
         self.count("SELECT COUNT(*) AS n FROM messages")

@@ -1,0 +1,42 @@
+//! Text the control plane relays from elsewhere (a sandbox's push error, the provider's
+//! refusal, sandbox events) is capped and has every secret it knows of masked first.
+
+/// Secrets shorter than this are not masked (they would mask ordinary words).
+const MIN_SECRET_LEN: usize = 8;
+
+/// `text` with each of `secrets` replaced by `***`, cut to `max` characters.
+pub fn clean(text: &str, secrets: &[&str], max: usize) -> String {
+    let mut out = text.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+        if out.contains(s) {
+            out = out.replace(s, "***");
+        }
+        // The same secret percent-encoded, as it stands in a remote URL.
+        let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+        if encoded != *s && out.contains(&encoded) {
+            out = out.replace(&encoded, "***");
+        }
+    }
+    if out.chars().count() > max {
+        out = out.chars().take(max).collect::<String>() + "…";
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_and_text_is_capped() {
+        let t = "fatal: unable to access 'https://bot:BOT-SECRET-1@host/x.git': 403";
+        assert_eq!(
+            clean(t, &["BOT-SECRET-1"], 500),
+            "fatal: unable to access 'https://bot:***@host/x.git': 403"
+        );
+        let encoded = "https://x-token-auth:a%2Fb%3Dcdefgh@host";
+        assert!(!clean(encoded, &["a/b=cdefgh"], 500).contains("cdefgh"));
+        assert_eq!(clean("short", &["abc"], 500), "short");
+        assert_eq!(clean(&"x".repeat(10), &[], 4), "xxxx…");
+    }
+}
