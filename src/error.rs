@@ -91,7 +91,7 @@ impl std::error::Error for ApiError {}
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         // The runtime's message may describe internals; keep it in logs, not in answers.
-        worker::console_error!("runtime error: {e}");
+        crate::log::error("runtime error", &[("detail", e.to_string().into())]);
         ApiError::internal("internal error")
     }
 }

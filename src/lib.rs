@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod index;
+pub mod log;
 pub mod redact;
 pub mod sandbox_api;
 pub mod session;

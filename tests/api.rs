@@ -462,3 +462,47 @@ async fn participants_are_listed_without_their_tokens() {
         assert!(!log.contains(secret), "{secret} in the worker log");
     }
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_each_request_is_one_json_log_line() {
+    let sh = common::shared();
+    let c = sh.worker.client();
+    let given = format!("trace-{}", now_ms());
+    let resp = c
+        .http
+        .get(c.url("/health"))
+        .header("x-request-id", &given)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], given.as_str());
+    let resp = c.http.get(c.url("/no-such-route")).send().await.unwrap();
+    let made = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    // The request's log line: one JSON object with what Logpush filters on.
+    let mut line = None;
+    for _ in 0..50 {
+        let log = std::fs::read_to_string(&sh.worker.log).unwrap_or_default();
+        line = log
+            .lines()
+            .filter(|l| l.contains(&given))
+            .find_map(|l| serde_json::from_str::<serde_json::Value>(&l[l.find('{')?..]).ok());
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = line.unwrap_or_else(|| {
+        let log = std::fs::read_to_string(&sh.worker.log).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        panic!("no JSON log line for the request; log tail: {tail:#?}")
+    });
+    assert_eq!(line["level"], "info");
+    assert_eq!(line["msg"], "request");
+    assert_eq!(line["route"], "GET /health");
+    assert_eq!(line["status"], 200);
+    assert!(line["durationMs"].is_i64(), "{line}");
+}

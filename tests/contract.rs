@@ -444,3 +444,36 @@ fn the_openapi_check_rejects_a_wrong_answer() {
         json!({"error": {"code": "not_found", "message": "x"}})
     ));
 }
+
+/// In Open-Inspect's model, an author without a usable token of their own gets the pull
+/// request opened by the bot (its API token, HTTP Basic), never an error.
+#[tokio::test]
+async fn without_an_authors_token_the_bot_opens_the_pull_request() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let (id, _web, mut sandbox, _) = warmed(&c).await;
+    let mut answer = common::bitbucket::fixture("pr.json");
+    answer["id"] = json!(4242);
+    Mock::given(method("POST"))
+        .and(path("/2.0/repositories/acme/web/pullrequests"))
+        .and(header("authorization", bot_basic().as_str()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(answer))
+        .mount(&sh.fake)
+        .await;
+    let c2 = c.clone();
+    let pending = tokio::spawn(async move {
+        c2.post(
+            &format!("/sessions/{id}/pr"),
+            &json!({"title": "T", "body": "B", "baseBranch": "main", "timestamp": 1}),
+        )
+        .await
+    });
+    let push = sandbox.complete_push().await;
+    assert!(push["pushSpec"]["remoteUrl"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://cp-bot:"));
+    let r = pending.await.unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["prNumber"], 4242);
+}

@@ -13,6 +13,7 @@ use crate::auth::vault::Vault;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::log;
 use crate::vcs::bitbucket::{self, responses::TokenGrant, BitbucketError};
 use crate::vcs::VcsProvider;
 
@@ -158,7 +159,7 @@ impl Credentials {
 
     fn open(&self, sealed: &str) -> ApiResult<String> {
         self.vault.decrypt(sealed).map_err(|_| {
-            worker::console_error!("a stored token could not be decrypted");
+            log::error("a stored token could not be decrypted", &[]);
             reauth("the stored credentials cannot be read; sign in again")
         })
     }
@@ -367,9 +368,9 @@ impl Credentials {
                 Ok(stored.then_some((grant.access_token, expires_at)))
             }
             Refreshed::Rejected(e) => {
-                worker::console_warn!(
-                    "refresh rejected by {}; marking for re-authentication",
-                    self.provider.display_name()
+                log::warn(
+                    "refresh rejected; marking for re-authentication",
+                    &[("provider", self.provider.as_str().into())],
                 );
                 self.mark_reauth(user_id, row.version).await?;
                 Err(e)

@@ -14,18 +14,46 @@ pub mod sessions;
 
 use worker::{Env, Request, Response, Result};
 
+use crate::auth::random;
+use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
 
-/// Handles one request to the worker.
+/// Handles one request to the worker: answers it, echoes (or gives) its `x-request-id`, and
+/// logs one JSON line with the route, the status and the time taken.
 pub async fn handle(req: Request, env: Env) -> Result<Response> {
-    respond::finish(serve(req, &env).await)
+    let started = now_ms();
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .ok()
+        .flatten()
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .or_else(|| random::id().ok())
+        .unwrap_or_default();
+    let route = Route::parse(&req.method(), &req.path());
+    let name = route.as_ref().map_or("unmatched", Route::name);
+    let mut resp = respond::finish(serve(route, req, &env).await)?;
+    // A WebSocket answer's headers are not ours to change.
+    let _ = resp.headers_mut().set("x-request-id", &request_id);
+    log::emit(
+        Level::Info,
+        "request",
+        &[
+            ("requestId", request_id.into()),
+            ("route", name.into()),
+            ("status", resp.status_code().into()),
+            ("durationMs", (now_ms() - started).into()),
+        ],
+    );
+    Ok(resp)
 }
 
-async fn serve(req: Request, env: &Env) -> ApiResult<Response> {
+async fn serve(route: Result<Route, Unmatched>, req: Request, env: &Env) -> ApiResult<Response> {
     // The route is decided before auth: an unknown route is 404 for everyone.
-    let route = match Route::parse(&req.method(), &req.path()) {
+    let route = match route {
         Ok(route) => route,
         Err(Unmatched::NotFound) => return Err(ApiError::no_route()),
         Err(Unmatched::MethodNotAllowed) => return Err(ApiError::method_not_allowed()),

@@ -49,6 +49,8 @@ mod tests {
                 let route = Route::parse(&method(m), &path).unwrap_or_else(|e| {
                     panic!("{m} {template} is documented but not routed: {e:?}")
                 });
+                // Log names are the documented method and template.
+                assert_eq!(route.name(), format!("{} {template}", m.to_uppercase()));
                 documented.push(route);
             }
         }

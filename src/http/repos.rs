@@ -11,6 +11,7 @@ use crate::clock::{iso8601, now_ms};
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::log;
 use crate::validate;
 use crate::vcs::bitbucket::{self, BitbucketError};
 use crate::vcs::repos_cache::{self, Cached, Caller};
@@ -129,10 +130,16 @@ async fn cached<T: Serialize + DeserializeOwned>(
     match kv.put(key, &fresh) {
         Ok(put) => {
             if let Err(e) = put.expiration_ttl(repos_cache::TTL_SECS).execute().await {
-                worker::console_warn!("could not cache a listing: {e}");
+                log::warn(
+                    "could not cache a listing",
+                    &[("detail", e.to_string().into())],
+                );
             }
         }
-        Err(e) => worker::console_warn!("could not cache a listing: {e}"),
+        Err(e) => log::warn(
+            "could not cache a listing",
+            &[("detail", e.to_string().into())],
+        ),
     }
     answer(&fresh.items, false, fresh.cached_at)
 }

@@ -199,6 +199,38 @@ impl Route {
         all
     }
 
+    /// The route's method and path template, for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Route::Health => "GET /health",
+            Route::OpenApi => "GET /openapi.json",
+            Route::ListRepos => "GET /repos",
+            Route::ListSessions => "GET /sessions",
+            Route::CreateSession => "POST /sessions",
+            Route::GetSession(_) => "GET /sessions/{id}",
+            Route::DeleteSession(_) => "DELETE /sessions/{id}",
+            Route::Archive(_) => "POST /sessions/{id}/archive",
+            Route::Unarchive(_) => "POST /sessions/{id}/unarchive",
+            Route::Prompt(_) => "POST /sessions/{id}/prompt",
+            Route::Stop(_) => "POST /sessions/{id}/stop",
+            Route::List(_, ListKind::Events) => "GET /sessions/{id}/events",
+            Route::List(_, ListKind::Messages) => "GET /sessions/{id}/messages",
+            Route::List(_, ListKind::Artifacts) => "GET /sessions/{id}/artifacts",
+            Route::List(_, ListKind::Participants) => "GET /sessions/{id}/participants",
+            Route::AddParticipant(_) => "POST /sessions/{id}/participants",
+            Route::WsToken(_) => "POST /sessions/{id}/ws-token",
+            Route::CreatePr(_) => "POST /sessions/{id}/pr",
+            Route::WebSocket(_) => "GET /sessions/{id}/ws",
+            Route::Children(_) => "GET /sessions/{id}/children",
+            Route::CommitSigning(_) => "GET /sessions/{id}/commit-signing",
+            Route::SandboxSkills(_) => "GET /sessions/{id}/sandbox-skills",
+            Route::ScmCredentials(_) => "POST /sessions/{id}/scm-credentials",
+            Route::GetModelPreferences => "GET /model-preferences",
+            Route::SetModelPreferences => "PUT /model-preferences",
+            Route::Branches(..) => "GET /repos/{owner}/{name}/branches",
+        }
+    }
+
     /// Who may call this route.
     pub fn access(&self) -> Access {
         match self {

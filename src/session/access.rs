@@ -122,10 +122,10 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
     match kv.put(&key, "1") {
         Ok(put) => {
             if let Err(e) = put.expiration_ttl(CACHE_TTL_SECS).execute().await {
-                worker::console_warn!("could not cache a repository access check: {e}");
+                ctx.warn("could not cache a repository access check", e);
             }
         }
-        Err(e) => worker::console_warn!("could not cache a repository access check: {e}"),
+        Err(e) => ctx.warn("could not cache a repository access check", e),
     }
     Ok(repo)
 }

@@ -123,7 +123,7 @@ async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
         Ok(repo) => ctx.store.set_base_branch(&repo.default_branch),
         Err(e) => {
             let code = ApiError::from(e).code;
-            worker::console_warn!("could not look up the main branch: {code}");
+            ctx.warn("could not look up the main branch", code);
             Ok(())
         }
     }
@@ -173,7 +173,7 @@ pub async fn prompt(
         Err(e) => Err(e),
     };
     if let Err(e) = written {
-        worker::console_error!("the session index was not updated after a prompt: {e}");
+        ctx.error("the session index was not updated after a prompt", e);
     }
     Ok(queued)
 }

@@ -29,6 +29,6 @@ pub async fn schedule(ctx: &Ctx) -> ApiResult<()> {
 /// Runs [`schedule`], logging instead of failing the caller (whose own work is done).
 pub async fn kick(ctx: &Ctx) {
     if let Err(e) = schedule(ctx).await {
-        worker::console_error!("sandbox lifecycle step failed: {e}");
+        ctx.error("sandbox lifecycle step failed", e);
     }
 }

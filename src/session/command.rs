@@ -10,7 +10,7 @@ use crate::vcs::VcsProvider;
 
 /// Who joins a session, with their optional VCS identity and credentials (plaintext here,
 /// encrypted by the Durable Object before anything is stored).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantInput {
     /// Required everywhere but session creation (where it defaults to [`ANONYMOUS`]).
@@ -41,6 +41,18 @@ const MAX_TOKEN_LEN: usize = 16 * 1024;
 /// and nanoseconds, and values no JavaScript number holds exactly.
 const EARLIEST_EXPIRY_MS: i64 = 1_577_836_800_000;
 const LATEST_EXPIRY_MS: i64 = 4_102_444_800_000;
+
+/// Never prints the tokens.
+impl std::fmt::Debug for ParticipantInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParticipantInput")
+            .field("user_id", &self.user_id)
+            .field("scm_login", &self.scm_login)
+            .field("has_scm_token", &self.scm_token.is_some())
+            .field("has_scm_refresh_token", &self.scm_refresh_token.is_some())
+            .finish_non_exhaustive()
+    }
+}
 
 impl ParticipantInput {
     pub fn validate(&self) -> Result<(), ApiError> {
@@ -307,6 +319,16 @@ mod tests {
             w.validate().is_err(),
             "ws-token and participants still need a userId"
         );
+    }
+
+    #[test]
+    fn debug_never_prints_tokens() {
+        let p: ParticipantInput = serde_json::from_value(
+            json!({"userId":"u","scmToken":"SECRET-ACCESS","scmRefreshToken":"SECRET-REFRESH"}),
+        )
+        .unwrap();
+        let c = Command::WsToken(p);
+        assert!(!format!("{c:?}").contains("SECRET"));
     }
 
     #[test]

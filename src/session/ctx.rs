@@ -11,6 +11,8 @@ use crate::session::store::Store;
 
 /// The session's shared handles.
 pub struct Ctx {
+    /// The session's id (its Durable Object id), for log lines.
+    pub session_id: String,
     pub state: State,
     pub env: Env,
     pub store: Store,
@@ -22,11 +24,29 @@ impl Ctx {
     pub fn new(state: State, env: Env) -> Self {
         let store = Store::new(state.storage().sql());
         Self {
+            session_id: state.id().to_string(),
             state,
             env,
             store,
             subscribers: RefCell::new(None),
         }
+    }
+
+    /// Logs a warning about this session.
+    pub fn warn(&self, msg: &str, detail: impl std::fmt::Display) {
+        crate::log::warn(msg, &self.fields(detail));
+    }
+
+    /// Logs an error of this session.
+    pub fn error(&self, msg: &str, detail: impl std::fmt::Display) {
+        crate::log::error(msg, &self.fields(detail));
+    }
+
+    fn fields(&self, detail: impl std::fmt::Display) -> [(&'static str, serde_json::Value); 2] {
+        [
+            ("sessionId", self.session_id.as_str().into()),
+            ("detail", detail.to_string().into()),
+        ]
     }
 
     /// The D1 database (index and credentials).

@@ -82,7 +82,7 @@ impl SessionObject {
             ClientRequest::Typing { user_id } => match runner::warm(ctx, &user_id).await {
                 Ok(true) => alarm::kick(ctx).await,
                 Ok(false) => {}
-                Err(e) => worker::console_warn!("could not warm the sandbox: {e}"),
+                Err(e) => ctx.warn("could not warm the sandbox", e),
             },
         }
     }
@@ -114,7 +114,7 @@ impl DurableObject for SessionObject {
     ) -> Result<()> {
         let ctx = &self.ctx;
         if let Err(e) = ctx.store.ready(now_ms()) {
-            worker::console_error!("session schema unavailable: {e}");
+            ctx.error("session schema unavailable", e);
             return Ok(());
         }
         if sandbox_link::is_sandbox_socket(ctx, &ws) {
@@ -157,7 +157,7 @@ impl DurableObject for SessionObject {
 
     async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
         client_link::subscribers_changed(&self.ctx);
-        worker::console_warn!("websocket error: {error}");
+        self.ctx.warn("websocket error", error);
         Ok(())
     }
 

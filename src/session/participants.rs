@@ -96,7 +96,7 @@ async fn bitbucket_identity(ctx: &Ctx, p: &ParticipantInput) -> Option<Identity>
         Ok(identity) => Some(identity),
         Err(e) => {
             let e: ApiError = e.into();
-            worker::console_warn!("could not look up the Bitbucket identity: {}", e.code);
+            ctx.warn("could not look up the Bitbucket identity", e.code);
             None
         }
     }

@@ -123,8 +123,9 @@ impl Worker {
             cmd.arg("--config").arg(config);
         }
         cmd.args([
+            // `log`, so the worker's console.log lines (its JSON access lines) are kept.
             "--log-level",
-            "info",
+            "log",
             "--show-interactive-dev-session=false",
         ]);
         // Configuration goes through an env file of our own, so a developer's .dev.vars is

@@ -77,27 +77,53 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Authored by whoever's message is running, else the session's owner.
     let user = queue::current_author(ctx, session)?;
     let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
-    if creds.state(&user).await?.is_none() {
-        return Err(ApiError::unauthorized(
+    let fresh = match creds.state(&user).await? {
+        None => Err(ApiError::new(
+            401,
+            "reauth_required",
             "the pull request's author has no stored Bitbucket credentials; sign in first",
-        ));
-    }
-    let fresh = creds.access_token(&user).await?;
+        )),
+        Some(_) => creds.access_token(&user).await,
+    };
+    // Without a usable token of the author's, the bot opens the pull request, but only in
+    // Open-Inspect's model (REPO_ACCESS=deployment) and when it can call the API.
+    let bot = config::bitbucket_bot_rest(&ctx.env)
+        .filter(|_| config::repo_access(&ctx.env) == config::RepoAccess::Deployment);
+    let fresh = match (fresh, &bot) {
+        (Ok(f), _) => Some(f),
+        (Err(e), Some(_)) if e.status == 401 => None,
+        (Err(e), _) => return Err(e),
+    };
     if link::socket(ctx).is_none() {
         return Err(not_connected());
     }
-    // The author must be able to push with their own token before anything is pushed, with
-    // whichever credentials (REPO_ACCESS=user).
-    let ask = Ask {
-        provider: session.vcs_provider,
-        user_id: &user,
-        token: Some(&fresh.token),
-        workspace: &session.repo_owner,
-        slug: &session.repo_name,
-        level: Level::Write,
+    if let Some(f) = &fresh {
+        // The author must be able to push with their own token before anything is pushed,
+        // with whichever credentials (REPO_ACCESS=user).
+        let ask = Ask {
+            provider: session.vcs_provider,
+            user_id: &user,
+            token: Some(&f.token),
+            workspace: &session.repo_owner,
+            slug: &session.repo_name,
+            level: Level::Write,
+        };
+        access::require(ctx, &ask).await?;
+    }
+    let client = match (&fresh, &bot) {
+        (Some(f), _) => bitbucket::Client::new(&cfg, &f.token),
+        (None, Some((email, token))) => bitbucket::Client::bot(&cfg, email, token),
+        (None, None) => {
+            return Err(ApiError::internal(
+                "no credentials to open the pull request",
+            ))
+        }
     };
-    access::require(ctx, &ask).await?;
-    let client = bitbucket::Client::new(&cfg, &fresh.token);
+    let push_token = match (&fresh, &bot) {
+        (Some(f), _) => f.token.clone(),
+        (None, Some((_, token))) => token.clone(),
+        (None, None) => String::new(),
+    };
     let (ws, slug) = (&session.repo_owner, &session.repo_name);
     // The base: asked for, else the session's own base branch, else the repository's main.
     let base = match input.base_branch.as_ref().or(session.base_branch.as_ref()) {
@@ -117,7 +143,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
-    push::push(ctx, &pr.pushes, &fresh.token, ws, slug, &head, owned).await?;
+    push::push(ctx, &pr.pushes, &push_token, ws, slug, &head, owned).await?;
     ctx.store.set_branch_name(&head)?;
 
     let new_pr = NewPullRequest {
@@ -134,7 +160,9 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     let created = match client.create_pull_request(ws, slug, &new_pr).await {
         Ok(pr) => pr,
         Err(e @ BitbucketError::Reauth(_)) => {
-            creds.mark_reauth(&user, fresh.version).await?;
+            if let Some(f) = &fresh {
+                creds.mark_reauth(&user, f.version).await?;
+            }
             return Err(e.into());
         }
         Err(e) => return Err(plan::pr_error(e)),

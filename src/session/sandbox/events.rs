@@ -53,7 +53,10 @@ pub fn on_message(
         Err(e) => Err(e),
     };
     result.unwrap_or_else(|e| {
-        worker::console_warn!("sandbox message not handled: {} {}", e.code, e.message);
+        ctx.warn(
+            "sandbox message not handled",
+            format!("{} {}", e.code, e.message),
+        );
         None
     })
 }

@@ -146,8 +146,8 @@ async fn end_at_provider(ctx: &Ctx) {
     let req = sandbox_api::stop(&api_url, &secret, now_ms(), &id);
     match fetch::send_within(&req, PROVIDER_TIMEOUT_MS).await {
         Ok(resp) if resp.status < 300 || resp.status == 404 => {}
-        Ok(resp) => worker::console_warn!("the provider did not stop a sandbox: {}", resp.status),
-        Err(e) => worker::console_warn!("the provider did not stop a sandbox: {e}"),
+        Ok(resp) => ctx.warn("the provider did not stop a sandbox", resp.status),
+        Err(e) => ctx.warn("the provider did not stop a sandbox", e),
     }
 }
 
@@ -184,7 +184,7 @@ fn fail_start(ctx: &Ctx, sandbox_id: &str, permanent: bool, message: &str) -> Ap
         .store
         .sandbox_failed(sandbox_id, permanent, message, now)?
     else {
-        worker::console_warn!("a late spawn failure was ignored: the sandbox moved on");
+        ctx.warn("a late spawn failure was ignored", "the sandbox moved on");
         return Ok(());
     };
     if permanent && policy::should_block(&failures, now) {

@@ -9,7 +9,7 @@ use crate::upstream::http::HttpResponse;
 use crate::vcs::{Identity, Repo};
 
 /// A successful token answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct TokenGrant {
     pub access_token: String,
     pub refresh_token: Option<String>,
@@ -42,6 +42,16 @@ fn ok_json<T: DeserializeOwned>(resp: &HttpResponse, oauth: bool) -> Result<T, B
         });
     }
     serde_json::from_str(&resp.body).map_err(|e| BitbucketError::Parse(e.to_string()))
+}
+
+/// Never prints the tokens.
+impl std::fmt::Debug for TokenGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenGrant")
+            .field("expires_in_secs", &self.expires_in_secs)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Parses the token endpoint's answer (`scope` or `scopes` accepted).

@@ -1,0 +1,79 @@
+//! Structured logs: every line is one JSON object (`level`, `msg`, and where known
+//! `requestId`, `sessionId`, `route` or `event`, `durationMs`, upstream `status`), so Workers
+//! Logs and Logpush can filter it. Messages are built from our own errors and codes, which
+//! never carry a secret; the types that hold secrets do not print them (`Debug` redacts).
+
+use serde_json::{Map, Value};
+
+/// How serious a line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// One log line as JSON text: `level`, `msg`, then the fields given (nulls left out).
+pub fn line(level: Level, msg: &str, fields: &[(&str, Value)]) -> String {
+    let mut m = Map::new();
+    m.insert("level".into(), level.as_str().into());
+    m.insert("msg".into(), msg.into());
+    for (k, v) in fields {
+        if !v.is_null() {
+            m.insert((*k).to_string(), v.clone());
+        }
+    }
+    Value::Object(m).to_string()
+}
+
+/// Writes one line to the runtime's log.
+pub fn emit(level: Level, msg: &str, fields: &[(&str, Value)]) {
+    let text = line(level, msg, fields);
+    match level {
+        Level::Info => worker::console_log!("{text}"),
+        Level::Warn => worker::console_warn!("{text}"),
+        Level::Error => worker::console_error!("{text}"),
+    }
+}
+
+pub fn warn(msg: &str, fields: &[(&str, Value)]) {
+    emit(Level::Warn, msg, fields);
+}
+
+pub fn error(msg: &str, fields: &[(&str, Value)]) {
+    emit(Level::Error, msg, fields);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn lines_are_json_objects_without_nulls() {
+        let l = line(
+            Level::Warn,
+            "upstream slow",
+            &[
+                ("requestId", json!("r1")),
+                ("sessionId", Value::Null),
+                ("durationMs", json!(12.5)),
+            ],
+        );
+        let v: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(
+            v,
+            json!({"level": "warn", "msg": "upstream slow", "requestId": "r1", "durationMs": 12.5})
+        );
+    }
+}
