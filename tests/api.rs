@@ -470,7 +470,7 @@ async fn every_answer_carries_a_request_id_and_each_request_is_one_json_log_line
     let given = format!("trace-{}", now_ms());
     let resp = c
         .http
-        .get(c.url("/health"))
+        .get(c.url("/openapi.json"))
         .header("x-request-id", &given)
         .send()
         .await
@@ -502,7 +502,7 @@ async fn every_answer_carries_a_request_id_and_each_request_is_one_json_log_line
     });
     assert_eq!(line["level"], "info");
     assert_eq!(line["msg"], "request");
-    assert_eq!(line["route"], "GET /health");
+    assert_eq!(line["route"], "GET /openapi.json");
     assert_eq!(line["status"], 200);
     assert!(line["durationMs"].is_i64(), "{line}");
 }

@@ -17,6 +17,9 @@ use crate::log;
 use crate::vcs::bitbucket::{self, responses::TokenGrant, BitbucketError};
 use crate::vcs::VcsProvider;
 
+/// How long a refresh may take: well below the lease, so the lease never runs out first.
+const REFRESH_TIMEOUT_MS: u64 = (LEASE_MS / 2) as u64;
+
 /// How long a caller waits for another's refresh before giving up.
 const WAIT_LIMIT_MS: u64 = 15_000;
 const WAIT_STEP_MS: u64 = 200;
@@ -310,6 +313,34 @@ impl Credentials {
         }
     }
 
+    /// Whether the stored credentials moved on from `version`.
+    async fn changed_since(&self, user_id: &str, version: i64) -> ApiResult<bool> {
+        Ok(self
+            .read(user_id)
+            .await?
+            .is_some_and(|r| r.version != version))
+    }
+
+    /// Refreshes, giving up well before the lease runs out (so no second refresher can use
+    /// the same refresh token while this one may still succeed).
+    async fn refresh_within(&self, refresh_token: &str) -> Refreshed {
+        use futures::future::{select, Either};
+        let limit = Delay::from(std::time::Duration::from_millis(REFRESH_TIMEOUT_MS));
+        match select(
+            Box::pin(self.refresher.refresh(refresh_token)),
+            Box::pin(limit),
+        )
+        .await
+        {
+            Either::Left((answer, _)) => answer,
+            Either::Right(_) => Refreshed::Failed(ApiError::new(
+                504,
+                "upstream_timeout",
+                "the token endpoint did not answer in time",
+            )),
+        }
+    }
+
     /// Takes the lease and refreshes. `Ok(None)`: someone else got there first; re-read.
     async fn try_refresh(
         &self,
@@ -344,7 +375,7 @@ impl Credentials {
             Some(r) => self.open(r)?,
             None => return Err(reauth("no refresh token is stored; sign in again")),
         };
-        match self.refresher.refresh(&refresh_token).await {
+        match self.refresh_within(&refresh_token).await {
             Refreshed::Granted(grant) => {
                 let done = now_ms();
                 let access = self.seal(&grant.access_token)?;
@@ -366,6 +397,11 @@ impl Credentials {
                     )
                     .await?;
                 Ok(stored.then_some((grant.access_token, expires_at)))
+            }
+            Refreshed::Rejected(_) if self.changed_since(user_id, row.version).await? => {
+                // Someone stored a newer pair meanwhile (our refresh token had rotated
+                // away): use theirs rather than asking the user to sign in again.
+                Ok(None)
             }
             Refreshed::Rejected(e) => {
                 log::warn(

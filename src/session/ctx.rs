@@ -2,7 +2,7 @@
 //! store, and the in-memory list of subscribed client sockets. Owned by the Durable Object
 //! and lent to the modules, so none of them needs the object itself.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use worker::{Env, State, WebSocket};
 
@@ -18,6 +18,8 @@ pub struct Ctx {
     pub store: Store,
     /// Subscribed client sockets, derived from their attachments (`client::link` owns it).
     pub(crate) subscribers: RefCell<Option<Vec<WebSocket>>>,
+    /// A pull request is under way (its push included): the sandbox is busy.
+    pub(crate) pr_under_way: Cell<bool>,
 }
 
 impl Ctx {
@@ -29,6 +31,7 @@ impl Ctx {
             env,
             store,
             subscribers: RefCell::new(None),
+            pr_under_way: Cell::new(false),
         }
     }
 

@@ -6,8 +6,6 @@
 pub mod plan;
 pub mod push;
 
-use std::cell::Cell;
-
 use serde_json::json;
 use worker::Response;
 
@@ -31,11 +29,10 @@ use crate::vcs::VcsProvider;
 use plan::PrInput;
 use push::Pushes;
 
-/// What the session keeps in memory about pull requests under way.
+/// What the session keeps in memory about pull requests under way (whether one is, is in
+/// `Ctx`, so the sandbox's lifecycle sees it too).
 #[derive(Default)]
 pub struct PrState {
-    /// A pull request is being created.
-    in_progress: Cell<bool>,
     /// Pushes waiting for the sandbox's answer.
     pub pushes: Pushes,
 }
@@ -55,13 +52,13 @@ pub async fn create(ctx: &Ctx, pr: &PrState, body: &str, caller: PrCaller) -> Ap
             "this session already has a pull request",
         ));
     }
-    if pr.in_progress.replace(true) {
+    if ctx.pr_under_way.replace(true) {
         return Err(ApiError::conflict(
             "a pull request is already being created for this session",
         ));
     }
     let result = run(ctx, pr, &session, input).await;
-    pr.in_progress.set(false);
+    ctx.pr_under_way.set(false);
     result
 }
 

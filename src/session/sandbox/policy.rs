@@ -40,6 +40,8 @@ pub struct Snapshot {
     pub clients: usize,
     pub pending: usize,
     pub processing: bool,
+    /// A pull request (its push) is under way.
+    pub busy: bool,
     pub last_failure_at: Option<i64>,
     /// Retries stopped after too many permanent failures (until the next prompt).
     pub blocked: bool,
@@ -73,7 +75,7 @@ pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>)
             if now >= heartbeat_due {
                 return (Some(Step::MarkStale), None);
             }
-            let idle = s.clients == 0 && !s.processing && s.pending == 0;
+            let idle = s.clients == 0 && !s.processing && !s.busy && s.pending == 0;
             let idle_due = s
                 .last_activity
                 .unwrap_or(s.status_since)
@@ -153,6 +155,7 @@ mod tests {
             clients: 1,
             pending: 0,
             processing: false,
+            busy: false,
             last_failure_at: None,
             blocked: false,
         }
@@ -213,6 +216,13 @@ mod tests {
         assert_eq!(plan(&s, &T, 600_000).0, Some(Step::Shutdown));
         s.processing = true;
         assert_eq!(plan(&s, &T, 600_000).0, None, "busy is not idle");
+        s.processing = false;
+        s.busy = true;
+        assert_eq!(
+            plan(&s, &T, 600_000).0,
+            None,
+            "a push under way is not idle"
+        );
     }
 
     #[test]

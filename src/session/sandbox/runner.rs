@@ -50,6 +50,7 @@ fn snapshot(ctx: &Ctx, now: i64) -> ApiResult<Snapshot> {
         clients: subscribed_count(ctx),
         pending: ctx.store.pending_count()?,
         processing: ctx.store.processing_message()?.is_some(),
+        busy: ctx.pr_under_way.get(),
         last_failure_at: row.as_ref().and_then(|r| r.last_failure_at),
         blocked: row.as_ref().is_some_and(|r| r.blocked != 0),
     })
