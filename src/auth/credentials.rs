@@ -9,12 +9,12 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Date, Delay, Env};
 
 use crate::auth::lifecycle::{self, Action, CredentialState, LEASE_MS};
+use crate::auth::refresh::{Refreshed, Refresher};
 use crate::auth::vault::Vault;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::log;
-use crate::vcs::bitbucket::{self, responses::TokenGrant, BitbucketError};
 use crate::vcs::VcsProvider;
 
 /// How long a refresh may take: well below the lease, so the lease never runs out first.
@@ -74,41 +74,6 @@ fn opt_str(v: Option<&str>) -> JsValue {
 
 pub fn reauth(message: &str) -> ApiError {
     ApiError::new(401, "reauth_required", message.to_string())
-}
-
-/// Where a provider's refresh tokens are exchanged.
-enum Refresher {
-    Bitbucket(bitbucket::Config),
-    /// The provider has no refresh support yet: an expiring token needs a new sign-in.
-    Unsupported,
-}
-
-/// What came of one refresh call.
-enum Refreshed {
-    Granted(TokenGrant),
-    /// The provider rejected the refresh token: the user must sign in again.
-    Rejected(ApiError),
-    /// No usable answer; the stored pair is still good for another try.
-    Failed(ApiError),
-}
-
-impl Refresher {
-    async fn refresh(&self, refresh_token: &str) -> Refreshed {
-        match self {
-            Refresher::Bitbucket(cfg) => {
-                match bitbucket::client::refresh(cfg, refresh_token).await {
-                    Ok(grant) => Refreshed::Granted(grant),
-                    Err(e @ BitbucketError::Reauth(_)) => Refreshed::Rejected(e.into()),
-                    Err(e) => Refreshed::Failed(e.into()),
-                }
-            }
-            Refresher::Unsupported => Refreshed::Failed(ApiError::new(
-                501,
-                "not_implemented",
-                "refreshing this provider's tokens is not available yet",
-            )),
-        }
-    }
 }
 
 /// One user's stored credentials at one provider, and the refresh that keeps them fresh.

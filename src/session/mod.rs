@@ -24,5 +24,6 @@ pub mod participants;
 pub mod pull_request;
 pub mod queue;
 pub mod sandbox;
+pub mod states;
 pub mod status;
 pub mod store;
