@@ -506,3 +506,55 @@ async fn every_answer_carries_a_request_id_and_each_request_is_one_json_log_line
     assert_eq!(line["status"], 200);
     assert!(line["durationMs"].is_i64(), "{line}");
 }
+
+/// Sends a chunked body (no Content-Length) of `size` bytes over a raw connection and
+/// answers the status code.
+async fn chunked_post(port: u16, path: &str, auth: &str, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b' '; 64 * 1024];
+    let mut sent = 0;
+    while sent < size {
+        let frame = format!("{:x}\r\n", chunk.len());
+        // The server may answer (and close) before the whole body is sent.
+        if s.write_all(frame.as_bytes()).await.is_err()
+            || s.write_all(&chunk).await.is_err()
+            || s.write_all(b"\r\n").await.is_err()
+        {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn bodies_are_limited_while_they_stream_and_sandbox_callers_are_checked_first() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let big = 1024 * 1024 + 200 * 1024;
+    let service = format!("Bearer {}", service_token_at(now_ms()));
+    // No Content-Length: the limit holds while reading.
+    assert_eq!(
+        chunked_post(sh.worker.port, "/sessions", &service, big).await,
+        413
+    );
+    // A caller claiming to be the sandbox is refused before its body is read.
+    let id = c.create_session("pr-guard", json!({})).await;
+    let path = format!("/sessions/{id}/pr");
+    let forged = format!("Bearer {}", "f".repeat(64));
+    assert_eq!(chunked_post(sh.worker.port, &path, &forged, big).await, 401);
+}

@@ -1,6 +1,7 @@
 //! Turning results into responses and request bodies into typed values: JSON answers,
 //! JSON errors, the 1 MiB body limit.
 
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Request, Response, Result};
@@ -48,12 +49,17 @@ pub async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
             return Err(ApiError::unsupported_media_type());
         }
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::bad_request("could not read the request body"))?;
-    if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+    // Read while counting: a body without (or lying about) Content-Length stops at the limit.
+    let Ok(mut stream) = req.stream() else {
+        return Ok(Vec::new());
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_request("could not read the request body"))?;
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+        }
+        bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
 }

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::{guard, respond, session_call};
 use crate::index;
 use crate::session::command::{
-    Command, CreateSession, ParticipantInput, PromptInput, SandboxAsk, UserRef,
+    Command, CreateSession, ParticipantInput, PrCaller, PromptInput, SandboxAsk, UserRef,
 };
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
@@ -82,6 +82,17 @@ pub async fn ws_token(mut req: Request, env: &Env, id: &str) -> ApiResult<Respon
 /// (its own token, which the session checks before it reads the body).
 pub async fn create_pr(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
     let caller = guard::service_or_sandbox(&req, env, id)?;
+    // A sandbox caller is checked by the session before its body is read at all.
+    if let PrCaller::Sandbox(token) = &caller {
+        let ask = Command::Sandbox {
+            token: token.clone(),
+            ask: SandboxAsk::Authenticate,
+        };
+        let answer = session_call::call(env, id, &ask).await?;
+        if answer.status_code() != 200 {
+            return Err(ApiError::unauthorized("invalid service or sandbox token"));
+        }
+    }
     let raw = respond::raw_body(&mut req).await?;
     let body =
         String::from_utf8(raw).map_err(|_| ApiError::invalid_json("request body is not UTF-8"))?;

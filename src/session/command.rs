@@ -261,6 +261,8 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxAsk {
+    /// Only check that the token is the session's sandbox's (before a body is read).
+    Authenticate,
     CommitSigning,
     Skills,
     ScmCredentials,

@@ -26,6 +26,7 @@ pub async fn answer(ctx: &Ctx, token: &str, ask: SandboxAsk) -> ApiResult<Respon
     link::authenticate_token(ctx, token)
         .map_err(|_| ApiError::unauthorized("invalid sandbox token"))?;
     match ask {
+        SandboxAsk::Authenticate => respond::json(200, &json!({"authenticated": true})),
         SandboxAsk::CommitSigning => respond::json(200, &json!({"enabled": false})),
         SandboxAsk::Skills => respond::json(
             200,
