@@ -447,3 +447,30 @@ async fn without_a_branch_the_sandbox_clones_the_repositorys_main_branch() {
     assert_eq!(spawn["branch"], "trunk");
     assert_eq!(spawn["repo_name"], repo.as_str());
 }
+
+#[tokio::test]
+async fn an_oversized_completion_is_acknowledged_processed_and_kept_in_short() {
+    let (sh, c) = setup().await;
+    let user = unique("big-user");
+    let id = session(&c, &user, &unique("AT-big")).await;
+    let m1 = prompt(&c, &id, &user, "make a mess").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    sb.expect_type("prompt").await;
+    let huge = "e".repeat(600 * 1024);
+    sb.send(
+        json!({"type": "execution_complete", "messageId": m1, "success": false,
+                   "error": huge, "ackId": "big-1"}),
+    )
+    .await;
+    assert_eq!(sb.expect_type("ack").await["ackId"], "big-1");
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"][0]["status"], "failed");
+    let done = c
+        .get(&format!("/sessions/{id}/events?type=execution_complete"))
+        .await;
+    let data = &done.body["events"][0]["data"];
+    assert_eq!(data["truncated"], true, "{data}");
+    assert_eq!(data["messageId"], m1.as_str());
+}

@@ -20,6 +20,9 @@ use crate::session::sandbox::policy::Status;
 use crate::session::sandbox::protocol::{parse_inbound, Event, Inbound, Kind, Outbound};
 use crate::session::sandbox::runner;
 
+/// Frames larger than this are stored and relayed as a stand-in (see `Event::kept_text`).
+pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+
 /// What the dispatcher does after a sandbox frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Followup {
@@ -82,6 +85,8 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
             ctx.store.set_title_if_unset(title.trim())?;
         }
     }
+    // An oversized frame is kept (and acknowledged) as a stand-in rather than dropped.
+    e.raw = e.kept_text(MAX_EVENT_BYTES);
     let stored = if e.kind.is_stored() {
         let id = match e.stable_id() {
             Some(id) => id,
@@ -95,11 +100,11 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
     } else {
         false
     };
-    // A completion counts only for the prompt that is running; a stale one is kept quiet.
+    // A completion counts only for the prompt that is running (a stale one is kept quiet).
+    // It is applied from the message's state, not from "stored for the first time", so one
+    // re-sent after a failure half-way through is still processed.
     let completed = match (&e.kind, &e.message_id) {
-        (Kind::ExecutionComplete { success }, Some(m)) if stored => {
-            queue::complete(ctx, m, *success, now)?
-        }
+        (Kind::ExecutionComplete { success }, Some(m)) => queue::complete(ctx, m, *success, now)?,
         _ => false,
     };
     let relay = match e.kind {
@@ -130,7 +135,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
             branch,
             result: Err(error),
         }),
-        Kind::ExecutionComplete { .. } if stored => Some(Followup::Schedule),
+        Kind::ExecutionComplete { .. } if stored || completed => Some(Followup::Schedule),
         _ => None,
     })
 }

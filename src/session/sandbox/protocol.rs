@@ -104,6 +104,22 @@ impl Event {
         }
     }
 
+    /// The text to store and relay: the frame as sent, or, past `max` bytes, a small
+    /// stand-in that keeps its type and message and says it was cut (never dropped silently).
+    pub fn kept_text(&self, max: usize) -> String {
+        if self.raw.len() <= max {
+            return self.raw.clone();
+        }
+        serde_json::json!({
+            "type": self.name,
+            "messageId": self.message_id,
+            "ackId": self.ack_id,
+            "truncated": true,
+            "size": self.raw.len(),
+        })
+        .to_string()
+    }
+
     /// Whether a repeat replaces the stored event (cumulative token text) rather than
     /// being dropped as a duplicate.
     pub fn replaces_on_repeat(&self) -> bool {
@@ -335,6 +351,21 @@ mod tests {
         for t in ["token", "tool_call", "brand_new", "session_title"] {
             assert!(!critical(t), "{t}");
         }
+    }
+
+    #[test]
+    fn oversized_events_are_kept_as_a_stand_in() {
+        let big = format!(
+            r#"{{"type":"execution_complete","messageId":"m1","error":"{}"}}"#,
+            "x".repeat(1000)
+        );
+        let e = event(&big);
+        assert_eq!(e.kept_text(10_000), big);
+        let kept: Value = serde_json::from_str(&e.kept_text(100)).unwrap();
+        assert_eq!(kept["type"], "execution_complete");
+        assert_eq!(kept["messageId"], "m1");
+        assert_eq!(kept["truncated"], true);
+        assert_eq!(kept["size"], big.len());
     }
 
     fn event(text: &str) -> Event {
