@@ -127,19 +127,8 @@ async fn cached<T: Serialize + DeserializeOwned>(
         items: fetch().await?,
         cached_at: now_ms(),
     };
-    match kv.put(key, &fresh) {
-        Ok(put) => {
-            if let Err(e) = put.expiration_ttl(repos_cache::TTL_SECS).execute().await {
-                log::warn(
-                    "could not cache a listing",
-                    &[("detail", e.to_string().into())],
-                );
-            }
-        }
-        Err(e) => log::warn(
-            "could not cache a listing",
-            &[("detail", e.to_string().into())],
-        ),
+    if let Err(e) = repos_cache::put(&kv, key, &fresh, repos_cache::TTL_SECS).await {
+        log::warn("could not cache a listing", &[("detail", e.into())]);
     }
     answer(&fresh.items, false, fresh.cached_at)
 }

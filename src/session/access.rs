@@ -11,6 +11,7 @@ use crate::config::{self, RepoAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::session::ctx::Ctx;
 use crate::vcs::bitbucket::{self, BitbucketError};
+use crate::vcs::repos_cache;
 use crate::vcs::{Repo, VcsProvider};
 
 /// How long an allowed answer is trusted.
@@ -119,13 +120,8 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
     if !allowed {
         return Err(refused(ask));
     }
-    match kv.put(&key, "1") {
-        Ok(put) => {
-            if let Err(e) = put.expiration_ttl(CACHE_TTL_SECS).execute().await {
-                ctx.warn("could not cache a repository access check", e);
-            }
-        }
-        Err(e) => ctx.warn("could not cache a repository access check", e),
+    if let Err(e) = repos_cache::put(&kv, &key, &true, CACHE_TTL_SECS).await {
+        ctx.warn("could not cache a repository access check", e);
     }
     Ok(repo)
 }

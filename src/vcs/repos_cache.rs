@@ -1,5 +1,6 @@
-//! The listing cache in KV (`GET /repos`, `GET /repos/{o}/{n}/branches`): its key (per
-//! provider, caller and repository; never a raw token) and what it holds.
+//! The cache in KV: listings (`GET /repos`, `GET /repos/{o}/{n}/branches`) with their key
+//! (per provider, caller and repository; never a raw token) and what they hold, and the one
+//! way anything is written to it (`put`).
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,22 @@ pub fn key(provider: VcsProvider, caller: &Caller, repo: Option<&str>) -> String
         None => format!("repos:v2:{}:{who}", provider.as_str()),
         Some(r) => format!("branches:v1:{}:{who}:{}", provider.as_str(), sha256_hex(r)),
     }
+}
+
+/// Stores `value` under `key` for `ttl_secs`. A failure only costs a later upstream call,
+/// so it is answered for the caller to log, never fatal.
+pub async fn put<T: Serialize>(
+    kv: &worker::KvStore,
+    key: &str,
+    value: &T,
+    ttl_secs: u64,
+) -> Result<(), String> {
+    kv.put(key, value)
+        .map_err(|e| e.to_string())?
+        .expiration_ttl(ttl_secs)
+        .execute()
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// A cached listing and when it was fetched (Unix ms).

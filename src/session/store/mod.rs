@@ -74,8 +74,9 @@ impl Store {
         Ok(self.sql.exec(query, Some(bindings))?.rows_written() > 0)
     }
 
-    fn count(&self, query: &str) -> ApiResult<i64> {
-        Ok(self.first::<Count>(query, vec![])?.map_or(0, |c| c.n))
+    /// The `n` of a `SELECT COUNT(*) AS n` query.
+    fn count(&self, query: &str, bindings: Vec<V>) -> ApiResult<i64> {
+        Ok(self.first::<Count>(query, bindings)?.map_or(0, |c| c.n))
     }
 
     /// Applies the migrations not yet recorded, once per instance (and again after a wipe).

@@ -7,27 +7,24 @@ use crate::session::model::MessageRow;
 
 impl Store {
     pub fn pending_count(&self) -> ApiResult<usize> {
-        let n = self.count("SELECT COUNT(*) AS n FROM messages WHERE status = 'pending'")?;
+        let n = self.count(
+            "SELECT COUNT(*) AS n FROM messages WHERE status = 'pending'",
+            vec![],
+        )?;
         Ok(n.max(0) as usize)
     }
 
     /// How many prompts were queued at or after `since` (Unix ms).
     pub fn messages_since(&self, since: i64) -> ApiResult<i64> {
-        #[derive(serde::Deserialize)]
-        struct N {
-            n: i64,
-        }
-        Ok(self
-            .first::<N>(
-                "SELECT COUNT(*) AS n FROM messages WHERE created_at >= ?",
-                vec![since.into()],
-            )?
-            .map_or(0, |c| c.n))
+        self.count(
+            "SELECT COUNT(*) AS n FROM messages WHERE created_at >= ?",
+            vec![since.into()],
+        )
     }
 
     /// How many prompts the session has had.
     pub fn message_count(&self) -> ApiResult<i64> {
-        self.count("SELECT COUNT(*) AS n FROM messages")
+        self.count("SELECT COUNT(*) AS n FROM messages", vec![])
     }
 
     pub fn processing_message(&self) -> ApiResult<Option<MessageRow>> {
@@ -104,6 +101,7 @@ impl Store {
         )?;
         let n = self.count(
             "SELECT COUNT(*) AS n FROM messages WHERE status IN ('pending', 'processing')",
+            vec![],
         )?;
         Ok(n.clamp(1, u32::MAX as i64) as u32)
     }
