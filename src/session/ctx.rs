@@ -2,7 +2,7 @@
 //! store, and the in-memory list of subscribed client sockets. Owned by the Durable Object
 //! and lent to the modules, so none of them needs the object itself.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use worker::{Env, State, WebSocket};
 
@@ -20,6 +20,8 @@ pub struct Ctx {
     pub(crate) subscribers: RefCell<Option<Vec<WebSocket>>>,
     /// A pull request is under way (its push included): the sandbox is busy.
     pub(crate) pr_under_way: Cell<bool>,
+    /// The bot's API token, read from the environment once (every sandbox event masks it).
+    bot_token: OnceCell<Option<String>>,
 }
 
 impl Ctx {
@@ -32,7 +34,15 @@ impl Ctx {
             store,
             subscribers: RefCell::new(None),
             pr_under_way: Cell::new(false),
+            bot_token: OnceCell::new(),
         }
+    }
+
+    /// The bot's API token, if one is configured.
+    pub fn bot_token(&self) -> Option<&str> {
+        self.bot_token
+            .get_or_init(|| crate::config::bitbucket_bot(&self.env).1)
+            .as_deref()
     }
 
     /// Logs a warning about this session.

@@ -8,7 +8,6 @@ use worker::{WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
 use crate::clock::now_ms;
-use crate::config;
 use crate::error::ApiResult;
 use crate::redact;
 use crate::session::client::link::broadcast;
@@ -20,7 +19,7 @@ use crate::session::sandbox::policy::Status;
 use crate::session::sandbox::protocol::{parse_inbound, Event, Inbound, Kind, Outbound};
 use crate::session::sandbox::runner;
 
-/// Frames larger than this are stored and relayed as a stand-in (see `Event::kept_text`).
+/// Frames larger than this are stored and relayed as a stand-in (see `Event::cap`).
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
 /// What the dispatcher does after a sandbox frame.
@@ -74,9 +73,9 @@ fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
 fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>> {
     let now = now_ms();
     // The bot's token must never reach a client or the log, whatever git printed.
-    if let (_, Some(bot)) = config::bitbucket_bot(&ctx.env) {
-        if e.raw.contains(bot.as_str()) {
-            e.raw = redact::clean(&e.raw, &[&bot], usize::MAX);
+    if let Some(bot) = ctx.bot_token() {
+        if e.raw.contains(bot) {
+            e.raw = redact::clean(&e.raw, &[bot], usize::MAX);
         }
     }
     ctx.store.sandbox_activity(now)?;
@@ -86,7 +85,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         }
     }
     // An oversized frame is kept (and acknowledged) as a stand-in rather than dropped.
-    e.raw = e.kept_text(MAX_EVENT_BYTES);
+    e.cap(MAX_EVENT_BYTES);
     let stored = if e.kind.is_stored() {
         let id = match e.stable_id() {
             Some(id) => id,
@@ -113,7 +112,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         _ => stored,
     };
     if relay {
-        if let Ok(event) = RawValue::from_string(e.raw.clone()) {
+        if let Ok(event) = RawValue::from_string(std::mem::take(&mut e.raw)) {
             broadcast(ctx, &ServerMessage::SandboxEvent { event });
         }
     }

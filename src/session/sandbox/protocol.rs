@@ -104,20 +104,20 @@ impl Event {
         }
     }
 
-    /// The text to store and relay: the frame as sent, or, past `max` bytes, a small
-    /// stand-in that keeps its type and message and says it was cut (never dropped silently).
-    pub fn kept_text(&self, max: usize) -> String {
+    /// Keeps the frame as sent, or, past `max` bytes, replaces it with a small stand-in that
+    /// keeps its type and message and says it was cut (never dropped silently).
+    pub fn cap(&mut self, max: usize) {
         if self.raw.len() <= max {
-            return self.raw.clone();
+            return;
         }
-        serde_json::json!({
+        self.raw = serde_json::json!({
             "type": self.name,
             "messageId": self.message_id,
             "ackId": self.ack_id,
             "truncated": true,
             "size": self.raw.len(),
         })
-        .to_string()
+        .to_string();
     }
 
     /// Whether a repeat replaces the stored event (cumulative token text) rather than
@@ -359,9 +359,11 @@ mod tests {
             r#"{{"type":"execution_complete","messageId":"m1","error":"{}"}}"#,
             "x".repeat(1000)
         );
-        let e = event(&big);
-        assert_eq!(e.kept_text(10_000), big);
-        let kept: Value = serde_json::from_str(&e.kept_text(100)).unwrap();
+        let mut e = event(&big);
+        e.cap(10_000);
+        assert_eq!(e.raw, big);
+        e.cap(100);
+        let kept: Value = serde_json::from_str(&e.raw).unwrap();
         assert_eq!(kept["type"], "execution_complete");
         assert_eq!(kept["messageId"], "m1");
         assert_eq!(kept["truncated"], true);
