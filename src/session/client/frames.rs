@@ -18,7 +18,7 @@ use crate::session::client::protocol::{
 };
 use crate::session::command::PromptInput;
 use crate::session::ctx::Ctx;
-use crate::session::model::{EventRow, ParticipantRow, SandboxStatus};
+use crate::session::model::{EventRow, ParticipantRow, SandboxRow, SandboxStatus, SessionRow};
 use crate::session::paging::Page;
 
 /// Events replayed on subscribe, newest first (sent oldest first).
@@ -180,9 +180,7 @@ fn replay(ctx: &Ctx, before: Option<i64>, limit: u32) -> ApiResult<Replay> {
 }
 
 /// The session as a subscribing client sees it.
-fn state(ctx: &Ctx) -> ApiResult<Value> {
-    let s = ctx.store.existing_session()?;
-    let sandbox = ctx.store.sandbox()?;
+fn state(ctx: &Ctx, s: &SessionRow, sandbox: Option<&SandboxRow>) -> ApiResult<Value> {
     Ok(json!({
         "id": s.id,
         "title": s.title,
@@ -191,7 +189,7 @@ fn state(ctx: &Ctx) -> ApiResult<Value> {
         "baseBranch": s.base_branch,
         "branchName": s.branch_name,
         "status": s.status,
-        "sandboxStatus": sandbox.as_ref().map_or(SandboxStatus::None, |r| r.status).client_name(),
+        "sandboxStatus": sandbox.map_or(SandboxStatus::None, |r| r.status).client_name(),
         "messageCount": ctx.store.message_count()?,
         "createdAt": s.created_at,
         "model": s.model,
@@ -199,7 +197,7 @@ fn state(ctx: &Ctx) -> ApiResult<Value> {
         "isProcessing": ctx.store.processing_message()?.is_some(),
         "parentSessionId": null,
         "vcsProvider": s.vcs_provider,
-        "sandbox": sandbox.as_ref().map(|r| r.view()),
+        "sandbox": sandbox.map(SandboxRow::view),
     }))
 }
 
@@ -233,16 +231,16 @@ fn subscribe(
         ..att
     })?;
     link::subscribers_changed(ctx);
-    let spawn_error = ctx
-        .store
-        .sandbox()?
+    let sandbox = ctx.store.sandbox()?;
+    let spawn_error = sandbox
+        .as_ref()
         .filter(|s| s.status == SandboxStatus::Failed)
-        .and_then(|s| s.last_error);
+        .and_then(|s| s.last_error.clone());
     send(
         ws,
         &ServerMessage::Subscribed {
             session_id: session.id.clone(),
-            state: state(ctx)?,
+            state: state(ctx, &session, sandbox.as_ref())?,
             participant_id: participant.id.clone(),
             participant: ParticipantInfo {
                 participant_id: participant.id,
