@@ -35,11 +35,12 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         .unwrap_or_default();
     let route = Route::parse(&req.method(), &req.path());
     let name = route.as_ref().map_or("unmatched", Route::name);
+    let is_health = matches!(route, Ok(Route::Health));
     let mut resp = respond::finish(serve(route, req, &env).await)?;
     // A WebSocket answer's headers are not ours to change.
     let _ = resp.headers_mut().set("x-request-id", &request_id);
     // Health checks are polled constantly: they are answered, not logged.
-    if name == Route::Health.name() {
+    if is_health {
         return Ok(resp);
     }
     log::emit(

@@ -107,19 +107,17 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         };
         access::require(ctx, &ask).await?;
     }
-    let client = match (&fresh, &bot) {
-        (Some(f), _) => bitbucket::Client::new(&cfg, &f.token),
-        (None, Some((email, token))) => bitbucket::Client::bot(&cfg, email, token),
+    // Who calls Bitbucket, and whose token the push falls back on without bot git credentials.
+    let (client, push_token) = match (&fresh, &bot) {
+        (Some(f), _) => (bitbucket::Client::new(&cfg, &f.token), f.token.as_str()),
+        (None, Some((email, token))) => {
+            (bitbucket::Client::bot(&cfg, email, token), token.as_str())
+        }
         (None, None) => {
             return Err(ApiError::internal(
                 "no credentials to open the pull request",
             ))
         }
-    };
-    let push_token = match (&fresh, &bot) {
-        (Some(f), _) => f.token.clone(),
-        (None, Some((_, token))) => token.clone(),
-        (None, None) => String::new(),
     };
     let (ws, slug) = (&session.repo_owner, &session.repo_name);
     // The base: asked for, else the session's own base branch, else the repository's main.
@@ -140,7 +138,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
-    push::push(ctx, &pr.pushes, &push_token, ws, slug, &head, owned).await?;
+    push::push(ctx, &pr.pushes, push_token, ws, slug, &head, owned).await?;
     ctx.store.set_branch_name(&head)?;
 
     let new_pr = NewPullRequest {
