@@ -231,16 +231,7 @@ async fn generated_malformed_input_never_breaks_the_worker() {
             json!({"scmToken": unique("AT-fuzz"), "scmTokenExpiresAt": now_ms() + 3_600_000}),
         )
         .await;
-    let r = c
-        .post(
-            &format!("/sessions/{sid}/prompt"),
-            &json!({"content": "work", "authorId": user}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let (_, spawn) = wait_for_spawns(&sh.fake, &sid, 1, 20).await;
-    let mut sandbox = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
-    sandbox.send(json!({"type": "ready"})).await;
+    let (mut sandbox, _) = start_working(&sh.worker, &sh.fake, &sid, &user).await;
     let event_types = [
         "token",
         "tool_call",

@@ -453,11 +453,9 @@ async fn an_oversized_completion_is_acknowledged_processed_and_kept_in_short() {
     let (sh, c) = setup().await;
     let user = unique("big-user");
     let id = session(&c, &user, &unique("AT-big")).await;
-    let m1 = prompt(&c, &id, &user, "make a mess").await;
-    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
-    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
-    sb.send(json!({"type": "ready"})).await;
-    sb.expect_type("prompt").await;
+    let (mut sb, _) = start_working(&sh.worker, &sh.fake, &id, &user).await;
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    let m1 = msgs.body["messages"][0]["id"].as_str().unwrap().to_string();
     let huge = "e".repeat(600 * 1024);
     sb.send(
         json!({"type": "execution_complete", "messageId": m1, "success": false,
