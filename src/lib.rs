@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod index;
+pub mod keep;
 pub mod log;
 pub mod redact;
 pub mod sandbox_api;
@@ -21,7 +22,7 @@ pub use session::object::SessionObject;
 use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    http::handle(req, env).await
+    http::handle(req, env, &ctx).await
 }

@@ -460,3 +460,43 @@ async fn an_upstream_that_closes_every_connection_still_answers_every_listing() 
     }
     worker.stop();
 }
+
+#[tokio::test]
+async fn a_refresh_whose_caller_hangs_up_still_stores_the_new_pair() {
+    let fake = &shared().fake;
+    let c = client();
+    let user = unique("u-hangup");
+    let (old_at, old_rt) = (unique("AT-hang-old"), unique("RT-hang-old"));
+    let (new_at, new_rt) = (unique("AT-hang-new"), unique("RT-hang-new"));
+    store_credentials(&c, &user, &old_at, &old_rt, now_ms() - 1000).await;
+    refresh_mock(&old_rt)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(grant(&new_at, &new_rt, 7200))
+                .set_delay(std::time::Duration::from_millis(1500)),
+        )
+        .mount(fake)
+        .await;
+    mount_workspaces(fake, &new_at, &["ws-hangup"]).await;
+    mount_repos(fake, &new_at, "ws-hangup", 2).await;
+
+    // The caller gives up while the token endpoint is still answering.
+    let gone = c
+        .http
+        .get(c.url("/repos"))
+        .bearer_auth(common::service_token_at(now_ms()))
+        .header("x-vcs-provider", "bitbucket")
+        .header("x-user-id", &user)
+        .timeout(std::time::Duration::from_millis(400))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller hung up before the answer");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    // The rotated pair was stored: the next caller uses it without refreshing again.
+    let r = repos_with(&c, "x-user-id", &user).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["repos"].as_array().unwrap().len(), 2);
+    assert_eq!(refreshes_with(fake, &old_rt).await, 1, "one refresh only");
+    assert_eq!(refreshes_with(fake, &new_rt).await, 0);
+}

@@ -1,19 +1,22 @@
 //! A user's stored VCS credentials (D1 `user_scm_tokens`, encrypted): taking newer ones in,
 //! and handing out an access token that is fresh, refreshing it when needed. Exactly one
 //! caller anywhere refreshes a user's tokens at a time (a lease taken by compare-and-swap);
-//! the others wait and re-read the winner's tokens. A refreshed pair is stored before use.
-//! Credentials are refreshed by the provider they belong to.
+//! the others wait and re-read the winner's tokens. A refreshed pair is stored before use,
+//! and the refresh runs detached from its caller (a caller hanging up cannot lose a rotated
+//! refresh token). Credentials are refreshed by the provider they belong to.
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Date, Delay, Env};
 
 use crate::auth::lifecycle::{self, Action, CredentialState, LEASE_MS};
+use crate::auth::random;
 use crate::auth::refresh::{Refreshed, Refresher};
 use crate::auth::vault::Vault;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::keep::Keeper;
 use crate::log;
 use crate::vcs::VcsProvider;
 
@@ -24,7 +27,7 @@ const REFRESH_TIMEOUT_MS: u64 = (LEASE_MS / 2) as u64;
 const WAIT_LIMIT_MS: u64 = 15_000;
 const WAIT_STEP_MS: u64 = 200;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 struct Row {
     access_token_encrypted: String,
     refresh_token_encrypted: Option<String>,
@@ -78,6 +81,7 @@ pub fn reauth(message: &str) -> ApiError {
 
 /// One user's stored credentials at one provider, and the refresh that keeps them fresh.
 pub struct Credentials {
+    env: Env,
     db: D1Database,
     vault: Vault,
     provider: VcsProvider,
@@ -91,6 +95,7 @@ impl Credentials {
             VcsProvider::Github => Refresher::Unsupported,
         };
         Ok(Self {
+            env: env.clone(),
             db: env.d1("DB")?,
             vault: config::vault(env)?,
             provider,
@@ -204,7 +209,7 @@ impl Credentials {
                 "UPDATE user_scm_tokens SET access_token_encrypted = ?4,
                     refresh_token_encrypted = COALESCE(?5, refresh_token_encrypted),
                     expires_at = ?6, needs_reauth = 0, version = version + 1,
-                    refresh_lease_until = NULL, updated_at = ?7
+                    refresh_lease_until = NULL, refresh_lease_holder = NULL, updated_at = ?7
                  WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
             )
             .bind(&[
@@ -225,7 +230,7 @@ impl Credentials {
         self.db
             .prepare(
                 "UPDATE user_scm_tokens SET needs_reauth = 1, refresh_lease_until = NULL,
-                    version = version + 1
+                    refresh_lease_holder = NULL, version = version + 1
                  WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
             )
             .bind(&[self.provider.as_str().into(), user_id.into(), num(version)])?
@@ -234,8 +239,9 @@ impl Credentials {
         Ok(())
     }
 
-    /// A fresh access token for the user, refreshed first if needed (by this provider).
-    pub async fn access_token(&self, user_id: &str) -> ApiResult<Fresh> {
+    /// A fresh access token for the user, refreshed first if needed (by this provider, under
+    /// `keeper` so that the refresh outlives a caller who hangs up).
+    pub async fn access_token(&self, user_id: &str, keeper: Keeper<'_>) -> ApiResult<Fresh> {
         let started = Date::now().as_millis();
         loop {
             let row = self.read(user_id).await?.ok_or_else(|| {
@@ -257,7 +263,9 @@ impl Credentials {
                     )))
                 }
                 Action::Refresh => {
-                    if let Some((token, expires_at)) = self.try_refresh(user_id, &row, now).await? {
+                    if let Some((token, expires_at)) =
+                        self.refresh_detached(user_id, &row, now, keeper).await?
+                    {
                         return Ok(Fresh {
                             token,
                             version: row.version + 1,
@@ -306,7 +314,29 @@ impl Credentials {
         }
     }
 
-    /// Takes the lease and refreshes. `Ok(None)`: someone else got there first; re-read.
+    /// [`Self::try_refresh`], run to its end under `keeper` whatever happens to the caller.
+    async fn refresh_detached(
+        &self,
+        user_id: &str,
+        row: &Row,
+        now: i64,
+        keeper: Keeper<'_>,
+    ) -> ApiResult<Option<(String, i64)>> {
+        let (env, provider) = (self.env.clone(), self.provider);
+        let (user_id, row) = (user_id.to_string(), row.clone());
+        let work = async move {
+            Credentials::new(&env, provider)?
+                .try_refresh(&user_id, &row, now)
+                .await
+        };
+        keeper
+            .finish(work)
+            .await
+            .unwrap_or_else(|| Err(ApiError::internal("the token refresh was torn down")))
+    }
+
+    /// Takes the lease (as a random holder) and refreshes. `Ok(None)`: someone else got
+    /// there first; re-read.
     async fn try_refresh(
         &self,
         user_id: &str,
@@ -320,13 +350,14 @@ impl Credentials {
                 num(row.version),
             ]
         };
+        let holder = random::id()?;
         let mut lease = key();
-        lease.extend([num(now + LEASE_MS), num(now)]);
+        lease.extend([num(now + LEASE_MS), num(now), holder.as_str().into()]);
         let leased = self
             .changed(
                 self.db
                     .prepare(
-                        "UPDATE user_scm_tokens SET refresh_lease_until = ?4
+                        "UPDATE user_scm_tokens SET refresh_lease_until = ?4, refresh_lease_holder = ?6
                  WHERE provider = ?1 AND user_id = ?2 AND version = ?3
                    AND (refresh_lease_until IS NULL OR refresh_lease_until < ?5)",
                     )
@@ -377,12 +408,17 @@ impl Credentials {
                 Err(e)
             }
             Refreshed::Failed(mut e) => {
+                // Only our own lease is given back: a lease that ran out may be someone else's.
+                let mut mine = key();
+                mine.push(holder.as_str().into());
                 self.db
                     .prepare(
-                        "UPDATE user_scm_tokens SET refresh_lease_until = NULL
-                         WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
+                        "UPDATE user_scm_tokens SET refresh_lease_until = NULL,
+                            refresh_lease_holder = NULL
+                         WHERE provider = ?1 AND user_id = ?2 AND version = ?3
+                           AND refresh_lease_holder = ?4",
                     )
-                    .bind(&key())?
+                    .bind(&mine)?
                     .run()
                     .await?;
                 e.message = format!(

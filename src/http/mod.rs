@@ -12,18 +12,27 @@ pub mod route;
 pub mod session_call;
 pub mod sessions;
 
-use worker::{Env, Request, Response, Result};
+use worker::{Context, Env, Request, Response, Result};
 
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::keep::Keeper;
 use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
 
+/// What every route handler is given besides its request: the environment, the request's
+/// id (passed on to the session's Durable Object) and what keeps detached work alive.
+pub struct Edge<'a> {
+    pub env: &'a Env,
+    pub request_id: &'a str,
+    pub keeper: Keeper<'a>,
+}
+
 /// Handles one request to the worker: answers it, echoes (or gives) its `x-request-id`, and
 /// logs one JSON line with the route, the status and the time taken.
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
     let started = now_ms();
     let request_id = req
         .headers()
@@ -36,7 +45,12 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let route = Route::parse(&req.method(), &req.path());
     let name = route.as_ref().map_or("unmatched", Route::name);
     let is_health = matches!(route, Ok(Route::Health));
-    let mut resp = respond::finish(serve(route, req, &env).await)?;
+    let edge = Edge {
+        env: &env,
+        request_id: &request_id,
+        keeper: Keeper::Request(ctx),
+    };
+    let mut resp = respond::finish(serve(route, req, &edge).await)?;
     // A WebSocket answer's headers are not ours to change.
     let _ = resp.headers_mut().set("x-request-id", &request_id);
     // Health checks are polled constantly: they are answered, not logged.
@@ -56,7 +70,11 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
     Ok(resp)
 }
 
-async fn serve(route: Result<Route, Unmatched>, req: Request, env: &Env) -> ApiResult<Response> {
+async fn serve(
+    route: Result<Route, Unmatched>,
+    req: Request,
+    edge: &Edge<'_>,
+) -> ApiResult<Response> {
     // The route is decided before auth: an unknown route is 404 for everyone.
     let route = match route {
         Ok(route) => route,
@@ -64,40 +82,43 @@ async fn serve(route: Result<Route, Unmatched>, req: Request, env: &Env) -> ApiR
         Err(Unmatched::MethodNotAllowed) => return Err(ApiError::method_not_allowed()),
     };
     if route.access() == Access::Service {
-        guard::require_service_token(&req, env)?;
+        guard::require_service_token(&req, edge.env)?;
     }
-    dispatch(route, req, env).await
+    dispatch(route, req, edge).await
 }
 
 /// The route table.
-async fn dispatch(route: Route, req: Request, env: &Env) -> ApiResult<Response> {
+async fn dispatch(route: Route, req: Request, edge: &Edge<'_>) -> ApiResult<Response> {
+    let env = edge.env;
     match route {
         Route::Health => health::get(),
         Route::OpenApi => openapi::get(),
-        Route::ListRepos => repos::list(&req, env).await,
-        Route::ListSessions => sessions::list(&req, env).await,
-        Route::CreateSession => sessions::create(req, env).await,
-        Route::GetSession(id) => sessions::get(env, &id).await,
-        Route::DeleteSession(id) => sessions::delete(env, &id).await,
-        Route::Archive(id) => sessions::archive(req, env, &id, true).await,
-        Route::Unarchive(id) => sessions::archive(req, env, &id, false).await,
-        Route::Prompt(id) => sessions::prompt(req, env, &id).await,
-        Route::Stop(id) => sessions::stop(env, &id).await,
-        Route::List(id, kind) => sessions::list_of(&req, env, &id, kind).await,
-        Route::AddParticipant(id) => sessions::add_participant(req, env, &id).await,
-        Route::WsToken(id) => sessions::ws_token(req, env, &id).await,
-        Route::CreatePr(id) => sessions::create_pr(req, env, &id).await,
-        Route::WebSocket(id) => sessions::websocket(req, env, &id).await,
-        Route::Children(id) => session_call::call(env, &id, &Command::Children).await,
+        Route::ListRepos => repos::list(&req, env, edge.keeper).await,
+        Route::ListSessions => sessions::list(&req, edge).await,
+        Route::CreateSession => sessions::create(req, edge).await,
+        Route::GetSession(id) => sessions::get(edge, &id).await,
+        Route::DeleteSession(id) => sessions::delete(edge, &id).await,
+        Route::Archive(id) => sessions::archive(req, edge, &id, true).await,
+        Route::Unarchive(id) => sessions::archive(req, edge, &id, false).await,
+        Route::Prompt(id) => sessions::prompt(req, edge, &id).await,
+        Route::Stop(id) => sessions::stop(edge, &id).await,
+        Route::List(id, kind) => sessions::list_of(&req, edge, &id, kind).await,
+        Route::AddParticipant(id) => sessions::add_participant(req, edge, &id).await,
+        Route::WsToken(id) => sessions::ws_token(req, edge, &id).await,
+        Route::CreatePr(id) => sessions::create_pr(req, edge, &id).await,
+        Route::WebSocket(id) => sessions::websocket(req, edge, &id).await,
+        Route::Children(id) => session_call::call(edge, &id, &Command::Children).await,
         Route::CommitSigning(id) => {
-            sessions::sandbox(&req, env, &id, SandboxAsk::CommitSigning).await
+            sessions::sandbox(&req, edge, &id, SandboxAsk::CommitSigning).await
         }
-        Route::SandboxSkills(id) => sessions::sandbox(&req, env, &id, SandboxAsk::Skills).await,
+        Route::SandboxSkills(id) => sessions::sandbox(&req, edge, &id, SandboxAsk::Skills).await,
         Route::ScmCredentials(id) => {
-            sessions::sandbox(&req, env, &id, SandboxAsk::ScmCredentials).await
+            sessions::sandbox(&req, edge, &id, SandboxAsk::ScmCredentials).await
         }
         Route::GetModelPreferences => preferences::get(env).await,
         Route::SetModelPreferences => preferences::put(req, env).await,
-        Route::Branches(owner, name) => repos::branches(&req, env, &owner, &name).await,
+        Route::Branches(owner, name) => {
+            repos::branches(&req, env, edge.keeper, &owner, &name).await
+        }
     }
 }

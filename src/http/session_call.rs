@@ -3,6 +3,7 @@
 use worker::{Env, Headers, Method, Request, RequestInit, Response};
 
 use crate::error::{ApiError, ApiResult};
+use crate::http::Edge;
 use crate::session::command::Command;
 use crate::validate;
 
@@ -17,11 +18,13 @@ pub fn stub(env: &Env, id: &str) -> ApiResult<worker::Stub> {
     Ok(object_id.get_stub()?)
 }
 
-/// Sends `command` to the session `id`; its answer (JSON, with status) is passed through.
-pub async fn call(env: &Env, id: &str, command: &Command) -> ApiResult<Response> {
-    let stub = stub(env, id)?;
+/// Sends `command` to the session `id` (with the request's id, for the session's log
+/// lines); its answer (JSON, with status) is passed through.
+pub async fn call(edge: &Edge<'_>, id: &str, command: &Command) -> ApiResult<Response> {
+    let stub = stub(edge.env, id)?;
     let headers = Headers::new();
     headers.set("content-type", "application/json")?;
+    headers.set("x-request-id", edge.request_id)?;
     let body = serde_json::to_string(command).map_err(|e| ApiError::internal(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)

@@ -1,11 +1,11 @@
 //! The `/sessions` route group: validation of inputs, then a command to the session's
 //! Durable Object (or the D1 index for the list of sessions).
 
-use worker::{Env, Request, Response};
+use worker::{Request, Response};
 
 use crate::config;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{guard, respond, session_call};
+use crate::http::{guard, respond, session_call, Edge};
 use crate::index;
 use crate::session::command::{
     Command, CreateSession, ParticipantInput, PrCaller, PromptInput, SandboxAsk, UserRef,
@@ -13,29 +13,34 @@ use crate::session::command::{
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
 
-pub async fn create(mut req: Request, env: &Env) -> ApiResult<Response> {
+pub async fn create(mut req: Request, edge: &Edge<'_>) -> ApiResult<Response> {
     let body: CreateSession = respond::body(&mut req).await?;
-    let ns = env.durable_object("SESSION")?;
+    let ns = edge.env.durable_object("SESSION")?;
     let session_id = ns.unique_id()?.to_string();
-    let mut new = body.into_new(session_id.clone(), config::default_provider(env))?;
+    let mut new = body.into_new(session_id.clone(), config::default_provider(edge.env))?;
     new.control_plane_url = Some(req.url()?.origin().ascii_serialization());
-    session_call::call(env, &session_id, &Command::Create(new)).await
+    session_call::call(edge, &session_id, &Command::Create(new)).await
 }
 
-pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+pub async fn list(req: &Request, edge: &Edge<'_>) -> ApiResult<Response> {
     let query = index::ListQuery::from_url(&req.url()?)?;
-    respond::json(200, &index::list(&env.d1("DB")?, &query).await?)
+    respond::json(200, &index::list(&edge.env.d1("DB")?, &query).await?)
 }
 
-pub async fn get(env: &Env, id: &str) -> ApiResult<Response> {
-    session_call::call(env, id, &Command::Get).await
+pub async fn get(edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    session_call::call(edge, id, &Command::Get).await
 }
 
-pub async fn delete(env: &Env, id: &str) -> ApiResult<Response> {
-    session_call::call(env, id, &Command::Delete).await
+pub async fn delete(edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    session_call::call(edge, id, &Command::Delete).await
 }
 
-pub async fn archive(mut req: Request, env: &Env, id: &str, archived: bool) -> ApiResult<Response> {
+pub async fn archive(
+    mut req: Request,
+    edge: &Edge<'_>,
+    id: &str,
+    archived: bool,
+) -> ApiResult<Response> {
     let user: UserRef = respond::body(&mut req).await?;
     validate::ident("userId", &user.user_id)?;
     let command = if archived {
@@ -43,23 +48,28 @@ pub async fn archive(mut req: Request, env: &Env, id: &str, archived: bool) -> A
     } else {
         Command::Unarchive(user)
     };
-    session_call::call(env, id, &command).await
+    session_call::call(edge, id, &command).await
 }
 
-pub async fn prompt(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
+pub async fn prompt(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
     let p: PromptInput = respond::body(&mut req).await?;
     p.validate()?;
-    session_call::call(env, id, &Command::Prompt(p)).await
+    session_call::call(edge, id, &Command::Prompt(p)).await
 }
 
-pub async fn stop(env: &Env, id: &str) -> ApiResult<Response> {
-    session_call::call(env, id, &Command::Stop).await
+pub async fn stop(edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    session_call::call(edge, id, &Command::Stop).await
 }
 
 /// `GET /sessions/{id}/{events|messages|artifacts|participants}`.
-pub async fn list_of(req: &Request, env: &Env, id: &str, kind: ListKind) -> ApiResult<Response> {
+pub async fn list_of(
+    req: &Request,
+    edge: &Edge<'_>,
+    id: &str,
+    kind: ListKind,
+) -> ApiResult<Response> {
     let page = Page::from_query(kind, req.url()?.query_pairs())?;
-    session_call::call(env, id, &Command::List { kind, page }).await
+    session_call::call(edge, id, &Command::List { kind, page }).await
 }
 
 async fn participant(req: &mut Request) -> ApiResult<ParticipantInput> {
@@ -68,27 +78,27 @@ async fn participant(req: &mut Request) -> ApiResult<ParticipantInput> {
     Ok(p)
 }
 
-pub async fn add_participant(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
+pub async fn add_participant(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
     let p = participant(&mut req).await?;
-    session_call::call(env, id, &Command::AddParticipant(p)).await
+    session_call::call(edge, id, &Command::AddParticipant(p)).await
 }
 
-pub async fn ws_token(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
+pub async fn ws_token(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
     let p = participant(&mut req).await?;
-    session_call::call(env, id, &Command::WsToken(p)).await
+    session_call::call(edge, id, &Command::WsToken(p)).await
 }
 
 /// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
 /// (its own token, which the session checks before it reads the body).
-pub async fn create_pr(mut req: Request, env: &Env, id: &str) -> ApiResult<Response> {
-    let caller = guard::service_or_sandbox(&req, env, id)?;
+pub async fn create_pr(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    let caller = guard::service_or_sandbox(&req, edge.env, id)?;
     // A sandbox caller is checked by the session before its body is read at all.
     if let PrCaller::Sandbox(token) = &caller {
         let ask = Command::Sandbox {
             token: token.clone(),
             ask: SandboxAsk::Authenticate,
         };
-        let answer = session_call::call(env, id, &ask).await?;
+        let answer = session_call::call(edge, id, &ask).await?;
         if answer.status_code() != 200 {
             return Err(ApiError::unauthorized("invalid service or sandbox token"));
         }
@@ -96,17 +106,22 @@ pub async fn create_pr(mut req: Request, env: &Env, id: &str) -> ApiResult<Respo
     let raw = respond::raw_body(&mut req).await?;
     let body =
         String::from_utf8(raw).map_err(|_| ApiError::invalid_json("request body is not UTF-8"))?;
-    session_call::call(env, id, &Command::CreatePr { body, caller }).await
+    session_call::call(edge, id, &Command::CreatePr { body, caller }).await
 }
 
 /// A route of the session's sandbox: its bearer token goes to the session, which checks it.
-pub async fn sandbox(req: &Request, env: &Env, id: &str, ask: SandboxAsk) -> ApiResult<Response> {
-    let token = guard::sandbox_token(req, env, id)?;
-    session_call::call(env, id, &Command::Sandbox { token, ask }).await
+pub async fn sandbox(
+    req: &Request,
+    edge: &Edge<'_>,
+    id: &str,
+    ask: SandboxAsk,
+) -> ApiResult<Response> {
+    let token = guard::sandbox_token(req, edge.env, id)?;
+    session_call::call(edge, id, &Command::Sandbox { token, ask }).await
 }
 
 /// `GET /sessions/{id}/ws`: the WebSocket upgrade, handed to the session as it is.
-pub async fn websocket(req: Request, env: &Env, id: &str) -> ApiResult<Response> {
+pub async fn websocket(req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
     let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::new(
@@ -115,6 +130,6 @@ pub async fn websocket(req: Request, env: &Env, id: &str) -> ApiResult<Response>
             "expected a WebSocket upgrade",
         ));
     }
-    let stub = session_call::stub(env, id)?;
+    let stub = session_call::stub(edge.env, id)?;
     Ok(stub.fetch_with_request(req).await?)
 }

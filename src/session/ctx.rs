@@ -20,13 +20,15 @@ pub struct Ctx {
     pub(crate) subscribers: RefCell<Option<Vec<WebSocket>>>,
     /// A pull request is under way (its push included): the sandbox is busy.
     pub(crate) pr_under_way: Cell<bool>,
+    /// How many events the log holds, counted once per instance, then kept up to date.
+    pub(crate) stored_events: Cell<Option<i64>>,
     /// The bot's API token, read from the environment once (every sandbox event masks it).
     bot_token: OnceCell<Option<String>>,
 }
 
 impl Ctx {
     pub fn new(state: State, env: Env) -> Self {
-        let store = Store::new(state.storage().sql());
+        let store = Store::new(&state.storage());
         Self {
             session_id: state.id().to_string(),
             state,
@@ -34,8 +36,14 @@ impl Ctx {
             store,
             subscribers: RefCell::new(None),
             pr_under_way: Cell::new(false),
+            stored_events: Cell::new(None),
             bot_token: OnceCell::new(),
         }
+    }
+
+    /// Keeps detached work (a token refresh) running to its end.
+    pub fn keeper(&self) -> crate::keep::Keeper<'_> {
+        crate::keep::Keeper::Object(&self.state)
     }
 
     /// The bot's API token, if one is configured.
@@ -71,6 +79,7 @@ impl Ctx {
     pub async fn wipe(&self) -> ApiResult<()> {
         self.state.storage().delete_all().await?;
         self.store.forget_schema();
+        self.stored_events.set(None);
         Ok(())
     }
 }

@@ -104,7 +104,23 @@ impl DurableObject for SessionObject {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        respond::finish(self.handle(req).await)
+        let request_id = req.headers().get("x-request-id").ok().flatten();
+        let answer = self.handle(req).await;
+        if let Err(e) = &answer {
+            if e.status >= 500 {
+                // The worker's line has the status; this one says why, under the same id.
+                crate::log::error(
+                    "session command failed",
+                    &[
+                        ("requestId", request_id.unwrap_or_default().into()),
+                        ("sessionId", self.ctx.session_id.as_str().into()),
+                        ("code", e.code.as_str().into()),
+                        ("detail", e.message.as_str().into()),
+                    ],
+                );
+            }
+        }
+        respond::finish(answer)
     }
 
     async fn websocket_message(

@@ -88,7 +88,11 @@ async fn bitbucket_identity(ctx: &Ctx, p: &ParticipantInput) -> Option<Identity>
         None => {
             let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket).ok()?;
             creds.state(&p.user_id).await.ok()??;
-            creds.access_token(&p.user_id).await.ok()?.token
+            creds
+                .access_token(&p.user_id, ctx.keeper())
+                .await
+                .ok()?
+                .token
         }
     };
     let cfg = config::bitbucket(&ctx.env);

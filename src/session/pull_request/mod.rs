@@ -80,7 +80,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
             "reauth_required",
             "the pull request's author has no stored Bitbucket credentials; sign in first",
         )),
-        Some(_) => creds.access_token(&user).await,
+        Some(_) => creds.access_token(&user, ctx.keeper()).await,
     };
     // Without a usable token of the author's, the bot opens the pull request, but only in
     // Open-Inspect's model (REPO_ACCESS=deployment) and when it can call the API.

@@ -16,7 +16,9 @@ use crate::session::ctx::Ctx;
 use crate::session::queue;
 use crate::session::sandbox::link::{self, reply};
 use crate::session::sandbox::policy::Status;
-use crate::session::sandbox::protocol::{parse_inbound, Event, Inbound, Kind, Outbound};
+use crate::session::sandbox::protocol::{
+    parse_inbound, Event, Inbound, Kind, Outbound, MAX_STORED_EVENTS,
+};
 use crate::session::sandbox::runner;
 
 /// Frames larger than this are stored and relayed as a stand-in (see `Event::cap`).
@@ -86,7 +88,11 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
     }
     // An oversized frame is kept (and acknowledged) as a stand-in rather than dropped.
     e.cap(MAX_EVENT_BYTES);
-    let stored = if e.kind.is_stored() {
+    let so_far = match ctx.stored_events.get() {
+        Some(n) => n,
+        None => ctx.store.event_count()?,
+    };
+    let stored = if e.kind.is_stored_at(so_far) {
         let id = match e.stable_id() {
             Some(id) => id,
             None => random::id()?,
@@ -97,8 +103,19 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
             .upsert_event(&id, &e.name, &e.raw, message_id, replace, now)?
             .is_some()
     } else {
+        if e.kind.is_stored() && so_far == MAX_STORED_EVENTS {
+            ctx.warn(
+                "the event log is full; only critical events are stored",
+                so_far,
+            );
+        }
         false
     };
+    // Counted as seen (a coalesced token stream adds no row): past the cap the count only
+    // decides "full", and the warning above is given once.
+    let added =
+        e.kind.is_stored() && !e.replaces_on_repeat() && (stored || so_far >= MAX_STORED_EVENTS);
+    ctx.stored_events.set(Some(so_far + i64::from(added)));
     // A completion counts only for the prompt that is running (a stale one is kept quiet).
     // It is applied from the message's state, not from "stored for the first time", so one
     // re-sent after a failure half-way through is still processed.

@@ -67,7 +67,16 @@ impl Kind {
     pub fn is_stored(&self) -> bool {
         !matches!(self, Kind::SessionTitle { .. })
     }
+
+    /// Whether the event is stored when the log already holds `stored` events: past
+    /// [`MAX_STORED_EVENTS`] only critical events are (the rest are still relayed live).
+    pub fn is_stored_at(&self, stored: i64) -> bool {
+        self.is_stored() && (stored < MAX_STORED_EVENTS || self.is_critical())
+    }
 }
+
+/// How many events one session's log keeps before it keeps only critical ones.
+pub const MAX_STORED_EVENTS: i64 = 50_000;
 
 /// A sandbox event: stored and broadcast to clients; unknown types included.
 #[derive(Debug, Clone, PartialEq)]
@@ -394,6 +403,7 @@ mod tests {
             }
         );
         assert!(!t.kind.is_stored());
+        assert!(!t.kind.is_stored_at(0));
         let raw = r#"{"type":"token","timestamp":1733000000.1234567,"extra":{"kept":true}}"#;
         assert_eq!(event(raw).raw, raw);
     }
@@ -428,5 +438,13 @@ mod tests {
             serde_json::to_value(Outbound::Stop).unwrap(),
             json!({"type":"stop"})
         );
+    }
+
+    #[test]
+    fn a_full_log_keeps_only_critical_events() {
+        let (token, done) = (Kind::Token, Kind::ExecutionComplete { success: true });
+        assert!(token.is_stored_at(MAX_STORED_EVENTS - 1));
+        assert!(!token.is_stored_at(MAX_STORED_EVENTS));
+        assert!(done.is_stored_at(MAX_STORED_EVENTS + 10));
     }
 }

@@ -59,7 +59,7 @@ async fn scm_credentials(ctx: &Ctx) -> ApiResult<Response> {
             let author = queue::current_author(ctx, &session)?;
             let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
             let fresh = creds
-                .access_token(&author)
+                .access_token(&author, ctx.keeper())
                 .await
                 .map_err(|e| match e.status {
                     401 | 403 | 404 => ApiError::new(

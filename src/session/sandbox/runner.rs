@@ -214,7 +214,7 @@ async fn clone_auth(ctx: &Ctx, provider: VcsProvider, user_id: &str) -> ApiResul
             "no bot is configured and the prompting user has no stored credentials to clone with",
         ));
     }
-    let fresh = creds.access_token(user_id).await?;
+    let fresh = creds.access_token(user_id, ctx.keeper()).await?;
     GitAuth::choose(None, None, Some(fresh.token)).ok_or_else(|| ApiError::internal("no token"))
 }
 

@@ -92,6 +92,11 @@ impl Store {
             .ok_or_else(|| ApiError::internal("event was not stored"))
     }
 
+    /// How many events the log holds.
+    pub fn event_count(&self) -> ApiResult<i64> {
+        self.count("SELECT COUNT(*) AS n FROM events", vec![])
+    }
+
     /// The position of the event `id` in the log, if it is stored.
     pub fn event_seq(&self, id: &str) -> ApiResult<Option<i64>> {
         #[derive(Deserialize)]

@@ -10,7 +10,10 @@ use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
-use worker::{SqlStorage, SqlStorageValue as V};
+use worker::js_sys::{Function, Reflect};
+use worker::wasm_bindgen::closure::Closure;
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{SqlStorage, SqlStorageValue as V, Storage};
 
 use crate::error::{ApiError, ApiResult};
 use crate::session::command::{NewSession, ParticipantInput};
@@ -28,6 +31,8 @@ pub struct SealedTokens {
 /// Typed access to the session's SQLite database.
 pub struct Store {
     sql: SqlStorage,
+    /// The Durable Object's storage as JavaScript sees it (for `transactionSync`).
+    storage: JsValue,
     /// The schema is current (migrations ran in this instance).
     migrated: Cell<bool>,
 }
@@ -49,9 +54,10 @@ const PARTICIPANT_COLUMNS: &str = "rowid AS seq, id, user_id, scm_user_id, scm_l
     scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at";
 
 impl Store {
-    pub fn new(sql: SqlStorage) -> Self {
+    pub fn new(storage: &Storage) -> Self {
         Self {
-            sql,
+            sql: storage.sql(),
+            storage: storage.as_raw().into(),
             migrated: Cell::new(false),
         }
     }
@@ -96,16 +102,42 @@ impl Store {
             .first::<Current>("SELECT MAX(version) AS v FROM _migrations", vec![])?
             .and_then(|c| c.v)
             .unwrap_or(0);
-        for (version, statements) in migrations::pending(current) {
-            for s in statements.iter() {
-                self.run(s, vec![])?;
-            }
-            self.run(
-                "INSERT INTO _migrations (version, applied_at) VALUES (?, ?)",
-                vec![(*version).into(), now.into()],
-            )?;
+        for &(version, statements) in migrations::pending(current) {
+            let sql = self.sql.clone();
+            self.atomically(move || {
+                for s in statements {
+                    sql.exec(s, None)?;
+                }
+                sql.exec(
+                    "INSERT INTO _migrations (version, applied_at) VALUES (?, ?)",
+                    Some(vec![version.into(), now.into()]),
+                )?;
+                Ok(())
+            })?;
         }
         self.migrated.set(true);
+        Ok(())
+    }
+
+    /// Runs `work` in one SQLite transaction (`transactionSync`): all of it or, when it
+    /// fails, none of it.
+    fn atomically(&self, work: impl FnOnce() -> worker::Result<()> + 'static) -> ApiResult<()> {
+        let failed = |e: JsValue| {
+            ApiError::internal(format!(
+                "a storage transaction failed: {}",
+                e.as_string().unwrap_or_default()
+            ))
+        };
+        let run = Closure::<dyn FnMut() -> Result<(), JsValue>>::once(move || {
+            work().map_err(|e| JsValue::from_str(&e.to_string()))
+        });
+        let transaction = Reflect::get(&self.storage, &"transactionSync".into())
+            .map_err(failed)?
+            .dyn_into::<Function>()
+            .map_err(failed)?;
+        transaction
+            .call1(&self.storage, run.as_ref().unchecked_ref())
+            .map_err(failed)?;
         Ok(())
     }
 
