@@ -13,4 +13,5 @@ cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
 bash scripts/build.sh
+bash scripts/bundle.sh
 CP_PREBUILT=1 cargo test

@@ -3,6 +3,8 @@
 //! Logs and Logpush can filter it. Messages are built from our own errors and codes, which
 //! never carry a secret; the types that hold secrets do not print them (`Debug` redacts).
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use serde_json::{Map, Value};
 
 /// How serious a line is.
@@ -52,6 +54,35 @@ pub fn warn(msg: &str, fields: &[(&str, Value)]) {
 
 pub fn error(msg: &str, fields: &[(&str, Value)]) {
     emit(Level::Error, msg, fields);
+}
+
+/// What one D1 round trip did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum D1 {
+    Read,
+    Write,
+}
+
+/// Whether D1 round trips are logged: 0 not yet known, 1 no, 2 yes (`D1_TRACE=1`).
+static TRACE_D1: AtomicU8 = AtomicU8::new(0);
+
+/// Reads the logging settings once per isolate.
+pub fn configure(env: &worker::Env) {
+    if TRACE_D1.load(Ordering::Relaxed) == 0 {
+        let on = env.var("D1_TRACE").is_ok_and(|v| v.to_string() == "1");
+        TRACE_D1.store(if on { 2 } else { 1 }, Ordering::Relaxed);
+    }
+}
+
+/// Counts one D1 round trip in the log when `D1_TRACE=1` (the benchmark counts them).
+pub fn d1(op: D1) {
+    if TRACE_D1.load(Ordering::Relaxed) == 2 {
+        let op = match op {
+            D1::Read => "read",
+            D1::Write => "write",
+        };
+        emit(Level::Info, "d1", &[("op", op.into())]);
+    }
 }
 
 #[cfg(test)]

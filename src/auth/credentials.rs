@@ -17,7 +17,7 @@ use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::keep::Keeper;
-use crate::log;
+use crate::log::{self, D1};
 use crate::vcs::VcsProvider;
 
 /// How long a refresh may take: well below the lease, so the lease never runs out first.
@@ -104,6 +104,7 @@ impl Credentials {
     }
 
     async fn read(&self, user_id: &str) -> ApiResult<Option<Row>> {
+        log::d1(D1::Read);
         Ok(self
             .db
             .prepare(
@@ -122,6 +123,7 @@ impl Credentials {
     }
 
     async fn changed(&self, stmt: worker::D1PreparedStatement) -> ApiResult<bool> {
+        log::d1(D1::Write);
         let result = stmt.run().await?;
         Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
     }
@@ -227,6 +229,7 @@ impl Credentials {
     /// Marks the credentials at `version` as needing re-authentication (the provider
     /// rejected them); newer credentials stored meanwhile are left alone.
     pub async fn mark_reauth(&self, user_id: &str, version: i64) -> ApiResult<()> {
+        log::d1(D1::Write);
         self.db
             .prepare(
                 "UPDATE user_scm_tokens SET needs_reauth = 1, refresh_lease_until = NULL,
@@ -411,6 +414,7 @@ impl Credentials {
                 // Only our own lease is given back: a lease that ran out may be someone else's.
                 let mut mine = key();
                 mine.push(holder.as_str().into());
+                log::d1(D1::Write);
                 self.db
                     .prepare(
                         "UPDATE user_scm_tokens SET refresh_lease_until = NULL,

@@ -34,6 +34,7 @@ pub struct Edge<'a> {
 /// logs one JSON line with the route, the status and the time taken.
 pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
     let started = now_ms();
+    log::configure(&env);
     let request_id = req
         .headers()
         .get("x-request-id")

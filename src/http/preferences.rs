@@ -8,6 +8,7 @@ use worker::{Env, Request, Response};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::log::{self, D1};
 
 /// Offered when nothing is stored (Open-Inspect's defaults).
 pub const DEFAULT_ENABLED_MODELS: &[&str] = &[
@@ -66,6 +67,7 @@ struct Row {
 }
 
 pub async fn get(env: &Env) -> ApiResult<Response> {
+    log::d1(D1::Read);
     let row: Option<Row> = env
         .d1("DB")?
         .prepare("SELECT enabled_models FROM model_preferences WHERE id = 1")
@@ -85,6 +87,7 @@ pub async fn get(env: &Env) -> ApiResult<Response> {
 pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
     let models = enabled_models(respond::body(&mut req).await?)?;
     let stored = serde_json::to_string(&models)?;
+    log::d1(D1::Write);
     env.d1("DB")?
         .prepare(
             "INSERT INTO model_preferences (id, enabled_models, updated_at) VALUES (1, ?1, ?2)

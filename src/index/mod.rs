@@ -1,13 +1,14 @@
 //! The D1 session index: what spans sessions. Written by each session's Durable Object on
 //! creation, status changes and prompts (at most one write each); read by `GET /sessions`.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
 use crate::error::{ApiError, ApiResult};
-use crate::session::model::{SessionRow, SessionStatus};
+use crate::log::{self, D1};
+use crate::session::model::{SessionRow, SessionStatus, Summary};
 use crate::session::paging::clamp_limit;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -62,6 +63,7 @@ fn opt(v: &Option<String>) -> JsValue {
 /// Writes the session's index row (insert or full update). An older snapshot never
 /// overwrites a newer one, and a deleted session's row is never written again.
 pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
+    log::d1(D1::Write);
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
             status, created_by, created_at, updated_at, reasoning_effort)
@@ -99,6 +101,7 @@ pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
     let delete = db
         .prepare("DELETE FROM sessions WHERE id = ?1")
         .bind(&[id.into()])?;
+    log::d1(D1::Write);
     db.batch(vec![tombstone, delete]).await?;
     Ok(())
 }
@@ -108,14 +111,42 @@ struct Count {
     n: f64,
 }
 
-/// One page of the index, most recently updated first.
-pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
+/// One page of the index, as rows.
+pub struct IndexPage {
+    rows: Vec<SessionRow>,
+    total: u64,
+    has_more: bool,
+}
+
+/// One page of the index as callers see it, serialized straight from the rows.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Listing<'a> {
+    sessions: Vec<Summary<'a>>,
+    total: u64,
+    has_more: bool,
+}
+
+impl Serialize for IndexPage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Listing {
+            sessions: self.rows.iter().map(SessionRow::summary).collect(),
+            total: self.total,
+            has_more: self.has_more,
+        }
+        .serialize(s)
+    }
+}
+
+/// One page of the index, most recently updated first: the page and the total in one
+/// round trip (a batch).
+pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<IndexPage> {
     let status = q.status.map_or(JsValue::NULL, |s| s.as_str().into());
     let exclude = q
         .exclude_status
         .map_or(JsValue::NULL, |s| s.as_str().into());
     const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR status != ?2)";
-    let rows: Vec<SessionRow> = db
+    let page = db
         .prepare(format!(
             "SELECT * FROM sessions WHERE {FILTER} ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4"
         ))
@@ -124,23 +155,27 @@ pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<Value> {
             exclude.clone(),
             (q.limit as f64).into(),
             (q.offset as f64).into(),
-        ])?
-        .all()
-        .await?
-        .results()?;
-    let total = db
+        ])?;
+    let count = db
         .prepare(format!("SELECT COUNT(*) AS n FROM sessions WHERE {FILTER}"))
-        .bind(&[status, exclude])?
-        .first::<Count>(None)
-        .await?
+        .bind(&[status, exclude])?;
+    log::d1(D1::Read);
+    let mut answers = db.batch(vec![page, count]).await?.into_iter();
+    let (Some(page), Some(count)) = (answers.next(), answers.next()) else {
+        return Err(ApiError::internal("the index answered an incomplete batch"));
+    };
+    let rows: Vec<SessionRow> = page.results()?;
+    let total = count
+        .results::<Count>()?
+        .first()
         .map(|c| c.n as u64)
         .unwrap_or(0);
     let has_more = (q.offset as u64 + rows.len() as u64) < total;
-    Ok(json!({
-        "sessions": rows.iter().map(SessionRow::summary).collect::<Vec<_>>(),
-        "total": total,
-        "hasMore": has_more,
-    }))
+    Ok(IndexPage {
+        rows,
+        total,
+        has_more,
+    })
 }
 
 #[cfg(test)]

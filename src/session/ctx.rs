@@ -28,6 +28,7 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(state: State, env: Env) -> Self {
+        crate::log::configure(&env);
         let store = Store::new(&state.storage());
         Self {
             session_id: state.id().to_string(),

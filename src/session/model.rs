@@ -61,32 +61,62 @@ pub struct SessionRow {
 
 impl SessionRow {
     /// The session as the index lists it.
-    pub fn summary(&self) -> Value {
-        json!({
-            "id": self.id,
-            "title": self.title,
-            "repoOwner": self.repo_owner,
-            "repoName": self.repo_name,
-            "vcsProvider": self.vcs_provider,
-            "model": self.model,
-            "reasoningEffort": self.reasoning_effort,
-            "baseBranch": self.base_branch,
-            "branchName": self.branch_name,
-            "status": self.status,
-            "parentSessionId": null,
-            "spawnSource": "user",
-            "createdBy": self.created_by,
-            "createdAt": self.created_at,
-            "updatedAt": self.updated_at,
-        })
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            id: &self.id,
+            title: self.title.as_deref(),
+            repo_owner: &self.repo_owner,
+            repo_name: &self.repo_name,
+            vcs_provider: self.vcs_provider,
+            model: self.model.as_deref(),
+            reasoning_effort: self.reasoning_effort.as_deref(),
+            base_branch: self.base_branch.as_deref(),
+            branch_name: self.branch_name.as_deref(),
+            status: self.status,
+            parent_session_id: None,
+            spawn_source: "user",
+            created_by: &self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
     }
 
     /// The session's full state.
-    pub fn view(&self, sandbox: Option<&SandboxRow>) -> Value {
-        let mut v = self.summary();
-        v["sandbox"] = sandbox.map(SandboxRow::view).into();
-        v
+    pub fn view<'a>(&'a self, sandbox: Option<&'a SandboxRow>) -> SessionView<'a> {
+        SessionView {
+            summary: self.summary(),
+            sandbox: sandbox.map(SandboxRow::view),
+        }
     }
+}
+
+/// The session as the index lists it, serialized straight from the row.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary<'a> {
+    id: &'a str,
+    title: Option<&'a str>,
+    repo_owner: &'a str,
+    repo_name: &'a str,
+    vcs_provider: VcsProvider,
+    model: Option<&'a str>,
+    reasoning_effort: Option<&'a str>,
+    base_branch: Option<&'a str>,
+    branch_name: Option<&'a str>,
+    status: SessionStatus,
+    parent_session_id: Option<&'a str>,
+    spawn_source: &'static str,
+    created_by: &'a str,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// The session's full state: its summary and its sandbox.
+#[derive(Debug, Serialize)]
+pub struct SessionView<'a> {
+    #[serde(flatten)]
+    summary: Summary<'a>,
+    sandbox: Option<SandboxView<'a>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,18 +301,32 @@ pub struct SandboxRow {
 }
 
 impl SandboxRow {
-    pub fn view(&self) -> Value {
-        json!({
-            "sandboxId": self.sandbox_id,
-            "status": self.status,
-            "statusSince": self.status_since,
-            "lastHeartbeat": self.last_heartbeat,
-            "lastActivity": self.last_activity,
-            "createdAt": self.created_at,
-            "lastError": self.last_error,
-            "retriesStopped": self.blocked != 0,
-        })
+    pub fn view(&self) -> SandboxView<'_> {
+        SandboxView {
+            sandbox_id: self.sandbox_id.as_deref(),
+            status: self.status,
+            status_since: self.status_since,
+            last_heartbeat: self.last_heartbeat,
+            last_activity: self.last_activity,
+            created_at: self.created_at,
+            last_error: self.last_error.as_deref(),
+            retries_stopped: self.blocked != 0,
+        }
     }
+}
+
+/// What callers see of the sandbox (never its token hash or provider id).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxView<'a> {
+    sandbox_id: Option<&'a str>,
+    status: SandboxStatus,
+    status_since: Option<i64>,
+    last_heartbeat: Option<i64>,
+    last_activity: Option<i64>,
+    created_at: Option<i64>,
+    last_error: Option<&'a str>,
+    retries_stopped: bool,
 }
 
 #[cfg(test)]
