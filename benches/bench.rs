@@ -357,18 +357,19 @@ async fn counter_figures(worker: &Worker, fake: &wiremock::MockServer, c: &Clien
     );
 }
 
-/// Events per second from one sandbox to 10 subscribed clients over 10,000 events, what
-/// each client received, D1 writes per event, and what was stored and survived a restart.
-/// Answers the session and how many events it had stored.
+/// Events per second from one sandbox to `clients` subscribed clients over 10,000 events,
+/// what each client received, D1 writes per event, and what was stored. Answers the
+/// session and how many events it had stored.
 async fn fanout_figures(
     worker: &Worker,
     fake: &wiremock::MockServer,
     c: &Client,
+    clients: usize,
 ) -> (String, usize) {
     use common::sandbox::start_working;
     const EVENTS: usize = 10_000;
-    const CLIENTS: usize = 10;
-    let user = "fanout-user";
+    let user = format!("fanout-user-{clients}");
+    let user = user.as_str();
     let id = c
         .create_session(
             user,
@@ -377,7 +378,7 @@ async fn fanout_figures(
         )
         .await;
     let mut readers = Vec::new();
-    for i in 0..CLIENTS {
+    for i in 0..clients {
         let (token, _) = c.ws_token(&id, &format!("viewer-{i}")).await;
         let (mut ws, _) = WsClient::subscribed(worker, &id, &token).await;
         readers.push(tokio::spawn(async move {
@@ -414,7 +415,7 @@ async fn fanout_figures(
     }
     let secs = (last - start).as_secs_f64();
     println!(
-        "fan-out, sandbox → {CLIENTS} clients: {EVENTS} events in {secs:.2} s = {:.0} events/s (target ≥ 5,000; the sandbox had sent them all after {:.2} s); received per client: {counts:?}, in order: {ordered}",
+        "fan-out, sandbox → {clients} clients: {EVENTS} events in {secs:.2} s = {:.0} events/s (target ≥ 5,000; the sandbox had sent them all after {:.2} s); received per client: {counts:?}, in order: {ordered}",
         EVENTS as f64 / secs,
         sent.as_secs_f64()
     );
@@ -596,7 +597,9 @@ fn main() {
     let (id, stored) = rt.block_on(async {
         let c = worker.client();
         counter_figures(&worker, &fake, &c).await;
-        fanout_figures(&worker, &fake, &c).await
+        // One client first: what one socket costs, apart from the fan-out.
+        fanout_figures(&worker, &fake, &c, 1).await;
+        fanout_figures(&worker, &fake, &c, 10).await
     });
     worker.stop();
     let worker = start(&fake, &dir, true);

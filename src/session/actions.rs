@@ -159,8 +159,9 @@ async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Res
 }
 
 /// Queues a prompt (see `queue::enqueue`) and starts it (the sandbox is re-planned), then
-/// keeps the index's `updatedAt` current with one write. A stored prompt is always started
-/// and reported as queued: an index failure is logged, and the next change writes the row.
+/// keeps the index's `updatedAt` current with one write after the answer. A stored prompt
+/// is always started and reported as queued: an index failure is logged, and the next change
+/// writes the row.
 pub async fn prompt(
     ctx: &Ctx,
     p: &PromptInput,
@@ -168,14 +169,30 @@ pub async fn prompt(
 ) -> ApiResult<Queued> {
     let queued = queue::enqueue(ctx, p, author)?;
     alarm::kick(ctx).await;
-    let written = match ctx.db() {
-        Ok(db) => index::upsert(&db, &ctx.store.existing_session()?).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = written {
-        ctx.error("the session index was not updated after a prompt", e);
-    }
+    index_later(ctx);
     Ok(queued)
+}
+
+/// Writes the session's index row after the answer has gone (under `waitUntil`).
+fn index_later(ctx: &Ctx) {
+    let (db, row) = match (ctx.db(), ctx.store.existing_session()) {
+        (Ok(db), Ok(row)) => (db, row),
+        (Err(e), _) | (_, Err(e)) => {
+            return ctx.error("the session index was not updated after a prompt", e)
+        }
+    };
+    let session_id = ctx.session_id.clone();
+    ctx.state.wait_until(async move {
+        if let Err(e) = index::upsert(&db, &row).await {
+            crate::log::error(
+                "the session index was not updated after a prompt",
+                &[
+                    ("sessionId", session_id.into()),
+                    ("detail", e.to_string().into()),
+                ],
+            );
+        }
+    });
 }
 
 /// Stops the message in progress, if any (see `queue::stop`), tells the sandbox to stop,

@@ -17,9 +17,11 @@ pub struct Ctx {
     pub env: Env,
     pub store: Store,
     /// Subscribed client sockets, derived from their attachments (`client::link` owns it).
-    pub(crate) subscribers: RefCell<Option<Vec<WebSocket>>>,
+    pub(crate) subscribers: RefCell<Option<std::rc::Rc<[WebSocket]>>>,
     /// A pull request is under way (its push included): the sandbox is busy.
     pub(crate) pr_under_way: Cell<bool>,
+    /// The armed alarm's time as this instance knows it (`None`: not read yet).
+    pub(crate) armed: Cell<Option<Option<i64>>>,
     /// How many events the log holds, counted once per instance, then kept up to date.
     pub(crate) stored_events: Cell<Option<i64>>,
     /// The bot's API token, read from the environment once (every sandbox event masks it).
@@ -38,6 +40,7 @@ impl Ctx {
             subscribers: RefCell::new(None),
             pr_under_way: Cell::new(false),
             stored_events: Cell::new(None),
+            armed: Cell::new(None),
             bot_token: OnceCell::new(),
         }
     }
@@ -81,6 +84,7 @@ impl Ctx {
         self.state.storage().delete_all().await?;
         self.store.forget_schema();
         self.stored_events.set(None);
+        self.armed.set(None);
         Ok(())
     }
 }

@@ -111,6 +111,13 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX ws_tokens_issued ON ws_tokens(issued_at)",
         ],
     ),
+    (
+        5,
+        &[
+            // When a participant's identity was last looked up without a result.
+            "ALTER TABLE participants ADD COLUMN identity_tried_at INTEGER",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

@@ -133,6 +133,9 @@ pub struct ParticipantRow {
     pub ws_token_issued_at: Option<i64>,
     pub role: Role,
     pub joined_at: i64,
+    /// When the identity was last looked up without a result (see `participants`).
+    #[serde(default)]
+    pub identity_tried_at: Option<i64>,
 }
 
 impl ParticipantRow {
@@ -348,6 +351,7 @@ mod tests {
             ws_token_issued_at: None,
             role: Role::Owner,
             joined_at: 1,
+            identity_tried_at: None,
         };
         let v = p.view().get().to_string();
         assert!(!v.contains("ENCRYPTED"));

@@ -43,9 +43,9 @@ impl SessionObject {
             if is_sandbox {
                 return sandbox_link::accept(ctx, &req);
             }
-            let resp = client_link::accept(ctx)?;
-            // Arms the alarm for this socket's subscription deadline.
-            alarm::kick(ctx).await;
+            let (resp, deadline) = client_link::accept(ctx)?;
+            // The alarm closes the socket if it has not subscribed by then.
+            alarm::wake_by(ctx, deadline).await;
             return Ok(resp);
         }
         let command: Command = respond::body(&mut req)
@@ -179,6 +179,7 @@ impl DurableObject for SessionObject {
 
     async fn alarm(&self) -> Result<Response> {
         let ctx = &self.ctx;
+        alarm::fired(ctx);
         if ctx.store.ready(now_ms()).is_ok() && ctx.store.session().ok().flatten().is_some() {
             alarm::kick(ctx).await;
         }

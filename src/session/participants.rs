@@ -68,16 +68,34 @@ pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<Part
             .offer(&p.user_id, &offer)
             .await?;
     }
-    if provider == VcsProvider::Bitbucket && (row.scm_name.is_none() || row.scm_email.is_none()) {
-        if let Some(identity) = bitbucket_identity(ctx, p).await {
-            ctx.store.fill_identity(&row.id, &identity)?;
-            return ctx
-                .store
-                .participant_by_user(&p.user_id)?
-                .ok_or_else(|| ApiError::internal("participant was not stored"));
+    let given = given_token(ctx, p, provider).is_some();
+    if provider == VcsProvider::Bitbucket && looks_up_identity(&row, given, now_ms()) {
+        match bitbucket_identity(ctx, p).await {
+            Some(identity) => {
+                ctx.store.fill_identity(&row.id, &identity)?;
+                return ctx
+                    .store
+                    .participant_by_user(&p.user_id)?
+                    .ok_or_else(|| ApiError::internal("participant was not stored"));
+            }
+            None => ctx.store.identity_tried(&row.id, now_ms())?,
         }
     }
     Ok(row)
+}
+
+/// How long a lookup without a result is remembered (when no new token is brought).
+const IDENTITY_RETRY_MS: i64 = 60 * 60 * 1000;
+
+/// Whether to look up the participant's identity at the provider: when name or email is
+/// missing, and either a token was brought or no lookup came back empty lately (so a
+/// participant without credentials costs one lookup, not one per ws-token).
+pub fn looks_up_identity(row: &ParticipantRow, token_given: bool, now: i64) -> bool {
+    let missing = row.scm_name.is_none() || row.scm_email.is_none();
+    let tried_lately = row
+        .identity_tried_at
+        .is_some_and(|at| now - at < IDENTITY_RETRY_MS);
+    missing && (token_given || !tried_lately)
 }
 
 /// The participant's Bitbucket identity, looked up with the token they brought or their
@@ -103,5 +121,42 @@ async fn bitbucket_identity(ctx: &Ctx, p: &ParticipantInput) -> Option<Identity>
             ctx.warn("could not look up the Bitbucket identity", e.code);
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: Option<&str>, tried: Option<i64>) -> ParticipantRow {
+        ParticipantRow {
+            seq: 1,
+            id: "p".into(),
+            user_id: "u".into(),
+            scm_user_id: None,
+            scm_login: None,
+            scm_name: name.map(str::to_string),
+            scm_email: name.map(|_| "e@example.com".to_string()),
+            scm_access_token_encrypted: None,
+            scm_token_expires_at: None,
+            ws_token_issued_at: None,
+            role: Role::Member,
+            joined_at: 0,
+            identity_tried_at: tried,
+        }
+    }
+
+    #[test]
+    fn identity_is_looked_up_once_until_a_token_is_brought() {
+        let now = 10 * IDENTITY_RETRY_MS;
+        assert!(looks_up_identity(&row(None, None), false, now));
+        assert!(!looks_up_identity(&row(None, Some(now - 1000)), false, now));
+        assert!(looks_up_identity(&row(None, Some(now - 1000)), true, now));
+        assert!(looks_up_identity(
+            &row(None, Some(now - IDENTITY_RETRY_MS)),
+            false,
+            now
+        ));
+        assert!(!looks_up_identity(&row(Some("N"), None), true, now));
     }
 }

@@ -1,20 +1,22 @@
 //! The client sockets: accepting them (hibernatable, tagged), their attachments, the derived
 //! list of subscribers, broadcasts to all of them, closing, and the subscription deadline.
 
+use std::rc::Rc;
+
 use worker::{Response, WebSocket, WebSocketPair};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::session::client::policy::{
     next_deadline, subscribe_expired, ClientAttachment, CLIENT_TAG, CLOSE_SUBSCRIBE_TIMEOUT,
-    MAX_CLIENT_SOCKETS,
+    MAX_CLIENT_SOCKETS, SUBSCRIBE_DEADLINE_MS,
 };
 use crate::session::client::protocol::{Present, ServerMessage};
 use crate::session::ctx::Ctx;
 
-/// Accepts a client socket; it must `subscribe` before its deadline (the caller arms the
-/// alarm for it).
-pub fn accept(ctx: &Ctx) -> ApiResult<Response> {
+/// Accepts a client socket; it must `subscribe` before the deadline answered with it (the
+/// caller arms the alarm for it).
+pub fn accept(ctx: &Ctx) -> ApiResult<(Response, i64)> {
     ctx.store.existing_session()?;
     if ctx.state.get_websockets_with_tag(CLIENT_TAG).len() >= MAX_CLIENT_SOCKETS {
         return Err(ApiError::new(
@@ -26,9 +28,13 @@ pub fn accept(ctx: &Ctx) -> ApiResult<Response> {
     let pair = WebSocketPair::new()?;
     ctx.state
         .accept_websocket_with_tags(&pair.server, &[CLIENT_TAG]);
+    let now = now_ms();
     pair.server
-        .serialize_attachment(ClientAttachment::new(now_ms()))?;
-    Ok(Response::from_websocket(pair.client)?)
+        .serialize_attachment(ClientAttachment::new(now))?;
+    Ok((
+        Response::from_websocket(pair.client)?,
+        now + SUBSCRIBE_DEADLINE_MS,
+    ))
 }
 
 /// Sends one message to one socket.
@@ -47,17 +53,17 @@ pub fn attachment(ws: &WebSocket) -> Option<ClientAttachment> {
 /// The subscribed client sockets. Derived from the sockets' attachments and kept in memory
 /// until a client subscribes or a socket closes (and rebuilt after hibernation, when memory
 /// starts empty), so a broadcast does not re-read every attachment.
-fn subscribers(ctx: &Ctx) -> Vec<WebSocket> {
+fn subscribers(ctx: &Ctx) -> Rc<[WebSocket]> {
     if let Some(list) = ctx.subscribers.borrow().as_ref() {
-        return list.clone();
+        return Rc::clone(list);
     }
-    let list: Vec<WebSocket> = ctx
+    let list: Rc<[WebSocket]> = ctx
         .state
         .get_websockets_with_tag(CLIENT_TAG)
         .into_iter()
         .filter(|ws| attachment(ws).is_some_and(|a| a.is_subscribed()))
         .collect();
-    *ctx.subscribers.borrow_mut() = Some(list.clone());
+    *ctx.subscribers.borrow_mut() = Some(Rc::clone(&list));
     list
 }
 
@@ -69,7 +75,7 @@ pub fn subscribers_changed(ctx: &Ctx) {
 /// Sends `msg` to every subscribed client (serialized once).
 pub fn broadcast(ctx: &Ctx, msg: &ServerMessage) {
     let text = msg.to_text();
-    for ws in subscribers(ctx) {
+    for ws in subscribers(ctx).iter() {
         let _ = ws.send_with_str(&text);
     }
 }

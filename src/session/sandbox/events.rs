@@ -100,8 +100,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         let replace = e.replaces_on_repeat();
         let message_id = e.message_id.as_deref();
         ctx.store
-            .upsert_event(&id, &e.name, &e.raw, message_id, replace, now)?
-            .is_some()
+            .put_event(&id, &e.name, &e.raw, message_id, replace, now)?
     } else {
         if e.kind.is_stored() && so_far == MAX_STORED_EVENTS {
             ctx.warn(

@@ -14,6 +14,11 @@ use crate::session::model::{
 use crate::session::paging::ListKind;
 use crate::session::paging::{window, Page, Window};
 
+/// A repeated event id replaces the stored event, or keeps it.
+const REPLACE: &str =
+    "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at";
+const KEEP: &str = "ON CONFLICT(id) DO NOTHING";
+
 /// Larger than any row number, and still a safe JavaScript number.
 const NO_CURSOR: i64 = (1 << 53) - 1;
 
@@ -48,6 +53,33 @@ impl Store {
         .ok_or_else(|| ApiError::internal("artifact was not stored"))
     }
 
+    /// Stores an event like [`Self::upsert_event`] without reading it back: answers whether
+    /// it was stored (the sandbox event path, where nothing of the row is needed).
+    pub fn put_event(
+        &self,
+        id: &str,
+        kind: &str,
+        data: &str,
+        message_id: Option<&str>,
+        replace: bool,
+        now: i64,
+    ) -> ApiResult<bool> {
+        let conflict = if replace { REPLACE } else { KEEP };
+        self.changed(
+            &format!(
+                "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
+                 {conflict}"
+            ),
+            vec![
+                id.into(),
+                kind.into(),
+                data.into(),
+                opt_str(message_id),
+                now.into(),
+            ],
+        )
+    }
+
     /// Stores an event (`data`: its raw JSON text) under a stable id: a repeat either
     /// replaces it (`replace`) or is dropped, answered with `None`.
     pub fn upsert_event(
@@ -59,11 +91,7 @@ impl Store {
         replace: bool,
         now: i64,
     ) -> ApiResult<Option<EventRow>> {
-        let conflict = if replace {
-            "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at"
-        } else {
-            "ON CONFLICT(id) DO NOTHING"
-        };
+        let conflict = if replace { REPLACE } else { KEEP };
         self.first(
             &format!(
                 "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)

@@ -6,7 +6,7 @@ mod log;
 mod queue;
 mod sandbox;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -18,7 +18,7 @@ use worker::{SqlStorage, SqlStorageValue as V, Storage};
 use crate::error::{ApiError, ApiResult};
 use crate::session::command::{NewSession, ParticipantInput};
 use crate::session::migrations;
-use crate::session::model::{ParticipantRow, Role, SessionRow, SessionStatus};
+use crate::session::model::{ParticipantRow, Role, SandboxRow, SessionRow, SessionStatus};
 use crate::vcs::Identity;
 
 /// Encrypted forms of a participant's tokens, ready to store.
@@ -33,6 +33,10 @@ pub struct Store {
     sql: SqlStorage,
     /// The Durable Object's storage as JavaScript sees it (for `transactionSync`).
     storage: JsValue,
+    /// The sandbox row as last read (`None`: not read since the last write to it).
+    sandbox_row: RefCell<Option<Option<SandboxRow>>>,
+    /// When activity was last written (see `sandbox_activity`).
+    activity_written: Cell<i64>,
     /// The schema is current (migrations ran in this instance).
     migrated: Cell<bool>,
 }
@@ -51,13 +55,16 @@ struct Count {
 }
 
 const PARTICIPANT_COLUMNS: &str = "rowid AS seq, id, user_id, scm_user_id, scm_login, scm_name,
-    scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at";
+    scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at,
+    identity_tried_at";
 
 impl Store {
     pub fn new(storage: &Storage) -> Self {
         Self {
             sql: storage.sql(),
             storage: storage.as_raw().into(),
+            sandbox_row: RefCell::new(None),
+            activity_written: Cell::new(0),
             migrated: Cell::new(false),
         }
     }
@@ -144,6 +151,8 @@ impl Store {
     /// Marks the schema as gone (after all storage was deleted).
     pub fn forget_schema(&self) {
         self.migrated.set(false);
+        self.sandbox_row.borrow_mut().take();
+        self.activity_written.set(0);
     }
 
     pub fn session(&self) -> ApiResult<Option<SessionRow>> {
@@ -281,6 +290,14 @@ impl Store {
     }
 
     /// Fills the participant's missing identity fields (given ones are kept).
+    /// Remembers that the participant's identity was looked up at `now` without a result.
+    pub fn identity_tried(&self, participant_id: &str, now: i64) -> ApiResult<()> {
+        self.run(
+            "UPDATE participants SET identity_tried_at = ? WHERE id = ?",
+            vec![now.into(), participant_id.into()],
+        )
+    }
+
     pub fn fill_identity(&self, participant_id: &str, identity: &Identity) -> ApiResult<()> {
         self.run(
             "UPDATE participants SET scm_user_id = COALESCE(scm_user_id, ?),

@@ -2,14 +2,36 @@
 
 use serde::Deserialize;
 
+use worker::SqlStorageValue as V;
+
 use super::Store;
 use crate::error::ApiResult;
 use crate::session::model::SandboxRow;
 use crate::session::model::SandboxStatus as Status;
 
+/// Activity is written at most this often.
+const ACTIVITY_EVERY_MS: i64 = 1_000;
+
 impl Store {
+    /// The sandbox row, read once and kept until the next write to it.
     pub fn sandbox(&self) -> ApiResult<Option<SandboxRow>> {
-        self.first("SELECT * FROM sandbox WHERE id = 1", vec![])
+        if let Some(row) = self.sandbox_row.borrow().as_ref() {
+            return Ok(row.clone());
+        }
+        let row: Option<SandboxRow> = self.first("SELECT * FROM sandbox WHERE id = 1", vec![])?;
+        *self.sandbox_row.borrow_mut() = Some(row.clone());
+        Ok(row)
+    }
+
+    /// A write to the sandbox row: what was kept of it is dropped first.
+    fn write(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
+        self.write_changed(query, bindings).map(|_| ())
+    }
+
+    /// [`Self::write`], answering whether a row changed.
+    fn write_changed(&self, query: &str, bindings: Vec<V>) -> ApiResult<bool> {
+        self.sandbox_row.borrow_mut().take();
+        self.changed(query, bindings)
     }
 
     /// Records a new spawn: a new sandbox id and token hash, status `spawning`.
@@ -19,7 +41,7 @@ impl Store {
         token_hash: &str,
         now: i64,
     ) -> ApiResult<()> {
-        self.run(
+        self.write(
             "INSERT INTO sandbox (id, sandbox_id, provider_id, token_hash, status, status_since,
                 last_heartbeat, last_activity, created_at, last_error)
              VALUES (1, ?, NULL, ?, 'spawning', ?, NULL, ?, ?, NULL)
@@ -32,7 +54,7 @@ impl Store {
     }
 
     pub fn sandbox_set_status(&self, status: Status, now: i64) -> ApiResult<()> {
-        self.run(
+        self.write(
             "UPDATE sandbox SET status = ?, status_since = ? WHERE id = 1",
             vec![status.as_str().into(), now.into()],
         )
@@ -47,11 +69,11 @@ impl Store {
         provider_id: Option<&str>,
         now: i64,
     ) -> ApiResult<bool> {
-        self.run(
+        self.write(
             "UPDATE sandbox SET provider_id = ? WHERE id = 1 AND sandbox_id = ?",
             vec![super::opt_str(provider_id), sandbox_id.into()],
         )?;
-        self.changed(
+        self.write_changed(
             "UPDATE sandbox SET status = 'connecting', status_since = ?
              WHERE id = 1 AND sandbox_id = ? AND status = 'spawning'",
             vec![now.into(), sandbox_id.into()],
@@ -59,7 +81,7 @@ impl Store {
     }
 
     pub fn sandbox_ready(&self, now: i64) -> ApiResult<()> {
-        self.run(
+        self.write(
             "UPDATE sandbox SET status = 'ready', status_since = ?, last_heartbeat = ?, last_activity = ?
              WHERE id = 1",
             vec![now.into(), now.into(), now.into()],
@@ -67,14 +89,19 @@ impl Store {
     }
 
     pub fn sandbox_heartbeat(&self, now: i64) -> ApiResult<()> {
-        self.run(
+        self.write(
             "UPDATE sandbox SET last_heartbeat = ? WHERE id = 1",
             vec![now.into()],
         )
     }
 
+    /// Records activity, at most about once a second (every sandbox event calls this).
     pub fn sandbox_activity(&self, now: i64) -> ApiResult<()> {
-        self.run(
+        if now - self.activity_written.get() < ACTIVITY_EVERY_MS {
+            return Ok(());
+        }
+        self.activity_written.set(now);
+        self.write(
             "UPDATE sandbox SET last_activity = ? WHERE id = 1",
             vec![now.into()],
         )
@@ -90,7 +117,7 @@ impl Store {
         error: &str,
         now: i64,
     ) -> ApiResult<Option<Vec<i64>>> {
-        let failed = self.changed(
+        let failed = self.write_changed(
             "UPDATE sandbox SET status = 'failed', status_since = ?, last_error = ?, last_failure_at = ?
              WHERE id = 1 AND sandbox_id = ? AND status IN ('spawning', 'connecting')",
             vec![now.into(), error.into(), now.into(), sandbox_id.into()],
@@ -118,7 +145,14 @@ impl Store {
     }
 
     pub fn sandbox_set_blocked(&self, blocked: bool) -> ApiResult<()> {
-        self.run(
+        let known = self.sandbox_row.borrow().clone();
+        if let Some(current) = known {
+            // Nothing to write when the row is known to say so already (or is absent).
+            if current.is_none_or(|r| (r.blocked != 0) == blocked) {
+                return Ok(());
+            }
+        }
+        self.write(
             "UPDATE sandbox SET blocked = ? WHERE id = 1",
             vec![i64::from(blocked).into()],
         )
