@@ -66,6 +66,19 @@ pub enum D1 {
 /// Whether D1 round trips are logged: 0 not yet known, 1 no, 2 yes (`D1_TRACE=1`).
 static TRACE_D1: AtomicU8 = AtomicU8::new(0);
 
+/// Whether every answered request gets a log line (`LOG_REQUESTS=all`), not only failed
+/// and slow ones.
+pub fn requests_all(env: &worker::Env) -> bool {
+    static ALL: AtomicU8 = AtomicU8::new(0);
+    if ALL.load(Ordering::Relaxed) == 0 {
+        let all = env
+            .var("LOG_REQUESTS")
+            .is_ok_and(|v| v.to_string() == "all");
+        ALL.store(if all { 2 } else { 1 }, Ordering::Relaxed);
+    }
+    ALL.load(Ordering::Relaxed) == 2
+}
+
 /// Reads the logging settings once per isolate.
 pub fn configure(env: &worker::Env) {
     if TRACE_D1.load(Ordering::Relaxed) == 0 {

@@ -22,6 +22,9 @@ use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
 
+/// A request taking this long is logged even when it succeeded.
+const SLOW_MS: i64 = 1_000;
+
 /// What every route handler is given besides its request: the environment, the request's
 /// id (passed on to the session's Durable Object) and what keeps detached work alive.
 pub struct Edge<'a> {
@@ -46,6 +49,7 @@ pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
     let route = Route::parse(&req.method(), &req.path());
     let name = route.as_ref().map_or("unmatched", Route::name);
     let is_health = matches!(route, Ok(Route::Health));
+    let log_all = log::requests_all(&env);
     let edge = Edge {
         env: &env,
         request_id: &request_id,
@@ -54,18 +58,26 @@ pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
     let mut resp = respond::finish(serve(route, req, &edge).await)?;
     // A WebSocket answer's headers are not ours to change.
     let _ = resp.headers_mut().set("x-request-id", &request_id);
-    // Health checks are polled constantly: they are answered, not logged.
-    if is_health {
+    // Health checks are polled constantly: they are answered, not logged. Answered requests
+    // are in the platform's own invocation log; ours adds a line for what went wrong (or
+    // was slow), and for every request with LOG_REQUESTS=all.
+    let status = resp.status_code();
+    let took = now_ms() - started;
+    if is_health || !(log_all || status >= 400 || took >= SLOW_MS) {
         return Ok(resp);
     }
     log::emit(
-        Level::Info,
+        if status >= 500 {
+            Level::Error
+        } else {
+            Level::Info
+        },
         "request",
         &[
             ("requestId", request_id.into()),
             ("route", name.into()),
-            ("status", resp.status_code().into()),
-            ("durationMs", (now_ms() - started).into()),
+            ("status", status.into()),
+            ("durationMs", took.into()),
         ],
     );
     Ok(resp)

@@ -3,6 +3,7 @@
 //! and lent to the modules, so none of them needs the object itself.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::rc::Rc;
 
 use worker::{Env, State, WebSocket};
 
@@ -15,7 +16,7 @@ pub struct Ctx {
     pub session_id: String,
     pub state: State,
     pub env: Env,
-    pub store: Store,
+    pub store: Rc<Store>,
     /// Subscribed client sockets, derived from their attachments (`client::link` owns it).
     pub(crate) subscribers: RefCell<Option<std::rc::Rc<[WebSocket]>>>,
     /// A pull request is under way (its push included): the sandbox is busy.
@@ -31,7 +32,7 @@ pub struct Ctx {
 impl Ctx {
     pub fn new(state: State, env: Env) -> Self {
         crate::log::configure(&env);
-        let store = Store::new(&state.storage());
+        let store = Rc::new(Store::new(&state.storage()));
         Self {
             session_id: state.id().to_string(),
             state,

@@ -4,7 +4,10 @@
 //! a [`Followup`] for the dispatcher.
 
 use serde_json::value::RawValue;
-use worker::{WebSocket, WebSocketIncomingMessage};
+use std::rc::Rc;
+use std::time::Duration;
+
+use worker::{Delay, WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
 use crate::clock::now_ms;
@@ -20,6 +23,7 @@ use crate::session::sandbox::protocol::{
     parse_inbound, Event, Inbound, Kind, Outbound, MAX_STORED_EVENTS,
 };
 use crate::session::sandbox::runner;
+use crate::session::store::PendingEvent;
 
 /// Frames larger than this are stored and relayed as a stand-in (see `Event::cap`).
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
@@ -65,6 +69,30 @@ pub fn on_message(
     })
 }
 
+/// How long non-critical events wait in memory before they are written as one batch.
+const FLUSH_AFTER_MS: u64 = 20;
+
+/// Schedules one write of the pending events shortly (one transaction for many events).
+fn flush_soon(ctx: &Ctx) {
+    if !ctx.store.claim_flush() {
+        return;
+    }
+    let store = Rc::clone(&ctx.store);
+    let session_id = ctx.session_id.clone();
+    ctx.state.wait_until(async move {
+        Delay::from(Duration::from_millis(FLUSH_AFTER_MS)).await;
+        if let Err(e) = store.flush_scheduled_events() {
+            crate::log::error(
+                "sandbox events could not be stored",
+                &[
+                    ("sessionId", session_id.into()),
+                    ("detail", e.to_string().into()),
+                ],
+            );
+        }
+    });
+}
+
 fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
     ctx.store.sandbox_ready(now_ms())?;
     runner::announce(ctx, Status::Ready);
@@ -93,14 +121,34 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         None => ctx.store.event_count()?,
     };
     let stored = if e.kind.is_stored_at(so_far) {
-        let id = match e.stable_id() {
-            Some(id) => id,
+        let stable = e.stable_id();
+        let replace = e.replaces_on_repeat();
+        let id = match &stable {
+            Some(id) => id.clone(),
             None => random::id()?,
         };
-        let replace = e.replaces_on_repeat();
-        let message_id = e.message_id.as_deref();
-        ctx.store
-            .put_event(&id, &e.name, &e.raw, message_id, replace, now)?
+        if !e.is_critical() && (stable.is_none() || replace) {
+            // Never a dropped repeat: kept and written with the next batch.
+            let full = ctx.store.defer_event(PendingEvent {
+                id,
+                kind: e.name.clone(),
+                data: e.raw.clone(),
+                message_id: e.message_id.clone(),
+                replace,
+                at: now,
+            });
+            if full {
+                ctx.store.flush_events()?;
+            } else {
+                flush_soon(ctx);
+            }
+            true
+        } else {
+            // Written now, after the pending ones, before it is acknowledged.
+            let message_id = e.message_id.as_deref();
+            ctx.store
+                .put_event(&id, &e.name, &e.raw, message_id, replace, now)?
+        }
     } else {
         if e.kind.is_stored() && so_far == MAX_STORED_EVENTS {
             ctx.warn(

@@ -14,6 +14,20 @@ use crate::session::model::{
 use crate::session::paging::ListKind;
 use crate::session::paging::{window, Page, Window};
 
+/// An event kept in memory until the next batch write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    pub id: String,
+    pub kind: String,
+    pub data: String,
+    pub message_id: Option<String>,
+    pub replace: bool,
+    pub at: i64,
+}
+
+/// Events kept in memory at most; one more writes the batch at once.
+const MAX_PENDING_EVENTS: usize = 256;
+
 /// A repeated event id replaces the stored event, or keeps it.
 const REPLACE: &str =
     "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at";
@@ -23,6 +37,15 @@ const KEEP: &str = "ON CONFLICT(id) DO NOTHING";
 const NO_CURSOR: i64 = (1 << 53) - 1;
 
 impl Store {
+    /// Writes pending events before anything else touches the log (reads see them, and
+    /// their order in the log is the order they arrived in).
+    fn flush_pending_first(&self) -> ApiResult<()> {
+        if self.has_pending_events() {
+            self.flush_events()?;
+        }
+        Ok(())
+    }
+
     /// The session's pull request artifact, if it has one.
     pub fn pr_artifact(&self) -> ApiResult<Option<ArtifactRow>> {
         self.first(
@@ -53,6 +76,53 @@ impl Store {
         .ok_or_else(|| ApiError::internal("artifact was not stored"))
     }
 
+    /// Keeps an event to be written with the next batch (see [`Self::flush_events`]): one
+    /// whose id is its own (never a repeat) or that replaces its repeats. A pending event
+    /// with the same id is replaced in memory (a token stream keeps its latest text).
+    /// Answers whether the batch is now due (it is full).
+    pub fn defer_event(&self, event: PendingEvent) -> bool {
+        let mut pending = self.pending_events.borrow_mut();
+        match pending.iter_mut().find(|p| p.replace && p.id == event.id) {
+            Some(same) => *same = event,
+            None => pending.push(event),
+        }
+        pending.len() >= MAX_PENDING_EVENTS
+    }
+
+    /// Writes the events kept by [`Self::defer_event`], in order, in one transaction. Every
+    /// read of the log and every other write to it comes after this.
+    pub fn flush_events(&self) -> ApiResult<()> {
+        let pending = std::mem::take(&mut *self.pending_events.borrow_mut());
+        for e in &pending {
+            self.put_event(
+                &e.id,
+                &e.kind,
+                &e.data,
+                e.message_id.as_deref(),
+                e.replace,
+                e.at,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Claims the one scheduled write of pending events: answers whether the caller should
+    /// schedule it (none was), and [`Self::flush_scheduled_events`] releases it.
+    pub fn claim_flush(&self) -> bool {
+        !self.flush_scheduled.replace(true)
+    }
+
+    /// The scheduled write of pending events.
+    pub fn flush_scheduled_events(&self) -> ApiResult<()> {
+        self.flush_scheduled.set(false);
+        self.flush_events()
+    }
+
+    /// Whether events are waiting to be written.
+    pub fn has_pending_events(&self) -> bool {
+        !self.pending_events.borrow().is_empty()
+    }
+
     /// Stores an event like [`Self::upsert_event`] without reading it back: answers whether
     /// it was stored (the sandbox event path, where nothing of the row is needed).
     pub fn put_event(
@@ -64,6 +134,7 @@ impl Store {
         replace: bool,
         now: i64,
     ) -> ApiResult<bool> {
+        self.flush_pending_first()?;
         let conflict = if replace { REPLACE } else { KEEP };
         self.changed(
             &format!(
@@ -91,6 +162,7 @@ impl Store {
         replace: bool,
         now: i64,
     ) -> ApiResult<Option<EventRow>> {
+        self.flush_pending_first()?;
         let conflict = if replace { REPLACE } else { KEEP };
         self.first(
             &format!(
@@ -122,6 +194,7 @@ impl Store {
 
     /// How many events the log holds.
     pub fn event_count(&self) -> ApiResult<i64> {
+        self.flush_pending_first()?;
         self.count("SELECT COUNT(*) AS n FROM events", vec![])
     }
 
@@ -131,6 +204,7 @@ impl Store {
         struct Seq {
             seq: i64,
         }
+        self.flush_pending_first()?;
         let row: Option<Seq> =
             self.first("SELECT seq FROM events WHERE id = ?", vec![id.into()])?;
         Ok(row.map(|r| r.seq))
@@ -138,6 +212,7 @@ impl Store {
 
     /// One page of events, newest first.
     pub fn events(&self, page: &Page) -> ApiResult<Window<EventRow>> {
+        self.flush_pending_first()?;
         let rows = self.rows(
             "SELECT seq, id, type, data, message_id, created_at FROM events
              WHERE seq < ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR message_id = ?3)

@@ -6,6 +6,8 @@ mod log;
 mod queue;
 mod sandbox;
 
+pub use log::PendingEvent;
+
 use std::cell::{Cell, RefCell};
 
 use serde::de::DeserializeOwned;
@@ -35,6 +37,10 @@ pub struct Store {
     storage: JsValue,
     /// The sandbox row as last read (`None`: not read since the last write to it).
     sandbox_row: RefCell<Option<Option<SandboxRow>>>,
+    /// Sandbox events not written yet (see `log::defer_event`).
+    pending_events: RefCell<Vec<log::PendingEvent>>,
+    /// A write of the pending events is scheduled.
+    flush_scheduled: Cell<bool>,
     /// When activity was last written (see `sandbox_activity`).
     activity_written: Cell<i64>,
     /// The schema is current (migrations ran in this instance).
@@ -64,6 +70,8 @@ impl Store {
             sql: storage.sql(),
             storage: storage.as_raw().into(),
             sandbox_row: RefCell::new(None),
+            pending_events: RefCell::new(Vec::new()),
+            flush_scheduled: Cell::new(false),
             activity_written: Cell::new(0),
             migrated: Cell::new(false),
         }
@@ -152,6 +160,7 @@ impl Store {
     pub fn forget_schema(&self) {
         self.migrated.set(false);
         self.sandbox_row.borrow_mut().take();
+        self.pending_events.borrow_mut().clear();
         self.activity_written.set(0);
     }
 
