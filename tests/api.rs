@@ -482,6 +482,18 @@ async fn every_answer_carries_a_request_id_and_a_failed_request_is_one_json_log_
         made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
         "{made}"
     );
+    // A session's answer (from its Durable Object) carries it too.
+    let id = c.create_session("rid-user", serde_json::json!({})).await;
+    let resp = c
+        .http
+        .get(c.url(&format!("/sessions/{id}")))
+        .bearer_auth(common::service_token_at(now_ms()))
+        .header("x-request-id", &given)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-request-id"], given.as_str());
     // The failed request's log line: one JSON object with what Logpush filters on.
     let find = |id: &str| {
         let log = std::fs::read_to_string(&sh.worker.log).unwrap_or_default();

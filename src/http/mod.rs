@@ -12,7 +12,7 @@ pub mod route;
 pub mod session_call;
 pub mod sessions;
 
-use worker::{Context, Env, Request, Response, Result};
+use worker::{Context, Env, Headers, Request, Response, Result};
 
 use crate::auth::random;
 use crate::clock::now_ms;
@@ -21,6 +21,20 @@ use crate::keep::Keeper;
 use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
+
+/// `resp` with the `x-request-id` header. A session's answer comes back with immutable
+/// headers: they are copied. A WebSocket answer's headers are not ours to change.
+fn with_request_id(mut resp: Response, request_id: &str) -> Response {
+    if resp.status_code() == 101 || resp.headers_mut().set("x-request-id", request_id).is_ok() {
+        return resp;
+    }
+    let headers = Headers::new();
+    for (name, value) in resp.headers().entries() {
+        let _ = headers.append(&name, &value);
+    }
+    let _ = headers.set("x-request-id", request_id);
+    resp.with_headers(headers)
+}
 
 /// A request taking this long is logged even when it succeeded.
 const SLOW_MS: i64 = 1_000;
@@ -55,9 +69,8 @@ pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
         request_id: &request_id,
         keeper: Keeper::Request(ctx),
     };
-    let mut resp = respond::finish(serve(route, req, &edge).await)?;
-    // A WebSocket answer's headers are not ours to change.
-    let _ = resp.headers_mut().set("x-request-id", &request_id);
+    let resp = respond::finish(serve(route, req, &edge).await)?;
+    let resp = with_request_id(resp, &request_id);
     // Health checks are polled constantly: they are answered, not logged. Answered requests
     // are in the platform's own invocation log; ours adds a line for what went wrong (or
     // was slow), and for every request with LOG_REQUESTS=all.
