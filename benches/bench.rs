@@ -429,8 +429,13 @@ async fn fanout_figures(
     (id, stored)
 }
 
-/// How many `tool_call` events the session lists, following every page.
+/// How many `tool_call` events the session lists, following every page (on connections
+/// of its own: one pooled through the burst may have been closed meanwhile).
 async fn stored_tool_calls(c: &Client, id: &str) -> usize {
+    let c = &Client {
+        base: c.base.clone(),
+        http: reqwest::Client::new(),
+    };
     let mut n = 0;
     let mut cursor: Option<String> = None;
     loop {

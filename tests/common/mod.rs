@@ -173,6 +173,25 @@ impl Worker {
         assert!(migrate.success(), "D1 migrations failed");
     }
 
+    /// Whether wrangler is done starting: its watcher reports `src` as changed once while it
+    /// starts and restarts the worker, so ready means "Ready on" printed after the last such
+    /// restart, and no new one within half a second.
+    fn settled(&self) -> bool {
+        let restarts_and_ready = || {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let restart = log.rfind("restarting build");
+            let ready = log.rfind("Ready on");
+            (log.matches("restarting build").count(), ready > restart)
+        };
+        let (before, ready) = restarts_and_ready();
+        if !ready {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let (after, ready) = restarts_and_ready();
+        ready && after == before
+    }
+
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(180);
         let url = format!("{}/health", self.base);
@@ -190,7 +209,7 @@ impl Worker {
                 .join()
                 .unwrap_or(false)
             });
-            if ok {
+            if ok && self.settled() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(300));

@@ -35,6 +35,8 @@ pub struct Store {
     sql: SqlStorage,
     /// The Durable Object's storage as JavaScript sees it (for `transactionSync`).
     storage: JsValue,
+    /// The session row as last read (`None`: not read since the last write to it).
+    session_row: RefCell<Option<Option<SessionRow>>>,
     /// The sandbox row as last read (`None`: not read since the last write to it).
     sandbox_row: RefCell<Option<Option<SandboxRow>>>,
     /// Sandbox events not written yet (see `log::defer_event`).
@@ -70,6 +72,7 @@ impl Store {
             sql: storage.sql(),
             storage: storage.as_raw().into(),
             sandbox_row: RefCell::new(None),
+            session_row: RefCell::new(None),
             pending_events: RefCell::new(Vec::new()),
             flush_scheduled: Cell::new(false),
             activity_written: Cell::new(0),
@@ -160,12 +163,25 @@ impl Store {
     pub fn forget_schema(&self) {
         self.migrated.set(false);
         self.sandbox_row.borrow_mut().take();
+        self.session_row.borrow_mut().take();
         self.pending_events.borrow_mut().clear();
         self.activity_written.set(0);
     }
 
+    /// The session row, read once and kept until the next write to it.
     pub fn session(&self) -> ApiResult<Option<SessionRow>> {
-        self.first("SELECT * FROM session LIMIT 1", vec![])
+        if let Some(row) = self.session_row.borrow().as_ref() {
+            return Ok(row.clone());
+        }
+        let row: Option<SessionRow> = self.first("SELECT * FROM session LIMIT 1", vec![])?;
+        *self.session_row.borrow_mut() = Some(row.clone());
+        Ok(row)
+    }
+
+    /// A write to the session row: what was kept of it is dropped first.
+    fn write_session(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
+        self.session_row.borrow_mut().take();
+        self.run(query, bindings)
     }
 
     /// The session, or 404.
@@ -175,7 +191,7 @@ impl Store {
     }
 
     pub fn insert_session(&self, s: &NewSession, now: i64) -> ApiResult<()> {
-        self.run(
+        self.write_session(
             "INSERT INTO session (id, title, repo_owner, repo_name, vcs_provider, model,
                 base_branch, branch_name, status, created_by, created_at, updated_at,
                 control_plane_url, reasoning_effort)
@@ -200,24 +216,24 @@ impl Store {
 
     /// Sets the status (and `updated_at`).
     pub fn set_status(&self, status: SessionStatus, now: i64) -> ApiResult<()> {
-        self.run(
+        self.write_session(
             "UPDATE session SET status = ?, updated_at = ?",
             vec![status.as_str().into(), now.into()],
         )
     }
 
     pub fn set_base_branch(&self, branch: &str) -> ApiResult<()> {
-        self.run("UPDATE session SET base_branch = ?", vec![branch.into()])
+        self.write_session("UPDATE session SET base_branch = ?", vec![branch.into()])
     }
 
     /// Records the branch the session's work was pushed to.
     pub fn set_branch_name(&self, branch: &str) -> ApiResult<()> {
-        self.run("UPDATE session SET branch_name = ?", vec![branch.into()])
+        self.write_session("UPDATE session SET branch_name = ?", vec![branch.into()])
     }
 
     /// Names the session, unless it already has a title.
     pub fn set_title_if_unset(&self, title: &str) -> ApiResult<()> {
-        self.run(
+        self.write_session(
             "UPDATE session SET title = ? WHERE title IS NULL OR title = ''",
             vec![title.into()],
         )
@@ -225,7 +241,7 @@ impl Store {
 
     /// Moves `updated_at` on without another change.
     pub fn touch(&self, now: i64) -> ApiResult<()> {
-        self.run("UPDATE session SET updated_at = ?", vec![now.into()])
+        self.write_session("UPDATE session SET updated_at = ?", vec![now.into()])
     }
 
     pub fn participant_by_user(&self, user_id: &str) -> ApiResult<Option<ParticipantRow>> {
