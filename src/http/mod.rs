@@ -22,10 +22,15 @@ use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
 
-/// `resp` with the `x-request-id` header. A session's answer comes back with immutable
-/// headers: they are copied. A WebSocket answer's headers are not ours to change.
+/// `resp` with the `x-request-id` header. A session sets it on its own answers (which come
+/// back with immutable headers); any other such answer has its headers copied. A WebSocket
+/// answer's headers are not ours to change.
 fn with_request_id(mut resp: Response, request_id: &str) -> Response {
-    if resp.status_code() == 101 || resp.headers_mut().set("x-request-id", request_id).is_ok() {
+    let present = resp.headers().get("x-request-id").ok().flatten();
+    if resp.status_code() == 101
+        || present.as_deref() == Some(request_id)
+        || resp.headers_mut().set("x-request-id", request_id).is_ok()
+    {
         return resp;
     }
     let headers = Headers::new();

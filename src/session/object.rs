@@ -112,7 +112,10 @@ impl DurableObject for SessionObject {
                 crate::log::error(
                     "session command failed",
                     &[
-                        ("requestId", request_id.unwrap_or_default().into()),
+                        (
+                            "requestId",
+                            request_id.as_deref().unwrap_or_default().into(),
+                        ),
                         ("sessionId", self.ctx.session_id.as_str().into()),
                         ("code", e.code.as_str().into()),
                         ("detail", e.message.as_str().into()),
@@ -120,7 +123,12 @@ impl DurableObject for SessionObject {
                 );
             }
         }
-        respond::finish(answer)
+        let mut resp = respond::finish(answer)?;
+        if let Some(id) = request_id.filter(|_| resp.status_code() != 101) {
+            // Answered with it, so the worker need not copy this answer's headers.
+            let _ = resp.headers_mut().set("x-request-id", &id);
+        }
+        Ok(resp)
     }
 
     async fn websocket_message(
