@@ -123,6 +123,36 @@ impl Store {
         !self.pending_events.borrow().is_empty()
     }
 
+    /// The INSERT of an event under `id` (a repeat replaces it or is dropped, by `replace`),
+    /// ending with `tail`, and its bindings. Pending events are written first.
+    #[allow(clippy::too_many_arguments)]
+    fn event_insert(
+        &self,
+        id: &str,
+        kind: &str,
+        data: &str,
+        message_id: Option<&str>,
+        replace: bool,
+        now: i64,
+        tail: &str,
+    ) -> ApiResult<(String, Vec<V>)> {
+        self.flush_pending_first()?;
+        let conflict = if replace { REPLACE } else { KEEP };
+        Ok((
+            format!(
+                "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
+                 {conflict} {tail}"
+            ),
+            vec![
+                id.into(),
+                kind.into(),
+                data.into(),
+                opt_str(message_id),
+                now.into(),
+            ],
+        ))
+    }
+
     /// Stores an event like [`Self::upsert_event`] without reading it back: answers whether
     /// it was stored (the sandbox event path, where nothing of the row is needed).
     pub fn put_event(
@@ -134,21 +164,8 @@ impl Store {
         replace: bool,
         now: i64,
     ) -> ApiResult<bool> {
-        self.flush_pending_first()?;
-        let conflict = if replace { REPLACE } else { KEEP };
-        self.changed(
-            &format!(
-                "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
-                 {conflict}"
-            ),
-            vec![
-                id.into(),
-                kind.into(),
-                data.into(),
-                opt_str(message_id),
-                now.into(),
-            ],
-        )
+        let (query, bindings) = self.event_insert(id, kind, data, message_id, replace, now, "")?;
+        self.changed(&query, bindings)
     }
 
     /// Stores an event (`data`: its raw JSON text) under a stable id: a repeat either
@@ -162,21 +179,10 @@ impl Store {
         replace: bool,
         now: i64,
     ) -> ApiResult<Option<EventRow>> {
-        self.flush_pending_first()?;
-        let conflict = if replace { REPLACE } else { KEEP };
-        self.first(
-            &format!(
-                "INSERT INTO events (id, type, data, message_id, created_at) VALUES (?, ?, ?, ?, ?)
-                 {conflict} RETURNING seq, id, type, data, message_id, created_at"
-            ),
-            vec![
-                id.into(),
-                kind.into(),
-                data.into(),
-                opt_str(message_id),
-                now.into(),
-            ],
-        )
+        let returning = "RETURNING seq, id, type, data, message_id, created_at";
+        let (query, bindings) =
+            self.event_insert(id, kind, data, message_id, replace, now, returning)?;
+        self.first(&query, bindings)
     }
 
     /// Stores a new event under a fresh id.
