@@ -30,15 +30,43 @@ pub struct SealedTokens {
     pub refresh: Option<String>,
 }
 
+/// A one-row table's row as last read (the inner `None`: no row), kept until the next write
+/// to it. Every write goes through `Store`, so the copy cannot go stale.
+struct RowCache<T>(RefCell<Option<Option<T>>>);
+
+impl<T: Clone> RowCache<T> {
+    fn new() -> Self {
+        Self(RefCell::new(None))
+    }
+
+    /// The kept row, else what `read` answers (kept).
+    fn get_or(&self, read: impl FnOnce() -> ApiResult<Option<T>>) -> ApiResult<Option<T>> {
+        if let Some(row) = self.0.borrow().as_ref() {
+            return Ok(row.clone());
+        }
+        let row = read()?;
+        *self.0.borrow_mut() = Some(row.clone());
+        Ok(row)
+    }
+
+    /// `f` of the kept row, if it is known.
+    fn known<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> Option<R> {
+        self.0.borrow().as_ref().map(|row| f(row.as_ref()))
+    }
+
+    /// Drops the kept row (it is about to change, or storage was wiped).
+    fn forget(&self) {
+        self.0.borrow_mut().take();
+    }
+}
+
 /// Typed access to the session's SQLite database.
 pub struct Store {
     sql: SqlStorage,
     /// The Durable Object's storage as JavaScript sees it (for `transactionSync`).
     storage: JsValue,
-    /// The session row as last read (`None`: not read since the last write to it).
-    session_row: RefCell<Option<Option<SessionRow>>>,
-    /// The sandbox row as last read (`None`: not read since the last write to it).
-    sandbox_row: RefCell<Option<Option<SandboxRow>>>,
+    session_row: RowCache<SessionRow>,
+    sandbox_row: RowCache<SandboxRow>,
     /// Sandbox events not written yet (see `log::defer_event`).
     pending_events: RefCell<Vec<log::PendingEvent>>,
     /// A write of the pending events is scheduled.
@@ -71,8 +99,8 @@ impl Store {
         Self {
             sql: storage.sql(),
             storage: storage.as_raw().into(),
-            sandbox_row: RefCell::new(None),
-            session_row: RefCell::new(None),
+            sandbox_row: RowCache::new(),
+            session_row: RowCache::new(),
             pending_events: RefCell::new(Vec::new()),
             flush_scheduled: Cell::new(false),
             activity_written: Cell::new(0),
@@ -162,25 +190,21 @@ impl Store {
     /// Marks the schema as gone (after all storage was deleted).
     pub fn forget_schema(&self) {
         self.migrated.set(false);
-        self.sandbox_row.borrow_mut().take();
-        self.session_row.borrow_mut().take();
+        self.sandbox_row.forget();
+        self.session_row.forget();
         self.pending_events.borrow_mut().clear();
         self.activity_written.set(0);
     }
 
     /// The session row, read once and kept until the next write to it.
     pub fn session(&self) -> ApiResult<Option<SessionRow>> {
-        if let Some(row) = self.session_row.borrow().as_ref() {
-            return Ok(row.clone());
-        }
-        let row: Option<SessionRow> = self.first("SELECT * FROM session LIMIT 1", vec![])?;
-        *self.session_row.borrow_mut() = Some(row.clone());
-        Ok(row)
+        self.session_row
+            .get_or(|| self.first("SELECT * FROM session LIMIT 1", vec![]))
     }
 
     /// A write to the session row: what was kept of it is dropped first.
     fn write_session(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
-        self.session_row.borrow_mut().take();
+        self.session_row.forget();
         self.run(query, bindings)
     }
 

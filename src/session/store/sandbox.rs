@@ -15,12 +15,8 @@ const ACTIVITY_EVERY_MS: i64 = 1_000;
 impl Store {
     /// The sandbox row, read once and kept until the next write to it.
     pub fn sandbox(&self) -> ApiResult<Option<SandboxRow>> {
-        if let Some(row) = self.sandbox_row.borrow().as_ref() {
-            return Ok(row.clone());
-        }
-        let row: Option<SandboxRow> = self.first("SELECT * FROM sandbox WHERE id = 1", vec![])?;
-        *self.sandbox_row.borrow_mut() = Some(row.clone());
-        Ok(row)
+        self.sandbox_row
+            .get_or(|| self.first("SELECT * FROM sandbox WHERE id = 1", vec![]))
     }
 
     /// A write to the sandbox row: what was kept of it is dropped first.
@@ -30,7 +26,7 @@ impl Store {
 
     /// [`Self::write`], answering whether a row changed.
     fn write_changed(&self, query: &str, bindings: Vec<V>) -> ApiResult<bool> {
-        self.sandbox_row.borrow_mut().take();
+        self.sandbox_row.forget();
         self.changed(query, bindings)
     }
 
@@ -145,12 +141,12 @@ impl Store {
     }
 
     pub fn sandbox_set_blocked(&self, blocked: bool) -> ApiResult<()> {
-        let known = self.sandbox_row.borrow().clone();
-        if let Some(current) = known {
-            // Nothing to write when the row is known to say so already (or is absent).
-            if current.is_none_or(|r| (r.blocked != 0) == blocked) {
-                return Ok(());
-            }
+        // Nothing to write when the row is known to say so already (or to be absent).
+        let settled = self
+            .sandbox_row
+            .known(|row| row.is_none_or(|r| (r.blocked != 0) == blocked));
+        if settled == Some(true) {
+            return Ok(());
         }
         self.write(
             "UPDATE sandbox SET blocked = ? WHERE id = 1",
