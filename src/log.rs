@@ -3,7 +3,7 @@
 //! Logs and Logpush can filter it. Messages are built from our own errors and codes, which
 //! never carry a secret; the types that hold secrets do not print them (`Debug` redacts).
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
@@ -63,33 +63,35 @@ pub enum D1 {
     Write,
 }
 
-/// Whether D1 round trips are logged: 0 not yet known, 1 no, 2 yes (`D1_TRACE=1`).
-static TRACE_D1: AtomicU8 = AtomicU8::new(0);
-
-/// Whether every answered request gets a log line (`LOG_REQUESTS=all`), not only failed
-/// and slow ones.
-pub fn requests_all(env: &worker::Env) -> bool {
-    static ALL: AtomicU8 = AtomicU8::new(0);
-    if ALL.load(Ordering::Relaxed) == 0 {
-        let all = env
-            .var("LOG_REQUESTS")
-            .is_ok_and(|v| v.to_string() == "all");
-        ALL.store(if all { 2 } else { 1 }, Ordering::Relaxed);
-    }
-    ALL.load(Ordering::Relaxed) == 2
+/// The logging settings, read from the environment once per isolate.
+struct Settings {
+    /// A line per D1 round trip (`D1_TRACE=1`).
+    trace_d1: bool,
+    /// A line per answered request, not only failed and slow ones (`LOG_REQUESTS=all`).
+    requests_all: bool,
 }
 
-/// Reads the logging settings once per isolate.
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// Reads the logging settings once per isolate (before any line is written).
 pub fn configure(env: &worker::Env) {
-    if TRACE_D1.load(Ordering::Relaxed) == 0 {
-        let on = env.var("D1_TRACE").is_ok_and(|v| v.to_string() == "1");
-        TRACE_D1.store(if on { 2 } else { 1 }, Ordering::Relaxed);
-    }
+    SETTINGS.get_or_init(|| {
+        let var = |name: &str, on: &str| env.var(name).is_ok_and(|v| v.to_string() == on);
+        Settings {
+            trace_d1: var("D1_TRACE", "1"),
+            requests_all: var("LOG_REQUESTS", "all"),
+        }
+    });
+}
+
+/// Whether every answered request gets a log line (`LOG_REQUESTS=all`).
+pub fn requests_all() -> bool {
+    SETTINGS.get().is_some_and(|s| s.requests_all)
 }
 
 /// Counts one D1 round trip in the log when `D1_TRACE=1` (the benchmark counts them).
 pub fn d1(op: D1) {
-    if TRACE_D1.load(Ordering::Relaxed) == 2 {
+    if SETTINGS.get().is_some_and(|s| s.trace_d1) {
         let op = match op {
             D1::Read => "read",
             D1::Write => "write",

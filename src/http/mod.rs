@@ -68,7 +68,7 @@ pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
     let route = Route::parse(&req.method(), &req.path());
     let name = route.as_ref().map_or("unmatched", Route::name);
     let is_health = matches!(route, Ok(Route::Health));
-    let log_all = log::requests_all(&env);
+    let log_all = log::requests_all();
     let edge = Edge {
         env: &env,
         request_id: &request_id,
