@@ -57,11 +57,8 @@ async fn arm(ctx: &Ctx, next: Option<i64>) -> ApiResult<()> {
 /// Makes sure the alarm wakes the session by `deadline` (a new client socket's subscribe
 /// deadline), without running anything now.
 pub async fn wake_by(ctx: &Ctx, deadline: i64) {
-    let next = match armed(ctx).await {
-        Ok(Some(a)) if a > now_ms() => a.min(deadline),
-        _ => deadline,
-    };
-    if let Err(e) = arm(ctx, Some(next)).await {
+    // `rearm` keeps an alarm armed earlier and still ahead; a later one moves up to it.
+    if let Err(e) = arm(ctx, Some(deadline)).await {
         ctx.error("could not arm the alarm", e);
     }
 }
