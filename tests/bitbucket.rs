@@ -42,6 +42,46 @@ async fn store_credentials(
     .await
 }
 
+/// A user whose stored token has expired, with their old and rotated pairs.
+struct Expired {
+    user: String,
+    old_at: String,
+    old_rt: String,
+    new_rt: String,
+}
+
+/// Stores an expired pair for a new user; the token endpoint rotates it after `delay_ms`, and
+/// Bitbucket lists `repos` repositories (in workspace `ws-<label>`) for the new token.
+async fn expired_user_with_slow_refresh(
+    c: &Client,
+    label: &str,
+    delay_ms: u64,
+    repos: usize,
+) -> Expired {
+    let fake = &shared().fake;
+    let user = unique(&format!("u-{label}"));
+    let (old_at, old_rt) = (unique("AT-old"), unique("RT-old"));
+    let (new_at, new_rt) = (unique("AT-new"), unique("RT-new"));
+    store_credentials(c, &user, &old_at, &old_rt, now_ms() - 1000).await;
+    refresh_mock(&old_rt)
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(grant(&new_at, &new_rt, 7200))
+                .set_delay(std::time::Duration::from_millis(delay_ms)),
+        )
+        .mount(fake)
+        .await;
+    let ws = format!("ws-{label}");
+    mount_workspaces(fake, &new_at, &[ws.as_str()]).await;
+    mount_repos(fake, &new_at, &ws, repos).await;
+    Expired {
+        user,
+        old_at,
+        old_rt,
+        new_rt,
+    }
+}
+
 #[tokio::test]
 async fn lists_250_repositories_of_two_workspaces_with_exact_upstream_calls() {
     let fake = &shared().fake;
@@ -108,20 +148,12 @@ async fn lists_250_repositories_of_two_workspaces_with_exact_upstream_calls() {
 #[tokio::test]
 async fn twenty_concurrent_calls_share_one_refresh() {
     let fake = &shared().fake;
-    let user = unique("u-refresh");
-    let (old_at, old_rt) = (unique("AT-old"), unique("RT-old"));
-    let (new_at, new_rt) = (unique("AT-new"), unique("RT-new"));
-    store_credentials(&client(), &user, &old_at, &old_rt, now_ms() - 1000).await;
-    refresh_mock(&old_rt)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(grant(&new_at, &new_rt, 7200))
-                .set_delay(std::time::Duration::from_millis(300)),
-        )
-        .mount(fake)
-        .await;
-    mount_workspaces(fake, &new_at, &["ws-refresh"]).await;
-    mount_repos(fake, &new_at, "ws-refresh", 3).await;
+    let Expired {
+        user,
+        old_at,
+        old_rt,
+        ..
+    } = expired_user_with_slow_refresh(&client(), "refresh", 300, 3).await;
 
     let c = client();
     let calls = (0..20).map(|_| {
@@ -465,20 +497,12 @@ async fn an_upstream_that_closes_every_connection_still_answers_every_listing() 
 async fn a_refresh_whose_caller_hangs_up_still_stores_the_new_pair() {
     let fake = &shared().fake;
     let c = client();
-    let user = unique("u-hangup");
-    let (old_at, old_rt) = (unique("AT-hang-old"), unique("RT-hang-old"));
-    let (new_at, new_rt) = (unique("AT-hang-new"), unique("RT-hang-new"));
-    store_credentials(&c, &user, &old_at, &old_rt, now_ms() - 1000).await;
-    refresh_mock(&old_rt)
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(grant(&new_at, &new_rt, 7200))
-                .set_delay(std::time::Duration::from_millis(1500)),
-        )
-        .mount(fake)
-        .await;
-    mount_workspaces(fake, &new_at, &["ws-hangup"]).await;
-    mount_repos(fake, &new_at, "ws-hangup", 2).await;
+    let Expired {
+        user,
+        old_rt,
+        new_rt,
+        ..
+    } = expired_user_with_slow_refresh(&c, "hangup", 1500, 2).await;
 
     // The caller gives up while the token endpoint is still answering.
     let gone = c
