@@ -30,9 +30,53 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
+/// Parses an ISO 8601 UTC time as providers write it (`2026-07-11T22:14:10Z`, optionally
+/// with fractional seconds) into Unix milliseconds.
+pub fn parse_iso8601(s: &str) -> Option<i64> {
+    let s = s.trim().strip_suffix('Z')?;
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
+    let valid = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&h)
+        && (0..60).contains(&m)
+        && (0..61).contains(&sec);
+    if !valid || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let millis = format!("{frac:0<3}")[..3].parse::<i64>().ok()?;
+    // Days since 1970-01-01 from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + m * 60 + sec) * 1000) + millis)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso8601_parses_back() {
+        for ms in [0, 951_782_400_000, 1_796_173_323_004, -1] {
+            assert_eq!(parse_iso8601(&iso8601(ms)), Some(ms));
+        }
+        assert_eq!(
+            parse_iso8601("2026-07-11T22:14:10Z"),
+            Some(1_783_808_050_000)
+        );
+        assert_eq!(parse_iso8601("2026-07-11T22:14:10"), None);
+        assert_eq!(parse_iso8601("2026-13-11T22:14:10Z"), None);
+        assert_eq!(parse_iso8601("soon"), None);
+    }
 
     #[test]
     fn iso8601_in_utc() {

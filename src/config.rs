@@ -67,6 +67,38 @@ pub fn bitbucket(env: &Env) -> crate::vcs::bitbucket::Config {
     )
 }
 
+/// The GitHub endpoints, OAuth app and (when all three `GITHUB_APP_*` are set) the App.
+pub fn github(env: &Env) -> crate::vcs::github::Config {
+    use crate::vcs::github::{AppConfig, Config, DEFAULT_API_URL, DEFAULT_OAUTH_URL};
+    let mut cfg = Config::new(
+        &secret(env, "GITHUB_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()),
+        &secret(env, "GITHUB_OAUTH_URL").unwrap_or_else(|| DEFAULT_OAUTH_URL.into()),
+        &secret(env, "GITHUB_CLIENT_ID").unwrap_or_default(),
+        &secret(env, "GITHUB_CLIENT_SECRET").unwrap_or_default(),
+    );
+    cfg.app = match (
+        secret(env, "GITHUB_APP_ID"),
+        secret(env, "GITHUB_APP_PRIVATE_KEY"),
+        secret(env, "GITHUB_APP_INSTALLATION_ID"),
+    ) {
+        (Some(app_id), Some(private_key_pem), Some(installation_id)) => Some(AppConfig {
+            app_id,
+            installation_id,
+            private_key_pem,
+        }),
+        _ => None,
+    };
+    cfg
+}
+
+/// The configuration of `provider`.
+pub fn vcs(env: &Env, provider: VcsProvider) -> crate::vcs::Config {
+    match provider {
+        VcsProvider::Bitbucket => crate::vcs::Config::Bitbucket(bitbucket(env)),
+        VcsProvider::Github => crate::vcs::Config::Github(github(env)),
+    }
+}
+
 /// A positive whole number setting, else `default`.
 fn positive_int(env: &Env, name: &str, default: i64) -> i64 {
     secret(env, name)
@@ -113,21 +145,25 @@ pub fn bitbucket_bot_rest(env: &Env) -> Option<(String, String)> {
     Some((secret(env, "BITBUCKET_BOT_EMAIL")?, token))
 }
 
-/// Where Bitbucket serves git over HTTPS (`BITBUCKET_GIT_URL`).
-pub fn bitbucket_git_url(env: &Env) -> String {
-    secret(env, "BITBUCKET_GIT_URL")
-        .unwrap_or_else(|| crate::vcs::bitbucket::DEFAULT_GIT_URL.into())
+/// Where a provider serves git over HTTPS (`BITBUCKET_GIT_URL`, `GITHUB_GIT_URL`).
+pub fn git_url(env: &Env, provider: VcsProvider) -> String {
+    match provider {
+        VcsProvider::Bitbucket => secret(env, "BITBUCKET_GIT_URL")
+            .unwrap_or_else(|| crate::vcs::bitbucket::DEFAULT_GIT_URL.into()),
+        VcsProvider::Github => secret(env, "GITHUB_GIT_URL")
+            .unwrap_or_else(|| crate::vcs::github::DEFAULT_GIT_URL.into()),
+    }
 }
 
-/// The git host of a provider (`BITBUCKET_GIT_URL`'s host for Bitbucket).
+/// The git host of a provider (its git URL's host name).
 pub fn git_host(env: &Env, provider: VcsProvider) -> String {
-    match provider {
-        VcsProvider::Bitbucket => url::Url::parse(&bitbucket_git_url(env))
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-            .unwrap_or_else(|| "bitbucket.org".into()),
-        VcsProvider::Github => "github.com".into(),
-    }
+    url::Url::parse(&git_url(env, provider))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| match provider {
+            VcsProvider::Bitbucket => "bitbucket.org".into(),
+            VcsProvider::Github => "github.com".into(),
+        })
 }
 
 /// How long a pull request waits for the sandbox's push (`PR_PUSH_TIMEOUT_MS`, 180 s).

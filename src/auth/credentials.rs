@@ -11,7 +11,7 @@ use worker::{D1Database, Date, Delay, Env};
 
 use crate::auth::lifecycle::{self, Action, CredentialState, LEASE_MS};
 use crate::auth::random;
-use crate::auth::refresh::{Refreshed, Refresher};
+use crate::auth::refresh::{self, Refreshed};
 use crate::auth::vault::Vault;
 use crate::clock::now_ms;
 use crate::config;
@@ -85,21 +85,18 @@ pub struct Credentials {
     db: D1Database,
     vault: Vault,
     provider: VcsProvider,
-    refresher: Refresher,
+    provider_cfg: crate::vcs::Config,
 }
 
 impl Credentials {
     pub fn new(env: &Env, provider: VcsProvider) -> ApiResult<Self> {
-        let refresher = match provider {
-            VcsProvider::Bitbucket => Refresher::Bitbucket(config::bitbucket(env)),
-            VcsProvider::Github => Refresher::Unsupported,
-        };
+        let provider_cfg = config::vcs(env, provider);
         Ok(Self {
             env: env.clone(),
             db: env.d1("DB")?,
             vault: config::vault(env)?,
             provider,
-            refresher,
+            provider_cfg,
         })
     }
 
@@ -303,7 +300,7 @@ impl Credentials {
         use futures::future::{select, Either};
         let limit = Delay::from(std::time::Duration::from_millis(REFRESH_TIMEOUT_MS));
         match select(
-            Box::pin(self.refresher.refresh(refresh_token)),
+            Box::pin(refresh::refresh(&self.provider_cfg, refresh_token)),
             Box::pin(limit),
         )
         .await

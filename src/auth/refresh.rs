@@ -2,14 +2,7 @@
 //! (the user must sign in again) or failed (try again later).
 
 use crate::error::ApiError;
-use crate::vcs::bitbucket::{self, responses::TokenGrant, BitbucketError};
-
-/// Where a provider's refresh tokens are exchanged.
-pub(crate) enum Refresher {
-    Bitbucket(bitbucket::Config),
-    /// The provider has no refresh support yet: an expiring token needs a new sign-in.
-    Unsupported,
-}
+use crate::vcs::{self, TokenGrant};
 
 /// What came of one refresh call.
 pub(crate) enum Refreshed {
@@ -20,21 +13,11 @@ pub(crate) enum Refreshed {
     Failed(ApiError),
 }
 
-impl Refresher {
-    pub(crate) async fn refresh(&self, refresh_token: &str) -> Refreshed {
-        match self {
-            Refresher::Bitbucket(cfg) => {
-                match bitbucket::client::refresh(cfg, refresh_token).await {
-                    Ok(grant) => Refreshed::Granted(grant),
-                    Err(e @ BitbucketError::Reauth(_)) => Refreshed::Rejected(e.into()),
-                    Err(e) => Refreshed::Failed(e.into()),
-                }
-            }
-            Refresher::Unsupported => Refreshed::Failed(ApiError::new(
-                501,
-                "not_implemented",
-                "refreshing this provider's tokens is not available yet",
-            )),
-        }
+/// Exchanges `refresh_token` at `cfg`'s provider.
+pub(crate) async fn refresh(cfg: &vcs::Config, refresh_token: &str) -> Refreshed {
+    match vcs::refresh(cfg, refresh_token).await {
+        Ok(grant) => Refreshed::Granted(grant),
+        Err(e) if e.is_reauth() => Refreshed::Rejected(e.into()),
+        Err(e) => Refreshed::Failed(e.into()),
     }
 }

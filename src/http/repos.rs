@@ -14,9 +14,9 @@ use crate::http::respond;
 use crate::keep::Keeper;
 use crate::log;
 use crate::validate;
-use crate::vcs::bitbucket::{self, BitbucketError};
 use crate::vcs::repos_cache::{self, Cached, Caller};
-use crate::vcs::VcsProvider;
+use crate::vcs::service::{self, Service};
+use crate::vcs::{Client, VcsError, VcsProvider};
 
 fn header(req: &Request, name: &str) -> ApiResult<Option<String>> {
     Ok(req
@@ -26,8 +26,9 @@ fn header(req: &Request, name: &str) -> ApiResult<Option<String>> {
         .filter(|v| !v.is_empty()))
 }
 
-/// Who a listing is for, with what it takes to ask Bitbucket.
+/// Who a listing is for, with what it takes to ask the provider.
 struct Asker {
+    provider: VcsProvider,
     caller: Caller,
     /// The user's stored credentials (for `Caller::User`).
     credentials: Option<Credentials>,
@@ -41,13 +42,6 @@ async fn asker(req: &Request, env: &Env) -> ApiResult<Asker> {
             ApiError::bad_request("X-VCS-Provider must be \"bitbucket\" or \"github\"")
         })?,
     };
-    if provider != VcsProvider::Bitbucket {
-        return Err(ApiError::new(
-            501,
-            "not_implemented",
-            "repository listing is not available for GitHub yet",
-        ));
-    }
     let caller = match (header(req, "x-user-token")?, header(req, "x-user-id")?) {
         (Some(t), _) => Caller::Token(t),
         (None, Some(u)) => Caller::User(u),
@@ -58,14 +52,16 @@ async fn asker(req: &Request, env: &Env) -> ApiResult<Asker> {
             let creds = Credentials::new(env, provider)?;
             match creds.state(u).await? {
                 None => {
-                    return Err(ApiError::unauthorized(
-                        "no stored Bitbucket credentials for this user; sign in first",
-                    ))
+                    return Err(ApiError::unauthorized(format!(
+                        "no stored {} credentials for this user; sign in first",
+                        provider.display_name()
+                    )))
                 }
                 Some(s) if s.needs_reauth => {
-                    return Err(reauth(
-                        "the user's Bitbucket authorization was revoked; sign in again",
-                    ))
+                    return Err(reauth(&format!(
+                        "the user's {} authorization was revoked; sign in again",
+                        provider.display_name()
+                    )))
                 }
                 Some(_) => Some(creds),
             }
@@ -73,36 +69,40 @@ async fn asker(req: &Request, env: &Env) -> ApiResult<Asker> {
         _ => None,
     };
     Ok(Asker {
+        provider,
         caller,
         credentials,
     })
 }
 
-/// Runs `call` against Bitbucket as the asker: the user's fresh token (flagged for a new
-/// sign-in when Bitbucket refuses it), the raw token given, or the bot's API token.
+/// Runs `call` against the provider as the asker: the user's fresh token (flagged for a new
+/// sign-in when the provider refuses it), the raw token given, or the deployment's own
+/// account (Bitbucket's bot, the GitHub App's installation).
 async fn as_asker<T>(
     env: &Env,
     asker: &Asker,
     keeper: Keeper<'_>,
-    call: impl AsyncFnOnce(&bitbucket::Client<'_>) -> Result<T, BitbucketError>,
+    call: impl AsyncFnOnce(&Client<'_>) -> Result<T, VcsError>,
 ) -> ApiResult<T> {
-    let cfg = config::bitbucket(env);
+    let cfg = config::vcs(env, asker.provider);
     match (&asker.caller, &asker.credentials) {
         (Caller::User(u), Some(creds)) => {
             let Fresh { token, version, .. } = creds.access_token(u, keeper).await?;
-            let answer = call(&bitbucket::Client::new(&cfg, &token)).await;
-            if let Err(BitbucketError::Reauth(_)) = &answer {
-                // Bitbucket no longer accepts this token: say so to every later caller.
+            let answer = call(&Client::user(&cfg, &token)).await;
+            if answer.as_ref().is_err_and(VcsError::is_reauth) {
+                // The provider no longer accepts this token: say so to every later caller.
                 creds.mark_reauth(u, version).await?;
             }
             Ok(answer?)
         }
-        (Caller::Token(t), _) => Ok(call(&bitbucket::Client::new(&cfg, t)).await?),
+        (Caller::Token(t), _) => Ok(call(&Client::user(&cfg, t)).await?),
         (Caller::Bot, _) => {
-            let (email, token) = config::bitbucket_bot_rest(env).ok_or_else(|| {
-                ApiError::misconfigured("BITBUCKET_BOT_EMAIL and BITBUCKET_BOT_API_TOKEN")
-            })?;
-            Ok(call(&bitbucket::Client::bot(&cfg, &email, &token)).await?)
+            let account = Service::of(env, asker.provider).await?;
+            let client = account
+                .as_ref()
+                .and_then(|a| a.client(&cfg))
+                .ok_or_else(|| ApiError::misconfigured(service::settings(asker.provider)))?;
+            Ok(call(&client).await?)
         }
         (Caller::User(_), None) => Err(ApiError::internal("credentials missing")),
     }
@@ -138,7 +138,7 @@ async fn cached<T: Serialize + DeserializeOwned>(
 /// `GET /repos`.
 pub async fn list(req: &Request, env: &Env, keeper: Keeper<'_>) -> ApiResult<Response> {
     let asker = asker(req, env).await?;
-    let key = repos_cache::key(VcsProvider::Bitbucket, &asker.caller, None);
+    let key = repos_cache::key(asker.provider, &asker.caller, None);
     cached(env, &key, "repos", async || {
         as_asker(env, &asker, keeper, async |c| c.repos().await).await
     })
@@ -157,7 +157,7 @@ pub async fn branches(
     validate::slug("name", name)?;
     let asker = asker(req, env).await?;
     let repo = format!("{owner}/{name}");
-    let key = repos_cache::key(VcsProvider::Bitbucket, &asker.caller, Some(&repo));
+    let key = repos_cache::key(asker.provider, &asker.caller, Some(&repo));
     cached(env, &key, "branches", async || {
         let names = as_asker(env, &asker, keeper, async |c| c.branches(owner, name).await).await?;
         Ok(names

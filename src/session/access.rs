@@ -10,9 +10,8 @@ use crate::auth::random::sha256_hex;
 use crate::config::{self, RepoAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::session::ctx::Ctx;
-use crate::vcs::bitbucket::{self, BitbucketError};
 use crate::vcs::repos_cache;
-use crate::vcs::{Repo, VcsProvider};
+use crate::vcs::{Client, Repo, VcsProvider};
 
 /// How long an allowed answer is trusted.
 const CACHE_TTL_SECS: u64 = 300;
@@ -22,7 +21,8 @@ const CACHE_TTL_SECS: u64 = 300;
 pub enum Level {
     /// Clone: the repository answers 200 with the user's token.
     Read,
-    /// Push: the repository is listed among those the user contributes to.
+    /// Push: Bitbucket lists the repository among those the user contributes to; GitHub
+    /// says `permissions.push` for them.
     Write,
 }
 
@@ -59,12 +59,13 @@ fn cache_key(ask: &Ask<'_>) -> String {
 
 fn refused(ask: &Ask<'_>) -> ApiError {
     let repo = format!("{}/{}", ask.workspace, ask.slug);
+    let name = ask.provider.display_name();
     match ask.level {
         Level::Read => ApiError::not_found(format!(
-            "the repository {repo} was not found, or the user cannot read it with their own Bitbucket account"
+            "the repository {repo} was not found, or the user cannot read it with their own {name} account"
         )),
         Level::Write => ApiError::forbidden(format!(
-            "the user cannot push to {repo} with their own Bitbucket account"
+            "the user cannot push to {repo} with their own {name} account"
         )),
     }
 }
@@ -75,19 +76,12 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
     if config::repo_access(&ctx.env) == RepoAccess::Deployment {
         return Ok(None);
     }
-    if ask.provider != VcsProvider::Bitbucket {
-        return Err(ApiError::new(
-            501,
-            "not_implemented",
-            "repository access can only be checked on Bitbucket for now",
-        ));
-    }
     let kv = ctx.env.kv("REPOS_CACHE")?;
     let key = cache_key(ask);
     if let Ok(Some(_)) = kv.get(&key).text().await {
         return Ok(None);
     }
-    let cfg = config::bitbucket(&ctx.env);
+    let cfg = config::vcs(&ctx.env, ask.provider);
     let (token, stored) = match ask.token {
         Some(t) => (t.to_string(), None),
         None => {
@@ -96,7 +90,7 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
             (fresh.token, Some((creds, fresh.version)))
         }
     };
-    let client = bitbucket::Client::new(&cfg, &token);
+    let client = Client::user(&cfg, &token);
     let answer = match ask.level {
         Level::Read => client
             .readable(ask.workspace, ask.slug)
@@ -109,13 +103,12 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
     };
     let (allowed, repo) = match answer {
         Ok(a) => a,
-        Err(e @ BitbucketError::Reauth(_)) => {
-            if let Some((creds, version)) = stored {
+        Err(e) => {
+            if let (true, Some((creds, version))) = (e.is_reauth(), stored) {
                 creds.mark_reauth(ask.user_id, version).await?;
             }
             return Err(e.into());
         }
-        Err(e) => return Err(e.into()),
     };
     if !allowed {
         return Err(refused(ask));

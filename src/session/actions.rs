@@ -27,7 +27,7 @@ use crate::session::queue::{self, Queued};
 use crate::session::sandbox::protocol::Outbound;
 use crate::session::sandbox::{link, runner};
 use crate::session::status::Change;
-use crate::vcs::{bitbucket, VcsProvider};
+use crate::vcs::Client;
 
 /// Runs one command from the worker (all but `CreatePr`, which `pull_request` owns) and
 /// answers it as the HTTP response the worker passes on.
@@ -107,18 +107,15 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
     respond::json(201, &json!({"sessionId": row.id, "status": row.status}))
 }
 
-/// Without a branch, a Bitbucket session works from the repository's main branch, looked
+/// Without a branch, a session works from the repository's default branch, looked
 /// up with the token its owner brought. Best effort: without it the sandbox is given
 /// `main`, and the pull request looks the main branch up again.
 async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
     let Some(token) = given_token(ctx, &new.owner, new.vcs_provider) else {
         return Ok(());
     };
-    if new.vcs_provider != VcsProvider::Bitbucket {
-        return Ok(());
-    }
-    let cfg = config::bitbucket(&ctx.env);
-    let client = bitbucket::Client::new(&cfg, token);
+    let cfg = config::vcs(&ctx.env, new.vcs_provider);
+    let client = Client::user(&cfg, token);
     match client.repository(&new.repo_owner, &new.repo_name).await {
         Ok(repo) => ctx.store.set_base_branch(&repo.default_branch),
         Err(e) => {

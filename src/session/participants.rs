@@ -12,7 +12,7 @@ use crate::session::command::ParticipantInput;
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
 use crate::session::store::SealedTokens;
-use crate::vcs::{bitbucket, Identity, VcsProvider};
+use crate::vcs::{Client, Identity, VcsProvider};
 
 /// The provider the participant's tokens belong to: as they say, else the sign-in provider.
 pub fn token_provider(ctx: &Ctx, p: &ParticipantInput) -> VcsProvider {
@@ -50,7 +50,7 @@ pub fn given_token<'a>(
 
 /// Adds or updates a participant: tokens sealed into the session (when they are for its
 /// provider) and offered to the user's stored credentials for the provider they belong to;
-/// a Bitbucket identity filled in when name or email is missing.
+/// the identity at the session's provider filled in when name or email is missing.
 pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<ParticipantRow> {
     let session = ctx.store.existing_session()?;
     let provider = session.vcs_provider;
@@ -69,8 +69,8 @@ pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<Part
             .await?;
     }
     let given = given_token(ctx, p, provider).is_some();
-    if provider == VcsProvider::Bitbucket && looks_up_identity(&row, given, now_ms()) {
-        match bitbucket_identity(ctx, p).await {
+    if looks_up_identity(&row, given, now_ms()) {
+        match identity(ctx, p, provider).await {
             Some(identity) => {
                 ctx.store.fill_identity(&row.id, &identity)?;
                 return ctx
@@ -98,13 +98,13 @@ pub fn looks_up_identity(row: &ParticipantRow, token_given: bool, now: i64) -> b
     missing && (token_given || !tried_lately)
 }
 
-/// The participant's Bitbucket identity, looked up with the token they brought or their
+/// The participant's identity at `provider`, looked up with the token they brought or their
 /// stored credentials. Best effort: a failure leaves the identity as it was.
-async fn bitbucket_identity(ctx: &Ctx, p: &ParticipantInput) -> Option<Identity> {
-    let token = match given_token(ctx, p, VcsProvider::Bitbucket) {
+async fn identity(ctx: &Ctx, p: &ParticipantInput, provider: VcsProvider) -> Option<Identity> {
+    let token = match given_token(ctx, p, provider) {
         Some(t) => t.to_string(),
         None => {
-            let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket).ok()?;
+            let creds = Credentials::new(&ctx.env, provider).ok()?;
             creds.state(&p.user_id).await.ok()??;
             creds
                 .access_token(&p.user_id, ctx.keeper())
@@ -113,12 +113,15 @@ async fn bitbucket_identity(ctx: &Ctx, p: &ParticipantInput) -> Option<Identity>
                 .token
         }
     };
-    let cfg = config::bitbucket(&ctx.env);
-    match bitbucket::Client::new(&cfg, &token).identity().await {
+    let cfg = config::vcs(&ctx.env, provider);
+    match Client::user(&cfg, &token).identity().await {
         Ok(identity) => Some(identity),
         Err(e) => {
             let e: ApiError = e.into();
-            ctx.warn("could not look up the Bitbucket identity", e.code);
+            ctx.warn(
+                "could not look up the user's identity at the provider",
+                e.code,
+            );
             None
         }
     }

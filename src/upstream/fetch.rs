@@ -56,7 +56,7 @@ pub async fn send_within(
     }
 }
 
-/// Sends `req`, retrying 429 answers per `policy`, and, for GETs, a dropped connection or a
+/// Sends `req`, retrying rate-limited answers (`retry::rate_limited`) per `policy`, and, for GETs, a dropped connection or a
 /// 5xx per `retry::TRANSIENT`; other answers are returned as they are.
 pub async fn send_with_retry(
     req: &HttpRequest,
@@ -82,10 +82,10 @@ pub async fn send_with_retry(
             }
         }
         let resp = answer?;
-        if resp.status != 429 {
+        let Some(retry_after) = retry::rate_limited(&resp, Date::now().as_millis() as i64) else {
             return Ok(resp);
-        }
-        match retry::after_rate_limit(policy, tries, elapsed, resp.header("retry-after")) {
+        };
+        match retry::after_rate_limit(policy, tries, elapsed, retry_after.as_deref()) {
             Decision::RetryAfter(ms) => Delay::from(std::time::Duration::from_millis(ms)).await,
             Decision::GiveUp => return Ok(resp),
         }

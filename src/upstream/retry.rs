@@ -1,5 +1,8 @@
 //! When to retry an upstream call that was rate limited: bounded exponential backoff that
-//! honours `Retry-After` when present, within a number of tries and a total time budget.
+//! honours `Retry-After` (or GitHub's `x-ratelimit-reset`) when present, within a number of
+//! tries and a total time budget.
+
+use super::http::HttpResponse;
 
 /// The policy: `max_tries` attempts in all, waits of `base_ms * 2^n`, never past `budget_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,25 @@ pub fn after_rate_limit(
     Decision::RetryAfter(wait)
 }
 
+/// Whether `resp` says the caller is rate limited, and if so when to try again in seconds
+/// when the answer says: a 429, or a 403 with `x-ratelimit-remaining: 0` (GitHub's
+/// primary limit); `retry-after` first, else the seconds until `x-ratelimit-reset` (epoch
+/// seconds) from `now_ms`.
+pub fn rate_limited(resp: &HttpResponse, now_ms: i64) -> Option<Option<String>> {
+    let exhausted = resp.header("x-ratelimit-remaining").map(str::trim) == Some("0");
+    if !(resp.status == 429 || (resp.status == 403 && exhausted)) {
+        return None;
+    }
+    if let Some(after) = resp.header("retry-after") {
+        return Some(Some(after.trim().to_string()));
+    }
+    let reset = resp
+        .header("x-ratelimit-reset")
+        .and_then(|r| r.trim().parse::<i64>().ok())
+        .filter(|_| exhausted);
+    Some(reset.map(|at| (at - now_ms.div_euclid(1000)).max(1).to_string()))
+}
+
 /// Decides after the `tries`-th attempt (1-based) of an idempotent call failed in transit or
 /// with a 5xx, `elapsed_ms` after the first began.
 pub fn after_transient(policy: Policy, tries: u32, elapsed_ms: u64) -> Decision {
@@ -70,6 +92,26 @@ pub fn after_transient(policy: Policy, tries: u32, elapsed_ms: u64) -> Decision 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limits_by_status_and_headers() {
+        let now = 1_000_000_000_000;
+        let plain = HttpResponse::new(429, "");
+        assert_eq!(rate_limited(&plain, now), Some(None));
+        let forbidden = HttpResponse::new(403, "no access");
+        assert_eq!(rate_limited(&forbidden, now), None);
+        let spent = HttpResponse::new(403, "")
+            .with_header("x-ratelimit-remaining", "0")
+            .with_header("x-ratelimit-reset", "1000000042");
+        assert_eq!(rate_limited(&spent, now), Some(Some("42".into())));
+        let after = HttpResponse::new(429, "").with_header("retry-after", " 7 ");
+        assert_eq!(rate_limited(&after, now), Some(Some("7".into())));
+        let past = HttpResponse::new(403, "")
+            .with_header("x-ratelimit-remaining", "0")
+            .with_header("x-ratelimit-reset", "1");
+        assert_eq!(rate_limited(&past, now), Some(Some("1".into())));
+        assert_eq!(rate_limited(&HttpResponse::new(200, ""), now), None);
+    }
 
     #[test]
     fn exponential_without_retry_after() {

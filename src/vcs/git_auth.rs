@@ -1,46 +1,46 @@
-//! Which credentials git uses over HTTPS: the bot's API token when one is configured, else
-//! the user's OAuth token as `x-token-auth`.
+//! Git credentials over HTTPS, as each provider expects them: a user's OAuth token
+//! (`x-token-auth` on Bitbucket, `x-access-token` on GitHub), the Bitbucket bot's API token,
+//! or a GitHub App installation token (`x-access-token`).
 
-/// Git credentials for clone and push. `Debug` never shows the secret.
+use super::VcsProvider;
+
+/// A user name and secret for git over HTTPS. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
-pub enum GitAuth {
-    Bot { username: String, token: String },
-    User { token: String },
+pub struct GitAuth {
+    username: String,
+    secret: String,
 }
 
 impl std::fmt::Debug for GitAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            GitAuth::Bot { username, .. } => write!(f, "GitAuth::Bot({username})"),
-            GitAuth::User { .. } => write!(f, "GitAuth::User"),
-        }
+        write!(f, "GitAuth({})", self.username)
     }
 }
 
 impl GitAuth {
-    /// The bot when both its name and token are set, else the user's token if any.
-    pub fn choose(
-        bot_username: Option<String>,
-        bot_token: Option<String>,
-        user_token: Option<String>,
-    ) -> Option<GitAuth> {
-        match (bot_username, bot_token) {
-            (Some(username), Some(token)) => Some(GitAuth::Bot { username, token }),
-            _ => user_token.map(|token| GitAuth::User { token }),
+    /// An account's own name and secret (the Bitbucket bot and its API token).
+    pub fn account(username: String, secret: String) -> Self {
+        Self { username, secret }
+    }
+
+    /// A token standing for its holder: a user's OAuth token or a GitHub installation token.
+    pub fn token(provider: VcsProvider, token: String) -> Self {
+        let username = match provider {
+            VcsProvider::Bitbucket => "x-token-auth",
+            VcsProvider::Github => "x-access-token",
+        };
+        Self {
+            username: username.into(),
+            secret: token,
         }
     }
 
     pub fn username(&self) -> &str {
-        match self {
-            GitAuth::Bot { username, .. } => username,
-            GitAuth::User { .. } => "x-token-auth",
-        }
+        &self.username
     }
 
     pub fn secret(&self) -> &str {
-        match self {
-            GitAuth::Bot { token, .. } | GitAuth::User { token } => token,
-        }
+        &self.secret
     }
 }
 
@@ -70,30 +70,32 @@ mod tests {
 
     #[test]
     fn remote_urls_encode_and_redact() {
-        let bot = GitAuth::Bot {
-            username: "agent@bot".into(),
-            token: "t/o:k@en".into(),
-        };
+        let bot = GitAuth::account("agent@bot".into(), "t/o:k@en".into());
         let (remote, shown) = remote_urls("https://bitbucket.org", "ws", "repo", &bot).unwrap();
         assert_eq!(
             remote,
             "https://agent%40bot:t%2Fo%3Ak%40en@bitbucket.org/ws/repo.git"
         );
         assert_eq!(shown, "https://agent%40bot:***@bitbucket.org/ws/repo.git");
-        let user = GitAuth::User { token: "UT".into() };
+        let user = GitAuth::token(VcsProvider::Bitbucket, "UT".into());
         let (remote, shown) = remote_urls("http://127.0.0.1:9/", "ws", "r", &user).unwrap();
         assert_eq!(remote, "http://x-token-auth:UT@127.0.0.1:9/ws/r.git");
         assert!(!shown.contains("UT"));
     }
 
     #[test]
-    fn bot_first_then_user() {
-        let bot =
-            GitAuth::choose(Some("bot".into()), Some("BT".into()), Some("UT".into())).unwrap();
-        assert_eq!((bot.username(), bot.secret()), ("bot", "BT"));
-        let user = GitAuth::choose(Some("bot".into()), None, Some("UT".into())).unwrap();
-        assert_eq!((user.username(), user.secret()), ("x-token-auth", "UT"));
-        assert_eq!(GitAuth::choose(None, None, None), None);
-        assert!(!format!("{bot:?}{user:?}").contains('T'));
+    fn token_user_names_per_provider() {
+        let gh = GitAuth::token(VcsProvider::Github, "ghs_T".into());
+        assert_eq!((gh.username(), gh.secret()), ("x-access-token", "ghs_T"));
+        let (remote, shown) = remote_urls("https://github.com", "octocat", "hello", &gh).unwrap();
+        assert_eq!(
+            remote,
+            "https://x-access-token:ghs_T@github.com/octocat/hello.git"
+        );
+        assert_eq!(
+            shown,
+            "https://x-access-token:***@github.com/octocat/hello.git"
+        );
+        assert!(!format!("{gh:?}").contains("ghs_T"));
     }
 }

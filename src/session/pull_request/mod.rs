@@ -1,6 +1,6 @@
 //! Creating the session's pull request: who may ask (the service, or the session's sandbox
 //! by its token), a fresh user token, the push through the sandbox (`push`), then the pull
-//! request on Bitbucket as the user, stored as an artifact and broadcast. The request's
+//! request at the session's provider as the user, stored as an artifact and broadcast. The request's
 //! rules are pure (`plan`).
 
 pub mod plan;
@@ -23,9 +23,9 @@ use crate::session::ctx::Ctx;
 use crate::session::model::{ArtifactKind, SessionRow};
 use crate::session::queue;
 use crate::session::sandbox::link;
-use crate::vcs::bitbucket::requests::NewPullRequest;
-use crate::vcs::bitbucket::{self, BitbucketError};
-use crate::vcs::VcsProvider;
+use crate::vcs::git_auth::GitAuth;
+use crate::vcs::service::{self, Service};
+use crate::vcs::{Client, NewPullRequest};
 use plan::PrInput;
 use push::Pushes;
 
@@ -63,33 +63,35 @@ pub async fn create(ctx: &Ctx, pr: &PrState, body: &str, caller: PrCaller) -> Ap
 }
 
 async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> ApiResult<Response> {
-    if session.vcs_provider != VcsProvider::Bitbucket {
-        return Err(ApiError::new(
-            501,
-            "not_implemented",
-            "pull requests are only available for Bitbucket",
-        ));
-    }
-    let cfg = config::bitbucket(&ctx.env);
+    let provider = session.vcs_provider;
+    let name = provider.display_name();
+    let cfg = config::vcs(&ctx.env, provider);
     // Authored by whoever's message is running, else the session's owner.
     let user = queue::current_author(ctx, session)?;
-    let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
+    let creds = Credentials::new(&ctx.env, provider)?;
     let fresh = match creds.state(&user).await? {
         None => Err(ApiError::new(
             401,
             "reauth_required",
-            "the pull request's author has no stored Bitbucket credentials; sign in first",
+            format!("the pull request's author has no stored {name} credentials; sign in first"),
         )),
         Some(_) => creds.access_token(&user, ctx.keeper()).await,
     };
-    // Without a usable token of the author's, the bot opens the pull request, but only in
-    // Open-Inspect's model (REPO_ACCESS=deployment) and when it can call the API.
-    let bot = config::bitbucket_bot_rest(&ctx.env)
-        .filter(|_| config::repo_access(&ctx.env) == config::RepoAccess::Deployment);
-    let fresh = match (fresh, &bot) {
-        (Ok(f), _) => Some(f),
-        (Err(e), Some(_)) if e.status == 401 => None,
-        (Err(e), _) => return Err(e),
+    // Without a usable token of the author's, the deployment's own account opens the pull
+    // request, but only in Open-Inspect's model (REPO_ACCESS=deployment).
+    let deployment = config::repo_access(&ctx.env) == config::RepoAccess::Deployment;
+    let fresh = match fresh {
+        Ok(f) => Some(f),
+        Err(e) if e.status == 401 && deployment => None,
+        Err(e) => return Err(e),
+    };
+    let account = match &fresh {
+        Some(_) => None,
+        None => Some(
+            Service::of(&ctx.env, provider)
+                .await?
+                .ok_or_else(|| ApiError::misconfigured(service::settings(provider)))?,
+        ),
     };
     if link::socket(ctx).is_none() {
         return Err(not_connected());
@@ -98,7 +100,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         // The author must be able to push with their own token before anything is pushed,
         // with whichever credentials (REPO_ACCESS=user).
         let ask = Ask {
-            provider: session.vcs_provider,
+            provider,
             user_id: &user,
             token: Some(&f.token),
             workspace: &session.repo_owner,
@@ -107,12 +109,15 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         };
         access::require(ctx, &ask).await?;
     }
-    // Who calls Bitbucket, and whose token the push falls back on without bot git credentials.
-    let (client, push_token) = match (&fresh, &bot) {
-        (Some(f), _) => (bitbucket::Client::new(&cfg, &f.token), f.token.as_str()),
-        (None, Some((email, token))) => {
-            (bitbucket::Client::bot(&cfg, email, token), token.as_str())
-        }
+    // Who calls the provider, and whose token the push falls back on without the
+    // deployment's own git credentials.
+    let (client, push_token) = match (&fresh, &account) {
+        (Some(f), _) => (Client::user(&cfg, &f.token), f.token.as_str()),
+        (None, Some(a)) => (
+            a.client(&cfg)
+                .ok_or_else(|| ApiError::internal("no credentials to open the pull request"))?,
+            a.token(),
+        ),
         (None, None) => {
             return Err(ApiError::internal(
                 "no credentials to open the pull request",
@@ -138,7 +143,10 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
-    push::push(ctx, &pr.pushes, push_token, ws, slug, &head, owned).await?;
+    let git = service::git_auth(&ctx.env, provider)
+        .await?
+        .unwrap_or_else(|| GitAuth::token(provider, push_token.to_string()));
+    push::push(ctx, &pr.pushes, provider, &git, (ws, slug), &head, owned).await?;
     ctx.store.set_branch_name(&head)?;
 
     let new_pr = NewPullRequest {
@@ -154,13 +162,12 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     };
     let created = match client.create_pull_request(ws, slug, &new_pr).await {
         Ok(pr) => pr,
-        Err(e @ BitbucketError::Reauth(_)) => {
-            if let Some(f) = &fresh {
+        Err(e) => {
+            if let (true, Some(f)) = (e.is_reauth(), &fresh) {
                 creds.mark_reauth(&user, f.version).await?;
             }
-            return Err(e.into());
+            return Err(plan::pr_error(e));
         }
-        Err(e) => return Err(plan::pr_error(e)),
     };
 
     let state = plan::state_name(&created.state);
@@ -169,7 +176,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         "state": state,
         "head": head,
         "base": base,
-        "vcsProvider": VcsProvider::Bitbucket,
+        "vcsProvider": provider,
     });
     let row = ctx.store.insert_artifact(
         &random::id()?,

@@ -1,11 +1,11 @@
 //! `POST /sessions/{id}/pr` as pure decisions: the request and its validation, the branch
-//! names it implies, the description, and how a Bitbucket failure reaches the caller.
+//! names it implies, the description, and how a provider's failure reaches the caller.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::validate;
-use crate::vcs::bitbucket::BitbucketError;
+use crate::vcs::{Failure, VcsError};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,28 +105,48 @@ pub fn description(body: &str, web_app_url: Option<&str>, session_id: &str) -> S
     }
 }
 
-/// How a failed Bitbucket call during PR creation reaches the caller.
-pub fn pr_error(e: BitbucketError) -> ApiError {
-    use BitbucketError as B;
-    match e {
-        B::Api { status: 400, ref message, .. } if message.to_ascii_lowercase().contains("no changes") => {
-            ApiError::new(
-                422,
-                "no_changes",
-                format!("Bitbucket: {message}; the pushed branch has no commits ahead of the base branch"),
-            )
+/// Whether the provider refused a pull request because the head has nothing new
+/// (Bitbucket: 400 "There are no changes to be pulled"; GitHub: 422 "No commits between").
+fn nothing_to_merge(f: &Failure) -> bool {
+    match f {
+        Failure::Api {
+            status: 400 | 422,
+            message,
+            detail,
+            ..
+        } => {
+            let text =
+                format!("{message} {}", detail.as_deref().unwrap_or_default()).to_ascii_lowercase();
+            text.contains("no changes") || text.contains("no commits between")
         }
-        B::Forbidden(m) => ApiError::new(
+        _ => false,
+    }
+}
+
+/// How a failed provider call during PR creation reaches the caller.
+pub fn pr_error(e: VcsError) -> ApiError {
+    let name = e.provider.display_name();
+    if nothing_to_merge(&e.failure) {
+        return ApiError::new(
+            422,
+            "no_changes",
+            format!("{name}: the pushed branch has no commits ahead of the base branch"),
+        );
+    }
+    match e.failure {
+        Failure::Forbidden(m) => ApiError::new(
             403,
             "forbidden",
-            format!("the user has no write access to this repository on Bitbucket: {m}"),
+            format!("the user has no write access to this repository on {name}: {m}"),
         ),
-        B::NotFound(m) => ApiError::new(
+        Failure::NotFound(m) => ApiError::new(
             404,
             "not_found",
-            format!("the repository or branch was not found on Bitbucket, or the user cannot see it: {m}"),
+            format!(
+                "the repository or branch was not found on {name}, or the user cannot see it: {m}"
+            ),
         ),
-        other => other.into(),
+        _ => e.into(),
     }
 }
 
@@ -218,26 +238,42 @@ mod tests {
 
     #[test]
     fn pr_errors_are_specific() {
-        let none = BitbucketError::Api {
+        use crate::vcs::VcsProvider::{Bitbucket, Github};
+        let at = |provider, failure| VcsError { provider, failure };
+        let none = Failure::Api {
             status: 400,
             message: "There are no changes to be pulled".into(),
             detail: None,
             fields: None,
         };
-        assert_eq!(pr_error(none).code, "no_changes");
-        let protected = BitbucketError::Api {
+        assert_eq!(pr_error(at(Bitbucket, none)).code, "no_changes");
+        let no_commits = Failure::Api {
+            status: 422,
+            message: "Validation Failed".into(),
+            detail: Some("No commits between main and agent/session-1".into()),
+            fields: None,
+        };
+        let e = pr_error(at(Github, no_commits));
+        assert_eq!((e.status, e.code.as_str()), (422, "no_changes"));
+        let protected = Failure::Api {
             status: 400,
             message: "Bad request".into(),
             detail: None,
             fields: Some(serde_json::json!({"destination": ["branch not found"]})),
         };
-        let e = pr_error(protected);
+        let e = pr_error(at(Bitbucket, protected));
         assert_eq!(e.status, 400);
         assert!(e.message.contains("branch not found"));
-        assert_eq!(pr_error(BitbucketError::Forbidden("x".into())).status, 403);
-        assert_eq!(pr_error(BitbucketError::NotFound("x".into())).status, 404);
         assert_eq!(
-            pr_error(BitbucketError::Reauth("x".into())).code,
+            pr_error(at(Github, Failure::Forbidden("x".into()))).status,
+            403
+        );
+        assert_eq!(
+            pr_error(at(Bitbucket, Failure::NotFound("x".into()))).status,
+            404
+        );
+        assert_eq!(
+            pr_error(at(Github, Failure::Reauth("x".into()))).code,
             "reauth_required"
         );
     }

@@ -16,6 +16,7 @@ use crate::session::ctx::Ctx;
 use crate::session::sandbox::link;
 use crate::session::sandbox::protocol::{Outbound, PushSpec};
 use crate::vcs::git_auth::{self, GitAuth};
+use crate::vcs::VcsProvider;
 
 /// Pushes awaiting `push_complete`/`push_error`, by branch.
 #[derive(Default)]
@@ -44,18 +45,20 @@ impl Pushes {
 pub async fn push(
     ctx: &Ctx,
     pushes: &Pushes,
-    user_token: &str,
-    workspace: &str,
-    slug: &str,
+    provider: VcsProvider,
+    auth: &GitAuth,
+    (workspace, slug): (&str, &str),
     head: &str,
     force: bool,
 ) -> ApiResult<()> {
-    let (bot_user, bot_token) = config::bitbucket_bot(&ctx.env);
-    let auth = GitAuth::choose(bot_user, bot_token, Some(user_token.to_string()))
-        .ok_or_else(|| ApiError::internal("no git credentials"))?;
-    let git_url = config::bitbucket_git_url(&ctx.env);
-    let (remote_url, redacted_remote_url) = git_auth::remote_urls(&git_url, workspace, slug, &auth)
-        .ok_or_else(|| ApiError::misconfigured("BITBUCKET_GIT_URL"))?;
+    let git_url = config::git_url(&ctx.env, provider);
+    let (remote_url, redacted_remote_url) = git_auth::remote_urls(&git_url, workspace, slug, auth)
+        .ok_or_else(|| {
+            ApiError::misconfigured(match provider {
+                VcsProvider::Bitbucket => "BITBUCKET_GIT_URL",
+                VcsProvider::Github => "GITHUB_GIT_URL",
+            })
+        })?;
     let command = Outbound::Push {
         push_spec: PushSpec {
             remote_url,
@@ -64,7 +67,7 @@ pub async fn push(
             target_branch: head.to_string(),
             force,
         },
-        vcs_provider: "bitbucket".into(),
+        vcs_provider: provider.as_str().into(),
     };
     let (tx, rx) = oneshot::channel();
     pushes.waiting.borrow_mut().insert(head.to_string(), tx);
@@ -91,7 +94,7 @@ pub async fn push(
     };
     outcome.map_err(|m| {
         // The sandbox's text may echo the remote URL: never relay a credential.
-        let m = redact::clean(&m, &[auth.secret(), user_token], 1_000);
+        let m = redact::clean(&m, &[auth.secret()], 1_000);
         ApiError::new(
             502,
             "push_failed",

@@ -8,14 +8,14 @@ use worker::Response;
 use crate::auth::credentials::Credentials;
 use crate::auth::random;
 use crate::clock::now_ms;
-use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::session::command::SandboxAsk;
 use crate::session::ctx::Ctx;
 use crate::session::queue;
 use crate::session::sandbox::link;
-use crate::vcs::VcsProvider;
+use crate::vcs::git_auth::GitAuth;
+use crate::vcs::service;
 
 /// How long credentials without an expiry of their own are good for.
 const DEFAULT_TTL_MS: i64 = 60 * 60 * 1000;
@@ -41,23 +41,18 @@ pub async fn answer(ctx: &Ctx, token: &str, ask: SandboxAsk) -> ApiResult<Respon
     }
 }
 
-/// Git credentials for the session's repository: the bot's when configured, else the
-/// current author's refreshed OAuth token as `x-token-auth`. Never cached by anyone.
+/// Git credentials for the session's repository: the deployment's own account's when
+/// configured (Bitbucket bot, GitHub App), else the current author's refreshed OAuth token.
+/// Never cached by anyone.
 async fn scm_credentials(ctx: &Ctx) -> ApiResult<Response> {
     let session = ctx.store.existing_session()?;
-    if session.vcs_provider != VcsProvider::Bitbucket {
-        return Err(ApiError::new(
-            501,
-            "not_implemented",
-            "git credentials are only available for Bitbucket",
-        ));
-    }
+    let provider = session.vcs_provider;
     let now = now_ms();
-    let (username, password, expires) = match config::bitbucket_bot(&ctx.env) {
-        (Some(user), Some(token)) => (user, token, now + DEFAULT_TTL_MS),
-        _ => {
+    let (auth, expires) = match service::git_auth(&ctx.env, provider).await? {
+        Some(auth) => (auth, now + DEFAULT_TTL_MS),
+        None => {
             let author = queue::current_author(ctx, &session)?;
-            let creds = Credentials::new(&ctx.env, VcsProvider::Bitbucket)?;
+            let creds = Credentials::new(&ctx.env, provider)?;
             let fresh = creds
                 .access_token(&author, ctx.keeper())
                 .await
@@ -73,12 +68,12 @@ async fn scm_credentials(ctx: &Ctx) -> ApiResult<Response> {
                 .expires_at
                 .filter(|at| *at > now)
                 .unwrap_or(now + DEFAULT_TTL_MS);
-            ("x-token-auth".to_string(), fresh.token, expires)
+            (GitAuth::token(provider, fresh.token), expires)
         }
     };
     let mut resp = respond::json(
         200,
-        &json!({"username": username, "password": password, "expires_at_epoch_ms": expires}),
+        &json!({"username": auth.username(), "password": auth.secret(), "expires_at_epoch_ms": expires}),
     )?;
     resp.headers_mut().set("cache-control", "no-store")?;
     Ok(resp)

@@ -21,6 +21,7 @@ use crate::session::sandbox::policy::{self, Snapshot, Status, Step};
 use crate::session::sandbox::protocol::{provider_model, Author, Outbound};
 use crate::upstream::fetch;
 use crate::vcs::git_auth::GitAuth;
+use crate::vcs::service;
 use crate::vcs::VcsProvider;
 
 /// Tells every client the sandbox's status.
@@ -201,21 +202,20 @@ fn fail_start(ctx: &Ctx, sandbox_id: &str, permanent: bool, message: &str) -> Ap
     Ok(())
 }
 
-/// The git credentials to clone with: the bot's, else the prompting user's fresh token.
+/// The git credentials to clone with: the deployment's own account's (Bitbucket bot, GitHub
+/// App), else the prompting user's fresh token.
 async fn clone_auth(ctx: &Ctx, provider: VcsProvider, user_id: &str) -> ApiResult<GitAuth> {
-    let (bot_user, bot_token) = config::bitbucket_bot(&ctx.env);
-    if provider == VcsProvider::Bitbucket && bot_user.is_some() && bot_token.is_some() {
-        return GitAuth::choose(bot_user, bot_token, None)
-            .ok_or_else(|| ApiError::internal("bot credentials vanished"));
+    if let Some(auth) = service::git_auth(&ctx.env, provider).await? {
+        return Ok(auth);
     }
     let creds = Credentials::new(&ctx.env, provider)?;
     if creds.state(user_id).await?.is_none() {
         return Err(ApiError::unauthorized(
-            "no bot is configured and the prompting user has no stored credentials to clone with",
+            "no bot or App is configured and the prompting user has no stored credentials to clone with",
         ));
     }
     let fresh = creds.access_token(user_id, ctx.keeper()).await?;
-    GitAuth::choose(None, None, Some(fresh.token)).ok_or_else(|| ApiError::internal("no token"))
+    Ok(GitAuth::token(provider, fresh.token))
 }
 
 /// Warms the sandbox up for `user_id` (someone is typing) when none is up or coming and

@@ -4,28 +4,19 @@
 
 use futures::{StreamExt, TryStreamExt};
 
-use super::requests::{self, NewPullRequest};
-use super::responses::{self, Page, PullRequest, TokenGrant};
-use super::{BitbucketError, Config};
+use super::requests;
+use super::responses::{self, Page};
+use super::Config;
 use crate::upstream::http::{Auth, HttpRequest, HttpResponse};
-use crate::upstream::{fetch, retry};
-use crate::vcs::{Identity, Repo};
+use crate::vcs::{call, Failure, Identity, NewPullRequest, PullRequest, Repo, TokenGrant};
 
 /// Workspaces listed at the same time, at most.
 pub const WORKSPACES_IN_FLIGHT: usize = 4;
 /// A safety bound on pages followed per listing.
 const MAX_PAGES: usize = 200;
 
-/// Sends one request with the rate-limit retry policy and parses the answer.
-async fn call<T>(
-    req: &HttpRequest,
-    parse: fn(&HttpResponse) -> Result<T, BitbucketError>,
-) -> Result<T, BitbucketError> {
-    parse(&fetch::send_with_retry(req, retry::RATE_LIMIT).await?)
-}
-
 /// Exchanges a refresh token for a new grant (the refresh token may rotate).
-pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, BitbucketError> {
+pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Failure> {
     call(
         &requests::refresh_token(cfg, refresh_token),
         responses::token_grant,
@@ -60,38 +51,30 @@ impl<'a> Client<'a> {
     }
 
     /// The names of the repository's branches.
-    pub async fn branches(
-        &self,
-        workspace: &str,
-        slug: &str,
-    ) -> Result<Vec<String>, BitbucketError> {
+    pub async fn branches(&self, workspace: &str, slug: &str) -> Result<Vec<String>, Failure> {
         let first = requests::branches(self.cfg, self.auth, workspace, slug)?;
         self.all_pages(first, responses::branches).await
     }
 
     /// One repository (its main branch among others).
-    pub async fn repository(&self, workspace: &str, slug: &str) -> Result<Repo, BitbucketError> {
+    pub async fn repository(&self, workspace: &str, slug: &str) -> Result<Repo, Failure> {
         let req = requests::repository(self.cfg, self.auth, workspace, slug)?;
         call(&req, responses::repository).await
     }
 
     /// Whether the caller may read the repository: `Some(repo)` when it answers 200, `None`
     /// when Bitbucket says 403 or 404.
-    pub async fn readable(
-        &self,
-        workspace: &str,
-        slug: &str,
-    ) -> Result<Option<Repo>, BitbucketError> {
+    pub async fn readable(&self, workspace: &str, slug: &str) -> Result<Option<Repo>, Failure> {
         match self.repository(workspace, slug).await {
             Ok(repo) => Ok(Some(repo)),
-            Err(BitbucketError::NotFound(_) | BitbucketError::Forbidden(_)) => Ok(None),
+            Err(Failure::NotFound(_) | Failure::Forbidden(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
     /// Whether the caller may write to the repository: it is listed among the workspace's
     /// repositories they contribute to.
-    pub async fn writable(&self, workspace: &str, slug: &str) -> Result<bool, BitbucketError> {
+    pub async fn writable(&self, workspace: &str, slug: &str) -> Result<bool, Failure> {
         let req = requests::contributor_repo(self.cfg, self.auth, workspace, slug)?;
         match call(&req, responses::repos).await {
             Ok(page) => Ok(page.values.iter().any(|r| {
@@ -99,7 +82,7 @@ impl<'a> Client<'a> {
                     || r.full_name
                         .eq_ignore_ascii_case(&format!("{workspace}/{slug}"))
             })),
-            Err(BitbucketError::NotFound(_) | BitbucketError::Forbidden(_)) => Ok(false),
+            Err(Failure::NotFound(_) | Failure::Forbidden(_)) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -110,14 +93,14 @@ impl<'a> Client<'a> {
         workspace: &str,
         slug: &str,
         pr: &NewPullRequest,
-    ) -> Result<PullRequest, BitbucketError> {
+    ) -> Result<PullRequest, Failure> {
         let req = requests::create_pull_request(self.cfg, self.auth, workspace, slug, pr)?;
         call(&req, responses::pull_request).await
     }
 
     /// The user's git identity: display name from `/user`, and the primary, confirmed
     /// address from `/user/emails`.
-    pub async fn identity(&self) -> Result<Identity, BitbucketError> {
+    pub async fn identity(&self) -> Result<Identity, Failure> {
         let mut identity = call(&requests::user(self.cfg, self.auth)?, responses::user).await?;
         identity.email = call(
             &requests::user_emails(self.cfg, self.auth)?,
@@ -129,7 +112,7 @@ impl<'a> Client<'a> {
 
     /// Every repository of every workspace the user belongs to, sorted by full name:
     /// workspaces first, then each one's repositories page by page, a few at a time.
-    pub async fn repos(&self) -> Result<Vec<Repo>, BitbucketError> {
+    pub async fn repos(&self) -> Result<Vec<Repo>, Failure> {
         let first = requests::user_workspaces(self.cfg, self.auth)?;
         let workspaces = self.all_pages(first, responses::workspaces).await?;
         let per_workspace: Vec<Vec<Repo>> = futures::stream::iter(workspaces)
@@ -150,8 +133,8 @@ impl<'a> Client<'a> {
     async fn all_pages<T>(
         &self,
         first: HttpRequest,
-        parse: fn(&HttpResponse) -> Result<Page<T>, BitbucketError>,
-    ) -> Result<Vec<T>, BitbucketError> {
+        parse: fn(&HttpResponse) -> Result<Page<T>, Failure>,
+    ) -> Result<Vec<T>, Failure> {
         let mut out = Vec::new();
         let mut req = first;
         for _ in 0..MAX_PAGES {
@@ -162,6 +145,6 @@ impl<'a> Client<'a> {
                 None => return Ok(out),
             }
         }
-        Err(BitbucketError::Parse("too many pages".into()))
+        Err(Failure::Parse("too many pages".into()))
     }
 }

@@ -1,6 +1,6 @@
 //! The Bitbucket Cloud client: `requests` builds each call, `responses` parses the answers,
 //! `error` classifies failures (all three sans-IO), and `client` is the one shell that
-//! sends them.
+//! sends them. Reached through `vcs::Client`, like every provider.
 
 pub mod client;
 pub mod error;
@@ -8,7 +8,16 @@ pub mod requests;
 pub mod responses;
 
 pub use client::Client;
-pub use error::BitbucketError;
+
+use crate::vcs::{Failure, VcsError, VcsProvider};
+
+/// A failure at Bitbucket.
+pub fn at_bitbucket(failure: Failure) -> VcsError {
+    VcsError {
+        provider: VcsProvider::Bitbucket,
+        failure,
+    }
+}
 
 /// Where Bitbucket lives and who we are to it (the OAuth consumer).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,30 +2,17 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use url::Url;
 
-use super::{BitbucketError, Config};
-use crate::upstream::http::{Auth, HttpRequest};
+use super::Config;
+use crate::upstream::http::{self, Auth, HttpRequest};
+use crate::vcs::{Failure, NewPullRequest};
 
 /// Page size for every listing.
 pub const PAGELEN: &str = "100";
 
 /// `{api_url}/{segments...}` with each segment percent-encoded, plus query pairs.
-fn api_url(
-    cfg: &Config,
-    segments: &[&str],
-    query: &[(&str, &str)],
-) -> Result<String, BitbucketError> {
-    let mut url =
-        Url::parse(&cfg.api_url).map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?;
-    url.path_segments_mut()
-        .map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?
-        .pop_if_empty()
-        .extend(segments);
-    if !query.is_empty() {
-        url.query_pairs_mut().extend_pairs(query);
-    }
-    Ok(url.into())
+fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<String, Failure> {
+    http::join_url(&cfg.api_url, segments, query).ok_or(Failure::Config("BITBUCKET_API_URL"))
 }
 
 /// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, HTTP Basic client auth.
@@ -44,15 +31,12 @@ pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
 }
 
 /// `GET /user`.
-pub fn user<'a>(cfg: &Config, auth: impl Into<Auth<'a>>) -> Result<HttpRequest, BitbucketError> {
+pub fn user<'a>(cfg: &Config, auth: impl Into<Auth<'a>>) -> Result<HttpRequest, Failure> {
     Ok(HttpRequest::get(api_url(cfg, &["user"], &[])?).auth(auth.into()))
 }
 
 /// `GET /user/emails`.
-pub fn user_emails<'a>(
-    cfg: &Config,
-    auth: impl Into<Auth<'a>>,
-) -> Result<HttpRequest, BitbucketError> {
+pub fn user_emails<'a>(cfg: &Config, auth: impl Into<Auth<'a>>) -> Result<HttpRequest, Failure> {
     Ok(
         HttpRequest::get(api_url(cfg, &["user", "emails"], &[("pagelen", PAGELEN)])?)
             .auth(auth.into()),
@@ -63,7 +47,7 @@ pub fn user_emails<'a>(
 pub fn user_workspaces<'a>(
     cfg: &Config,
     auth: impl Into<Auth<'a>>,
-) -> Result<HttpRequest, BitbucketError> {
+) -> Result<HttpRequest, Failure> {
     Ok(HttpRequest::get(api_url(
         cfg,
         &["user", "workspaces"],
@@ -77,7 +61,7 @@ pub fn workspace_repos<'a>(
     cfg: &Config,
     auth: impl Into<Auth<'a>>,
     workspace: &str,
-) -> Result<HttpRequest, BitbucketError> {
+) -> Result<HttpRequest, Failure> {
     Ok(HttpRequest::get(api_url(
         cfg,
         &["repositories", workspace],
@@ -92,7 +76,7 @@ pub fn repository<'a>(
     auth: impl Into<Auth<'a>>,
     workspace: &str,
     slug: &str,
-) -> Result<HttpRequest, BitbucketError> {
+) -> Result<HttpRequest, Failure> {
     Ok(HttpRequest::get(api_url(cfg, &["repositories", workspace, slug], &[])?).auth(auth.into()))
 }
 
@@ -103,7 +87,7 @@ pub fn create_pull_request<'a>(
     workspace: &str,
     slug: &str,
     pr: &NewPullRequest,
-) -> Result<HttpRequest, BitbucketError> {
+) -> Result<HttpRequest, Failure> {
     let body = serde_json::json!({
         "title": pr.title,
         "description": pr.description,
@@ -126,7 +110,7 @@ pub fn contributor_repo<'a>(
     auth: impl Into<Auth<'a>>,
     workspace: &str,
     slug: &str,
-) -> Result<HttpRequest, BitbucketError> {
+) -> Result<HttpRequest, Failure> {
     // Slugs are [A-Za-z0-9._-] (validated), so they need no escaping inside the quotes.
     let q = format!("slug=\"{slug}\"");
     Ok(HttpRequest::get(api_url(
@@ -143,7 +127,7 @@ pub fn branches<'a>(
     auth: impl Into<Auth<'a>>,
     workspace: &str,
     slug: &str,
-) -> Result<HttpRequest, BitbucketError> {
+) -> Result<HttpRequest, Failure> {
     Ok(HttpRequest::get(api_url(
         cfg,
         &["repositories", workspace, slug, "refs", "branches"],
@@ -152,32 +136,19 @@ pub fn branches<'a>(
     .auth(auth.into()))
 }
 
-/// What a new pull request says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewPullRequest {
-    pub title: String,
-    pub description: String,
-    pub source_branch: String,
-    pub destination_branch: String,
-    /// Delete the source branch once merged (only for branches the session owns).
-    pub close_source_branch: bool,
-}
-
 /// The `next` page of a listing. The token is only ever sent back to the API's own origin:
 /// a `next` link elsewhere is refused.
 pub fn next_page<'a>(
     cfg: &Config,
     auth: impl Into<Auth<'a>>,
     next: &str,
-) -> Result<HttpRequest, BitbucketError> {
-    let api = Url::parse(&cfg.api_url).map_err(|_| BitbucketError::Config("BITBUCKET_API_URL"))?;
-    let url = Url::parse(next).map_err(|_| BitbucketError::Parse("invalid next link".into()))?;
-    if url.origin() != api.origin() || !url.path().starts_with(api.path().trim_end_matches('/')) {
-        return Err(BitbucketError::Parse(
+) -> Result<HttpRequest, Failure> {
+    if !http::within(&cfg.api_url, next) {
+        return Err(Failure::Parse(
             "next link points outside the Bitbucket API".into(),
         ));
     }
-    Ok(HttpRequest::get(url.as_str()).auth(auth.into()))
+    Ok(HttpRequest::get(next).auth(auth.into()))
 }
 
 #[cfg(test)]

@@ -4,18 +4,10 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::BitbucketError;
+use super::error;
 use crate::upstream::http::HttpResponse;
-use crate::vcs::{Identity, Repo};
-
-/// A successful token answer.
-#[derive(Clone, PartialEq, Eq)]
-pub struct TokenGrant {
-    pub access_token: String,
-    pub refresh_token: Option<String>,
-    pub expires_in_secs: i64,
-    pub scopes: Option<String>,
-}
+use crate::vcs::Failure;
+use crate::vcs::{Identity, PullRequest, Repo, TokenGrant};
 
 #[derive(Deserialize)]
 struct RawGrant {
@@ -33,32 +25,22 @@ struct RawGrant {
 /// Bitbucket's access tokens live one to two hours; assume one when it does not say.
 const DEFAULT_EXPIRES_IN: i64 = 3600;
 
-fn ok_json<T: DeserializeOwned>(resp: &HttpResponse, oauth: bool) -> Result<T, BitbucketError> {
+fn ok_json<T: DeserializeOwned>(resp: &HttpResponse, oauth: bool) -> Result<T, Failure> {
     if !(200..300).contains(&resp.status) {
         return Err(if oauth {
-            BitbucketError::from_oauth(resp)
+            error::from_oauth(resp)
         } else {
-            BitbucketError::from_api(resp)
+            error::from_api(resp)
         });
     }
-    serde_json::from_str(&resp.body).map_err(|e| BitbucketError::Parse(e.to_string()))
-}
-
-/// Never prints the tokens.
-impl std::fmt::Debug for TokenGrant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenGrant")
-            .field("expires_in_secs", &self.expires_in_secs)
-            .field("scopes", &self.scopes)
-            .finish_non_exhaustive()
-    }
+    serde_json::from_str(&resp.body).map_err(|e| Failure::Parse(e.to_string()))
 }
 
 /// Parses the token endpoint's answer (`scope` or `scopes` accepted).
-pub fn token_grant(resp: &HttpResponse) -> Result<TokenGrant, BitbucketError> {
+pub fn token_grant(resp: &HttpResponse) -> Result<TokenGrant, Failure> {
     let raw: RawGrant = ok_json(resp, true)?;
     if raw.access_token.is_empty() {
-        return Err(BitbucketError::Parse("empty access_token".into()));
+        return Err(Failure::Parse("empty access_token".into()));
     }
     Ok(TokenGrant {
         access_token: raw.access_token,
@@ -86,7 +68,7 @@ struct RawPage<T> {
     next: Option<String>,
 }
 
-pub fn page<T: DeserializeOwned>(resp: &HttpResponse) -> Result<Page<T>, BitbucketError> {
+pub fn page<T: DeserializeOwned>(resp: &HttpResponse) -> Result<Page<T>, Failure> {
     let raw: RawPage<T> = ok_json(resp, false)?;
     Ok(Page {
         values: raw.values,
@@ -105,7 +87,7 @@ struct RawWorkspace {
 }
 
 /// A page of `GET /user/workspaces`: the workspace slugs.
-pub fn workspaces(resp: &HttpResponse) -> Result<Page<String>, BitbucketError> {
+pub fn workspaces(resp: &HttpResponse) -> Result<Page<String>, Failure> {
     let p: Page<RawWorkspaceAccess> = page(resp)?;
     Ok(Page {
         values: p.values.into_iter().map(|w| w.workspace.slug).collect(),
@@ -164,7 +146,7 @@ impl RawRepo {
 
 /// A page of `GET /repositories/{workspace}`, normalized.
 /// Parses a page of `refs/branches`: the branch names.
-pub fn branches(resp: &HttpResponse) -> Result<Page<String>, BitbucketError> {
+pub fn branches(resp: &HttpResponse) -> Result<Page<String>, Failure> {
     let p: Page<RawBranch> = page(resp)?;
     Ok(Page {
         values: p.values.into_iter().map(|b| b.name).collect(),
@@ -172,7 +154,7 @@ pub fn branches(resp: &HttpResponse) -> Result<Page<String>, BitbucketError> {
     })
 }
 
-pub fn repos(resp: &HttpResponse) -> Result<Page<Repo>, BitbucketError> {
+pub fn repos(resp: &HttpResponse) -> Result<Page<Repo>, Failure> {
     let p: Page<RawRepo> = page(resp)?;
     Ok(Page {
         values: p.values.into_iter().map(RawRepo::normalize).collect(),
@@ -181,18 +163,8 @@ pub fn repos(resp: &HttpResponse) -> Result<Page<Repo>, BitbucketError> {
 }
 
 /// `GET /repositories/{workspace}/{slug}`, normalized.
-pub fn repository(resp: &HttpResponse) -> Result<Repo, BitbucketError> {
+pub fn repository(resp: &HttpResponse) -> Result<Repo, Failure> {
     Ok(ok_json::<RawRepo>(resp, false)?.normalize())
-}
-
-/// A pull request as we record it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullRequest {
-    pub number: u64,
-    pub url: String,
-    pub state: String,
-    pub source_branch: Option<String>,
-    pub destination_branch: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -223,7 +195,7 @@ struct RawPullRequest {
 }
 
 /// The answer to creating a pull request (201, also for an already open one).
-pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, BitbucketError> {
+pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, Failure> {
     let raw: RawPullRequest = ok_json(resp, false)?;
     Ok(PullRequest {
         number: raw.id,
@@ -249,7 +221,7 @@ struct RawUser {
 }
 
 /// `GET /user`: id, login and display name.
-pub fn user(resp: &HttpResponse) -> Result<Identity, BitbucketError> {
+pub fn user(resp: &HttpResponse) -> Result<Identity, Failure> {
     let u: RawUser = ok_json(resp, false)?;
     Ok(Identity {
         user_id: u.account_id.or(u.uuid),
@@ -269,7 +241,7 @@ struct RawEmail {
 }
 
 /// `GET /user/emails`: the primary, confirmed address, if there is one.
-pub fn primary_email(resp: &HttpResponse) -> Result<Option<String>, BitbucketError> {
+pub fn primary_email(resp: &HttpResponse) -> Result<Option<String>, Failure> {
     let p: Page<RawEmail> = page(resp)?;
     Ok(p.values
         .into_iter()
@@ -304,13 +276,10 @@ mod tests {
         assert_eq!(g.access_token.len(), 3000);
         assert_eq!(g.scopes.as_deref(), Some("account"));
         let invalid = HttpResponse::new(400, fixture("oauth_invalid_grant.json"));
-        assert!(matches!(
-            token_grant(&invalid),
-            Err(BitbucketError::Reauth(_))
-        ));
+        assert!(matches!(token_grant(&invalid), Err(Failure::Reauth(_))));
         assert!(matches!(
             token_grant(&HttpResponse::new(200, "{}")),
-            Err(BitbucketError::Parse(_))
+            Err(Failure::Parse(_))
         ));
     }
 
@@ -393,13 +362,13 @@ mod tests {
         let conflict = HttpResponse::new(400, fixture("pr_create_conflict.json"));
         assert!(matches!(
             pull_request(&conflict),
-            Err(BitbucketError::Api { status: 400, .. })
+            Err(Failure::Api { status: 400, .. })
         ));
     }
 
     #[test]
     fn errors_pass_through_parsers() {
         let e = repos(&HttpResponse::new(500, "oops")).unwrap_err();
-        assert!(matches!(e, BitbucketError::Upstream { status: 500, .. }));
+        assert!(matches!(e, Failure::Upstream { status: 500, .. }));
     }
 }

@@ -1,0 +1,211 @@
+//! The GitHub App: its RS256 JWT (`iss` app id, `iat` now − 60 s, `exp` now + 9 min; the
+//! claims and encoding are pure, the signature is WebCrypto's RSASSA-PKCS1-v1_5 SHA-256, so
+//! no RSA code is in the upload), and the installation token it buys, kept per isolate until
+//! 5 minutes before it expires, with one exchange at a time.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use futures::future::{FutureExt, LocalBoxFuture, Shared};
+
+use super::responses::{self, InstallationToken};
+use super::{requests, AppConfig, Config};
+use crate::vcs::{call, Failure};
+
+/// A token this close to its expiry is replaced.
+pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
+
+/// The DER bytes of a PKCS#8 PEM private key (`\n` written as two characters is accepted,
+/// as secrets are often stored that way).
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, Failure> {
+    let pem = pem.replace("\\n", "\n");
+    if pem.contains("BEGIN RSA PRIVATE KEY") {
+        // PKCS#1: GitHub's download format; WebCrypto wants PKCS#8.
+        return Err(Failure::Config(
+            "GITHUB_APP_PRIVATE_KEY (convert it to PKCS#8)",
+        ));
+    }
+    let body = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|rest| rest.split("-----END PRIVATE KEY-----").next())
+        .ok_or(Failure::Config("GITHUB_APP_PRIVATE_KEY"))?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD
+        .decode(b64)
+        .map_err(|_| Failure::Config("GITHUB_APP_PRIVATE_KEY"))
+}
+
+/// The JWT's `header.payload`, to be signed, for the App `app_id` at `now_ms`.
+pub fn signing_input(app_id: &str, now_ms: i64) -> String {
+    let now = now_ms.div_euclid(1000);
+    let iss = match app_id.trim().parse::<u64>() {
+        Ok(n) => serde_json::Value::from(n),
+        Err(_) => serde_json::Value::from(app_id.trim()),
+    };
+    let claims = serde_json::json!({"iat": now - 60, "exp": now + 9 * 60, "iss": iss});
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    )
+}
+
+/// The signed JWT.
+pub fn jwt(signing_input: &str, signature: &[u8]) -> String {
+    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+/// Whether a kept token may still be used at `now_ms`.
+pub fn usable(token: &InstallationToken, now_ms: i64) -> bool {
+    now_ms < token.expires_at - REFRESH_MARGIN_MS
+}
+
+/// Signs `data` with the PKCS#8 DER key through the runtime's WebCrypto.
+async fn sign_rs256(der: &[u8], data: &[u8]) -> Result<Vec<u8>, Failure> {
+    use worker::js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
+    use worker::wasm_bindgen::{JsCast, JsValue};
+    use worker::wasm_bindgen_futures::JsFuture;
+
+    let fail = |_: JsValue| Failure::Config("GITHUB_APP_PRIVATE_KEY (WebCrypto refused it)");
+    let get = |target: &JsValue, name: &str| Reflect::get(target, &JsValue::from_str(name));
+    let subtle = get(
+        &get(&worker::js_sys::global(), "crypto").map_err(fail)?,
+        "subtle",
+    )
+    .map_err(fail)?;
+    let method = |name: &str| -> Result<Function, Failure> {
+        get(&subtle, name)
+            .map_err(fail)?
+            .dyn_into::<Function>()
+            .map_err(|_| fail(JsValue::NULL))
+    };
+    let algorithm = Object::new();
+    Reflect::set(&algorithm, &"name".into(), &"RSASSA-PKCS1-v1_5".into()).map_err(fail)?;
+    Reflect::set(&algorithm, &"hash".into(), &"SHA-256".into()).map_err(fail)?;
+    let args = Array::of5(
+        &"pkcs8".into(),
+        &Uint8Array::from(der).into(),
+        &algorithm,
+        &JsValue::FALSE,
+        &Array::of1(&"sign".into()),
+    );
+    let imported = method("importKey")?.apply(&subtle, &args).map_err(fail)?;
+    let key = JsFuture::from(Promise::from(imported))
+        .await
+        .map_err(fail)?;
+    let signed = method("sign")?
+        .call3(&subtle, &algorithm, &key, &Uint8Array::from(data))
+        .map_err(fail)?;
+    let signature = JsFuture::from(Promise::from(signed)).await.map_err(fail)?;
+    Ok(Uint8Array::new(&signature).to_vec())
+}
+
+/// Buys a new installation token with a fresh JWT.
+async fn exchange(cfg: Config, app: AppConfig) -> Result<InstallationToken, Failure> {
+    let der = pem_to_der(&app.private_key_pem)?;
+    let input = signing_input(&app.app_id, crate::clock::now_ms());
+    let signature = sign_rs256(&der, input.as_bytes()).await?;
+    let req = requests::installation_token(&cfg, &app.installation_id, &jwt(&input, &signature))?;
+    call(&req, responses::installation_token).await
+}
+
+type Exchange = Shared<LocalBoxFuture<'static, Result<InstallationToken, Failure>>>;
+
+/// This isolate's installation token and the exchange under way, for one App installation.
+#[derive(Default)]
+struct Kept {
+    key: String,
+    token: Option<InstallationToken>,
+    under_way: Option<Exchange>,
+}
+
+thread_local! {
+    static KEPT: Rc<RefCell<Kept>> = Rc::default();
+}
+
+/// The App installation's token: the kept one while usable, else one exchange that every
+/// concurrent caller in this isolate awaits.
+pub async fn installation_token(cfg: &Config) -> Result<String, Failure> {
+    let app = cfg.app.clone().ok_or(Failure::Config(
+        "GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID",
+    ))?;
+    let key = format!("{}|{}|{}", cfg.api_url, app.app_id, app.installation_id);
+    let kept = KEPT.with(Rc::clone);
+    let exchange = {
+        let mut k = kept.borrow_mut();
+        if k.key != key {
+            *k = Kept {
+                key: key.clone(),
+                ..Kept::default()
+            };
+        }
+        if let Some(t) = k
+            .token
+            .as_ref()
+            .filter(|t| usable(t, crate::clock::now_ms()))
+        {
+            return Ok(t.token.clone());
+        }
+        k.under_way
+            .get_or_insert_with(|| exchange(cfg.clone(), app).boxed_local().shared())
+            .clone()
+    };
+    let answer = exchange.await;
+    let mut k = kept.borrow_mut();
+    if k.key == key {
+        k.under_way = None;
+        if let Ok(t) = &answer {
+            k.token = Some(t.clone());
+        }
+    }
+    answer.map(|t| t.token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pem_bodies_decode_and_pkcs1_is_refused() {
+        let pem = "-----BEGIN PRIVATE KEY-----\nAAEC\nAwQ=\n-----END PRIVATE KEY-----\n";
+        assert_eq!(pem_to_der(pem).unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            pem_to_der(&pem.replace('\n', "\\n")).unwrap(),
+            vec![0, 1, 2, 3, 4]
+        );
+        assert!(
+            pem_to_der("-----BEGIN RSA PRIVATE KEY-----\nAAEC\n-----END RSA PRIVATE KEY-----")
+                .is_err()
+        );
+        assert!(pem_to_der("junk").is_err());
+    }
+
+    #[test]
+    fn jwt_claims() {
+        let input = signing_input("12345", 1_700_000_000_500);
+        let (header, payload) = input.split_once('.').unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "JWT"}));
+        let claims: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(
+            claims,
+            serde_json::json!({"iat": 1_699_999_940, "exp": 1_700_000_540, "iss": 12345})
+        );
+        assert_eq!(jwt("a.b", &[0xff]), "a.b._w");
+    }
+
+    #[test]
+    fn tokens_are_replaced_five_minutes_early() {
+        let t = InstallationToken {
+            token: "ghs_x".into(),
+            expires_at: 3_600_000,
+        };
+        assert!(usable(&t, 3_600_000 - REFRESH_MARGIN_MS - 1));
+        assert!(!usable(&t, 3_600_000 - REFRESH_MARGIN_MS));
+    }
+}
