@@ -186,48 +186,13 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
     assert_eq!(again.status, 409);
 
     // The secrets appear nowhere but in the push command.
-    let mut everything = frames;
-    for p in [
-        "",
-        "/events?limit=200",
-        "/messages",
-        "/artifacts",
-        "/participants",
-    ] {
-        everything.push_str(
-            &c.get(&format!("/sessions/{}{p}", s.id))
-                .await
-                .body
-                .to_string(),
-        );
-    }
-    let log = std::fs::read_to_string(&sh.worker.log).expect("worker log");
-    assert!(log.contains("Ready on"), "not the worker's log");
-    let mut disk = Vec::new();
-    let mut stack = vec![sh.worker.persist.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else if let Ok(bytes) = std::fs::read(e.path()) {
-                disk.extend(bytes);
-            }
-        }
-    }
-    let disk = String::from_utf8_lossy(&disk).to_string();
-    for secret in [
-        BOT_TOKEN,
-        s.access.as_str(),
-        new_access.as_str(),
-        s.refresh.as_str(),
-    ] {
-        assert!(
-            !everything.contains(secret),
-            "{secret} in an answer or event"
-        );
-        assert!(!log.contains(secret), "{secret} in the log");
-        assert!(!disk.contains(secret), "{secret} stored in plaintext");
-    }
+    common::assert_secrets_hidden(
+        &sh.worker,
+        &s.id,
+        &frames,
+        &[BOT_TOKEN, &s.access, &new_access, &s.refresh],
+    )
+    .await;
 }
 
 #[tokio::test]

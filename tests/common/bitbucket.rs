@@ -6,7 +6,10 @@ use serde_json::{json, Value};
 use wiremock::matchers::{
     body_string_contains, header, method, path, query_param, query_param_is_missing,
 };
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+#[allow(unused_imports)]
+pub use super::{calls_with, requests};
 
 pub fn fixture(name: &str) -> Value {
     let p = super::repo_root()
@@ -114,26 +117,6 @@ pub async fn mount_identity(server: &MockServer, token: &str) {
         .respond_with(ResponseTemplate::new(200).set_body_json(fixture("user_emails.json")))
         .mount(server)
         .await;
-}
-
-/// The requests the server received that satisfy `pred`.
-pub async fn requests(server: &MockServer, pred: impl Fn(&Request) -> bool) -> Vec<Request> {
-    server
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| pred(r))
-        .collect()
-}
-
-/// Requests sent with `token` as the bearer.
-pub async fn calls_with(server: &MockServer, token: &str) -> Vec<Request> {
-    let want = bearer(token);
-    requests(server, |r| {
-        r.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str())
-    })
-    .await
 }
 
 /// Token refreshes that presented the refresh token `refresh`.

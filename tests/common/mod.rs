@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bitbucket;
+pub mod github;
 pub mod openapi;
 pub mod sandbox;
 
@@ -259,6 +260,10 @@ pub fn test_vars(fake: &str) -> Vec<(&'static str, String)> {
         ("BITBUCKET_CLIENT_ID", "test-client-id".to_string()),
         ("BITBUCKET_CLIENT_SECRET", "test-client-secret".to_string()),
         ("GITHUB_API_URL", format!("{fake}/github")),
+        ("GITHUB_OAUTH_URL", format!("{fake}/github-oauth")),
+        ("GITHUB_GIT_URL", format!("{fake}/gh-git")),
+        ("GITHUB_CLIENT_ID", "test-github-client".to_string()),
+        ("GITHUB_CLIENT_SECRET", "test-github-secret".to_string()),
         ("SANDBOX_API_URL", format!("{fake}/sandbox")),
         ("SANDBOX_API_SECRET", "test-sandbox-secret".to_string()),
         // Open-Inspect's model, explicitly: these binaries test other things. The access
@@ -551,4 +556,71 @@ pub fn start_closing_upstream() -> String {
         }
     });
     base
+}
+
+/// The requests the server received that satisfy `pred`.
+pub async fn requests(
+    server: &MockServer,
+    pred: impl Fn(&wiremock::Request) -> bool,
+) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| pred(r))
+        .collect()
+}
+
+/// Requests sent with `token` as the bearer.
+pub async fn calls_with(server: &MockServer, token: &str) -> Vec<wiremock::Request> {
+    let want = format!("Bearer {token}");
+    requests(server, |r| {
+        r.headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(want.as_str())
+    })
+    .await
+}
+
+/// Asserts that none of `secrets` appears in the session's answers (the session, events,
+/// messages, artifacts, participants), in `frames` (what clients received), in the worker's
+/// log or anywhere in its stored state in plaintext.
+pub async fn assert_secrets_hidden(worker: &Worker, session: &str, frames: &str, secrets: &[&str]) {
+    let c = worker.client();
+    let mut everything = frames.to_string();
+    for p in [
+        "",
+        "/events?limit=200",
+        "/messages",
+        "/artifacts",
+        "/participants",
+    ] {
+        everything.push_str(
+            &c.get(&format!("/sessions/{session}{p}"))
+                .await
+                .body
+                .to_string(),
+        );
+    }
+    let log = std::fs::read_to_string(&worker.log).expect("worker log");
+    assert!(log.contains("Ready on"), "not the worker's log");
+    let mut disk = Vec::new();
+    let mut stack = vec![worker.persist.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if let Ok(bytes) = std::fs::read(e.path()) {
+                disk.extend(bytes);
+            }
+        }
+    }
+    let disk = String::from_utf8_lossy(&disk).to_string();
+    for secret in secrets {
+        assert!(
+            !everything.contains(secret),
+            "{secret} in an answer or event"
+        );
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!disk.contains(secret), "{secret} stored in plaintext");
+    }
 }

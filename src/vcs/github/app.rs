@@ -1,14 +1,12 @@
 //! The GitHub App: its RS256 JWT (`iss` app id, `iat` now − 60 s, `exp` now + 9 min; the
 //! claims and encoding are pure, the signature is WebCrypto's RSASSA-PKCS1-v1_5 SHA-256, so
 //! no RSA code is in the upload), and the installation token it buys, kept per isolate until
-//! 5 minutes before it expires, with one exchange at a time.
+//! 5 minutes before it expires, with one exchange at a time (the others wait for it).
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use futures::future::{FutureExt, LocalBoxFuture, Shared};
 
 use super::responses::{self, InstallationToken};
 use super::{requests, AppConfig, Config};
@@ -112,56 +110,99 @@ async fn exchange(cfg: Config, app: AppConfig) -> Result<InstallationToken, Fail
     call(&req, responses::installation_token).await
 }
 
-type Exchange = Shared<LocalBoxFuture<'static, Result<InstallationToken, Failure>>>;
+/// How long a caller waits for another caller's exchange before making its own.
+const WAIT_LIMIT_MS: i64 = 15_000;
+const WAIT_STEP_MS: u64 = 25;
 
-/// This isolate's installation token and the exchange under way, for one App installation.
+/// This isolate's installation token for one App installation, and the exchange under way.
+/// Only plain values are shared: a request may not await I/O begun by another request (or
+/// another Durable Object), so callers wait for the holder's answer by looking again.
 #[derive(Default)]
 struct Kept {
     key: String,
     token: Option<InstallationToken>,
-    under_way: Option<Exchange>,
+    /// When the exchange under way began.
+    under_way_since: Option<i64>,
+    /// The last exchange's failure and when it ended.
+    failed: Option<(i64, Failure)>,
+}
+
+/// What a caller should do, from what is kept, at `now_ms`, having begun waiting at `since`.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Use(String),
+    Fail(Failure),
+    Exchange,
+    Wait,
+}
+
+fn step(kept: &Kept, since: i64, now_ms: i64) -> Step {
+    if let Some(t) = kept.token.as_ref().filter(|t| usable(t, now_ms)) {
+        return Step::Use(t.token.clone());
+    }
+    if let Some((at, failure)) = &kept.failed {
+        if *at >= since {
+            return Step::Fail(failure.clone());
+        }
+    }
+    match kept.under_way_since {
+        Some(began) if now_ms - began < WAIT_LIMIT_MS && now_ms - since < WAIT_LIMIT_MS => {
+            Step::Wait
+        }
+        _ => Step::Exchange,
+    }
 }
 
 thread_local! {
-    static KEPT: Rc<RefCell<Kept>> = Rc::default();
+    static KEPT: RefCell<Kept> = RefCell::default();
 }
 
-/// The App installation's token: the kept one while usable, else one exchange that every
-/// concurrent caller in this isolate awaits.
+/// The App installation's token: the kept one while usable, else one exchange at a time in
+/// this isolate (others wait for its answer).
 pub async fn installation_token(cfg: &Config) -> Result<String, Failure> {
     let app = cfg.app.clone().ok_or(Failure::Config(
         "GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID",
     ))?;
     let key = format!("{}|{}|{}", cfg.api_url, app.app_id, app.installation_id);
-    let kept = KEPT.with(Rc::clone);
-    let exchange = {
-        let mut k = kept.borrow_mut();
-        if k.key != key {
-            *k = Kept {
-                key: key.clone(),
-                ..Kept::default()
-            };
-        }
-        if let Some(t) = k
-            .token
-            .as_ref()
-            .filter(|t| usable(t, crate::clock::now_ms()))
-        {
-            return Ok(t.token.clone());
-        }
-        k.under_way
-            .get_or_insert_with(|| exchange(cfg.clone(), app).boxed_local().shared())
-            .clone()
-    };
-    let answer = exchange.await;
-    let mut k = kept.borrow_mut();
-    if k.key == key {
-        k.under_way = None;
-        if let Ok(t) = &answer {
-            k.token = Some(t.clone());
+    let since = crate::clock::now_ms();
+    loop {
+        let now = crate::clock::now_ms();
+        let next = KEPT.with(|k| {
+            let mut k = k.borrow_mut();
+            if k.key != key {
+                *k = Kept {
+                    key: key.clone(),
+                    ..Kept::default()
+                };
+            }
+            let next = step(&k, since, now);
+            if next == Step::Exchange {
+                k.under_way_since = Some(now);
+            }
+            next
+        });
+        match next {
+            Step::Use(token) => return Ok(token),
+            Step::Fail(failure) => return Err(failure),
+            Step::Wait => {
+                worker::Delay::from(std::time::Duration::from_millis(WAIT_STEP_MS)).await;
+            }
+            Step::Exchange => {
+                let answer = exchange(cfg.clone(), app).await;
+                KEPT.with(|k| {
+                    let mut k = k.borrow_mut();
+                    if k.key == key {
+                        k.under_way_since = None;
+                        match &answer {
+                            Ok(t) => k.token = Some(t.clone()),
+                            Err(f) => k.failed = Some((crate::clock::now_ms(), f.clone())),
+                        }
+                    }
+                });
+                return answer.map(|t| t.token);
+            }
         }
     }
-    answer.map(|t| t.token)
 }
 
 #[cfg(test)]
@@ -197,6 +238,43 @@ mod tests {
             serde_json::json!({"iat": 1_699_999_940, "exp": 1_700_000_540, "iss": 12345})
         );
         assert_eq!(jwt("a.b", &[0xff]), "a.b._w");
+    }
+
+    #[test]
+    fn one_exchange_at_a_time_and_waiters_share_its_answer() {
+        let kept = |token: Option<i64>, under_way: Option<i64>, failed: Option<i64>| Kept {
+            key: "k".into(),
+            token: token.map(|expires_at| InstallationToken {
+                token: "ghs_x".into(),
+                expires_at,
+            }),
+            under_way_since: under_way,
+            failed: failed.map(|at| (at, Failure::Network("down".into()))),
+        };
+        let hour = 3_600_000;
+        assert_eq!(
+            step(&kept(Some(hour), None, None), 0, 1000),
+            Step::Use("ghs_x".into())
+        );
+        assert_eq!(step(&kept(None, None, None), 0, 1000), Step::Exchange);
+        assert_eq!(step(&kept(Some(1000), None, None), 0, 1000), Step::Exchange);
+        assert_eq!(step(&kept(None, Some(900), None), 900, 1000), Step::Wait);
+        // The holder failed after we began waiting: its failure is ours.
+        assert!(matches!(
+            step(&kept(None, None, Some(950)), 900, 1000),
+            Step::Fail(_)
+        ));
+        // An old failure is not: try again.
+        assert_eq!(
+            step(&kept(None, None, Some(100)), 900, 1000),
+            Step::Exchange
+        );
+        // A holder that never answers is not waited for forever.
+        let late = 900 + WAIT_LIMIT_MS;
+        assert_eq!(
+            step(&kept(None, Some(900), None), 900, late),
+            Step::Exchange
+        );
     }
 
     #[test]
