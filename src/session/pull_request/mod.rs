@@ -80,18 +80,13 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Without a usable token of the author's, the deployment's own account opens the pull
     // request, but only in Open-Inspect's model (REPO_ACCESS=deployment).
     let deployment = config::repo_access(&ctx.env) == config::RepoAccess::Deployment;
-    let fresh = match fresh {
-        Ok(f) => Some(f),
-        Err(e) if e.status == 401 && deployment => None,
+    let (fresh, account) = match fresh {
+        Ok(f) => (Some(f), None),
+        Err(e) if e.status == 401 && deployment => match Service::of(&ctx.env, provider).await? {
+            Some(account) => (None, Some(account)),
+            None => return Err(e),
+        },
         Err(e) => return Err(e),
-    };
-    let account = match &fresh {
-        Some(_) => None,
-        None => Some(
-            Service::of(&ctx.env, provider)
-                .await?
-                .ok_or_else(|| ApiError::misconfigured(service::settings(provider)))?,
-        ),
     };
     if link::socket(ctx).is_none() {
         return Err(not_connected());
