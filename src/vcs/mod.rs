@@ -132,6 +132,44 @@ impl Config {
     }
 }
 
+/// One page of a listing and the link to the next, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub values: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// A safety bound on pages followed per listing.
+const MAX_PAGES: usize = 200;
+
+/// Follows a listing's next links from `first` (each built by `next`, which keeps them on
+/// the API's own origin), parsing each page.
+pub(crate) async fn all_pages<T>(
+    first: crate::upstream::http::HttpRequest,
+    parse: fn(&crate::upstream::http::HttpResponse) -> Result<Page<T>, Failure>,
+    next: impl Fn(&str) -> Result<crate::upstream::http::HttpRequest, Failure>,
+) -> Result<Vec<T>, Failure> {
+    let mut out = Vec::new();
+    let mut req = first;
+    for _ in 0..MAX_PAGES {
+        let page = call(&req, parse).await?;
+        out.extend(page.values);
+        match page.next {
+            Some(link) => req = next(&link)?,
+            None => return Ok(out),
+        }
+    }
+    Err(Failure::Parse("too many pages".into()))
+}
+
+/// The text of one recorded answer in `../shared/fixtures/{provider}`, for unit tests.
+#[cfg(test)]
+pub(crate) fn fixture(provider: &str, name: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    std::fs::read_to_string(format!("{dir}/{provider}/{name}"))
+        .unwrap_or_else(|e| panic!("fixture {provider}/{name}: {e}"))
+}
+
 /// Sends one provider request with the rate-limit retry policy and parses the answer.
 pub(crate) async fn call<T>(
     req: &crate::upstream::http::HttpRequest,

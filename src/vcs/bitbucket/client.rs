@@ -5,15 +5,13 @@
 use futures::{StreamExt, TryStreamExt};
 
 use super::requests;
-use super::responses::{self, Page};
+use super::responses;
 use super::Config;
 use crate::upstream::http::{Auth, HttpRequest, HttpResponse};
-use crate::vcs::{call, Failure, Identity, NewPullRequest, PullRequest, Repo, TokenGrant};
+use crate::vcs::{call, Failure, Identity, NewPullRequest, Page, PullRequest, Repo, TokenGrant};
 
 /// Workspaces listed at the same time, at most.
 pub const WORKSPACES_IN_FLIGHT: usize = 4;
-/// A safety bound on pages followed per listing.
-const MAX_PAGES: usize = 200;
 
 /// Exchanges a refresh token for a new grant (the refresh token may rotate).
 pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Failure> {
@@ -31,6 +29,18 @@ pub struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
+    /// Every page of a listing from `first`, next links kept on the API's own origin.
+    async fn all_pages<T>(
+        &self,
+        first: HttpRequest,
+        parse: fn(&HttpResponse) -> Result<Page<T>, Failure>,
+    ) -> Result<Vec<T>, Failure> {
+        crate::vcs::all_pages(first, parse, |next| {
+            requests::next_page(self.cfg, self.auth, next)
+        })
+        .await
+    }
+
     /// As the holder of `token` (a user's OAuth token).
     pub fn new(cfg: &'a Config, token: &'a str) -> Self {
         Self {
@@ -127,24 +137,5 @@ impl<'a> Client<'a> {
         repos.sort_by(|a, b| a.full_name.cmp(&b.full_name));
         repos.dedup_by(|a, b| a.id == b.id);
         Ok(repos)
-    }
-
-    /// Follows `next` links from `first` (only on the API's own origin), parsing each page.
-    async fn all_pages<T>(
-        &self,
-        first: HttpRequest,
-        parse: fn(&HttpResponse) -> Result<Page<T>, Failure>,
-    ) -> Result<Vec<T>, Failure> {
-        let mut out = Vec::new();
-        let mut req = first;
-        for _ in 0..MAX_PAGES {
-            let page = call(&req, parse).await?;
-            out.extend(page.values);
-            match page.next {
-                Some(next) => req = requests::next_page(self.cfg, self.auth, &next)?,
-                None => return Ok(out),
-            }
-        }
-        Err(Failure::Parse("too many pages".into()))
     }
 }

@@ -45,14 +45,10 @@ pub const DEFAULT_API_URL: &str = "https://api.bitbucket.org/2.0";
 pub const DEFAULT_OAUTH_URL: &str = "https://bitbucket.org/site/oauth2";
 pub const DEFAULT_GIT_URL: &str = "https://bitbucket.org";
 
-/// The recorded Bitbucket answers in `../shared/fixtures/bitbucket`, for unit tests.
+/// The recorded Bitbucket answers, for unit tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/bitbucket");
-
-    /// The text of one fixture file.
     pub fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{DIR}/{name}"))
-            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+        crate::vcs::fixture("bitbucket", name)
     }
 }

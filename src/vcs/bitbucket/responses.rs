@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::error;
 use crate::upstream::http::HttpResponse;
 use crate::vcs::Failure;
-use crate::vcs::{Identity, PullRequest, Repo, TokenGrant};
+use crate::vcs::{Identity, Page, PullRequest, Repo, TokenGrant};
 
 #[derive(Deserialize)]
 struct RawGrant {
@@ -51,13 +51,6 @@ pub fn token_grant(resp: &HttpResponse) -> Result<TokenGrant, Failure> {
             .unwrap_or(DEFAULT_EXPIRES_IN),
         scopes: raw.scopes.or(raw.scope),
     })
-}
-
-/// One page of a listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub values: Vec<T>,
-    pub next: Option<String>,
 }
 
 #[derive(Deserialize)]

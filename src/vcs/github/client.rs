@@ -2,13 +2,10 @@
 //! the rate-limit policy and parses each answer with `responses`. Every GitHub REST call of
 //! the control plane goes through here (the App's token exchange is in `app`).
 
-use super::responses::{self, Page};
+use super::responses;
 use super::{requests, Config};
 use crate::upstream::http::{HttpRequest, HttpResponse};
-use crate::vcs::{call, Failure, Identity, NewPullRequest, PullRequest, Repo, TokenGrant};
-
-/// A safety bound on pages followed per listing.
-const MAX_PAGES: usize = 200;
+use crate::vcs::{call, Failure, Identity, NewPullRequest, Page, PullRequest, Repo, TokenGrant};
 
 /// Exchanges a user's refresh token for a new grant (the refresh token rotates).
 pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Failure> {
@@ -27,6 +24,18 @@ pub struct Client<'a> {
 }
 
 impl<'a> Client<'a> {
+    /// Every page of a listing from `first`, next links kept on the API's own origin.
+    async fn all_pages<T>(
+        &self,
+        first: HttpRequest,
+        parse: fn(&HttpResponse) -> Result<Page<T>, Failure>,
+    ) -> Result<Vec<T>, Failure> {
+        crate::vcs::all_pages(first, parse, |next| {
+            requests::next_page(self.cfg, self.token, next)
+        })
+        .await
+    }
+
     /// As the holder of a user's token.
     pub fn user(cfg: &'a Config, token: &'a str) -> Self {
         Self {
@@ -130,26 +139,6 @@ impl<'a> Client<'a> {
         };
         identity.email = email.or_else(|| responses::noreply_email(&identity));
         Ok(identity)
-    }
-
-    /// Follows `Link: rel="next"` from `first` (only on the API's own origin), parsing each
-    /// page.
-    async fn all_pages<T>(
-        &self,
-        first: HttpRequest,
-        parse: fn(&HttpResponse) -> Result<Page<T>, Failure>,
-    ) -> Result<Vec<T>, Failure> {
-        let mut out = Vec::new();
-        let mut req = first;
-        for _ in 0..MAX_PAGES {
-            let page = call(&req, parse).await?;
-            out.extend(page.values);
-            match page.next {
-                Some(next) => req = requests::next_page(self.cfg, self.token, &next)?,
-                None => return Ok(out),
-            }
-        }
-        Err(Failure::Parse("too many pages".into()))
     }
 }
 

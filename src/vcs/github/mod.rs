@@ -60,14 +60,10 @@ impl Config {
     }
 }
 
-/// The recorded GitHub answers in `../shared/fixtures/github`, for unit tests.
+/// The recorded Github answers, for unit tests.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/github");
-
-    /// The text of one fixture file.
     pub fn fixture(name: &str) -> String {
-        std::fs::read_to_string(format!("{DIR}/{name}"))
-            .unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+        crate::vcs::fixture("github", name)
     }
 }

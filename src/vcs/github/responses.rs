@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::error;
 use super::requests::next_link;
 use crate::upstream::http::HttpResponse;
-use crate::vcs::{Failure, Identity, PullRequest, Repo, TokenGrant};
+use crate::vcs::{Failure, Identity, Page, PullRequest, Repo, TokenGrant};
 
 /// GitHub App user tokens live 8 hours; assume that when a refresh answer does not say.
 const DEFAULT_EXPIRES_IN: i64 = 8 * 3600;
@@ -104,13 +104,6 @@ pub fn installation_token(resp: &HttpResponse) -> Result<InstallationToken, Fail
         token: raw.token,
         expires_at,
     })
-}
-
-/// One page of a listing and the next page's link.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page<T> {
-    pub values: Vec<T>,
-    pub next: Option<String>,
 }
 
 fn page_of<T>(resp: &HttpResponse, values: Vec<T>) -> Page<T> {
