@@ -30,10 +30,27 @@ pub fn iso8601(ms: i64) -> String {
     )
 }
 
-/// Parses an ISO 8601 UTC time as providers write it (`2026-07-11T22:14:10Z`, optionally
-/// with fractional seconds) into Unix milliseconds.
+/// Parses an ISO 8601 time as providers write it (`2026-07-11T22:14:10Z`, or with
+/// fractional seconds, or with an offset such as `+00:00`) into Unix milliseconds.
 pub fn parse_iso8601(s: &str) -> Option<i64> {
-    let s = s.trim().strip_suffix('Z')?;
+    let s = s.trim();
+    let (s, offset_min) = match s.strip_suffix('Z') {
+        Some(rest) => (rest, 0),
+        None => {
+            let at = s.len().checked_sub(6)?;
+            let (rest, off) = (s.get(..at)?, s.get(at..)?);
+            let sign = match off.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let (h, m) = off.get(1..)?.split_once(':')?;
+            (
+                rest,
+                sign * (h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?),
+            )
+        }
+    };
     let (date, time) = s.split_once('T')?;
     let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
     let (year, month, day) = (d.next()??, d.next()??, d.next()??);
@@ -45,7 +62,7 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
         && (0..24).contains(&h)
         && (0..60).contains(&m)
         && (0..61).contains(&sec);
-    if !valid || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if !valid || frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let millis = format!("{frac:0<3}")[..3].parse::<i64>().ok()?;
@@ -57,7 +74,8 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + h * 3600 + m * 60 + sec) * 1000) + millis)
+    let local = (days * 86_400 + h * 3600 + m * 60 + sec) * 1000 + millis;
+    Some(local - offset_min * 60_000)
 }
 
 #[cfg(test)]
@@ -74,6 +92,14 @@ mod tests {
             Some(1_783_808_050_000)
         );
         assert_eq!(parse_iso8601("2026-07-11T22:14:10"), None);
+        assert_eq!(
+            parse_iso8601("2018-07-03T01:28:05.903251+00:00"),
+            Some(1_530_581_285_903)
+        );
+        assert_eq!(
+            parse_iso8601("2018-07-03T03:28:05+02:00"),
+            parse_iso8601("2018-07-03T01:28:05Z")
+        );
         assert_eq!(parse_iso8601("2026-13-11T22:14:10Z"), None);
         assert_eq!(parse_iso8601("soon"), None);
     }

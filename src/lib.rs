@@ -16,6 +16,7 @@ pub mod session;
 pub mod upstream;
 pub mod validate;
 pub mod vcs;
+pub mod webhooks;
 
 pub use session::object::SessionObject;
 

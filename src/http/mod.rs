@@ -11,6 +11,7 @@ pub mod respond;
 pub mod route;
 pub mod session_call;
 pub mod sessions;
+pub mod webhooks;
 
 use worker::{Context, Env, Headers, Request, Response, Result};
 
@@ -148,6 +149,8 @@ async fn dispatch(route: Route, req: Request, edge: &Edge<'_>) -> ApiResult<Resp
         }
         Route::GetModelPreferences => preferences::get(env).await,
         Route::SetModelPreferences => preferences::put(req, env).await,
+        Route::RefreshPr(id) => session_call::call(edge, &id, &Command::RefreshPr).await,
+        Route::Webhook(provider) => webhooks::receive(req, edge, provider).await,
         Route::Branches(owner, name) => {
             repos::branches(&req, env, edge.keeper, &owner, &name).await
         }

@@ -4,6 +4,7 @@
 use worker::Method;
 
 use crate::session::paging::ListKind;
+use crate::vcs::VcsProvider;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,10 @@ pub enum Route {
     SetModelPreferences,
     /// `GET /repos/{owner}/{name}/branches`.
     Branches(String, String),
+    /// `POST /sessions/{id}/pr/refresh`.
+    RefreshPr(String),
+    /// `POST /webhooks/{bitbucket|github}`.
+    Webhook(VcsProvider),
 }
 
 /// Why a request matches no route.
@@ -99,6 +104,9 @@ impl Route {
             (["sessions", s, "commit-signing"], Get, _) => Route::CommitSigning(id(s)),
             (["sessions", s, "sandbox-skills"], Get, _) => Route::SandboxSkills(id(s)),
             (["sessions", s, "scm-credentials"], Post, _) => Route::ScmCredentials(id(s)),
+            (["sessions", s, "pr", "refresh"], Post, _) => Route::RefreshPr(id(s)),
+            (["webhooks", "bitbucket"], Post, _) => Route::Webhook(VcsProvider::Bitbucket),
+            (["webhooks", "github"], Post, _) => Route::Webhook(VcsProvider::Github),
             (path, _, _) if Self::path_exists(path) => return Err(Unmatched::MethodNotAllowed),
             _ => return Err(Unmatched::NotFound),
         };
@@ -115,6 +123,8 @@ impl Route {
             | ["sessions", _]
             | ["model-preferences"] => true,
             ["repos", _, _, "branches"] => true,
+            ["sessions", _, "pr", "refresh"] => true,
+            ["webhooks", "bitbucket" | "github"] => true,
             ["sessions", _, sub] => {
                 ListKind::parse(sub).is_some()
                     || [
@@ -167,6 +177,8 @@ impl Route {
             Route::GetModelPreferences,
             Route::SetModelPreferences,
             Route::Branches(s(), s()),
+            Route::RefreshPr(s()),
+            Route::Webhook(VcsProvider::Bitbucket),
         ];
         // A new variant must be added above (this match fails to compile until it is).
         for r in &all {
@@ -193,7 +205,9 @@ impl Route {
                 | Route::ScmCredentials(_)
                 | Route::GetModelPreferences
                 | Route::SetModelPreferences
-                | Route::Branches(..) => {}
+                | Route::Branches(..)
+                | Route::RefreshPr(_)
+                | Route::Webhook(_) => {}
             }
         }
         all
@@ -228,13 +242,19 @@ impl Route {
             Route::GetModelPreferences => "GET /model-preferences",
             Route::SetModelPreferences => "PUT /model-preferences",
             Route::Branches(..) => "GET /repos/{owner}/{name}/branches",
+            Route::RefreshPr(_) => "POST /sessions/{id}/pr/refresh",
+            Route::Webhook(VcsProvider::Bitbucket) => "POST /webhooks/bitbucket",
+            Route::Webhook(VcsProvider::Github) => "POST /webhooks/github",
         }
     }
 
     /// Who may call this route.
     pub fn access(&self) -> Access {
         match self {
-            Route::Health | Route::OpenApi | Route::WebSocket(_) => Access::Public,
+            // Webhooks prove themselves with the forge's signature.
+            Route::Health | Route::OpenApi | Route::WebSocket(_) | Route::Webhook(_) => {
+                Access::Public
+            }
             Route::CreatePr(_) => Access::ServiceOrSandbox,
             Route::CommitSigning(_) | Route::SandboxSkills(_) | Route::ScmCredentials(_) => {
                 Access::Sandbox

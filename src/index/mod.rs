@@ -1,5 +1,6 @@
 //! The D1 session index: what spans sessions. Written by each session's Durable Object on
-//! creation, status changes and prompts (at most one write each); read by `GET /sessions`.
+//! creation, status changes, prompts and PR state changes (at most one write each); read by
+//! `GET /sessions`. Also the webhook routes: which session opened which pull request.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -10,6 +11,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::log::{self, D1};
 use crate::session::model::{SessionRow, SessionStatus, Summary};
 use crate::session::paging::clamp_limit;
+use crate::vcs::VcsProvider;
+use crate::webhooks::RouteKey;
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
@@ -66,12 +69,13 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
     log::d1(D1::Write);
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
-            status, created_by, created_at, updated_at, reasoning_effort)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12
+            status, created_by, created_at, updated_at, reasoning_effort, pr_state)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
          WHERE NOT EXISTS (SELECT 1 FROM deleted_sessions WHERE id = ?1)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
             base_branch = excluded.base_branch, status = excluded.status,
-            updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort
+            updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort,
+            pr_state = excluded.pr_state
          WHERE excluded.updated_at >= sessions.updated_at",
     )
     .bind(&[
@@ -87,11 +91,87 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
         (s.created_at as f64).into(),
         (s.updated_at as f64).into(),
         opt(&s.reasoning_effort),
+        s.pr_state
+            .map_or(JsValue::NULL, |p| JsValue::from(p.as_str())),
     ])?
     .run()
     .await?;
     Ok(())
 }
+
+/// Routes the forge's webhooks about a session's pull request to it: its number and its
+/// head branch in `repo` (`webhooks::repo_key`), in one batch.
+pub async fn add_routes(
+    db: &D1Database,
+    provider: VcsProvider,
+    repo: &str,
+    number: u64,
+    branch: &str,
+    session_id: &str,
+    now: i64,
+) -> ApiResult<()> {
+    let row = |kind: &str, key: &str| {
+        db.prepare(
+            "INSERT INTO vcs_routes (provider, repo, kind, key, session_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (provider, repo, kind, key) DO UPDATE SET session_id = excluded.session_id,
+                created_at = excluded.created_at",
+        )
+        .bind(&[
+            provider.as_str().into(),
+            repo.into(),
+            kind.into(),
+            key.into(),
+            session_id.into(),
+            (now as f64).into(),
+        ])
+    };
+    log::d1(D1::Write);
+    db.batch(vec![
+        row("pr", &number.to_string())?,
+        row("branch", branch)?,
+    ])
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct Routed {
+    session_id: String,
+}
+
+/// The session a webhook is about, if any: one read.
+pub async fn route(
+    db: &D1Database,
+    provider: VcsProvider,
+    key: &RouteKey,
+) -> ApiResult<Option<String>> {
+    // A push names few branches; more than a handful is not one of ours.
+    let keys: Vec<&String> = key.keys.iter().take(MAX_ROUTE_KEYS).collect();
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let marks = vec!["?"; keys.len()].join(", ");
+    let mut binds: Vec<JsValue> = vec![
+        provider.as_str().into(),
+        key.repo.as_str().into(),
+        key.kind.into(),
+    ];
+    binds.extend(keys.iter().map(|k| JsValue::from(k.as_str())));
+    log::d1(D1::Read);
+    let row = db
+        .prepare(format!(
+            "SELECT session_id FROM vcs_routes WHERE provider = ? AND repo = ? AND kind = ?
+             AND key IN ({marks}) LIMIT 1"
+        ))
+        .bind(&binds)?
+        .first::<Routed>(None)
+        .await?;
+    Ok(row.map(|r| r.session_id))
+}
+
+/// The most branches of one push looked up.
+const MAX_ROUTE_KEYS: usize = 20;
 
 /// Removes the session's index row, and remembers it is gone (one batch).
 pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {

@@ -59,8 +59,11 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
             ctx.store.existing_session()?;
             respond::json(200, &json!({"children": []}))
         }
-        Command::CreatePr { .. } | Command::Sandbox { .. } => Err(ApiError::internal(
-            "pull requests and sandbox routes are not plain commands",
+        Command::CreatePr { .. }
+        | Command::Sandbox { .. }
+        | Command::Webhook { .. }
+        | Command::RefreshPr => Err(ApiError::internal(
+            "pull requests, webhooks and sandbox routes are not plain commands",
         )),
     }
 }
@@ -166,30 +169,8 @@ pub async fn prompt(
 ) -> ApiResult<Queued> {
     let queued = queue::enqueue(ctx, p, author)?;
     alarm::kick(ctx).await;
-    index_later(ctx);
+    ctx.index_later("after a prompt");
     Ok(queued)
-}
-
-/// Writes the session's index row after the answer has gone (under `waitUntil`).
-fn index_later(ctx: &Ctx) {
-    let (db, row) = match (ctx.db(), ctx.store.existing_session()) {
-        (Ok(db), Ok(row)) => (db, row),
-        (Err(e), _) | (_, Err(e)) => {
-            return ctx.error("the session index was not updated after a prompt", e)
-        }
-    };
-    let session_id = ctx.session_id.clone();
-    ctx.state.wait_until(async move {
-        if let Err(e) = index::upsert(&db, &row).await {
-            crate::log::error(
-                "the session index was not updated after a prompt",
-                &[
-                    ("sessionId", session_id.into()),
-                    ("detail", e.to_string().into()),
-                ],
-            );
-        }
-    });
 }
 
 /// Stops the message in progress, if any (see `queue::stop`), tells the sandbox to stop,

@@ -255,6 +255,13 @@ pub enum Command {
     },
     /// The session's child sessions.
     Children,
+    /// A forge's verified webhook about this session's pull request or branch.
+    Webhook {
+        delivery: String,
+        event: crate::webhooks::Event,
+    },
+    /// `POST /sessions/{id}/pr/refresh`: read the pull request's state from the forge.
+    RefreshPr,
 }
 
 /// What a sandbox asks of its session with its own token.

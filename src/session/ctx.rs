@@ -76,6 +76,29 @@ impl Ctx {
     }
 
     /// The D1 database (index and credentials).
+    /// Writes the session's index row after the answer has gone (under `waitUntil`); `why`
+    /// names the change in the log line of a failure.
+    pub fn index_later(&self, why: &'static str) {
+        let (db, row) = match (self.db(), self.store.existing_session()) {
+            (Ok(db), Ok(row)) => (db, row),
+            (Err(e), _) | (_, Err(e)) => {
+                return self.error(&format!("the session index was not updated {why}"), e)
+            }
+        };
+        let session_id = self.session_id.clone();
+        self.state.wait_until(async move {
+            if let Err(e) = crate::index::upsert(&db, &row).await {
+                crate::log::error(
+                    &format!("the session index was not updated {why}"),
+                    &[
+                        ("sessionId", session_id.into()),
+                        ("detail", e.to_string().into()),
+                    ],
+                );
+            }
+        });
+    }
+
     pub fn db(&self) -> ApiResult<worker::D1Database> {
         Ok(self.env.d1("DB")?)
     }

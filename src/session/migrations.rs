@@ -118,6 +118,19 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE participants ADD COLUMN identity_tried_at INTEGER",
         ],
     ),
+    (
+        6,
+        &[
+            // The PR's latest state (from webhooks), pushes to the session's branch: the
+            // session's own last one, and one by someone else not yet taken in by a prompt.
+            "ALTER TABLE session ADD COLUMN pr_state TEXT",
+            "ALTER TABLE session ADD COLUMN own_push_at INTEGER",
+            "ALTER TABLE session ADD COLUMN foreign_push_at INTEGER",
+            // Webhook deliveries seen in the last 24 hours (a redelivery changes nothing).
+            "CREATE TABLE deliveries (id TEXT PRIMARY KEY, at INTEGER NOT NULL)",
+            "CREATE INDEX deliveries_at ON deliveries(at)",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

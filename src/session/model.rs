@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 pub use crate::session::states::*;
 
 use crate::vcs::VcsProvider;
+use crate::webhooks::PrState;
 
 /// A row of a paged list: its sequence number (the cursor) and what callers see of it.
 pub trait Listed: DeserializeOwned {
@@ -57,6 +58,15 @@ pub struct SessionRow {
     pub updated_at: i64,
     #[serde(default)]
     pub control_plane_url: Option<String>,
+    /// The pull request's latest state, as webhooks and refreshes report it.
+    #[serde(default)]
+    pub pr_state: Option<PrState>,
+    /// When the session itself last pushed its branch.
+    #[serde(default)]
+    pub own_push_at: Option<i64>,
+    /// When someone else pushed the session's branch, until a prompt has run since.
+    #[serde(default)]
+    pub foreign_push_at: Option<i64>,
 }
 
 impl SessionRow {
@@ -78,6 +88,7 @@ impl SessionRow {
             created_by: &self.created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            pr_state: self.pr_state,
         }
     }
 
@@ -109,6 +120,7 @@ pub struct Summary<'a> {
     created_by: &'a str,
     created_at: i64,
     updated_at: i64,
+    pr_state: Option<PrState>,
 }
 
 /// The session's full state: its summary and its sandbox.

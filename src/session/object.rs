@@ -56,6 +56,10 @@ impl SessionObject {
                 pull_request::create(ctx, &self.pr, &body, caller).await
             }
             Command::Sandbox { token, ask } => sandbox_routes::answer(ctx, &token, ask).await,
+            Command::Webhook { delivery, event } => {
+                pull_request::status::webhook(ctx, &delivery, event).await
+            }
+            Command::RefreshPr => pull_request::status::refresh(ctx).await,
             other => actions::run(ctx, other).await,
         }
     }

@@ -121,6 +121,10 @@ pub fn next(ctx: &Ctx) -> ApiResult<Option<MessageRow>> {
 /// The prompt was handed to the sandbox: it is processing now.
 pub fn started(ctx: &Ctx, message_id: &str, now: i64) -> ApiResult<()> {
     ctx.store.mark_processing(message_id, now)?;
+    // The agent runs again: it works on top of whatever someone else pushed meanwhile.
+    if ctx.store.existing_session()?.foreign_push_at.is_some() {
+        ctx.store.set_foreign_push(None)?;
+    }
     ctx.store.sandbox_activity(now)?;
     processing_status(ctx, true);
     Ok(())

@@ -114,6 +114,10 @@ pub struct PullRequest {
     pub state: String,
     pub source_branch: Option<String>,
     pub destination_branch: Option<String>,
+    /// When it last changed (Unix ms), when the provider says.
+    pub updated_at: Option<i64>,
+    /// Who closed or merged it, when it is closed and the provider says.
+    pub closed_by: Option<String>,
 }
 
 /// Where one provider lives and who we are to it.
@@ -275,6 +279,19 @@ impl<'a> Client<'a> {
         self.at(match self {
             Client::Bitbucket(c) => c.create_pull_request(owner, name, pr).await,
             Client::Github(c) => c.create_pull_request(owner, name, pr).await,
+        })
+    }
+
+    /// One pull request as it is now.
+    pub async fn pull_request(
+        &self,
+        owner: &str,
+        name: &str,
+        number: u64,
+    ) -> Result<PullRequest, VcsError> {
+        self.at(match self {
+            Client::Bitbucket(c) => c.pull_request(owner, name, number).await,
+            Client::Github(c) => c.pull_request(owner, name, number).await,
         })
     }
 

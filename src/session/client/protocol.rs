@@ -136,6 +136,10 @@ pub enum ServerMessage {
     ArtifactCreated {
         artifact: Value,
     },
+    /// An artifact changed (a pull request's state, from the forge).
+    ArtifactUpdated {
+        artifact: Value,
+    },
     HistoryPage {
         items: Vec<Box<RawValue>>,
         has_more: bool,

@@ -5,6 +5,7 @@
 
 pub mod plan;
 pub mod push;
+pub mod status;
 
 use serde_json::json;
 use worker::Response;
@@ -15,6 +16,7 @@ use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::index;
 use crate::session::access::{self, Ask, Level};
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
@@ -26,6 +28,7 @@ use crate::session::sandbox::link;
 use crate::vcs::git_auth::GitAuth;
 use crate::vcs::service::{self, Service};
 use crate::vcs::{Client, NewPullRequest};
+use crate::webhooks;
 use plan::PrInput;
 use push::Pushes;
 
@@ -135,6 +138,15 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         &base,
     );
 
+    if session.foreign_push_at.is_some() && session.branch_name.as_deref() == Some(&head) {
+        return Err(ApiError::new(
+            409,
+            "branch_pushed_elsewhere",
+            format!(
+                "someone else pushed {head} since the agent did; send a prompt so the agent works on top of their commits before pushing again"
+            ),
+        ));
+    }
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
@@ -143,6 +155,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         .unwrap_or_else(|| GitAuth::token(provider, push_token.to_string()));
     push::push(ctx, &pr.pushes, provider, &git, (ws, slug), &head, owned).await?;
     ctx.store.set_branch_name(&head)?;
+    ctx.store.set_own_push(now_ms())?;
 
     let new_pr = NewPullRequest {
         title: input.title.clone(),
@@ -180,6 +193,23 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         &metadata,
         now_ms(),
     )?;
+    ctx.store.set_pr_state(webhooks::PrState::Open, now_ms())?;
+    // The forge's webhooks about this pull request and its branch find the session here.
+    let repo = webhooks::repo_key(ws, slug);
+    let routed = index::add_routes(
+        &ctx.db()?,
+        provider,
+        &repo,
+        created.number,
+        &head,
+        &session.id,
+        now_ms(),
+    )
+    .await;
+    if let Err(e) = routed {
+        ctx.warn("webhooks will not find this pull request", e);
+    }
+    ctx.index_later("after a pull request was opened");
     let mut artifact = row.json();
     artifact["prNumber"] = created.number.into();
     broadcast(ctx, &ServerMessage::ArtifactCreated { artifact });

@@ -13,6 +13,7 @@ use crate::session::model::{
 };
 use crate::session::paging::ListKind;
 use crate::session::paging::{window, Page, Window};
+use crate::webhooks::DELIVERY_MEMORY_MS;
 
 /// An event kept in memory until the next batch write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,29 @@ impl Store {
             ],
         )?
         .ok_or_else(|| ApiError::internal("artifact was not stored"))
+    }
+
+    /// Replaces an artifact's metadata; answers the row as it is now.
+    pub fn set_artifact_metadata(&self, id: &str, metadata: &Value) -> ApiResult<ArtifactRow> {
+        self.first(
+            "UPDATE artifacts SET metadata = ? WHERE id = ?
+             RETURNING rowid AS seq, id, type, url, metadata, created_at",
+            vec![metadata.to_string().into(), id.into()],
+        )?
+        .ok_or_else(|| ApiError::not_found("artifact not found"))
+    }
+
+    /// Remembers a webhook delivery; answers `false` when it was seen within the last 24
+    /// hours (and forgets older ones).
+    pub fn remember_delivery(&self, id: &str, now: i64) -> ApiResult<bool> {
+        self.run(
+            "DELETE FROM deliveries WHERE at < ?",
+            vec![(now - DELIVERY_MEMORY_MS).into()],
+        )?;
+        self.changed(
+            "INSERT INTO deliveries (id, at) VALUES (?, ?) ON CONFLICT(id) DO NOTHING",
+            vec![id.into(), now.into()],
+        )
     }
 
     /// Keeps an event to be written with the next batch (see [`Self::flush_events`]): one

@@ -22,6 +22,7 @@ use crate::session::command::{NewSession, ParticipantInput};
 use crate::session::migrations;
 use crate::session::model::{ParticipantRow, Role, SandboxRow, SessionRow, SessionStatus};
 use crate::vcs::Identity;
+use crate::webhooks::PrState;
 
 /// Encrypted forms of a participant's tokens, ready to store.
 #[derive(Debug, Default)]
@@ -261,6 +262,26 @@ impl Store {
             "UPDATE session SET title = ? WHERE title IS NULL OR title = ''",
             vec![title.into()],
         )
+    }
+
+    /// Records the pull request's latest state (and the time, which moves the session up
+    /// in the index).
+    pub fn set_pr_state(&self, state: PrState, now: i64) -> ApiResult<()> {
+        self.write_session(
+            "UPDATE session SET pr_state = ?, updated_at = MAX(updated_at, ?)",
+            vec![state.as_str().into(), now.into()],
+        )
+    }
+
+    /// Records that the session itself pushed its branch at `now`.
+    pub fn set_own_push(&self, now: i64) -> ApiResult<()> {
+        self.write_session("UPDATE session SET own_push_at = ?", vec![now.into()])
+    }
+
+    /// Records (or, with `None`, clears) a push to the session's branch by someone else.
+    pub fn set_foreign_push(&self, at: Option<i64>) -> ApiResult<()> {
+        let at = at.map_or(V::Null, V::from);
+        self.write_session("UPDATE session SET foreign_push_at = ?", vec![at])
     }
 
     /// Moves `updated_at` on without another change.

@@ -108,6 +108,17 @@ impl<'a> Client<'a> {
         call(&req, responses::pull_request).await
     }
 
+    /// One pull request as it is now.
+    pub async fn pull_request(
+        &self,
+        workspace: &str,
+        slug: &str,
+        id: u64,
+    ) -> Result<PullRequest, Failure> {
+        let req = requests::pull_request(self.cfg, self.auth, workspace, slug, id)?;
+        call(&req, responses::pull_request).await
+    }
+
     /// The user's git identity: display name from `/user`, and the primary, confirmed
     /// address from `/user/emails`.
     pub async fn identity(&self) -> Result<Identity, Failure> {

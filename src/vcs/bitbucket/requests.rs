@@ -103,6 +103,19 @@ pub fn create_pull_request<'a>(
     .auth(auth.into()))
 }
 
+/// `GET /repositories/{workspace}/{slug}/pullrequests/{id}`.
+pub fn pull_request<'a>(
+    cfg: &Config,
+    auth: impl Into<Auth<'a>>,
+    workspace: &str,
+    slug: &str,
+    id: u64,
+) -> Result<HttpRequest, Failure> {
+    let id = id.to_string();
+    let segments = ["repositories", workspace, slug, "pullrequests", id.as_str()];
+    Ok(HttpRequest::get(api_url(cfg, &segments, &[])?).auth(auth.into()))
+}
+
 /// `GET /repositories/{workspace}?role=contributor&q=slug="{slug}"`: the repository, listed
 /// only when the caller may write to it (`/user/permissions/repositories` is retired).
 pub fn contributor_repo<'a>(

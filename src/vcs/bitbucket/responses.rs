@@ -176,6 +176,12 @@ struct RawEnd {
 }
 
 #[derive(Deserialize)]
+struct RawPrUser {
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+#[derive(Deserialize)]
 struct RawPullRequest {
     id: u64,
     links: RawPrLinks,
@@ -185,9 +191,14 @@ struct RawPullRequest {
     source: Option<RawEnd>,
     #[serde(default)]
     destination: Option<RawEnd>,
+    #[serde(default)]
+    updated_on: Option<String>,
+    #[serde(default)]
+    closed_by: Option<RawPrUser>,
 }
 
-/// The answer to creating a pull request (201, also for an already open one).
+/// A pull request: the answer to creating one (201, also for an already open one) or to
+/// reading one.
 pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, Failure> {
     let raw: RawPullRequest = ok_json(resp, false)?;
     Ok(PullRequest {
@@ -196,6 +207,11 @@ pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, Failure> {
         state: raw.state.unwrap_or_else(|| "OPEN".into()),
         source_branch: raw.source.map(|s| s.branch.name),
         destination_branch: raw.destination.map(|d| d.branch.name),
+        updated_at: raw
+            .updated_on
+            .as_deref()
+            .and_then(crate::clock::parse_iso8601),
+        closed_by: raw.closed_by.and_then(|u| u.display_name),
     })
 }
 

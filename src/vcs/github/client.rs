@@ -122,6 +122,17 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// One pull request as it is now.
+    pub async fn pull_request(
+        &self,
+        owner: &str,
+        repo: &str,
+        number: u64,
+    ) -> Result<PullRequest, Failure> {
+        let req = requests::pull_request(self.cfg, self.token, owner, repo, number)?;
+        call(&req, responses::pull_request).await
+    }
+
     /// The user's git identity: name (else login) from `/user`, and the primary, verified
     /// address from `/user/emails`, else GitHub's no-reply address.
     pub async fn identity(&self) -> Result<Identity, Failure> {

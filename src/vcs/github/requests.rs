@@ -141,6 +141,23 @@ pub fn create_pull_request(
     ))
 }
 
+/// `GET /repos/{owner}/{repo}/pulls/{number}`.
+pub fn pull_request(
+    cfg: &Config,
+    token: &str,
+    owner: &str,
+    repo: &str,
+    number: u64,
+) -> Result<HttpRequest, Failure> {
+    let number = number.to_string();
+    get(
+        cfg,
+        token,
+        &["repos", owner, repo, "pulls", number.as_str()],
+        &[],
+    )
+}
+
 /// `GET /repos/{owner}/{repo}/pulls?head={owner}:{branch}&state=open`: the open pull
 /// request of a head branch, if any.
 pub fn open_pull_requests(

@@ -214,21 +214,46 @@ struct RawPullRequest {
     head: Option<RawRef>,
     #[serde(default)]
     base: Option<RawRef>,
+    #[serde(default)]
+    merged: Option<bool>,
+    #[serde(default)]
+    merged_at: Option<String>,
+    #[serde(default)]
+    updated_at: Option<String>,
+    #[serde(default)]
+    merged_by: Option<RawLogin>,
+}
+
+#[derive(Deserialize)]
+struct RawLogin {
+    login: String,
 }
 
 impl From<RawPullRequest> for PullRequest {
     fn from(raw: RawPullRequest) -> Self {
+        // GitHub's state is open or closed; a closed one that was merged is merged.
+        let merged = raw.merged == Some(true) || raw.merged_at.is_some();
+        let state = match raw.state {
+            Some(s) if s == "closed" && merged => "merged".to_string(),
+            Some(s) => s,
+            None => "open".into(),
+        };
         PullRequest {
             number: raw.number,
             url: raw.html_url,
-            state: raw.state.unwrap_or_else(|| "open".into()),
+            state,
             source_branch: raw.head.map(|h| h.name),
             destination_branch: raw.base.map(|b| b.name),
+            updated_at: raw
+                .updated_at
+                .as_deref()
+                .and_then(crate::clock::parse_iso8601),
+            closed_by: raw.merged_by.map(|u| u.login),
         }
     }
 }
 
-/// The answer to creating a pull request (201).
+/// A pull request: the answer to creating one (201) or to reading one.
 pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, Failure> {
     Ok(ok_json::<RawPullRequest>(resp)?.into())
 }

@@ -1,0 +1,84 @@
+//! `POST /webhooks/bitbucket` and `POST /webhooks/github`: public routes that take a forge's
+//! webhook only when its signature over the raw body verifies (before anything is parsed or
+//! stored), then route it to the session that opened the pull request (one D1 read) and
+//! hand it over (one Durable Object call). Unknown events and pull requests we did not open
+//! are answered 202 and touch nothing else. No secret configured: the route is disabled (404).
+
+use serde_json::json;
+use worker::{Request, Response};
+
+use crate::auth::random::sha256_hex;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::http::{respond, session_call, Edge};
+use crate::index;
+use crate::session::command::Command;
+use crate::vcs::VcsProvider;
+use crate::webhooks::{self, Parsed};
+
+/// Where each forge puts what: the secret's setting, the signature, event and delivery
+/// headers.
+struct Headers {
+    secret: &'static str,
+    signature: &'static str,
+    event: &'static str,
+    delivery: &'static str,
+}
+
+fn headers_of(provider: VcsProvider) -> Headers {
+    match provider {
+        VcsProvider::Bitbucket => Headers {
+            secret: "BITBUCKET_WEBHOOK_SECRET",
+            signature: "x-hub-signature",
+            event: "x-event-key",
+            delivery: "x-request-uuid",
+        },
+        VcsProvider::Github => Headers {
+            secret: "GITHUB_WEBHOOK_SECRET",
+            signature: "x-hub-signature-256",
+            event: "x-github-event",
+            delivery: "x-github-delivery",
+        },
+    }
+}
+
+fn accepted(status: &str) -> ApiResult<Response> {
+    respond::json(202, &json!({ "status": status }))
+}
+
+/// Takes one delivery from `provider`.
+pub async fn receive(
+    mut req: Request,
+    edge: &Edge<'_>,
+    provider: VcsProvider,
+) -> ApiResult<Response> {
+    let h = headers_of(provider);
+    let Some(secret) = config::secret(edge.env, h.secret) else {
+        return Err(ApiError::no_route());
+    };
+    let body = respond::raw_body(&mut req).await?;
+    let signature = req.headers().get(h.signature)?;
+    if !webhooks::signature_valid(secret.as_bytes(), &body, signature.as_deref()) {
+        return Err(ApiError::unauthorized(
+            "missing or invalid webhook signature",
+        ));
+    }
+    let event_name = req.headers().get(h.event)?.unwrap_or_default();
+    let parsed = match provider {
+        VcsProvider::Bitbucket => webhooks::bitbucket::parse(&event_name, &body),
+        VcsProvider::Github => webhooks::github::parse(&event_name, &body),
+    }
+    .map_err(ApiError::bad_request)?;
+    let Parsed::Event(event) = parsed else {
+        return accepted("ignored");
+    };
+    let delivery = req
+        .headers()
+        .get(h.delivery)?
+        .filter(|d| !d.trim().is_empty() && d.len() <= 200)
+        .unwrap_or_else(|| sha256_hex(&String::from_utf8_lossy(&body)));
+    let Some(session) = index::route(&edge.env.d1("DB")?, provider, &event.route()).await? else {
+        return accepted("unknown");
+    };
+    session_call::call(edge, &session, &Command::Webhook { delivery, event }).await
+}

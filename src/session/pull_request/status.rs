@@ -1,0 +1,145 @@
+//! The pull request after it was opened: the forge's webhooks (verified and routed by the
+//! worker) and refreshes on request, applied by one rule (`webhooks::apply`: never back to
+//! an older state), stored on the artifact and the session, indexed, and broadcast to every
+//! client as `artifact_updated`. A push to the session's branch by someone else is recorded
+//! as a `branch_pushed` event and holds the session's next push until a prompt has run.
+
+use serde_json::{json, Value};
+use worker::Response;
+
+use crate::auth::credentials::Credentials;
+use crate::clock::now_ms;
+use crate::config;
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond;
+use crate::session::client::link::broadcast;
+use crate::session::client::protocol::ServerMessage;
+use crate::session::ctx::Ctx;
+use crate::session::model::ArtifactRow;
+use crate::session::queue;
+use crate::vcs::Client;
+use crate::webhooks::{self, Event, PrState, PrUpdate};
+
+/// What came of a delivery or a refresh, as answered.
+fn answer(status: &str) -> ApiResult<Response> {
+    respond::json(200, &json!({ "status": status }))
+}
+
+/// The session's PR artifact, its metadata and its number.
+fn pr_of(ctx: &Ctx) -> ApiResult<Option<(ArtifactRow, Value, u64)>> {
+    let Some(art) = ctx.store.pr_artifact()? else {
+        return Ok(None);
+    };
+    let meta: Value = art
+        .metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_else(|| json!({}));
+    let Some(number) = meta.get("number").and_then(Value::as_u64) else {
+        return Ok(None);
+    };
+    Ok(Some((art, meta, number)))
+}
+
+/// Applies `update` to the PR `number`: answers whether anything changed.
+fn apply(ctx: &Ctx, number: u64, update: &PrUpdate) -> ApiResult<bool> {
+    let Some((art, meta, ours)) = pr_of(ctx)? else {
+        return Ok(false);
+    };
+    if ours != number {
+        return Ok(false);
+    }
+    let Some(next) = webhooks::apply(&meta, update) else {
+        return Ok(false);
+    };
+    let row = ctx.store.set_artifact_metadata(&art.id, &next)?;
+    ctx.store.set_pr_state(update.state, now_ms())?;
+    let mut artifact = row.json();
+    artifact["prNumber"] = number.into();
+    broadcast(ctx, &ServerMessage::ArtifactUpdated { artifact });
+    ctx.index_later("after a pull request changed");
+    Ok(true)
+}
+
+/// A verified delivery `delivery` about this session.
+pub async fn webhook(ctx: &Ctx, delivery: &str, event: Event) -> ApiResult<Response> {
+    let session = ctx.store.existing_session()?;
+    let now = now_ms();
+    if !ctx.store.remember_delivery(delivery, now)? {
+        return answer("duplicate");
+    }
+    match event {
+        Event::PullRequest { number, update, .. } => {
+            let changed = apply(ctx, number, &update)?;
+            answer(if changed { "applied" } else { "unchanged" })
+        }
+        Event::Push {
+            branches, actor, ..
+        } => {
+            let Some(branch) = session
+                .branch_name
+                .as_deref()
+                .filter(|b| branches.iter().any(|p| p == b))
+            else {
+                return answer("ignored");
+            };
+            let pushing = ctx.pr_under_way.get();
+            if !webhooks::push_is_foreign(pushing, session.own_push_at, now) {
+                return answer("own_push");
+            }
+            ctx.store.set_foreign_push(Some(now))?;
+            let event = json!({
+                "type": "branch_pushed",
+                "branchName": branch,
+                "actor": actor,
+                "timestamp": now as f64 / 1000.0,
+            });
+            queue::record_event(ctx, "branch_pushed", &event.to_string(), None)?;
+            answer("recorded")
+        }
+    }
+}
+
+/// `POST /sessions/{id}/pr/refresh`: reads the pull request as the current author (else the
+/// owner) once and applies its state like a webhook.
+pub async fn refresh(ctx: &Ctx) -> ApiResult<Response> {
+    let session = ctx.store.existing_session()?;
+    let Some((_, _, number)) = pr_of(ctx)? else {
+        return Err(ApiError::not_found("this session has no pull request"));
+    };
+    let provider = session.vcs_provider;
+    let user = queue::current_author(ctx, &session)?;
+    let creds = Credentials::new(&ctx.env, provider)?;
+    let fresh = creds.access_token(&user, ctx.keeper()).await?;
+    let cfg = config::vcs(&ctx.env, provider);
+    let client = Client::user(&cfg, &fresh.token);
+    let pr = match client
+        .pull_request(&session.repo_owner, &session.repo_name, number)
+        .await
+    {
+        Ok(pr) => pr,
+        Err(e) => {
+            if e.is_reauth() {
+                creds.mark_reauth(&user, fresh.version).await?;
+            }
+            return Err(e.into());
+        }
+    };
+    let state = PrState::parse(&pr.state).ok_or_else(|| {
+        ApiError::new(
+            502,
+            "upstream_invalid",
+            format!("unexpected pull request state {:?}", pr.state),
+        )
+    })?;
+    let update = PrUpdate {
+        state,
+        updated_at: pr.updated_at.unwrap_or_else(now_ms),
+        actor: pr.closed_by,
+    };
+    let changed = apply(ctx, number, &update)?;
+    respond::json(
+        200,
+        &json!({"prNumber": number, "state": state, "changed": changed}),
+    )
+}

@@ -1,0 +1,246 @@
+//! Forge webhooks, sans-IO: the signature check over the raw body, each forge's deliveries
+//! parsed into one typed [`Event`] (`bitbucket`, `github`), the D1 routing keys, and the
+//! rules a session applies: a PR state never goes back to an older one, and a push to the
+//! session's branch is someone else's unless the session itself just pushed.
+
+pub mod bitbucket;
+pub mod github;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::Sha256;
+
+/// How long after its own push a push webhook on the session's branch counts as the
+/// session's own (the forge reports the agent's push moments after it completes).
+pub const OWN_PUSH_WINDOW_MS: i64 = 120_000;
+
+/// How long a delivery id is remembered (a redelivery within it changes nothing).
+pub const DELIVERY_MEMORY_MS: i64 = 24 * 3600 * 1000;
+
+/// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` with `secret`, compared in
+/// constant time.
+pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
+    let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(sig) = hex::decode(hex_sig) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&sig).is_ok()
+}
+
+/// A pull request's state as sessions record it (the artifact's `metadata.state`, in the
+/// lowercase the contract already uses for `open`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrState {
+    Open,
+    Merged,
+    Declined,
+    Closed,
+}
+
+impl PrState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrState::Open => "open",
+            PrState::Merged => "merged",
+            PrState::Declined => "declined",
+            PrState::Closed => "closed",
+        }
+    }
+
+    /// From a provider's word for it (`OPEN`, `MERGED`, `DECLINED`, `SUPERSEDED`, `closed`).
+    pub fn parse(s: &str) -> Option<PrState> {
+        match s.to_ascii_lowercase().as_str() {
+            "open" => Some(PrState::Open),
+            "merged" => Some(PrState::Merged),
+            "declined" => Some(PrState::Declined),
+            "closed" | "superseded" => Some(PrState::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// What the forge says a pull request is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrUpdate {
+    pub state: PrState,
+    /// The PR's own `updated_on`/`updated_at` (Unix ms): an older one never wins.
+    pub updated_at: i64,
+    /// Who did it (display name, else login).
+    pub actor: Option<String>,
+}
+
+/// One delivery, as the session needs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    PullRequest {
+        /// `owner/name`, lowercase.
+        repo: String,
+        number: u64,
+        update: PrUpdate,
+    },
+    Push {
+        /// `owner/name`, lowercase.
+        repo: String,
+        branches: Vec<String>,
+        actor: Option<String>,
+    },
+}
+
+/// What a delivery was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Event(Event),
+    /// An event we do not act on (answered 202).
+    Ignored,
+}
+
+/// How the D1 routing table is keyed: `("pr", number)` or `("branch", name)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteKey {
+    pub repo: String,
+    pub kind: &'static str,
+    pub keys: Vec<String>,
+}
+
+impl Event {
+    /// The routing rows that may name this event's session.
+    pub fn route(&self) -> RouteKey {
+        match self {
+            Event::PullRequest { repo, number, .. } => RouteKey {
+                repo: repo.clone(),
+                kind: "pr",
+                keys: vec![number.to_string()],
+            },
+            Event::Push { repo, branches, .. } => RouteKey {
+                repo: repo.clone(),
+                kind: "branch",
+                keys: branches.clone(),
+            },
+        }
+    }
+}
+
+/// A repository's routing name: `owner/name` in lowercase (forges compare them so).
+pub fn repo_key(owner: &str, name: &str) -> String {
+    format!("{owner}/{name}").to_ascii_lowercase()
+}
+
+/// The PR artifact's metadata after `update`, or `None` when it changes nothing: an update
+/// older than the last one applied, or the same state at the same time (a redelivery).
+pub fn apply(metadata: &Value, update: &PrUpdate) -> Option<Value> {
+    let last = metadata.get("updatedAt").and_then(Value::as_i64);
+    let state = metadata
+        .get("state")
+        .and_then(Value::as_str)
+        .and_then(PrState::parse);
+    match last {
+        Some(at) if update.updated_at < at => return None,
+        Some(at) if update.updated_at == at && state == Some(update.state) => return None,
+        _ => {}
+    }
+    let mut next = metadata.clone();
+    let obj = next.as_object_mut()?;
+    obj.insert("state".into(), update.state.as_str().into());
+    obj.insert("updatedAt".into(), update.updated_at.into());
+    obj.insert(
+        "actor".into(),
+        update.actor.clone().map_or(Value::Null, Value::from),
+    );
+    Some(next)
+}
+
+/// Whether a push to the session's branch was someone else's: not while the session is
+/// pushing, nor within [`OWN_PUSH_WINDOW_MS`] after its last push.
+pub fn push_is_foreign(pushing: bool, own_push_at: Option<i64>, now: i64) -> bool {
+    !pushing && own_push_at.is_none_or(|at| now - at > OWN_PUSH_WINDOW_MS)
+}
+
+/// Reads a JSON body into `T`, with a short reason when it cannot.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("the body is not the expected JSON: {e}"))
+}
+
+#[cfg(test)]
+pub(crate) fn fixture(provider: &str, name: &str) -> String {
+    crate::vcs::fixture(provider, &format!("webhooks/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sign(secret: &str, body: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    #[test]
+    fn signatures() {
+        let body = br#"{"a":1}"#;
+        let good = sign("s3cret", body);
+        assert!(signature_valid(b"s3cret", body, Some(&good)));
+        assert!(!signature_valid(b"other", body, Some(&good)));
+        assert!(!signature_valid(b"s3cret", br#"{"a":2}"#, Some(&good)));
+        assert!(!signature_valid(b"s3cret", body, None));
+        assert!(!signature_valid(
+            b"s3cret",
+            body,
+            Some(&good.replace("sha256=", "sha1="))
+        ));
+        assert!(!signature_valid(b"s3cret", body, Some("sha256=zz")));
+    }
+
+    fn update(state: PrState, at: i64) -> PrUpdate {
+        PrUpdate {
+            state,
+            updated_at: at,
+            actor: Some("Ada".into()),
+        }
+    }
+
+    #[test]
+    fn newer_states_win_and_older_ones_are_ignored() {
+        let created = json!({"number": 7, "state": "open", "head": "h", "base": "b"});
+        let merged = apply(&created, &update(PrState::Merged, 2000)).unwrap();
+        assert_eq!(
+            merged,
+            json!({"number": 7, "state": "merged", "head": "h", "base": "b", "updatedAt": 2000, "actor": "Ada"})
+        );
+        assert_eq!(apply(&merged, &update(PrState::Open, 1000)), None, "older");
+        assert_eq!(
+            apply(&merged, &update(PrState::Merged, 2000)),
+            None,
+            "again"
+        );
+        let reopened = apply(&merged, &update(PrState::Open, 3000)).unwrap();
+        assert_eq!(reopened["state"], "open");
+    }
+
+    #[test]
+    fn own_pushes_are_recognized() {
+        assert!(!push_is_foreign(true, None, 10));
+        assert!(!push_is_foreign(false, Some(0), OWN_PUSH_WINDOW_MS));
+        assert!(push_is_foreign(false, Some(0), OWN_PUSH_WINDOW_MS + 1));
+        assert!(push_is_foreign(false, None, 10));
+    }
+
+    #[test]
+    fn states_from_provider_words() {
+        assert_eq!(PrState::parse("MERGED"), Some(PrState::Merged));
+        assert_eq!(PrState::parse("SUPERSEDED"), Some(PrState::Closed));
+        assert_eq!(PrState::parse("open"), Some(PrState::Open));
+        assert_eq!(PrState::parse("draft"), None);
+    }
+}
