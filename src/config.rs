@@ -166,6 +166,16 @@ pub fn git_host(env: &Env, provider: VcsProvider) -> String {
         })
 }
 
+/// How long after the session's own push a push webhook on its branch is taken for the
+/// echo of that push (`PUSH_ECHO_WINDOW_MS`, 2 minutes).
+pub fn push_echo_window_ms(env: &Env) -> i64 {
+    positive_int(
+        env,
+        "PUSH_ECHO_WINDOW_MS",
+        crate::webhooks::OWN_PUSH_WINDOW_MS,
+    )
+}
+
 /// How long a pull request waits for the sandbox's push (`PR_PUSH_TIMEOUT_MS`, 180 s).
 pub fn push_timeout_ms(env: &Env) -> i64 {
     positive_int(env, "PR_PUSH_TIMEOUT_MS", 180_000)

@@ -65,7 +65,7 @@ pub enum D1 {
 
 /// The logging settings, read from the environment once per isolate.
 struct Settings {
-    /// A line per D1 round trip (`D1_TRACE=1`).
+    /// A line per D1 round trip and Durable Object call (`D1_TRACE=1`).
     trace_d1: bool,
     /// A line per answered request, not only failed and slow ones (`LOG_REQUESTS=all`).
     requests_all: bool,
@@ -87,6 +87,14 @@ pub fn configure(env: &worker::Env) {
 /// Whether every answered request gets a log line (`LOG_REQUESTS=all`).
 pub fn requests_all() -> bool {
     SETTINGS.get().is_some_and(|s| s.requests_all)
+}
+
+/// Counts one call from the worker to a Durable Object in the log when `D1_TRACE=1` (the
+/// webhook tests and the benchmark count them, next to the D1 round trips).
+pub fn object_call() {
+    if SETTINGS.get().is_some_and(|s| s.trace_d1) {
+        emit(Level::Info, "object", &[]);
+    }
 }
 
 /// Counts one D1 round trip in the log when `D1_TRACE=1` (the benchmark counts them).

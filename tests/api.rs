@@ -574,3 +574,24 @@ async fn bodies_are_limited_while_they_stream_and_sandbox_callers_are_checked_fi
     let forged = format!("Bearer {}", "f".repeat(64));
     assert_eq!(chunked_post(sh.worker.port, &path, &forged, big).await, 401);
 }
+
+#[tokio::test]
+async fn webhooks_are_disabled_without_a_secret() {
+    let c = client();
+    for forge in ["bitbucket", "github"] {
+        let r = c
+            .send(
+                c.http
+                    .post(c.url(&format!("/webhooks/{forge}")))
+                    .header("content-type", "application/json")
+                    .body("{}"),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "not_found"),
+            "{forge}: {}",
+            r.body
+        );
+    }
+}

@@ -31,5 +31,6 @@ pub async fn call(edge: &Edge<'_>, id: &str, command: &Command) -> ApiResult<Res
         .with_headers(headers)
         .with_body(Some(body.into()));
     let req = Request::new_with_init("https://session/command", &init)?;
+    crate::log::object_call();
     Ok(stub.fetch_with_request(req).await?)
 }

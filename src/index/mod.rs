@@ -99,38 +99,32 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// Routes the forge's webhooks about a session's pull request to it: its number and its
-/// head branch in `repo` (`webhooks::repo_key`), in one batch.
-pub async fn add_routes(
+/// Routes the forge's webhooks about `repo` (`webhooks::repo_key`) to a session: its pull
+/// request's number (kind `pr`) or its branch (kind `branch`).
+pub async fn add_route(
     db: &D1Database,
     provider: VcsProvider,
     repo: &str,
-    number: u64,
-    branch: &str,
+    (kind, key): (&str, &str),
     session_id: &str,
     now: i64,
 ) -> ApiResult<()> {
-    let row = |kind: &str, key: &str| {
-        db.prepare(
-            "INSERT INTO vcs_routes (provider, repo, kind, key, session_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (provider, repo, kind, key) DO UPDATE SET session_id = excluded.session_id,
-                created_at = excluded.created_at",
-        )
-        .bind(&[
-            provider.as_str().into(),
-            repo.into(),
-            kind.into(),
-            key.into(),
-            session_id.into(),
-            (now as f64).into(),
-        ])
-    };
     log::d1(D1::Write);
-    db.batch(vec![
-        row("pr", &number.to_string())?,
-        row("branch", branch)?,
-    ])
+    db.prepare(
+        "INSERT INTO vcs_routes (provider, repo, kind, key, session_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (provider, repo, kind, key) DO UPDATE SET session_id = excluded.session_id,
+            created_at = excluded.created_at",
+    )
+    .bind(&[
+        provider.as_str().into(),
+        repo.into(),
+        kind.into(),
+        key.into(),
+        session_id.into(),
+        (now as f64).into(),
+    ])?
+    .run()
     .await?;
     Ok(())
 }

@@ -12,7 +12,8 @@ use serde_json::Value;
 use sha2::Sha256;
 
 /// How long after its own push a push webhook on the session's branch counts as the
-/// session's own (the forge reports the agent's push moments after it completes).
+/// session's own (the forge reports the agent's push moments after it completes); the
+/// default of `PUSH_ECHO_WINDOW_MS`.
 pub const OWN_PUSH_WINDOW_MS: i64 = 120_000;
 
 /// How long a delivery id is remembered (a redelivery within it changes nothing).
@@ -160,9 +161,9 @@ pub fn apply(metadata: &Value, update: &PrUpdate) -> Option<Value> {
 }
 
 /// Whether a push to the session's branch was someone else's: not while the session is
-/// pushing, nor within [`OWN_PUSH_WINDOW_MS`] after its last push.
-pub fn push_is_foreign(pushing: bool, own_push_at: Option<i64>, now: i64) -> bool {
-    !pushing && own_push_at.is_none_or(|at| now - at > OWN_PUSH_WINDOW_MS)
+/// pushing, nor within `window_ms` after its last push.
+pub fn push_is_foreign(pushing: bool, own_push_at: Option<i64>, now: i64, window_ms: i64) -> bool {
+    !pushing && own_push_at.is_none_or(|at| now - at > window_ms)
 }
 
 /// Reads a JSON body into `T`, with a short reason when it cannot.
@@ -230,10 +231,11 @@ mod tests {
 
     #[test]
     fn own_pushes_are_recognized() {
-        assert!(!push_is_foreign(true, None, 10));
-        assert!(!push_is_foreign(false, Some(0), OWN_PUSH_WINDOW_MS));
-        assert!(push_is_foreign(false, Some(0), OWN_PUSH_WINDOW_MS + 1));
-        assert!(push_is_foreign(false, None, 10));
+        let w = OWN_PUSH_WINDOW_MS;
+        assert!(!push_is_foreign(true, None, 10, w));
+        assert!(!push_is_foreign(false, Some(0), w, w));
+        assert!(push_is_foreign(false, Some(0), w + 1, w));
+        assert!(push_is_foreign(false, None, 10, w));
     }
 
     #[test]

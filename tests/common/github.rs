@@ -99,23 +99,10 @@ impl Respond for InstallationTokens {
         }
         let mut body = fixture("installation_token.json");
         body["token"] = json!(INSTALLATION_TOKEN);
-        let expires = iso_seconds(super::now_ms() + 3_600_000);
+        let expires = control_plane::clock::iso8601(super::now_ms() + 3_600_000);
         body["expires_at"] = json!(expires);
         ResponseTemplate::new(201).set_body_json(body)
     }
-}
-
-/// Unix ms as `YYYY-MM-DDTHH:MM:SSZ` (via Node, which every test machine has).
-fn iso_seconds(ms: i64) -> String {
-    let out = Command::new("node")
-        .args([
-            "-e",
-            "console.log(new Date(Number(process.argv[1])).toISOString().replace(/\\.\\d+Z$/,'Z'))",
-        ])
-        .arg(ms.to_string())
-        .output()
-        .expect("node");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Mounts the App's token exchange, verified with `public`.

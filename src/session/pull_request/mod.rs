@@ -156,6 +156,9 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     push::push(ctx, &pr.pushes, provider, &git, (ws, slug), &head, owned).await?;
     ctx.store.set_branch_name(&head)?;
     ctx.store.set_own_push(now_ms())?;
+    let repo = webhooks::repo_key(ws, slug);
+    // Pushes to the branch by anyone else reach the session from now on.
+    route(ctx, provider, &repo, ("branch", &head)).await;
 
     let new_pr = NewPullRequest {
         title: input.title.clone(),
@@ -194,21 +197,8 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         now_ms(),
     )?;
     ctx.store.set_pr_state(webhooks::PrState::Open, now_ms())?;
-    // The forge's webhooks about this pull request and its branch find the session here.
-    let repo = webhooks::repo_key(ws, slug);
-    let routed = index::add_routes(
-        &ctx.db()?,
-        provider,
-        &repo,
-        created.number,
-        &head,
-        &session.id,
-        now_ms(),
-    )
-    .await;
-    if let Err(e) = routed {
-        ctx.warn("webhooks will not find this pull request", e);
-    }
+    // The forge's webhooks about this pull request find the session here.
+    route(ctx, provider, &repo, ("pr", &created.number.to_string())).await;
     ctx.index_later("after a pull request was opened");
     let mut artifact = row.json();
     artifact["prNumber"] = created.number.into();
@@ -217,6 +207,18 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         200,
         &json!({"prNumber": created.number, "prUrl": created.url, "state": state}),
     )
+}
+
+/// Routes webhooks about `repo`'s `key` to this session; a failure is logged, not fatal (the
+/// work is done; only later state updates would be missed).
+async fn route(ctx: &Ctx, provider: crate::vcs::VcsProvider, repo: &str, key: (&str, &str)) {
+    let routed = match ctx.db() {
+        Ok(db) => index::add_route(&db, provider, repo, key, &ctx.session_id, now_ms()).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = routed {
+        ctx.warn("webhooks will not find this session", e);
+    }
 }
 
 /// No sandbox to push from (we never assume the branch was pushed).

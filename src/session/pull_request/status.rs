@@ -84,7 +84,8 @@ pub async fn webhook(ctx: &Ctx, delivery: &str, event: Event) -> ApiResult<Respo
                 return answer("ignored");
             };
             let pushing = ctx.pr_under_way.get();
-            if !webhooks::push_is_foreign(pushing, session.own_push_at, now) {
+            let window = config::push_echo_window_ms(&ctx.env);
+            if !webhooks::push_is_foreign(pushing, session.own_push_at, now, window) {
                 return answer("own_push");
             }
             ctx.store.set_foreign_push(Some(now))?;
