@@ -6,7 +6,9 @@
 //! - sandbox → 10 clients fan-out (events/s, what each client received, what was stored
 //!   and survived a restart of `wrangler dev`);
 //! - D1 round trips per sandbox event, per prompt, per token refresh and per `GET /sessions`;
-//! - `GET /repos` upstream calls and one pull request's cost.
+//! - `GET /repos` upstream calls and one pull request's cost;
+//! - webhook handling: latency of a signed delivery for a session's pull request and for
+//!   one no session opened, with the D1 round trips and session calls per delivery.
 //!
 //! Run with `npm run bench`.
 
@@ -539,11 +541,95 @@ async fn pr_figures(worker: &Worker, fake: &wiremock::MockServer, c: &Client) {
     sb.close().await;
 }
 
+/// Signed `pullrequest:updated` deliveries: `n` about the session's pull request (each a
+/// newer update, same state) and `n` about a pull request no session opened; latency and
+/// the D1 round trips and session calls per delivery.
+async fn webhook_figures(worker: &Worker, fake: &wiremock::MockServer, c: &Client) {
+    use common::bitbucket::fixture;
+    use common::sandbox::start_working;
+    use hmac::{Hmac, Mac};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+
+    let user = "webhook-bench-user";
+    let id = c
+        .create_session(
+            user,
+            json!({"repoName": "hook-repo", "branch": "main", "scmToken": "AT-hook-bench",
+                   "scmTokenExpiresAt": common::now_ms() + 3_600_000, "scmName": "H", "scmEmail": "h@example.com"}),
+        )
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/2.0/repositories/acme/hook-repo/pullrequests"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("pr.json")))
+        .mount(fake)
+        .await;
+    let (mut sb, _) = start_working(worker, fake, &id, user).await;
+    let c2 = c.clone();
+    let pr_path = format!("/sessions/{id}/pr");
+    let pending =
+        tokio::spawn(async move { c2.post(&pr_path, &json!({"title": "T", "body": "B"})).await });
+    sb.complete_push().await;
+    let r = pending.await.expect("pr");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let number = r.body["prNumber"].as_u64().expect("prNumber");
+
+    let deliver = |repo: &str, n: u64, at: i64, k: usize| {
+        let mut body = fixture("webhooks/pr_updated.json");
+        body["repository"]["full_name"] = json!(repo);
+        body["pullrequest"]["id"] = json!(n);
+        body["pullrequest"]["updated_on"] = json!(control_plane::clock::iso8601(at));
+        let bytes = body.to_string().into_bytes();
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).unwrap();
+        mac.update(&bytes);
+        let sig = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        c.http
+            .post(c.url("/webhooks/bitbucket"))
+            .header("content-type", "application/json")
+            .header("x-event-key", "pullrequest:updated")
+            .header("x-request-uuid", format!("bench-{repo}-{k}"))
+            .header("x-hub-signature", sig)
+            .body(bytes)
+    };
+    const N: usize = 200;
+    let t0 = common::now_ms();
+    for (label, repo, n) in [
+        ("the session's pull request", "acme/hook-repo", number),
+        ("a pull request no session opened", "acme/nobody", 999_999),
+    ] {
+        let before = d1_calls(worker);
+        let log = std::fs::read_to_string(&worker.log).unwrap_or_default();
+        let objects = log.matches(r#""msg":"object""#).count();
+        let mut samples = Vec::with_capacity(N);
+        for k in 0..N {
+            let req = deliver(repo, n, t0 + k as i64 * 1000, k);
+            let start = Instant::now();
+            let r = c.send(req).await;
+            samples.push(start.elapsed());
+            assert!(r.status == 200 || r.status == 202, "{}", r.body);
+        }
+        let after = d1_calls(worker);
+        let log = std::fs::read_to_string(&worker.log).unwrap_or_default();
+        let objects = log.matches(r#""msg":"object""#).count() - objects;
+        let (med, p99) = stats(&mut samples);
+        println!(
+            "webhook for {label}: {med:.3} / {p99:.3} ms median / p99 over {N}; per delivery {:.2} D1 reads, {:.2} D1 writes, {:.2} session calls",
+            (after.0 - before.0) as f64 / N as f64,
+            (after.1 - before.1) as f64 / N as f64,
+            objects as f64 / N as f64,
+        );
+    }
+    sb.close().await;
+}
+
+const WEBHOOK_SECRET: &str = "bench-webhook-secret";
+
 /// The bench's configuration: the tests', with sandboxes that stay `connecting` for the
 /// whole run once spawned (nothing connects to the ones prompts spawn).
 fn vars(fake: &wiremock::MockServer, trace_d1: bool) -> Vec<(&'static str, String)> {
     let mut vars = test_vars(&fake.uri());
     vars.push(("SANDBOX_CONNECT_TIMEOUT_MS", "600000".into()));
+    vars.push(("BITBUCKET_WEBHOOK_SECRET", WEBHOOK_SECRET.into()));
     if trace_d1 {
         vars.push(("D1_TRACE", "1".into()));
     }
@@ -602,6 +688,7 @@ fn main() {
     let (id, stored) = rt.block_on(async {
         let c = worker.client();
         counter_figures(&worker, &fake, &c).await;
+        webhook_figures(&worker, &fake, &c).await;
         // One client first: what one socket costs, apart from the fan-out.
         fanout_figures(&worker, &fake, &c, 1).await;
         fanout_figures(&worker, &fake, &c, 10).await

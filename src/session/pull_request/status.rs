@@ -53,11 +53,14 @@ fn apply(ctx: &Ctx, number: u64, update: &PrUpdate) -> ApiResult<bool> {
         return Ok(false);
     };
     let row = ctx.store.set_artifact_metadata(&art.id, &next)?;
-    ctx.store.set_pr_state(update.state, now_ms())?;
     let mut artifact = row.json();
     artifact["prNumber"] = number.into();
     broadcast(ctx, &ServerMessage::ArtifactUpdated { artifact });
-    ctx.index_later("after a pull request changed");
+    // The index holds only the state: it is written when the state changes.
+    if meta.get("state") != next.get("state") {
+        ctx.store.set_pr_state(update.state, now_ms())?;
+        ctx.index_later("after a pull request changed");
+    }
     Ok(true)
 }
 
