@@ -226,9 +226,10 @@ pub struct UserRef {
 }
 
 /// One command from the worker to the session's Durable Object: the typed contract between
-/// the two (sent as JSON tagged by `op`).
+/// the two (sent as JSON, externally tagged: `{"<op>": {...}}`, which serde reads without
+/// buffering the body first).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     Create(NewSession),
     Get,
@@ -277,7 +278,7 @@ pub enum SandboxAsk {
 
 /// Who asks for a pull request: resolved once by the worker, checked by the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "token", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum PrCaller {
     /// The web app, whose service token the worker verified.
     Service,
@@ -369,7 +370,7 @@ mod tests {
             },
         };
         let s = serde_json::to_string(&c).unwrap();
-        assert!(s.contains("\"op\":\"list\""));
+        assert!(s.starts_with("{\"list\":{"), "{s}");
         let back: Command = serde_json::from_str(&s).unwrap();
         assert!(matches!(
             back,
@@ -378,6 +379,14 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn pr_callers_round_trip() {
+        for caller in [PrCaller::Service, PrCaller::Sandbox("t".into())] {
+            let s = serde_json::to_string(&caller).unwrap();
+            assert_eq!(serde_json::from_str::<PrCaller>(&s).unwrap(), caller);
+        }
     }
 
     #[test]

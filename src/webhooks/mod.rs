@@ -81,7 +81,7 @@ pub struct PrUpdate {
 
 /// One delivery, as the session needs it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Event {
     PullRequest {
         /// `owner/name`, lowercase.
