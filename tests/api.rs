@@ -595,3 +595,23 @@ async fn webhooks_are_disabled_without_a_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn github_listings_without_the_app_or_a_user_say_what_is_missing() {
+    let c = client();
+    let r = c
+        .send(
+            c.http
+                .get(c.url("/repos"))
+                .bearer_auth(service_token_at(now_ms()))
+                .header("x-vcs-provider", "github"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "server_misconfigured"),
+        "{}",
+        r.body
+    );
+    assert!(r.message().contains("GITHUB_APP_ID"), "{}", r.body);
+}

@@ -304,6 +304,13 @@ async fn github_events_update_the_session_and_every_client() {
         (&json!("merged"), &json!("bradrydzewski"))
     );
     index_shows(&o.id, "merged").await;
+    // A push to the session's branch right after its own push: the echo of it, found by
+    // the branch's route.
+    let mut push = common::github::fixture("webhooks/push.json");
+    push["repository"]["full_name"] = json!(format!("{}/{}", o.owner, o.repo));
+    push["ref"] = json!(format!("refs/heads/{}", o.head));
+    let r = deliver(Forge::Github, "push", &unique("gh-push"), &push).await;
+    assert_eq!(r.body["status"], "own_push", "{}", r.body);
 }
 
 #[tokio::test]
