@@ -388,6 +388,24 @@ async fn bad_signatures_redeliveries_and_older_events_change_nothing() {
     )
     .await;
     assert_eq!(r.status, 413);
+
+    // The session is deleted: its webhooks are accepted and change nothing.
+    let c = shared().worker.client();
+    assert_eq!(c.delete(&format!("/sessions/{}", o.id)).await.status, 200);
+    let later = bitbucket_event("pr_updated.json", &o, t + 60_000);
+    let r = deliver(
+        Forge::Bitbucket,
+        "pullrequest:updated",
+        &unique("gone"),
+        &later,
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (202, &json!("unknown")),
+        "{}",
+        r.body
+    );
 }
 
 /// Lines of the worker's log counting D1 reads, writes and Durable Object calls.

@@ -80,5 +80,10 @@ pub async fn receive(
     let Some(session) = index::route(&edge.env.d1("DB")?, provider, &event.route()).await? else {
         return accepted("unknown");
     };
-    session_call::call(edge, &session, &Command::Webhook { delivery, event }).await
+    let answer = session_call::call(edge, &session, &Command::Webhook { delivery, event }).await?;
+    if answer.status_code() == 404 {
+        // The session was deleted since: nothing to update, and nothing for the forge to retry.
+        return accepted("unknown");
+    }
+    Ok(answer)
 }
