@@ -202,6 +202,16 @@ fn github_event(file: &str, o: &Opened, at: i64) -> Value {
     b
 }
 
+/// The answer is `code` with `{"status": status}`.
+fn answered(r: &Reply, code: u16, status: &str) {
+    assert_eq!(
+        (r.status, &r.body["status"]),
+        (code, &json!(status)),
+        "{}",
+        r.body
+    );
+}
+
 async fn pr_metadata(id: &str) -> Value {
     let c = shared().worker.client();
     c.get(&format!("/sessions/{id}/artifacts")).await.body["artifacts"][0]["metadata"].clone()
@@ -400,12 +410,7 @@ async fn bad_signatures_redeliveries_and_older_events_change_nothing() {
         &later,
     )
     .await;
-    assert_eq!(
-        (r.status, &r.body["status"]),
-        (202, &json!("unknown")),
-        "{}",
-        r.body
-    );
+    answered(&r, 202, "unknown");
 }
 
 /// Lines of the worker's log counting D1 reads, writes and Durable Object calls.
@@ -441,7 +446,7 @@ async fn unknown_events_and_pull_requests_are_accepted_and_touch_nothing() {
     let before = settled_counts().await;
     let fork = json!({"repository": {"full_name": "acme/x"}});
     let r = deliver(Forge::Bitbucket, "repo:fork", &unique("fork"), &fork).await;
-    assert_eq!((r.status, &r.body["status"]), (202, &json!("ignored")));
+    answered(&r, 202, "ignored");
     let r = deliver(
         Forge::Github,
         "issues",
@@ -449,7 +454,7 @@ async fn unknown_events_and_pull_requests_are_accepted_and_touch_nothing() {
         &json!({"action": "opened"}),
     )
     .await;
-    assert_eq!((r.status, &r.body["status"]), (202, &json!("ignored")));
+    answered(&r, 202, "ignored");
     assert_eq!(settled_counts().await, before);
 
     // A pull request no session opened: one D1 read, no write, no session called.
@@ -462,12 +467,7 @@ async fn unknown_events_and_pull_requests_are_accepted_and_touch_nothing() {
         &stranger,
     )
     .await;
-    assert_eq!(
-        (r.status, &r.body["status"]),
-        (202, &json!("unknown")),
-        "{}",
-        r.body
-    );
+    answered(&r, 202, "unknown");
     let after = settled_counts().await;
     assert_eq!(
         (after.0 - before.0, after.1 - before.1, after.2 - before.2),
