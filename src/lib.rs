@@ -18,12 +18,13 @@ pub mod validate;
 pub mod vcs;
 pub mod webhooks;
 
+pub use auth::refresher::RefreshObject;
 pub use session::object::SessionObject;
 
 use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    http::handle(req, env, &ctx).await
+    http::handle(req, env).await
 }

@@ -1,27 +1,27 @@
 //! A user's stored VCS credentials (D1 `user_scm_tokens`, encrypted): taking newer ones in,
 //! and handing out an access token that is fresh, refreshing it when needed. Exactly one
-//! caller anywhere refreshes a user's tokens at a time (a lease taken by compare-and-swap);
-//! the others wait and re-read the winner's tokens. A refreshed pair is stored before use,
-//! and the refresh runs detached from its caller (a caller hanging up cannot lose a rotated
-//! refresh token). Credentials are refreshed by the provider they belong to.
+//! refresh per user runs anywhere at a time: the user's `RefreshObject` does it (its own
+//! request outlives a caller who hangs up, so a rotated refresh token is never lost); the
+//! others use the token while it lasts, else wait and re-read. A refreshed pair is stored
+//! (compare-and-swap on its version) before use. Credentials are refreshed by the provider
+//! they belong to.
 
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Date, Delay, Env};
 
-use crate::auth::lifecycle::{self, Action, CredentialState, LEASE_MS};
-use crate::auth::random;
+use crate::auth::lifecycle::{self, Action, CredentialState};
 use crate::auth::refresh::{self, Refreshed};
+use crate::auth::refresher;
 use crate::auth::vault::Vault;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
-use crate::keep::Keeper;
 use crate::log::{self, D1};
 use crate::vcs::VcsProvider;
 
-/// How long a refresh may take: well below the lease, so the lease never runs out first.
-const REFRESH_TIMEOUT_MS: u64 = (LEASE_MS / 2) as u64;
+/// How long a refresh may take.
+const REFRESH_TIMEOUT_MS: u64 = 10_000;
 
 /// How long a caller waits for another's refresh before giving up.
 const WAIT_LIMIT_MS: u64 = 15_000;
@@ -34,7 +34,6 @@ struct Row {
     expires_at: Option<i64>,
     needs_reauth: i64,
     version: i64,
-    refresh_lease_until: Option<i64>,
 }
 
 impl Row {
@@ -43,7 +42,6 @@ impl Row {
             expires_at: self.expires_at,
             has_refresh_token: self.refresh_token_encrypted.is_some(),
             needs_reauth: self.needs_reauth != 0,
-            lease_until: self.refresh_lease_until,
         }
     }
 }
@@ -106,7 +104,7 @@ impl Credentials {
             .db
             .prepare(
                 "SELECT access_token_encrypted, refresh_token_encrypted, expires_at, needs_reauth,
-                    version, refresh_lease_until
+                    version
                  FROM user_scm_tokens WHERE provider = ?1 AND user_id = ?2",
             )
             .bind(&[self.provider.as_str().into(), user_id.into()])?
@@ -207,8 +205,7 @@ impl Credentials {
             .prepare(
                 "UPDATE user_scm_tokens SET access_token_encrypted = ?4,
                     refresh_token_encrypted = COALESCE(?5, refresh_token_encrypted),
-                    expires_at = ?6, needs_reauth = 0, version = version + 1,
-                    refresh_lease_until = NULL, refresh_lease_holder = NULL, updated_at = ?7
+                    expires_at = ?6, needs_reauth = 0, version = version + 1, updated_at = ?7
                  WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
             )
             .bind(&[
@@ -229,8 +226,7 @@ impl Credentials {
         log::d1(D1::Write);
         self.db
             .prepare(
-                "UPDATE user_scm_tokens SET needs_reauth = 1, refresh_lease_until = NULL,
-                    refresh_lease_holder = NULL, version = version + 1
+                "UPDATE user_scm_tokens SET needs_reauth = 1, version = version + 1
                  WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
             )
             .bind(&[self.provider.as_str().into(), user_id.into(), num(version)])?
@@ -239,9 +235,9 @@ impl Credentials {
         Ok(())
     }
 
-    /// A fresh access token for the user, refreshed first if needed (by this provider, under
-    /// `keeper` so that the refresh outlives a caller who hangs up).
-    pub async fn access_token(&self, user_id: &str, keeper: Keeper<'_>) -> ApiResult<Fresh> {
+    /// A fresh access token for the user, refreshed first if needed (by the user's
+    /// `RefreshObject`, which finishes a refresh even when its caller hangs up).
+    pub async fn access_token(&self, user_id: &str) -> ApiResult<Fresh> {
         let started = Date::now().as_millis();
         loop {
             let row = self.read(user_id).await?.ok_or_else(|| {
@@ -263,8 +259,7 @@ impl Credentials {
                     )))
                 }
                 Action::Refresh => {
-                    if let Some((token, expires_at)) =
-                        self.refresh_detached(user_id, &row, now, keeper).await?
+                    if let Some((token, expires_at)) = self.refresh_elsewhere(user_id, &row).await?
                     {
                         return Ok(Fresh {
                             token,
@@ -272,8 +267,15 @@ impl Credentials {
                             expires_at: Some(expires_at),
                         });
                     }
+                    // Another refresh is under way: the token serves while it lasts.
+                    if row.expires_at.is_some_and(|at| at > now) {
+                        return Ok(Fresh {
+                            token: self.open(&row.access_token_encrypted)?,
+                            version: row.version,
+                            expires_at: row.expires_at,
+                        });
+                    }
                 }
-                Action::Wait => {}
             }
             if Date::now().as_millis().saturating_sub(started) > WAIT_LIMIT_MS {
                 return Err(ApiError::new(
@@ -294,8 +296,7 @@ impl Credentials {
             .is_some_and(|r| r.version != version))
     }
 
-    /// Refreshes, giving up well before the lease runs out (so no second refresher can use
-    /// the same refresh token while this one may still succeed).
+    /// Refreshes, giving up after [`REFRESH_TIMEOUT_MS`].
     async fn refresh_within(&self, refresh_token: &str) -> Refreshed {
         use futures::future::{select, Either};
         let limit = Delay::from(std::time::Duration::from_millis(REFRESH_TIMEOUT_MS));
@@ -314,57 +315,38 @@ impl Credentials {
         }
     }
 
-    /// [`Self::try_refresh`], run to its end under `keeper` whatever happens to the caller.
-    async fn refresh_detached(
+    /// Asks the user's `RefreshObject` to refresh the pair at `row`'s version. `Ok(None)`:
+    /// another refresh is under way or done; re-read.
+    async fn refresh_elsewhere(
         &self,
         user_id: &str,
         row: &Row,
-        now: i64,
-        keeper: Keeper<'_>,
     ) -> ApiResult<Option<(String, i64)>> {
-        let (env, provider) = (self.env.clone(), self.provider);
-        let (user_id, row) = (user_id.to_string(), row.clone());
-        let work = async move {
-            Credentials::new(&env, provider)?
-                .try_refresh(&user_id, &row, now)
-                .await
+        let ask = refresher::Ask {
+            provider: self.provider,
+            user_id: user_id.to_string(),
+            version: row.version,
         };
-        keeper
-            .finish(work)
-            .await
-            .unwrap_or_else(|| Err(ApiError::internal("the token refresh was torn down")))
+        match refresher::ask(&self.env, &ask).await? {
+            refresher::Outcome::Refreshed { token, expires_at } => Ok(Some((token, expires_at))),
+            refresher::Outcome::Elsewhere => Ok(None),
+        }
     }
 
-    /// Takes the lease (as a random holder) and refreshes. `Ok(None)`: someone else got
-    /// there first; re-read.
-    async fn try_refresh(
+    /// Refreshes the user's pair if it is still at `version` and due (only the user's
+    /// `RefreshObject` calls this, so one refresh per user runs at a time): one D1 write, the
+    /// new pair, stored before use. `Ok(None)`: the pair moved on; re-read.
+    pub(crate) async fn refresh_at(
         &self,
         user_id: &str,
-        row: &Row,
-        now: i64,
+        version: i64,
     ) -> ApiResult<Option<(String, i64)>> {
-        let key = || -> Vec<JsValue> {
-            vec![
-                self.provider.as_str().into(),
-                user_id.into(),
-                num(row.version),
-            ]
+        let Some(row) = self.read(user_id).await? else {
+            return Err(ApiError::unauthorized(
+                "no stored credentials for this user; sign in first",
+            ));
         };
-        let holder = random::id()?;
-        let mut lease = key();
-        lease.extend([num(now + LEASE_MS), num(now), holder.as_str().into()]);
-        let leased = self
-            .changed(
-                self.db
-                    .prepare(
-                        "UPDATE user_scm_tokens SET refresh_lease_until = ?4, refresh_lease_holder = ?6
-                 WHERE provider = ?1 AND user_id = ?2 AND version = ?3
-                   AND (refresh_lease_until IS NULL OR refresh_lease_until < ?5)",
-                    )
-                    .bind(&lease)?,
-            )
-            .await?;
-        if !leased {
+        if row.version != version || lifecycle::decide(&row.state(), now_ms()) != Action::Refresh {
             return Ok(None);
         }
         let refresh_token = match &row.refresh_token_encrypted {
@@ -394,7 +376,7 @@ impl Credentials {
                     .await?;
                 Ok(stored.then_some((grant.access_token, expires_at)))
             }
-            Refreshed::Rejected(_) if self.changed_since(user_id, row.version).await? => {
+            Refreshed::Rejected(_) if self.changed_since(user_id, version).await? => {
                 // Someone stored a newer pair meanwhile (our refresh token had rotated
                 // away): use theirs rather than asking the user to sign in again.
                 Ok(None)
@@ -408,20 +390,6 @@ impl Credentials {
                 Err(e)
             }
             Refreshed::Failed(mut e) => {
-                // Only our own lease is given back: a lease that ran out may be someone else's.
-                let mut mine = key();
-                mine.push(holder.as_str().into());
-                log::d1(D1::Write);
-                self.db
-                    .prepare(
-                        "UPDATE user_scm_tokens SET refresh_lease_until = NULL,
-                            refresh_lease_holder = NULL
-                         WHERE provider = ?1 AND user_id = ?2 AND version = ?3
-                           AND refresh_lease_holder = ?4",
-                    )
-                    .bind(&mine)?
-                    .run()
-                    .await?;
                 e.message = format!(
                     "could not refresh the {} token: {}",
                     self.provider.display_name(),

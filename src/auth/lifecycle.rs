@@ -1,10 +1,8 @@
-//! The token lifecycle as pure decisions: use the access token, refresh it, wait for a
-//! refresh someone else is doing, or ask the user to sign in again.
+//! The token lifecycle as pure decisions: use the access token, refresh it, or ask the user
+//! to sign in again (one refresh per user at a time is the user's `RefreshObject`'s job).
 
 /// Refresh when less than this remains.
 pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
-/// How long one refresher holds the lease before others may take over.
-pub const LEASE_MS: i64 = 20_000;
 
 /// What is known about a stored credential (no secrets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,24 +10,20 @@ pub struct CredentialState {
     pub expires_at: Option<i64>,
     pub has_refresh_token: bool,
     pub needs_reauth: bool,
-    pub lease_until: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// The access token is good: use it.
     Use,
-    /// Take the lease and refresh.
+    /// Refresh it (a token that has not expired yet may still be used meanwhile).
     Refresh,
-    /// The token has expired and another caller is refreshing: wait and re-read.
-    Wait,
     /// Nothing usable is left: the user must sign in again.
     Reauth,
 }
 
 /// What to do with a stored credential at `now`: use it while more than five minutes
-/// remain, else refresh it (or wait for the caller holding the refresh lease, or use it
-/// while it still lasts), and ask for a new sign-in when nothing usable is left. Pure.
+/// remain, else refresh it, and ask for a new sign-in when nothing usable is left. Pure.
 pub fn decide(s: &CredentialState, now: i64) -> Action {
     if s.needs_reauth {
         return Action::Reauth;
@@ -41,15 +35,10 @@ pub fn decide(s: &CredentialState, now: i64) -> Action {
     if expires_at - now > REFRESH_MARGIN_MS {
         return Action::Use;
     }
-    let expired = expires_at <= now;
-    let lease_held = s.lease_until.is_some_and(|l| l > now);
-    match (s.has_refresh_token, expired, lease_held) {
-        (false, true, _) => Action::Reauth,
-        (false, false, _) => Action::Use,
-        // Still valid for a little while: use it rather than wait for the refresher.
-        (true, false, true) => Action::Use,
-        (true, true, true) => Action::Wait,
-        (true, _, false) => Action::Refresh,
+    match (s.has_refresh_token, expires_at <= now) {
+        (false, true) => Action::Reauth,
+        (false, false) => Action::Use,
+        (true, _) => Action::Refresh,
     }
 }
 
@@ -87,62 +76,43 @@ mod tests {
 
     const NOW: i64 = 1_000_000_000;
 
-    fn st(exp: Option<i64>, refresh: bool, reauth: bool, lease: Option<i64>) -> CredentialState {
+    fn st(exp: Option<i64>, refresh: bool, reauth: bool) -> CredentialState {
         CredentialState {
             expires_at: exp,
             has_refresh_token: refresh,
             needs_reauth: reauth,
-            lease_until: lease,
         }
     }
 
     #[test]
     fn uses_token_while_more_than_five_minutes_remain() {
         assert_eq!(
-            decide(
-                &st(Some(NOW + REFRESH_MARGIN_MS + 1), true, false, None),
-                NOW
-            ),
+            decide(&st(Some(NOW + REFRESH_MARGIN_MS + 1), true, false), NOW),
             Action::Use
         );
         assert_eq!(
-            decide(&st(Some(NOW + REFRESH_MARGIN_MS), true, false, None), NOW),
+            decide(&st(Some(NOW + REFRESH_MARGIN_MS), true, false), NOW),
             Action::Refresh
         );
-        assert_eq!(decide(&st(None, true, false, None), NOW), Action::Use);
+        assert_eq!(decide(&st(None, true, false), NOW), Action::Use);
     }
 
     #[test]
-    fn refresh_wait_or_reauth() {
+    fn refresh_or_reauth() {
         assert_eq!(
-            decide(&st(Some(NOW - 1), true, false, None), NOW),
+            decide(&st(Some(NOW - 1), true, false), NOW),
             Action::Refresh
         );
         assert_eq!(
-            decide(&st(Some(NOW - 1), true, false, Some(NOW + 5)), NOW),
-            Action::Wait
-        );
-        assert_eq!(
-            decide(&st(Some(NOW - 1), true, false, Some(NOW - 5)), NOW),
-            Action::Refresh
-        );
-        assert_eq!(
-            decide(&st(Some(NOW + 60_000), true, false, Some(NOW + 5)), NOW),
-            Action::Use
-        );
-        assert_eq!(
-            decide(&st(Some(NOW - 1), false, false, None), NOW),
+            decide(&st(Some(NOW - 1), false, false), NOW),
             Action::Reauth
         );
         assert_eq!(
-            decide(&st(Some(NOW + 60_000), false, false, None), NOW),
+            decide(&st(Some(NOW + 60_000), false, false), NOW),
             Action::Use
         );
         assert_eq!(
-            decide(
-                &st(Some(NOW + 10 * REFRESH_MARGIN_MS), true, true, None),
-                NOW
-            ),
+            decide(&st(Some(NOW + 10 * REFRESH_MARGIN_MS), true, true), NOW),
             Action::Reauth
         );
     }

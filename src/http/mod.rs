@@ -13,12 +13,11 @@ pub mod session_call;
 pub mod sessions;
 pub mod webhooks;
 
-use worker::{Context, Env, Headers, Request, Response, Result};
+use worker::{Env, Headers, Request, Response, Result};
 
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::keep::Keeper;
 use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
@@ -50,12 +49,11 @@ const SLOW_MS: i64 = 1_000;
 pub struct Edge<'a> {
     pub env: &'a Env,
     pub request_id: &'a str,
-    pub keeper: Keeper<'a>,
 }
 
 /// Handles one request to the worker: answers it, echoes (or gives) its `x-request-id`, and
 /// logs one JSON line with the route, the status and the time taken.
-pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
+pub async fn handle(req: Request, env: Env) -> Result<Response> {
     let started = now_ms();
     log::configure(&env);
     let request_id = req
@@ -73,7 +71,6 @@ pub async fn handle(req: Request, env: Env, ctx: &Context) -> Result<Response> {
     let edge = Edge {
         env: &env,
         request_id: &request_id,
-        keeper: Keeper::Request(ctx),
     };
     let resp = respond::finish(serve(route, req, &edge).await)?;
     let resp = with_request_id(resp, &request_id);
@@ -125,7 +122,7 @@ async fn dispatch(route: Route, req: Request, edge: &Edge<'_>) -> ApiResult<Resp
     match route {
         Route::Health => health::get(),
         Route::OpenApi => openapi::get(),
-        Route::ListRepos => repos::list(&req, env, edge.keeper).await,
+        Route::ListRepos => repos::list(&req, env).await,
         Route::ListSessions => sessions::list(&req, edge).await,
         Route::CreateSession => sessions::create(req, edge).await,
         Route::GetSession(id) => sessions::get(edge, &id).await,
@@ -151,8 +148,6 @@ async fn dispatch(route: Route, req: Request, edge: &Edge<'_>) -> ApiResult<Resp
         Route::SetModelPreferences => preferences::put(req, env).await,
         Route::RefreshPr(id) => session_call::call(edge, &id, &Command::RefreshPr).await,
         Route::Webhook(provider) => webhooks::receive(req, edge, provider).await,
-        Route::Branches(owner, name) => {
-            repos::branches(&req, env, edge.keeper, &owner, &name).await
-        }
+        Route::Branches(owner, name) => repos::branches(&req, env, &owner, &name).await,
     }
 }

@@ -11,7 +11,6 @@ use crate::clock::{iso8601, now_ms};
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
-use crate::keep::Keeper;
 use crate::log;
 use crate::validate;
 use crate::vcs::repos_cache::{self, Cached, Caller};
@@ -81,13 +80,12 @@ async fn asker(req: &Request, env: &Env) -> ApiResult<Asker> {
 async fn as_asker<T>(
     env: &Env,
     asker: &Asker,
-    keeper: Keeper<'_>,
     call: impl AsyncFnOnce(&Client<'_>) -> Result<T, VcsError>,
 ) -> ApiResult<T> {
     let cfg = config::vcs(env, asker.provider);
     match (&asker.caller, &asker.credentials) {
         (Caller::User(u), Some(creds)) => {
-            let Fresh { token, version, .. } = creds.access_token(u, keeper).await?;
+            let Fresh { token, version, .. } = creds.access_token(u).await?;
             let answer = call(&Client::user(&cfg, &token)).await;
             if answer.as_ref().is_err_and(VcsError::is_reauth) {
                 // The provider no longer accepts this token: say so to every later caller.
@@ -136,30 +134,24 @@ async fn cached<T: Serialize + DeserializeOwned>(
 }
 
 /// `GET /repos`.
-pub async fn list(req: &Request, env: &Env, keeper: Keeper<'_>) -> ApiResult<Response> {
+pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
     let asker = asker(req, env).await?;
     let key = repos_cache::key(asker.provider, &asker.caller, None);
     cached(env, &key, "repos", async || {
-        as_asker(env, &asker, keeper, async |c| c.repos().await).await
+        as_asker(env, &asker, async |c| c.repos().await).await
     })
     .await
 }
 
 /// `GET /repos/{owner}/{name}/branches` → `{branches: [{name}]}`.
-pub async fn branches(
-    req: &Request,
-    env: &Env,
-    keeper: Keeper<'_>,
-    owner: &str,
-    name: &str,
-) -> ApiResult<Response> {
+pub async fn branches(req: &Request, env: &Env, owner: &str, name: &str) -> ApiResult<Response> {
     validate::slug("owner", owner)?;
     validate::slug("name", name)?;
     let asker = asker(req, env).await?;
     let repo = format!("{owner}/{name}");
     let key = repos_cache::key(asker.provider, &asker.caller, Some(&repo));
     cached(env, &key, "branches", async || {
-        let names = as_asker(env, &asker, keeper, async |c| c.branches(owner, name).await).await?;
+        let names = as_asker(env, &asker, async |c| c.branches(owner, name).await).await?;
         Ok(names
             .into_iter()
             .map(|name| json!({"name": name}))

@@ -86,7 +86,7 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
         Some(t) => (t.to_string(), None),
         None => {
             let creds = Credentials::new(&ctx.env, ask.provider)?;
-            let fresh = creds.access_token(ask.user_id, ctx.keeper()).await?;
+            let fresh = creds.access_token(ask.user_id).await?;
             (fresh.token, Some((creds, fresh.version)))
         }
     };

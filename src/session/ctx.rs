@@ -46,11 +46,6 @@ impl Ctx {
         }
     }
 
-    /// Keeps detached work (a token refresh) running to its end.
-    pub fn keeper(&self) -> crate::keep::Keeper<'_> {
-        crate::keep::Keeper::Object(&self.state)
-    }
-
     /// The bot's API token, if one is configured.
     pub fn bot_token(&self) -> Option<&str> {
         self.bot_token

@@ -106,11 +106,7 @@ async fn identity(ctx: &Ctx, p: &ParticipantInput, provider: VcsProvider) -> Opt
         None => {
             let creds = Credentials::new(&ctx.env, provider).ok()?;
             creds.state(&p.user_id).await.ok()??;
-            creds
-                .access_token(&p.user_id, ctx.keeper())
-                .await
-                .ok()?
-                .token
+            creds.access_token(&p.user_id).await.ok()?.token
         }
     };
     let cfg = config::vcs(&ctx.env, provider);

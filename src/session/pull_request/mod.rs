@@ -78,7 +78,7 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
             "reauth_required",
             format!("the pull request's author has no stored {name} credentials; sign in first"),
         )),
-        Some(_) => creds.access_token(&user, ctx.keeper()).await,
+        Some(_) => creds.access_token(&user).await,
     };
     // Without a usable token of the author's, the deployment's own account opens the pull
     // request, but only in Open-Inspect's model (REPO_ACCESS=deployment).

@@ -114,7 +114,7 @@ pub async fn refresh(ctx: &Ctx) -> ApiResult<Response> {
     let provider = session.vcs_provider;
     let user = queue::current_author(ctx, &session)?;
     let creds = Credentials::new(&ctx.env, provider)?;
-    let fresh = creds.access_token(&user, ctx.keeper()).await?;
+    let fresh = creds.access_token(&user).await?;
     let cfg = config::vcs(&ctx.env, provider);
     let client = Client::user(&cfg, &fresh.token);
     let pr = match client

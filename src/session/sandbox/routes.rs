@@ -54,7 +54,7 @@ async fn scm_credentials(ctx: &Ctx) -> ApiResult<Response> {
             let author = queue::current_author(ctx, &session)?;
             let creds = Credentials::new(&ctx.env, provider)?;
             let fresh = creds
-                .access_token(&author, ctx.keeper())
+                .access_token(&author)
                 .await
                 .map_err(|e| match e.status {
                     401 | 403 | 404 => ApiError::new(

@@ -214,7 +214,7 @@ async fn clone_auth(ctx: &Ctx, provider: VcsProvider, user_id: &str) -> ApiResul
             "no bot or App is configured and the prompting user has no stored credentials to clone with",
         ));
     }
-    let fresh = creds.access_token(user_id, ctx.keeper()).await?;
+    let fresh = creds.access_token(user_id).await?;
     Ok(GitAuth::token(provider, fresh.token))
 }
 

@@ -1,0 +1,123 @@
+//! The `RefreshObject` Durable Object: one per provider and user, the one place their
+//! tokens are refreshed, so there is exactly one refresh per user at a time anywhere without
+//! a lease in D1 (a refresh is one D1 write: the new pair). Callers (`Credentials`) ask it
+//! with the version of the pair they found expired; it answers the new token, or that
+//! another refresh is under way or already done (then they read D1 again).
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+use worker::{
+    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
+};
+
+use crate::auth::credentials::Credentials;
+use crate::error::{ApiError, ApiResult};
+use crate::http::respond;
+use crate::keep;
+use crate::vcs::VcsProvider;
+
+/// What a caller asks: refresh `user_id`'s pair at `provider` if it is still at `version`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ask {
+    pub provider: VcsProvider,
+    pub user_id: String,
+    pub version: i64,
+}
+
+/// What came of it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The new access token (stored before this answer) and when it expires.
+    Refreshed { token: String, expires_at: i64 },
+    /// Another refresh is under way, or the pair moved on: read the stored pair again.
+    Elsewhere,
+}
+
+/// The key of the object for `provider` and `user_id`.
+pub fn name(provider: VcsProvider, user_id: &str) -> String {
+    format!("{}:{user_id}", provider.as_str())
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    code: String,
+}
+
+/// Asks the user's object to refresh their pair at `ask.version`.
+pub async fn ask(env: &Env, ask: &Ask) -> ApiResult<Outcome> {
+    let ns = env.durable_object("REFRESHER")?;
+    let stub = ns
+        .id_from_name(&name(ask.provider, &ask.user_id))?
+        .get_stub()?;
+    let body = serde_json::to_string(ask).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(body.into()));
+    let req = Request::new_with_init("https://refresher/refresh", &init)?;
+    crate::log::object_call();
+    let mut resp = stub.fetch_with_request(req).await?;
+    let status = resp.status_code();
+    let text = resp.text().await?;
+    if status == 200 {
+        return serde_json::from_str(&text)
+            .map_err(|e| ApiError::internal(format!("bad refresh answer: {e}")));
+    }
+    // The object's error, as it said it.
+    let e: ErrorBody = serde_json::from_str(&text)
+        .map_err(|_| ApiError::internal(format!("the token refresh failed ({status})")))?;
+    Err(ApiError::new(status, &e.code, e.error))
+}
+
+#[durable_object]
+pub struct RefreshObject {
+    state: State,
+    env: Env,
+    /// A refresh is under way in this object.
+    busy: Cell<bool>,
+}
+
+impl RefreshObject {
+    async fn handle(&self, mut req: Request) -> ApiResult<Response> {
+        let ask: Ask = respond::body(&mut req)
+            .await
+            .map_err(|e| ApiError::internal(format!("bad refresh request: {}", e.message)))?;
+        if self.busy.replace(true) {
+            return respond::json(200, &Outcome::Elsewhere);
+        }
+        let env = self.env.clone();
+        // Run to its end even if the caller hangs up: a rotated refresh token must be stored.
+        let work = async move {
+            Credentials::new(&env, ask.provider)?
+                .refresh_at(&ask.user_id, ask.version)
+                .await
+        };
+        let answer = keep::finish(&self.state, work)
+            .await
+            .unwrap_or_else(|| Err(ApiError::internal("the token refresh was torn down")));
+        self.busy.set(false);
+        respond::json(
+            200,
+            &match answer? {
+                Some((token, expires_at)) => Outcome::Refreshed { token, expires_at },
+                None => Outcome::Elsewhere,
+            },
+        )
+    }
+}
+
+impl DurableObject for RefreshObject {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            busy: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        respond::finish(self.handle(req).await)
+    }
+}
