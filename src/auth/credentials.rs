@@ -235,6 +235,15 @@ impl Credentials {
         Ok(())
     }
 
+    /// The stored access token of `row`, as it is.
+    fn stored(&self, row: &Row) -> ApiResult<Fresh> {
+        Ok(Fresh {
+            token: self.open(&row.access_token_encrypted)?,
+            version: row.version,
+            expires_at: row.expires_at,
+        })
+    }
+
     /// A fresh access token for the user, refreshed first if needed (by the user's
     /// `RefreshObject`, which finishes a refresh even when its caller hangs up).
     pub async fn access_token(&self, user_id: &str) -> ApiResult<Fresh> {
@@ -245,13 +254,7 @@ impl Credentials {
             })?;
             let now = now_ms();
             match lifecycle::decide(&row.state(), now) {
-                Action::Use => {
-                    return Ok(Fresh {
-                        token: self.open(&row.access_token_encrypted)?,
-                        version: row.version,
-                        expires_at: row.expires_at,
-                    })
-                }
+                Action::Use => return self.stored(&row),
                 Action::Reauth => {
                     return Err(reauth(&format!(
                         "the user's {} authorization has expired or was revoked; sign in again",
@@ -269,11 +272,7 @@ impl Credentials {
                     }
                     // Another refresh is under way: the token serves while it lasts.
                     if row.expires_at.is_some_and(|at| at > now) {
-                        return Ok(Fresh {
-                            token: self.open(&row.access_token_encrypted)?,
-                            version: row.version,
-                            expires_at: row.expires_at,
-                        });
+                        return self.stored(&row);
                     }
                 }
             }

@@ -7,13 +7,11 @@
 use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
-use worker::{
-    durable_object, DurableObject, Env, Method, Request, RequestInit, Response, Result, State,
-};
+use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::auth::credentials::Credentials;
 use crate::error::{ApiError, ApiResult};
-use crate::http::respond;
+use crate::http::{respond, session_call};
 use crate::keep;
 use crate::vcs::VcsProvider;
 
@@ -53,12 +51,7 @@ pub async fn ask(env: &Env, ask: &Ask) -> ApiResult<Outcome> {
     let stub = ns
         .id_from_name(&name(ask.provider, &ask.user_id))?
         .get_stub()?;
-    let body = serde_json::to_string(ask).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post).with_body(Some(body.into()));
-    let req = Request::new_with_init("https://refresher/refresh", &init)?;
-    crate::log::object_call();
-    let mut resp = stub.fetch_with_request(req).await?;
+    let mut resp = session_call::post(&stub, "https://refresher/refresh", ask, None).await?;
     let status = resp.status_code();
     let text = resp.text().await?;
     if status == 200 {

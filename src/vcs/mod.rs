@@ -174,6 +174,17 @@ pub(crate) fn fixture(provider: &str, name: &str) -> String {
         .unwrap_or_else(|e| panic!("fixture {provider}/{name}: {e}"))
 }
 
+/// A 2xx answer's JSON body as `T`; any other answer classified by `classify`.
+pub(crate) fn json_ok<T: serde::de::DeserializeOwned>(
+    resp: &crate::upstream::http::HttpResponse,
+    classify: fn(&crate::upstream::http::HttpResponse) -> Failure,
+) -> Result<T, Failure> {
+    if !(200..300).contains(&resp.status) {
+        return Err(classify(resp));
+    }
+    serde_json::from_str(&resp.body).map_err(|e| Failure::Parse(e.to_string()))
+}
+
 /// Sends one provider request with the rate-limit retry policy and parses the answer.
 pub(crate) async fn call<T>(
     req: &crate::upstream::http::HttpRequest,

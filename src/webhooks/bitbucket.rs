@@ -4,8 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{parse_json, Event, Parsed, PrState, PrUpdate};
-use crate::clock::parse_iso8601;
+use super::{parse_json, pr_event, Event, Parsed, PrState};
 
 #[derive(Deserialize)]
 struct Body {
@@ -84,17 +83,7 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
             let state = state
                 .or_else(|| pr.state.as_deref().and_then(PrState::parse))
                 .unwrap_or(PrState::Open);
-            let updated_at =
-                parse_iso8601(&pr.updated_on).ok_or("the pull request's updated_on is no time")?;
-            Ok(Parsed::Event(Event::PullRequest {
-                repo,
-                number: pr.id,
-                update: PrUpdate {
-                    state,
-                    updated_at,
-                    actor,
-                },
-            }))
+            pr_event(repo, pr.id, state, &pr.updated_on, actor)
         }
         None => {
             let branches: Vec<String> = b
@@ -121,7 +110,7 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::fixture;
+    use crate::webhooks::{fixture, PrUpdate};
 
     fn event(key: &str, file: &str) -> Event {
         match parse(key, fixture("bitbucket", file).as_bytes()).unwrap() {

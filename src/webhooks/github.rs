@@ -4,8 +4,7 @@
 
 use serde::Deserialize;
 
-use super::{parse_json, Event, Parsed, PrState, PrUpdate};
-use crate::clock::parse_iso8601;
+use super::{parse_json, pr_event, Event, Parsed, PrState};
 
 #[derive(Deserialize)]
 struct Body {
@@ -78,23 +77,13 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {
         Some("opened" | "reopened" | "synchronize") => PrState::Open,
         _ => return Ok(Parsed::Ignored),
     };
-    let updated_at =
-        parse_iso8601(&pr.updated_at).ok_or("the pull request's updated_at is no time")?;
-    Ok(Parsed::Event(Event::PullRequest {
-        repo,
-        number: pr.number,
-        update: PrUpdate {
-            state,
-            updated_at,
-            actor: sender,
-        },
-    }))
+    pr_event(repo, pr.number, state, &pr.updated_at, sender)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::fixture;
+    use crate::webhooks::{fixture, PrUpdate};
 
     fn parsed(event: &str, body: &str) -> Parsed {
         parse(event, body.as_bytes()).unwrap()

@@ -166,6 +166,27 @@ pub fn push_is_foreign(pushing: bool, own_push_at: Option<i64>, now: i64, window
     !pushing && own_push_at.is_none_or(|at| now - at > window_ms)
 }
 
+/// A pull request event: `updated` is the PR's own `updated_on`/`updated_at` text.
+fn pr_event(
+    repo: String,
+    number: u64,
+    state: PrState,
+    updated: &str,
+    actor: Option<String>,
+) -> Result<Parsed, String> {
+    let updated_at = crate::clock::parse_iso8601(updated)
+        .ok_or("the pull request's update time is no ISO 8601 time")?;
+    Ok(Parsed::Event(Event::PullRequest {
+        repo,
+        number,
+        update: PrUpdate {
+            state,
+            updated_at,
+            actor,
+        },
+    }))
+}
+
 /// Reads a JSON body into `T`, with a short reason when it cannot.
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("the body is not the expected JSON: {e}"))

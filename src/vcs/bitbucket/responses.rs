@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::error;
 use crate::upstream::http::HttpResponse;
-use crate::vcs::Failure;
+use crate::vcs::{json_ok, Failure};
 use crate::vcs::{Identity, Page, PullRequest, Repo, TokenGrant};
 
 #[derive(Deserialize)]
@@ -26,14 +26,12 @@ struct RawGrant {
 const DEFAULT_EXPIRES_IN: i64 = 3600;
 
 fn ok_json<T: DeserializeOwned>(resp: &HttpResponse, oauth: bool) -> Result<T, Failure> {
-    if !(200..300).contains(&resp.status) {
-        return Err(if oauth {
-            error::from_oauth(resp)
-        } else {
-            error::from_api(resp)
-        });
-    }
-    serde_json::from_str(&resp.body).map_err(|e| Failure::Parse(e.to_string()))
+    let classify = if oauth {
+        error::from_oauth
+    } else {
+        error::from_api
+    };
+    json_ok(resp, classify)
 }
 
 /// Parses the token endpoint's answer (`scope` or `scopes` accepted).

@@ -8,16 +8,13 @@ use serde::Deserialize;
 use super::error;
 use super::requests::next_link;
 use crate::upstream::http::HttpResponse;
-use crate::vcs::{Failure, Identity, Page, PullRequest, Repo, TokenGrant};
+use crate::vcs::{json_ok, Failure, Identity, Page, PullRequest, Repo, TokenGrant};
 
 /// GitHub App user tokens live 8 hours; assume that when a refresh answer does not say.
 const DEFAULT_EXPIRES_IN: i64 = 8 * 3600;
 
 fn ok_json<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, Failure> {
-    if !(200..300).contains(&resp.status) {
-        return Err(error::from_api(resp));
-    }
-    serde_json::from_str(&resp.body).map_err(|e| Failure::Parse(e.to_string()))
+    json_ok(resp, error::from_api)
 }
 
 #[derive(Deserialize)]
