@@ -598,14 +598,8 @@ async fn webhooks_are_disabled_without_a_secret() {
 
 #[tokio::test]
 async fn github_listings_without_the_app_or_a_user_say_what_is_missing() {
-    let c = client();
-    let r = c
-        .send(
-            c.http
-                .get(c.url("/repos"))
-                .bearer_auth(service_token_at(now_ms()))
-                .header("x-vcs-provider", "github"),
-        )
+    let r = client()
+        .get_with("/repos", &[("x-vcs-provider", "github")])
         .await;
     assert_eq!(
         (r.status, r.code()),

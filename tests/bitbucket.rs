@@ -16,12 +16,9 @@ fn client() -> Client {
 
 /// A name unique to this test run.
 async fn repos_with(c: &Client, header: &str, value: &str) -> Reply {
-    c.send(
-        c.http
-            .get(c.url("/repos"))
-            .bearer_auth(common::service_token_at(now_ms()))
-            .header("x-vcs-provider", "bitbucket")
-            .header(header, value),
+    c.get_with(
+        "/repos",
+        &[("x-vcs-provider", "bitbucket"), (header, value)],
     )
     .await
 }

@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The App's private key (PEM, `\n` escaped) and the public key's path.
-fn key() -> &'static (String, std::path::PathBuf) {
-    static KEY: OnceLock<(String, std::path::PathBuf)> = OnceLock::new();
+/// The App's private key (PEM, `\n` escaped) and its public key (PEM).
+fn key() -> &'static (String, String) {
+    static KEY: OnceLock<(String, String)> = OnceLock::new();
     KEY.get_or_init(|| app_key(&common::temp_dir("github-app-key")))
 }
 
@@ -41,15 +41,9 @@ async fn setup() -> &'static Shared {
 
 /// `GET {path}` for GitHub with the given headers.
 async fn github_get(c: &Client, path: &str, headers: &[(&str, &str)]) -> Reply {
-    let mut req = c
-        .http
-        .get(c.url(path))
-        .bearer_auth(common::service_token_at(now_ms()))
-        .header("x-vcs-provider", "github");
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    c.send(req).await
+    let mut all = vec![("x-vcs-provider", "github")];
+    all.extend_from_slice(headers);
+    c.get_with(path, &all).await
 }
 
 #[tokio::test]

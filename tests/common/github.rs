@@ -3,7 +3,7 @@
 //! key pair is made fresh per run (Node's crypto); the installation-token endpoint verifies
 //! each JWT's RS256 signature with the public half and its claims before answering.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
@@ -29,9 +29,9 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// A fresh RSA key pair in `dir`: the PKCS#8 private key (PEM, as `GITHUB_APP_PRIVATE_KEY`
-/// with its line breaks written `\n`) and the path of the SPKI public key.
-pub fn app_key(dir: &Path) -> (String, PathBuf) {
+/// A fresh RSA key pair, made in `dir` (removed again): the PKCS#8 private key (PEM, as
+/// `GITHUB_APP_PRIVATE_KEY` with its line breaks written `\n`) and the SPKI public key (PEM).
+pub fn app_key(dir: &Path) -> (String, String) {
     let public = dir.join("app-public.pem");
     let private = dir.join("app-private.pem");
     let script = "const c=require('crypto'),fs=require('fs');\
@@ -46,21 +46,24 @@ pub fn app_key(dir: &Path) -> (String, PathBuf) {
         .expect("node");
     assert!(ok.success(), "key generation failed");
     let pem = std::fs::read_to_string(&private).expect("private key");
+    let public = std::fs::read_to_string(&public).expect("public key");
+    let _ = std::fs::remove_dir_all(dir);
     (pem.trim().replace('\n', "\\n"), public)
 }
 
 /// What the JWT verifier found: the signature's validity and the claims.
-fn verify_jwt(public: &Path, jwt: &str) -> (bool, Value) {
-    let script = "const c=require('crypto'),fs=require('fs');\
-        const [h,p,s]=process.argv[2].split('.');\
-        const ok=c.verify('sha256',Buffer.from(h+'.'+p),fs.readFileSync(process.argv[1]),Buffer.from(s||'','base64url'));\
+fn verify_jwt(public: &str, jwt: &str) -> (bool, Value) {
+    let script = "const c=require('crypto');\
+        const [h,p,s]=process.argv[1].split('.');\
+        const ok=c.verify('sha256',Buffer.from(h+'.'+p),process.env.APP_PUBLIC_KEY,Buffer.from(s||'','base64url'));\
         let claims=null;try{claims=JSON.parse(Buffer.from(p,'base64url'))}catch(e){}\
         const head=JSON.parse(Buffer.from(h,'base64url'));\
         console.log(JSON.stringify({ok:ok&&head.alg==='RS256',claims}));";
     let out = Command::new("node")
         .args(["-e", script])
-        .arg(public)
         .arg(jwt)
+        // A PEM starts with dashes: as an argument node would take it for an option.
+        .env("APP_PUBLIC_KEY", public)
         .output()
         .expect("node");
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!({"ok": false}));
@@ -70,7 +73,7 @@ fn verify_jwt(public: &Path, jwt: &str) -> (bool, Value) {
 /// `POST /github/app/installations/{id}/access_tokens`: 201 with the installation token for
 /// a JWT signed by the App's key with the right claims, else 401.
 struct InstallationTokens {
-    public: PathBuf,
+    public: String,
 }
 
 impl Respond for InstallationTokens {
@@ -106,7 +109,7 @@ impl Respond for InstallationTokens {
 }
 
 /// Mounts the App's token exchange, verified with `public`.
-pub async fn mount_app(server: &MockServer, public: PathBuf) {
+pub async fn mount_app(server: &MockServer, public: String) {
     Mock::given(method("POST"))
         .and(path(format!(
             "/github/app/installations/{INSTALLATION_ID}/access_tokens"

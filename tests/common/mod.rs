@@ -375,6 +375,15 @@ impl Client {
         self.send(self.authed(reqwest::Method::GET, path)).await
     }
 
+    /// `GET path` with the service token and the given headers.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut req = self.authed(reqwest::Method::GET, path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        self.send(req).await
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(self.authed(reqwest::Method::DELETE, path)).await
     }
