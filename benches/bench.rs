@@ -435,8 +435,8 @@ async fn fanout_figures(
 /// of its own: one pooled through the burst may have been closed meanwhile).
 async fn stored_tool_calls(c: &Client, id: &str) -> usize {
     let c = &Client {
-        base: c.base.clone(),
         http: reqwest::Client::new(),
+        ..c.clone()
     };
     let mut n = 0;
     let mut cursor: Option<String> = None;

@@ -26,5 +26,11 @@ use worker::{event, Context, Env, Request, Response, Result};
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     console_error_panic_hook::set_once();
-    http::handle(req, env).await
+    let body = req.inner().body();
+    let resp = http::handle(req, env).await;
+    // A body no handler read (a refused request) is dropped before the answer goes out.
+    if let Some(body) = body.filter(|b| !b.locked()) {
+        http::respond::discard(worker::ByteStream::from(body), 0).await;
+    }
+    resp
 }

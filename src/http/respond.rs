@@ -11,6 +11,9 @@ use crate::error::{ApiError, ApiResult};
 /// The largest request body we read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How much of a too-large body is read (and dropped) before it is answered 413.
+const DISCARD_BYTES: usize = 8 * MAX_BODY_BYTES;
+
 /// A JSON answer with a status.
 pub fn json<T: Serialize>(status: u16, body: &T) -> ApiResult<Response> {
     Ok(Response::from_json(body)?.with_status(status))
@@ -57,11 +60,28 @@ pub async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("could not read the request body"))?;
         if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            discard(stream, bytes.len() + chunk.len()).await;
             return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
         }
         bytes.extend_from_slice(&chunk);
     }
     Ok(bytes)
+}
+
+/// Reads what is left of a request body and drops it, up to [`DISCARD_BYTES`] in all
+/// (`seen` counts what was read before). An answer that leaves its request's body unread
+/// breaks the next request on `wrangler dev`'s proxy connection (workers-sdk #5095, #15709),
+/// so a body refused unread, or refused as too large, is read to its end first.
+pub async fn discard<S>(mut stream: S, mut seen: usize)
+where
+    S: futures::Stream<Item = worker::Result<Vec<u8>>> + Unpin,
+{
+    while seen <= DISCARD_BYTES {
+        match stream.next().await {
+            Some(Ok(chunk)) => seen += chunk.len(),
+            _ => return,
+        }
+    }
 }
 
 /// Parses a body already read: size limit, then JSON syntax, then shape.
@@ -89,6 +109,18 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn an_unread_body_is_read_to_its_end_but_never_past_the_cap() {
+        let chunks = |n| futures::stream::iter((0..n).map(|_| Ok(vec![0u8; MAX_BODY_BYTES])));
+        let mut short = chunks(3);
+        futures::executor::block_on(discard(&mut short, 0));
+        assert_eq!(futures::executor::block_on(short.count()), 0);
+        let mut endless = chunks(100);
+        futures::executor::block_on(discard(&mut endless, 0));
+        let left = futures::executor::block_on(endless.count());
+        assert_eq!(left, 100 - DISCARD_BYTES / MAX_BODY_BYTES - 1);
+    }
 
     #[derive(Debug, Deserialize)]
     #[allow(dead_code)]

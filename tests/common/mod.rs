@@ -72,6 +72,32 @@ pub fn start_fake() -> MockServer {
         .expect("start fake server")
 }
 
+/// How long one test binary may run: past this it is stopped with its workers' logs, so a
+/// hang fails in minutes instead of using up CI's time (the longest binary takes ~2).
+const BINARY_LIMIT: Duration = Duration::from_secs(15 * 60);
+
+/// Starts (once per binary) the thread that ends the binary after [`BINARY_LIMIT`], and
+/// remembers `log` to print then. The guard script stops the workers when the binary ends.
+fn watchdog(log: &Path) {
+    static LOGS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    static STARTED: OnceLock<()> = OnceLock::new();
+    if let Ok(mut logs) = LOGS.lock() {
+        logs.push(log.to_path_buf());
+    }
+    STARTED.get_or_init(|| {
+        std::thread::spawn(|| {
+            std::thread::sleep(BINARY_LIMIT);
+            eprintln!("this test binary ran past {BINARY_LIMIT:?}: stopping it");
+            if let Ok(logs) = LOGS.lock() {
+                for log in logs.iter() {
+                    eprintln!("--- {} ends:\n{}", log.display(), log_tail(log, 60));
+                }
+            }
+            std::process::exit(1);
+        });
+    });
+}
+
 /// One running `wrangler dev`.
 pub struct Worker {
     pub base: String,
@@ -109,6 +135,7 @@ impl Worker {
         }
         let port = free_port();
         let log = persist.with_extension(format!("{port}.log"));
+        watchdog(&log);
         let out = std::fs::File::create(&log).expect("log file");
         let mut cmd = Command::new("bash");
         cmd.arg(root.join("scripts/guard.sh"))
@@ -230,8 +257,17 @@ impl Worker {
     pub fn client(&self) -> Client {
         Client {
             base: self.base.clone(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .expect("an HTTP client"),
+            log: Some(self.log.clone()),
         }
+    }
+
+    /// The last `lines` lines of this worker's log (for a failure's message).
+    pub fn log_tail(&self, lines: usize) -> String {
+        log_tail(&self.log, lines)
     }
 }
 
@@ -324,11 +360,23 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// How long one request to the worker may take before the test fails (instead of hanging).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The last `lines` lines of the log at `path`.
+pub fn log_tail(path: &Path, lines: usize) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
 /// An HTTP client for the worker that signs its requests.
 #[derive(Clone)]
 pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
+    /// The worker's log, quoted when a request fails.
+    pub log: Option<PathBuf>,
 }
 
 pub struct Reply {
@@ -356,7 +404,16 @@ impl Client {
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Reply {
         let req = req.build().expect("a request");
         let (method, path) = (req.method().to_string(), req.url().path().to_string());
-        let resp = self.http.execute(req).await.expect("request to the worker");
+        let resp = match self.http.execute(req).await {
+            Ok(resp) => resp,
+            Err(e) => panic!(
+                "{method} {path} failed: {e}; the worker's log ends:\n{}",
+                self.log
+                    .as_deref()
+                    .map(|l| log_tail(l, 40))
+                    .unwrap_or_default()
+            ),
+        };
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text)
@@ -438,9 +495,11 @@ pub enum Frame {
 impl WsClient {
     pub async fn connect(worker: &Worker, session: &str) -> WsClient {
         let url = format!("ws://127.0.0.1:{}/sessions/{session}/ws", worker.port);
-        let (socket, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connect");
+        let (socket, _) =
+            tokio::time::timeout(REQUEST_TIMEOUT, tokio_tungstenite::connect_async(url))
+                .await
+                .expect("websocket connect timed out")
+                .expect("websocket connect");
         WsClient { socket }
     }
 

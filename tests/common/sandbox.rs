@@ -135,7 +135,11 @@ impl FakeSandbox {
         );
         req.headers_mut()
             .insert("x-sandbox-id", sandbox_id.parse().expect("header"));
-        match tokio_tungstenite::connect_async(req).await {
+        let connect = tokio_tungstenite::connect_async(req);
+        match tokio::time::timeout(super::REQUEST_TIMEOUT, connect)
+            .await
+            .expect("sandbox connect timed out")
+        {
             Ok((socket, _)) => Ok(FakeSandbox { socket }),
             Err(WsError::Http(resp)) => Err(resp.status().as_u16()),
             Err(e) => panic!("sandbox connect failed: {e}"),
