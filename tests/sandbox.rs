@@ -135,6 +135,8 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
     sb.send(json!({"type": "heartbeat"})).await;
     sb.send(json!({"type": "token", "content": "He", "messageId": m1}))
         .await;
+    // Written in a batch of its own first: the next one replaces the stored row.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     sb.send(json!({"type": "token", "content": "Hello", "messageId": m1}))
         .await;
     sb.send(json!({"type": "tool_call", "tool": "bash", "args": {"cmd": "ls"}, "messageId": m1}))

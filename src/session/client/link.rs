@@ -3,7 +3,9 @@
 
 use std::rc::Rc;
 
-use worker::{Response, WebSocket, WebSocketPair};
+use wasm_bindgen::prelude::*;
+use worker::js_sys::JsString;
+use worker::{web_sys, Response, WebSocket, WebSocketPair};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -72,11 +74,27 @@ pub fn subscribers_changed(ctx: &Ctx) {
     *ctx.subscribers.borrow_mut() = None;
 }
 
-/// Sends `msg` to every subscribed client (serialized once).
+#[wasm_bindgen]
+extern "C" {
+    /// A WebSocket as JavaScript sees it.
+    type JsSocket;
+    /// `WebSocket.send` with a JavaScript string, so one message made for many sockets
+    /// crosses from wasm memory once (`send_with_str` copies it for every socket).
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_text(this: &JsSocket, data: &JsString) -> Result<(), JsValue>;
+}
+
+/// Sends `msg` to every subscribed client (serialized, and made a JavaScript string, once).
 pub fn broadcast(ctx: &Ctx, msg: &ServerMessage) {
-    let text = msg.to_text();
-    for ws in subscribers(ctx).iter() {
-        let _ = ws.send_with_str(&text);
+    let subscribers = subscribers(ctx);
+    if subscribers.is_empty() {
+        return;
+    }
+    let text = JsString::from(msg.to_text());
+    for ws in subscribers.iter() {
+        // A socket that is already closing cannot be written to; nothing to do then.
+        let socket: &web_sys::WebSocket = ws.as_ref();
+        let _ = socket.unchecked_ref::<JsSocket>().send_text(&text);
     }
 }
 

@@ -34,6 +34,37 @@ const REPLACE: &str =
     "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at";
 const KEEP: &str = "ON CONFLICT(id) DO NOTHING";
 
+/// Inserts a batch of events given as one JSON array of `[id, type, data, message_id,
+/// created_at, replace]` rows, in order: a repeated id replaces the stored event when its row
+/// says so, and is dropped otherwise (as [`REPLACE`] and [`KEEP`] do for one event).
+const INSERT_BATCH: &str = "INSERT INTO events (id, type, data, message_id, created_at)
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
+     FROM json_each(?) AS row
+     WHERE value ->> 5 OR NOT EXISTS (SELECT 1 FROM events WHERE id = row.value ->> 0)
+     ORDER BY row.key
+     ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at";
+
+/// One row of [`INSERT_BATCH`].
+type BatchRow<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, i64, bool);
+
+/// The rows of [`INSERT_BATCH`] for `pending`.
+fn batch_rows(pending: &[PendingEvent]) -> Vec<BatchRow<'_>> {
+    pending
+        .iter()
+        .map(|e| {
+            let message_id = e.message_id.as_deref();
+            (
+                e.id.as_str(),
+                e.kind.as_str(),
+                e.data.as_str(),
+                message_id,
+                e.at,
+                e.replace,
+            )
+        })
+        .collect()
+}
+
 /// Larger than any row number, and still a safe JavaScript number.
 const NO_CURSOR: i64 = (1 << 53) - 1;
 
@@ -117,17 +148,13 @@ impl Store {
     /// read of the log and every other write to it comes after this.
     pub fn flush_events(&self) -> ApiResult<()> {
         let pending = std::mem::take(&mut *self.pending_events.borrow_mut());
-        for e in &pending {
-            self.put_event(
-                &e.id,
-                &e.kind,
-                &e.data,
-                e.message_id.as_deref(),
-                e.replace,
-                e.at,
-            )?;
+        if pending.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // One statement for the whole batch: its rows go to SQLite as one JSON array.
+        let rows = serde_json::to_string(&batch_rows(&pending))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        self.run(INSERT_BATCH, vec![rows.into()])
     }
 
     /// Claims the one scheduled write of pending events: answers whether the caller should
@@ -294,5 +321,46 @@ impl Store {
                 n,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_one_json_array_of_rows_in_arrival_order() {
+        let event = |id: &str, message_id: Option<&str>, replace| PendingEvent {
+            id: id.into(),
+            kind: "token".into(),
+            data: r#"{"type":"token","content":"a \"b\""}"#.into(),
+            message_id: message_id.map(str::to_string),
+            replace,
+            at: 7,
+        };
+        let pending = [event("t1", Some("m1"), true), event("x2", None, false)];
+        let json = serde_json::to_string(&batch_rows(&pending)).unwrap();
+        let rows: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            rows,
+            serde_json::json!([
+                [
+                    "t1",
+                    "token",
+                    r#"{"type":"token","content":"a \"b\""}"#,
+                    "m1",
+                    7,
+                    true
+                ],
+                [
+                    "x2",
+                    "token",
+                    r#"{"type":"token","content":"a \"b\""}"#,
+                    null,
+                    7,
+                    false
+                ]
+            ])
+        );
     }
 }
