@@ -1,8 +1,8 @@
 //! The session's one alarm: runs the sandbox steps that are due, closes client sockets past
 //! their subscribe deadline, and arms the alarm for the earliest next deadline of either.
-//! The alarm is written only when that changes what is armed: an alarm armed earlier than
-//! needed stays (it wakes, finds nothing due, and re-arms), so most prompts and socket
-//! upgrades write nothing.
+//! The alarm is written only when it must move earlier: an alarm armed earlier than needed,
+//! or when nothing is due any more, stays (it wakes, finds nothing due, and re-arms or not),
+//! so most prompts, socket upgrades and socket closes write nothing.
 
 use crate::clock::now_ms;
 use crate::error::ApiResult;
@@ -16,18 +16,18 @@ pub enum Rearm {
     /// What is armed already wakes the session in time.
     Keep,
     Set(i64),
-    Clear,
 }
 
 /// Decides the alarm from what is armed (`armed`: its time, if any) and the next deadline
 /// (`next`). An armed time not after `next` and still ahead is kept; one that has passed is
-/// taken as gone (it fired, or is firing and will re-arm).
+/// taken as gone (it fired, or is firing and will re-arm). With nothing due, what is armed
+/// stays: one wake that finds nothing costs less than a storage write now (a client that
+/// connects and leaves would otherwise clear the alarm and the next one arm it again).
 pub fn rearm(armed: Option<i64>, next: Option<i64>, now: i64) -> Rearm {
     match (armed, next) {
         (Some(a), Some(n)) if a <= n && a > now => Rearm::Keep,
         (_, Some(n)) => Rearm::Set(n),
-        (Some(_), None) => Rearm::Clear,
-        (None, None) => Rearm::Keep,
+        (_, None) => Rearm::Keep,
     }
 }
 
@@ -41,17 +41,18 @@ async fn armed(ctx: &Ctx) -> ApiResult<Option<i64>> {
     Ok(at)
 }
 
-/// Makes the alarm wake the session at `next` (or not at all), writing only on a change.
+/// Makes the alarm wake the session by `next`, writing only when it must move earlier.
 async fn arm(ctx: &Ctx, next: Option<i64>) -> ApiResult<()> {
     let now = now_ms();
     let storage = ctx.state.storage();
     match rearm(armed(ctx).await?, next, now) {
-        Rearm::Keep => return Ok(()),
-        Rearm::Set(at) => storage.set_alarm((at - now).max(1)).await?,
-        Rearm::Clear => storage.delete_alarm().await?,
+        Rearm::Keep => Ok(()),
+        Rearm::Set(at) => {
+            storage.set_alarm((at - now).max(1)).await?;
+            ctx.armed.set(Some(Some(at)));
+            Ok(())
+        }
     }
-    ctx.armed.set(Some(next));
-    Ok(())
 }
 
 /// Makes sure the alarm wakes the session by `deadline` (a new client socket's subscribe
@@ -103,7 +104,8 @@ mod tests {
         assert_eq!(rearm(Some(8_000), Some(5_000), now), Rearm::Set(5_000));
         // An armed time that has passed has fired (or is firing): arm anew.
         assert_eq!(rearm(Some(900), Some(5_000), now), Rearm::Set(5_000));
-        assert_eq!(rearm(Some(3_000), None, now), Rearm::Clear);
+        // Nothing due: what is armed stays (a spurious wake finds nothing and stops).
+        assert_eq!(rearm(Some(3_000), None, now), Rearm::Keep);
         assert_eq!(rearm(None, None, now), Rearm::Keep);
     }
 }

@@ -100,6 +100,8 @@ impl Ctx {
 
     /// Deletes everything the session stored; the schema is re-created on next use.
     pub async fn wipe(&self) -> ApiResult<()> {
+        // The alarm first: one left armed would wake the emptied object and rebuild its schema.
+        self.state.storage().delete_alarm().await?;
         self.state.storage().delete_all().await?;
         self.store.forget_schema();
         self.stored_events.set(None);
