@@ -359,9 +359,6 @@ async fn counter_figures(worker: &Worker, fake: &wiremock::MockServer, c: &Clien
     );
 }
 
-/// Events per second from one sandbox to `clients` subscribed clients over 10,000 events,
-/// what each client received, D1 writes per event, and what was stored. Answers the
-/// session and how many events it had stored.
 /// What a fan-out reader looks at in a client frame.
 #[derive(serde::Deserialize)]
 struct FanoutFrame<'a> {
@@ -378,6 +375,9 @@ struct FanoutEvent<'a> {
     n: Option<usize>,
 }
 
+/// Events per second from one sandbox to `clients` subscribed clients over 10,000 events,
+/// what each client received, D1 writes per event, and what was stored. Answers the
+/// session and how many events it had stored.
 async fn fanout_figures(
     worker: &Worker,
     fake: &wiremock::MockServer,

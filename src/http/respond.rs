@@ -11,7 +11,8 @@ use crate::error::{ApiError, ApiResult};
 /// The largest request body we read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// How much of a too-large body is read (and dropped) before it is answered 413.
+/// How much of a body the answer did not need (too large, or refused unread) is read and
+/// dropped before the answer goes out (see [`discard`]).
 const DISCARD_BYTES: usize = 8 * MAX_BODY_BYTES;
 
 /// A JSON answer with a status.

@@ -73,7 +73,8 @@ pub fn start_fake() -> MockServer {
 }
 
 /// How long one test binary may run: past this it is stopped with its workers' logs, so a
-/// hang fails in minutes instead of using up CI's time (the longest binary takes ~2).
+/// hang fails in minutes instead of using up CI's time (the longest binary takes under a
+/// minute).
 const BINARY_LIMIT: Duration = Duration::from_secs(15 * 60);
 
 /// Starts (once per binary) the thread that ends the binary after [`BINARY_LIMIT`], and
@@ -261,13 +262,8 @@ impl Worker {
                 .timeout(REQUEST_TIMEOUT)
                 .build()
                 .expect("an HTTP client"),
-            log: Some(self.log.clone()),
+            log: self.log.clone(),
         }
-    }
-
-    /// The last `lines` lines of this worker's log (for a failure's message).
-    pub fn log_tail(&self, lines: usize) -> String {
-        log_tail(&self.log, lines)
     }
 }
 
@@ -376,7 +372,7 @@ pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
     /// The worker's log, quoted when a request fails.
-    pub log: Option<PathBuf>,
+    pub log: PathBuf,
 }
 
 pub struct Reply {
@@ -408,10 +404,7 @@ impl Client {
             Ok(resp) => resp,
             Err(e) => panic!(
                 "{method} {path} failed: {e}; the worker's log ends:\n{}",
-                self.log
-                    .as_deref()
-                    .map(|l| log_tail(l, 40))
-                    .unwrap_or_default()
+                log_tail(&self.log, 40)
             ),
         };
         let status = resp.status().as_u16();

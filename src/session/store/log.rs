@@ -29,20 +29,29 @@ pub struct PendingEvent {
 /// Events kept in memory at most; one more writes the batch at once.
 const MAX_PENDING_EVENTS: usize = 256;
 
+/// The conflict clause of an event that replaces its earlier self (a literal, so
+/// [`INSERT_BATCH`] is built from the same text as [`REPLACE`]).
+macro_rules! replace_clause {
+    () => {
+        "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at"
+    };
+}
+
 /// A repeated event id replaces the stored event, or keeps it.
-const REPLACE: &str =
-    "ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at";
+const REPLACE: &str = replace_clause!();
 const KEEP: &str = "ON CONFLICT(id) DO NOTHING";
 
 /// Inserts a batch of events given as one JSON array of `[id, type, data, message_id,
 /// created_at, replace]` rows, in order: a repeated id replaces the stored event when its row
 /// says so, and is dropped otherwise (as [`REPLACE`] and [`KEEP`] do for one event).
-const INSERT_BATCH: &str = "INSERT INTO events (id, type, data, message_id, created_at)
+const INSERT_BATCH: &str = concat!(
+    "INSERT INTO events (id, type, data, message_id, created_at)
      SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4
      FROM json_each(?) AS row
      WHERE value ->> 5 OR NOT EXISTS (SELECT 1 FROM events WHERE id = row.value ->> 0)
-     ORDER BY row.key
-     ON CONFLICT(id) DO UPDATE SET data = excluded.data, created_at = excluded.created_at";
+     ORDER BY row.key ",
+    replace_clause!()
+);
 
 /// One row of [`INSERT_BATCH`].
 type BatchRow<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, i64, bool);
