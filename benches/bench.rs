@@ -89,6 +89,27 @@ impl Route {
         Route::Subscribe,
     ];
 
+    /// The routes to measure: all, or those `BENCH_ROUTES` names (`health,get,…`).
+    fn chosen() -> Vec<Route> {
+        let only = std::env::var("BENCH_ROUTES").unwrap_or_default();
+        Route::ALL
+            .into_iter()
+            .filter(|r| only.is_empty() || only.split(',').any(|n| n == r.key()))
+            .collect()
+    }
+
+    fn key(self) -> &'static str {
+        match self {
+            Route::Health => "health",
+            Route::List => "list",
+            Route::Get => "get",
+            Route::Create => "create",
+            Route::Prompt => "prompt",
+            Route::WsToken => "ws-token",
+            Route::Subscribe => "subscribe",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Route::Health => "GET /health",
@@ -222,9 +243,10 @@ async fn subscribe_round(url: &str, subscribe: &str) -> Duration {
 /// Every route's median and p99 against the do-nothing worker, interleaved: each round
 /// sends every route once to each, in an order that changes from round to round.
 async fn latency_figures(f: &Fixture) {
-    let mut ours: Vec<Vec<Duration>> = vec![Vec::new(); Route::ALL.len()];
-    let mut floor: Vec<Vec<Duration>> = vec![Vec::new(); Route::ALL.len()];
-    let mut order: Vec<usize> = (0..Route::ALL.len()).collect();
+    let routes = Route::chosen();
+    let mut ours: Vec<Vec<Duration>> = vec![Vec::new(); routes.len()];
+    let mut floor: Vec<Vec<Duration>> = vec![Vec::new(); routes.len()];
+    let mut order: Vec<usize> = (0..routes.len()).collect();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..WARMUP + ROUNDS {
         for i in (1..order.len()).rev() {
@@ -234,7 +256,7 @@ async fn latency_figures(f: &Fixture) {
             order.swap(i, (seed >> 33) as usize % (i + 1));
         }
         for &k in &order {
-            let route = Route::ALL[k];
+            let route = routes[k];
             let (a, b) = if round % 2 == 0 {
                 let a = f.ours(route, round).await;
                 (a, f.floor(route).await)
@@ -255,7 +277,7 @@ async fn latency_figures(f: &Fixture) {
         "  {:<32} {:>17} {:>17} {:>7} {:>7}",
         "route", "floor med / p99", "ours med / p99", "ratio", "target"
     );
-    for (k, route) in Route::ALL.iter().enumerate() {
+    for (k, route) in routes.iter().enumerate() {
         let (fm, fp) = stats(&mut floor[k]);
         let (om, op) = stats(&mut ours[k]);
         let ratio = om / fm;
@@ -672,10 +694,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    // BENCH_ONLY=fanout skips to the fan-out and counter figures (for quick iterations).
-    if std::env::var("BENCH_ONLY").as_deref() != Ok("fanout") {
-        upload_figures();
-        latency_part(&rt, &fake, &root);
+    // For quick iterations: BENCH_ONLY=fanout skips to the fan-out and counter figures;
+    // BENCH_ONLY=latency runs only the route latencies (BENCH_ROUTES=health,get: only those).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only != "fanout" {
+        if only.is_empty() {
+            upload_figures();
+        }
+        latency_part(&rt, &fake, &root, only.is_empty());
+        if !only.is_empty() {
+            let _ = std::fs::remove_dir_all(&root);
+            return;
+        }
     }
 
     // Fan-out and D1 round trips, with D1 tracing on; then a restart on the same storage.
@@ -699,9 +729,9 @@ fn main() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-/// Route latencies: our worker (no D1 tracing) next to the do-nothing worker, then the
-/// repository listing and PR figures on the same worker.
-fn latency_part(rt: &tokio::runtime::Runtime, fake: &wiremock::MockServer, root: &Path) {
+/// Route latencies: our worker (no D1 tracing) next to the do-nothing worker, then (with
+/// `all`) the repository listing and PR figures on the same worker.
+fn latency_part(rt: &tokio::runtime::Runtime, fake: &wiremock::MockServer, root: &Path, all: bool) {
     let worker = start(fake, &root.join("latency"), false);
     let floor = Worker::launch(
         Some(&repo_root().join("bench/baseline/wrangler.toml")),
@@ -728,8 +758,10 @@ fn latency_part(rt: &tokio::runtime::Runtime, fake: &wiremock::MockServer, root:
             ws_token,
         };
         latency_figures(&f).await;
-        repos_figures(fake, &c).await;
-        pr_figures(&worker, fake, &c).await;
+        if all {
+            repos_figures(fake, &c).await;
+            pr_figures(&worker, fake, &c).await;
+        }
     });
     floor.stop();
     worker.stop();

@@ -364,6 +364,22 @@ async fn prompts_messages_events_and_paging_newest_first() {
         .get(&format!("/sessions/{id}/events?type=no_such_event"))
         .await;
     assert_eq!(r.status, 400);
+    // A command travels to the session in a header when small and ASCII, else in the
+    // body: a non-ASCII prompt and one over 4 KiB arrive exactly as sent.
+    for content in ["héllo ✓ — ünïcode", &"x".repeat(5000)] {
+        let r = c
+            .post(
+                &format!("/sessions/{id}/prompt"),
+                &json!({"content": content, "authorId": "pager"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let m = r.body["messageId"].as_str().unwrap();
+        let got = c
+            .get(&format!("/sessions/{id}/events?message_id={m}"))
+            .await;
+        assert_eq!(got.body["events"][0]["data"]["content"], content);
+    }
     let none = c
         .get(&format!("/sessions/{id}/events?type=tool_call"))
         .await;

@@ -74,9 +74,7 @@ pub struct RefreshObject {
 
 impl RefreshObject {
     async fn handle(&self, mut req: Request) -> ApiResult<Response> {
-        let ask: Ask = respond::body(&mut req)
-            .await
-            .map_err(|e| ApiError::internal(format!("bad refresh request: {}", e.message)))?;
+        let ask: Ask = session_call::command(&mut req).await?;
         if self.busy.replace(true) {
             return respond::json(200, &Outcome::Elsewhere);
         }

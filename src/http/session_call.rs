@@ -1,7 +1,8 @@
 //! Forwarding a validated command to a session's Durable Object, and the one way the worker
-//! (or an object) POSTs JSON to any of our Durable Objects.
+//! (or an object) POSTs JSON to any of our Durable Objects and an object reads it back.
 
-use worker::{Env, Headers, Method, Request, RequestInit, Response};
+use serde::de::DeserializeOwned;
+use worker::{Env, Headers, Request, Response};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::Edge;
@@ -31,8 +32,15 @@ pub async fn call(edge: &Edge<'_>, id: &str, command: &Command) -> ApiResult<Res
     .await
 }
 
+/// The header a small command rides in (see [`post`]).
+const COMMAND_HEADER: &str = "x-command";
+
+/// A command at most this long (and ASCII, as header values must be) is sent in
+/// [`COMMAND_HEADER`]: the object then answers without opening a body stream.
+const COMMAND_HEADER_BYTES: usize = 4096;
+
 /// POSTs `body` as JSON to a Durable Object (any of ours), with `request_id` for its log
-/// lines, and answers its answer as it is.
+/// lines, and answers its answer as it is. The object reads it with [`command`].
 pub async fn post<T: serde::Serialize>(
     stub: &worker::Stub,
     url: &str,
@@ -45,11 +53,22 @@ pub async fn post<T: serde::Serialize>(
         headers.set("x-request-id", id)?;
     }
     let body = serde_json::to_string(body).map_err(|e| ApiError::internal(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(body.into()));
-    let req = Request::new_with_init(url, &init)?;
+    let small = body.len() <= COMMAND_HEADER_BYTES && body.is_ascii();
+    if small {
+        headers.set(COMMAND_HEADER, &body)?;
+    }
+    let body = (!small).then_some(body.as_str());
+    let req = crate::upstream::fetch::request(url, "POST", &headers, body)?;
     crate::log::object_call();
     Ok(stub.fetch_with_request(req).await?)
+}
+
+/// The command [`post`] sent to this object: from its header, else from the body (which
+/// the worker has already bounded).
+pub async fn command<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+    let text = match req.headers().get(COMMAND_HEADER)? {
+        Some(text) => text,
+        None => req.text().await?,
+    };
+    serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("bad command: {e}")))
 }

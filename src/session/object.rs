@@ -8,8 +8,8 @@ use worker::{
 };
 
 use crate::clock::now_ms;
-use crate::error::{ApiError, ApiResult};
-use crate::http::respond;
+use crate::error::ApiResult;
+use crate::http::{respond, session_call};
 use crate::session::client::frames::{self, Request as ClientRequest};
 use crate::session::client::link as client_link;
 use crate::session::client::protocol::ServerMessage;
@@ -48,9 +48,7 @@ impl SessionObject {
             alarm::wake_by(ctx, deadline).await;
             return Ok(resp);
         }
-        let command: Command = respond::body(&mut req)
-            .await
-            .map_err(|e| ApiError::internal(format!("bad internal command: {}", e.message)))?;
+        let command: Command = session_call::command(&mut req).await?;
         match command {
             Command::CreatePr { body, caller } => {
                 pull_request::create(ctx, &self.pr, &body, caller).await

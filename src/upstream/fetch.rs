@@ -1,11 +1,32 @@
 //! The shell that sends the sans-IO clients' requests: one HTTP call through the runtime's
 //! `fetch`, and the rate-limit retry loop around it.
 
-use worker::{Date, Delay, Fetch, Headers, Method as WMethod, Request, RequestInit};
+use wasm_bindgen::JsValue;
+use worker::{web_sys, Date, Delay, Fetch, Headers, Request};
 
 use crate::upstream::http::{HttpRequest, HttpResponse, Method};
 use crate::upstream::retry::{self, Decision, Policy};
 use crate::upstream::TransportError;
+
+/// A runtime `Request` from its parts. Built on the runtime's own `RequestInit`: worker's
+/// wrapper would also link its `cf` property serializers (image resizing and the like), which
+/// no call of ours sets.
+pub fn request(
+    url: &str,
+    method: &str,
+    headers: &Headers,
+    body: Option<&str>,
+) -> worker::Result<Request> {
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    init.set_headers(headers.as_ref());
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
+    web_sys::Request::new_with_str_and_init(url, &init)
+        .map(Request::from)
+        .map_err(|_| worker::Error::RustError(format!("invalid request to {url}")))
+}
 
 /// Sends one request; any answer is returned, whatever its status.
 pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
@@ -14,17 +35,12 @@ pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
     for (k, v) in &req.headers {
         headers.set(k, v).map_err(net)?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(match req.method {
-        Method::Get => WMethod::Get,
-        Method::Post => WMethod::Post,
-        Method::Delete => WMethod::Delete,
-    })
-    .with_headers(headers);
-    if let Some(body) = &req.body {
-        init.with_body(Some(body.as_str().into()));
-    }
-    let request = Request::new_with_init(&req.url, &init).map_err(net)?;
+    let method = match req.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Delete => "DELETE",
+    };
+    let request = request(&req.url, method, &headers, req.body.as_deref()).map_err(net)?;
     let mut resp = Fetch::Request(request).send().await.map_err(net)?;
     let status = resp.status_code();
     let headers = resp

@@ -32,14 +32,16 @@ pub fn key(provider: VcsProvider, caller: &Caller, repo: Option<&str>) -> String
 }
 
 /// Stores `value` under `key` for `ttl_secs`. A failure only costs a later upstream call,
-/// so it is answered for the caller to log, never fatal.
+/// so it is answered for the caller to log, never fatal. The value is stored as JSON text
+/// made here (worker's generic `put` would convert it to a JavaScript object first).
 pub async fn put<T: Serialize>(
     kv: &worker::KvStore,
     key: &str,
     value: &T,
     ttl_secs: u64,
 ) -> Result<(), String> {
-    kv.put(key, value)
+    let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+    kv.put(key, text.as_str())
         .map_err(|e| e.to_string())?
         .expiration_ttl(ttl_secs)
         .execute()
