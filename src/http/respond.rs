@@ -95,7 +95,10 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
             "request body is empty; expected JSON",
         ));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    // Parsed as text: every JSON parse in the worker reads `&str`, so one parser is linked.
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::invalid_json("malformed JSON: the body is not UTF-8"))?;
+    serde_json::from_str(text).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
             Category::Data => {

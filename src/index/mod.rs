@@ -3,7 +3,6 @@
 //! `GET /sessions`. Also the webhook routes: which session opened which pull request.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
@@ -27,7 +26,7 @@ pub struct ListQuery {
 }
 
 fn status(v: &str) -> ApiResult<SessionStatus> {
-    serde_json::from_value(Value::from(v)).map_err(|_| {
+    SessionStatus::parse(v).ok_or_else(|| {
         ApiError::bad_request(
             "status must be one of created, active, completed, failed, archived, cancelled",
         )

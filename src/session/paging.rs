@@ -113,12 +113,11 @@ impl Page {
                     page.message_id = Some(v.to_string());
                 }
                 ("status", ListKind::Messages) if !v.is_empty() => {
-                    let status =
-                        serde_json::from_value(serde_json::Value::from(v)).map_err(|_| {
-                            ApiError::bad_request(
-                                "status must be pending, processing, completed or failed",
-                            )
-                        })?;
+                    let status = MessageStatus::parse(v).ok_or_else(|| {
+                        ApiError::bad_request(
+                            "status must be pending, processing, completed or failed",
+                        )
+                    })?;
                     page.status = Some(status);
                 }
                 _ => {}

@@ -48,6 +48,20 @@ pub enum SessionStatus {
 }
 
 impl SessionStatus {
+    const ALL: [SessionStatus; 6] = [
+        SessionStatus::Created,
+        SessionStatus::Active,
+        SessionStatus::Completed,
+        SessionStatus::Failed,
+        SessionStatus::Archived,
+        SessionStatus::Cancelled,
+    ];
+
+    /// The state stored (or asked for) as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SessionStatus::Created => "created",
@@ -134,6 +148,18 @@ pub enum MessageStatus {
 }
 
 impl MessageStatus {
+    const ALL: [MessageStatus; 4] = [
+        MessageStatus::Pending,
+        MessageStatus::Processing,
+        MessageStatus::Completed,
+        MessageStatus::Failed,
+    ];
+
+    /// The state stored (or asked for) as `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageStatus::Pending => "pending",
@@ -167,16 +193,16 @@ mod tests {
 
     #[test]
     fn typed_states_use_their_stored_names() {
-        for s in [
-            SessionStatus::Created,
-            SessionStatus::Active,
-            SessionStatus::Completed,
-            SessionStatus::Failed,
-            SessionStatus::Archived,
-            SessionStatus::Cancelled,
-        ] {
+        for s in SessionStatus::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(SessionStatus::parse(s.as_str()), Some(s));
         }
+        for s in MessageStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+            assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(SessionStatus::parse("Active"), None);
+        assert_eq!(MessageStatus::parse("done"), None);
         assert_eq!(serde_json::to_value(Role::Member).unwrap(), "member");
         assert_eq!(
             serde_json::from_value::<MessageStatus>(json!("processing")).unwrap(),

@@ -189,7 +189,8 @@ fn pr_event(
 
 /// Reads a JSON body into `T`, with a short reason when it cannot.
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("the body is not the expected JSON: {e}"))
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
+    serde_json::from_str(text).map_err(|e| format!("the body is not the expected JSON: {e}"))
 }
 
 #[cfg(test)]

@@ -267,6 +267,14 @@ mod tests {
             parse_client(r#"{"x":1}"#).unwrap_err().code,
             "invalid_message"
         );
+        for untyped in [r#"{"type":5}"#, r#"{"x":1}"#, "[]"] {
+            let e = parse_client(untyped).unwrap_err();
+            assert_eq!(e.message, "a message needs a string type", "{untyped}");
+        }
+        let e = parse_client("{\"type\":").unwrap_err();
+        assert!(e.message.starts_with("invalid JSON"), "{}", e.message);
+        // An escaped type is still read.
+        assert_eq!(parse(r#"{"type":"p\u0069ng"}"#), ClientMessage::Ping);
     }
 
     #[test]
