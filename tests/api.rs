@@ -365,8 +365,9 @@ async fn prompts_messages_events_and_paging_newest_first() {
         .await;
     assert_eq!(r.status, 400);
     // A command travels to the session in a header when small and ASCII, else in the
-    // body: a non-ASCII prompt and one over 4 KiB arrive exactly as sent.
-    for content in ["héllo ✓ — ünïcode", &"x".repeat(5000)] {
+    // body: a prompt near the header's 4 KiB, a non-ASCII one and one over 4 KiB arrive
+    // exactly as sent.
+    for content in [&"y".repeat(3900), "héllo ✓ — ünïcode", &"x".repeat(5000)] {
         let r = c
             .post(
                 &format!("/sessions/{id}/prompt"),
