@@ -696,16 +696,22 @@ fn main() {
         .expect("runtime");
     // For quick iterations: BENCH_ONLY=fanout skips to the fan-out and counter figures;
     // BENCH_ONLY=latency runs only the route latencies (BENCH_ROUTES=health,get: only those).
-    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    if only != "fanout" {
-        if only.is_empty() {
-            upload_figures();
-        }
-        latency_part(&rt, &fake, &root, only.is_empty());
-        if !only.is_empty() {
-            let _ = std::fs::remove_dir_all(&root);
-            return;
-        }
+    let (latency, rest) = match std::env::var("BENCH_ONLY").unwrap_or_default().as_str() {
+        "" => (true, true),
+        "latency" => (true, false),
+        "fanout" => (false, true),
+        other => panic!("BENCH_ONLY={other}: expected latency or fanout"),
+    };
+    let all = latency && rest;
+    if all {
+        upload_figures();
+    }
+    if latency {
+        latency_part(&rt, &fake, &root, all);
+    }
+    if !rest {
+        let _ = std::fs::remove_dir_all(&root);
+        return;
     }
 
     // Fan-out and D1 round trips, with D1 tracing on; then a restart on the same storage.

@@ -7,6 +7,8 @@ use worker::{Env, Headers, Request, Response};
 use crate::error::{ApiError, ApiResult};
 use crate::http::Edge;
 use crate::session::command::Command;
+use crate::upstream::fetch;
+use crate::upstream::http::Method;
 use crate::validate;
 
 /// The stub of the session `id`, or 404 when `id` is not a session id.
@@ -58,7 +60,7 @@ pub async fn post<T: serde::Serialize>(
         headers.set(COMMAND_HEADER, &body)?;
     }
     let body = (!small).then_some(body.as_str());
-    let req = crate::upstream::fetch::request(url, "POST", &headers, body)?;
+    let req = fetch::request(url, Method::Post, &headers, body)?;
     crate::log::object_call();
     Ok(stub.fetch_with_request(req).await?)
 }

@@ -13,12 +13,12 @@ use crate::upstream::TransportError;
 /// no call of ours sets.
 pub fn request(
     url: &str,
-    method: &str,
+    method: Method,
     headers: &Headers,
     body: Option<&str>,
 ) -> worker::Result<Request> {
     let init = web_sys::RequestInit::new();
-    init.set_method(method);
+    init.set_method(method.as_str());
     init.set_headers(headers.as_ref());
     if let Some(body) = body {
         init.set_body(&JsValue::from_str(body));
@@ -35,12 +35,7 @@ pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
     for (k, v) in &req.headers {
         headers.set(k, v).map_err(net)?;
     }
-    let method = match req.method {
-        Method::Get => "GET",
-        Method::Post => "POST",
-        Method::Delete => "DELETE",
-    };
-    let request = request(&req.url, method, &headers, req.body.as_deref()).map_err(net)?;
+    let request = request(&req.url, req.method, &headers, req.body.as_deref()).map_err(net)?;
     let mut resp = Fetch::Request(request).send().await.map_err(net)?;
     let status = resp.status_code();
     let headers = resp

@@ -10,6 +10,17 @@ pub enum Method {
     Delete,
 }
 
+impl Method {
+    /// The method's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
 /// How a request authenticates. `Debug` never shows the secret.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Auth<'a> {
