@@ -11,6 +11,7 @@ pub mod index;
 pub mod keep;
 pub mod log;
 pub mod redact;
+pub mod rows;
 pub mod sandbox_api;
 pub mod session;
 pub mod upstream;

@@ -6,7 +6,6 @@
 //! (compare-and-swap on its version) before use. Credentials are refreshed by the provider
 //! they belong to.
 
-use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Date, Delay, Env};
 
@@ -18,6 +17,7 @@ use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, D1};
+use crate::rows::{self, FromRow};
 use crate::vcs::VcsProvider;
 
 /// How long a refresh may take.
@@ -27,13 +27,25 @@ const REFRESH_TIMEOUT_MS: u64 = 10_000;
 const WAIT_LIMIT_MS: u64 = 15_000;
 const WAIT_STEP_MS: u64 = 200;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 struct Row {
     access_token_encrypted: String,
     refresh_token_encrypted: Option<String>,
     expires_at: Option<i64>,
     needs_reauth: i64,
     version: i64,
+}
+
+impl FromRow for Row {
+    fn from_row(r: &rows::Row) -> ApiResult<Self> {
+        Ok(Row {
+            access_token_encrypted: r.text("access_token_encrypted")?,
+            refresh_token_encrypted: r.opt_text("refresh_token_encrypted")?,
+            expires_at: r.opt_int("expires_at")?,
+            needs_reauth: r.int("needs_reauth")?,
+            version: r.int("version")?,
+        })
+    }
 }
 
 impl Row {
@@ -100,16 +112,15 @@ impl Credentials {
 
     async fn read(&self, user_id: &str) -> ApiResult<Option<Row>> {
         log::d1(D1::Read);
-        Ok(self
+        let stmt = self
             .db
             .prepare(
                 "SELECT access_token_encrypted, refresh_token_encrypted, expires_at, needs_reauth,
                     version
                  FROM user_scm_tokens WHERE provider = ?1 AND user_id = ?2",
             )
-            .bind(&[self.provider.as_str().into(), user_id.into()])?
-            .first::<Row>(None)
-            .await?)
+            .bind(&[self.provider.as_str().into(), user_id.into()])?;
+        rows::d1_first(&stmt).await
     }
 
     /// What is stored for the user, without secrets.
@@ -119,8 +130,7 @@ impl Credentials {
 
     async fn changed(&self, stmt: worker::D1PreparedStatement) -> ApiResult<bool> {
         log::d1(D1::Write);
-        let result = stmt.run().await?;
-        Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+        Ok(rows::d1_changes(&stmt).await? > 0)
     }
 
     fn seal(&self, token: &str) -> ApiResult<String> {

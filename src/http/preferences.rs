@@ -9,6 +9,7 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::log::{self, D1};
+use crate::rows::{self, FromRow, Row};
 
 /// Offered when nothing is stored (Open-Inspect's defaults).
 pub const DEFAULT_ENABLED_MODELS: &[&str] = &[
@@ -61,20 +62,23 @@ pub fn enabled_models(p: Preferences) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-#[derive(Deserialize)]
-struct Row {
-    enabled_models: String,
+/// The stored list, as JSON text.
+struct Stored(String);
+
+impl FromRow for Stored {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(Stored(r.text("enabled_models")?))
+    }
 }
 
 pub async fn get(env: &Env) -> ApiResult<Response> {
     log::d1(D1::Read);
-    let row: Option<Row> = env
+    let stmt = env
         .d1("DB")?
-        .prepare("SELECT enabled_models FROM model_preferences WHERE id = 1")
-        .first(None)
-        .await?;
-    let models: Vec<String> = row
-        .and_then(|r| serde_json::from_str(&r.enabled_models).ok())
+        .prepare("SELECT enabled_models FROM model_preferences WHERE id = 1");
+    let models: Vec<String> = rows::d1_first::<Stored>(&stmt)
+        .await?
+        .and_then(|r| serde_json::from_str(&r.0).ok())
         .unwrap_or_else(|| {
             DEFAULT_ENABLED_MODELS
                 .iter()

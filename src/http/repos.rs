@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::log;
 use crate::validate;
-use crate::vcs::repos_cache::{self, Cached, Caller};
+use crate::vcs::repos_cache::{self, Cache, Cached, Caller};
 use crate::vcs::service::{self, Service};
 use crate::vcs::{Client, VcsError, VcsProvider};
 
@@ -114,20 +114,21 @@ async fn cached<T: Serialize + DeserializeOwned>(
     field: &str,
     fetch: impl AsyncFnOnce() -> ApiResult<T>,
 ) -> ApiResult<Response> {
-    let kv = env.kv("REPOS_CACHE")?;
+    let cache = Cache::open(env)?;
     let answer = |items: &T, hit: bool, at: i64| {
         let mut body = json!({"cached": hit, "cachedAt": iso8601(at)});
         body[field] = json!(items);
         respond::json(200, &body)
     };
-    if let Ok(Some(hit)) = kv.get(key).json::<Cached<T>>().await {
+    let hit = cache.get(key).await;
+    if let Some(hit) = hit.and_then(|text| serde_json::from_str::<Cached<T>>(&text).ok()) {
         return answer(&hit.items, true, hit.cached_at);
     }
     let fresh = Cached {
         items: fetch().await?,
         cached_at: now_ms(),
     };
-    if let Err(e) = repos_cache::put(&kv, key, &fresh, repos_cache::TTL_SECS).await {
+    if let Err(e) = cache.put(key, &fresh, repos_cache::TTL_SECS).await {
         log::warn("could not cache a listing", &[("detail", e.into())]);
     }
     answer(&fresh.items, false, fresh.cached_at)

@@ -2,12 +2,13 @@
 //! creation, status changes, prompts and PR state changes (at most one write each); read by
 //! `GET /sessions`. Also the webhook routes: which session opened which pull request.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::wasm_bindgen::JsValue;
 use worker::D1Database;
 
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, D1};
+use crate::rows::{self, FromRow, Row};
 use crate::session::model::{SessionRow, SessionStatus, Summary};
 use crate::session::paging::clamp_limit;
 use crate::vcs::VcsProvider;
@@ -128,11 +129,6 @@ pub async fn add_route(
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct Routed {
-    session_id: String,
-}
-
 /// The session a webhook is about, if any: one read.
 pub async fn route(
     db: &D1Database,
@@ -152,15 +148,13 @@ pub async fn route(
     ];
     binds.extend(keys.iter().map(|k| JsValue::from(k.as_str())));
     log::d1(D1::Read);
-    let row = db
+    let stmt = db
         .prepare(format!(
             "SELECT session_id FROM vcs_routes WHERE provider = ? AND repo = ? AND kind = ?
              AND key IN ({marks}) LIMIT 1"
         ))
-        .bind(&binds)?
-        .first::<Routed>(None)
-        .await?;
-    Ok(row.map(|r| r.session_id))
+        .bind(&binds)?;
+    Ok(rows::d1_first::<Routed>(&stmt).await?.map(|r| r.0))
 }
 
 /// The most branches of one push looked up.
@@ -175,13 +169,26 @@ pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
         .prepare("DELETE FROM sessions WHERE id = ?1")
         .bind(&[id.into()])?;
     log::d1(D1::Write);
-    db.batch(vec![tombstone, delete]).await?;
+    rows::d1_batch(db, &[tombstone, delete]).await?;
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct Count {
-    n: f64,
+/// The session a route names.
+struct Routed(String);
+
+impl FromRow for Routed {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(Routed(r.text("session_id")?))
+    }
+}
+
+/// The `n` of a `COUNT(*) AS n`.
+struct Count(i64);
+
+impl FromRow for Count {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(Count(r.int("n")?))
+    }
 }
 
 /// One page of the index, as rows.
@@ -233,16 +240,15 @@ pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<IndexPage> {
         .prepare(format!("SELECT COUNT(*) AS n FROM sessions WHERE {FILTER}"))
         .bind(&[status, exclude])?;
     log::d1(D1::Read);
-    let mut answers = db.batch(vec![page, count]).await?.into_iter();
-    let (Some(page), Some(count)) = (answers.next(), answers.next()) else {
+    let answers = rows::d1_batch(db, &[page, count]).await?;
+    let [page, count] = answers.as_slice() else {
         return Err(ApiError::internal("the index answered an incomplete batch"));
     };
-    let rows: Vec<SessionRow> = page.results()?;
+    let rows: Vec<SessionRow> = page.rows()?;
     let total = count
-        .results::<Count>()?
+        .rows::<Count>()?
         .first()
-        .map(|c| c.n as u64)
-        .unwrap_or(0);
+        .map_or(0, |c| c.0.max(0) as u64);
     let has_more = (q.offset as u64 + rows.len() as u64) < total;
     Ok(IndexPage {
         rows,

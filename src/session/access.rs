@@ -10,7 +10,7 @@ use crate::auth::random::sha256_hex;
 use crate::config::{self, RepoAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::session::ctx::Ctx;
-use crate::vcs::repos_cache;
+use crate::vcs::repos_cache::Cache;
 use crate::vcs::{Client, Repo, VcsProvider};
 
 /// How long an allowed answer is trusted.
@@ -76,9 +76,9 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
     if config::repo_access(&ctx.env) == RepoAccess::Deployment {
         return Ok(None);
     }
-    let kv = ctx.env.kv("REPOS_CACHE")?;
+    let cache = Cache::open(&ctx.env)?;
     let key = cache_key(ask);
-    if let Ok(Some(_)) = kv.get(&key).text().await {
+    if cache.get(&key).await.is_some() {
         return Ok(None);
     }
     let cfg = config::vcs(&ctx.env, ask.provider);
@@ -113,7 +113,7 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
     if !allowed {
         return Err(refused(ask));
     }
-    if let Err(e) = repos_cache::put(&kv, &key, &true, CACHE_TTL_SECS).await {
+    if let Err(e) = cache.put(&key, &true, CACHE_TTL_SECS).await {
         ctx.warn("could not cache a repository access check", e);
     }
     Ok(repo)

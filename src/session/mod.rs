@@ -7,7 +7,7 @@
 //! - `sandbox` (`runner`, `events`) → `queue`, `client::link`
 //! - `pull_request` → `sandbox::link`, `client::link`
 //! - `queue` → `client::link`, `status`
-//! - all of them → `ctx` → `store`, and the pure `model`, `command`, `paging`, `status`,
+//! - all of them → `ctx` → `store`, `socket` (what a socket carries), and the pure `model`, `command`, `paging`, `status`,
 //!   `*::protocol`, `*::policy`, `sandbox::auth`, `pull_request::plan`.
 
 pub mod access;
@@ -24,6 +24,7 @@ pub mod participants;
 pub mod pull_request;
 pub mod queue;
 pub mod sandbox;
+pub mod socket;
 pub mod states;
 pub mod status;
 pub mod store;

@@ -2,18 +2,19 @@
 //! are in `states`, re-exported here). Encrypted tokens and token hashes are read from
 //! storage but never part of a view.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub use crate::session::states::*;
 
+use crate::error::ApiResult;
+use crate::rows::{FromRow, Row};
 use crate::vcs::VcsProvider;
 use crate::webhooks::PrState;
 
 /// A row of a paged list: its sequence number (the cursor) and what callers see of it.
-pub trait Listed: DeserializeOwned {
+pub trait Listed: FromRow {
     fn seq(&self) -> i64;
     /// What callers see of the row, as JSON text.
     fn view(&self) -> Box<RawValue>;
@@ -39,7 +40,7 @@ macro_rules! listed_seq {
     };
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct SessionRow {
     pub id: String,
     pub title: Option<String>,
@@ -47,26 +48,45 @@ pub struct SessionRow {
     pub repo_name: String,
     pub vcs_provider: VcsProvider,
     pub model: Option<String>,
-    #[serde(default)]
     pub reasoning_effort: Option<String>,
     pub base_branch: Option<String>,
-    #[serde(default)]
     pub branch_name: Option<String>,
     pub status: SessionStatus,
     pub created_by: String,
     pub created_at: i64,
     pub updated_at: i64,
-    #[serde(default)]
     pub control_plane_url: Option<String>,
     /// The pull request's latest state, as webhooks and refreshes report it.
-    #[serde(default)]
     pub pr_state: Option<PrState>,
     /// When the session itself last pushed its branch.
-    #[serde(default)]
     pub own_push_at: Option<i64>,
     /// When someone else pushed the session's branch, until a prompt has run since.
-    #[serde(default)]
     pub foreign_push_at: Option<i64>,
+}
+
+/// Read from the session's own table and from the index (which lacks the push columns).
+impl FromRow for SessionRow {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(SessionRow {
+            id: r.text("id")?,
+            title: r.opt_text("title")?,
+            repo_owner: r.text("repo_owner")?,
+            repo_name: r.text("repo_name")?,
+            vcs_provider: r.state("vcs_provider", VcsProvider::parse)?,
+            model: r.opt_text("model")?,
+            reasoning_effort: r.opt_text("reasoning_effort")?,
+            base_branch: r.opt_text("base_branch")?,
+            branch_name: r.opt_text("branch_name")?,
+            status: r.state("status", SessionStatus::parse)?,
+            created_by: r.text("created_by")?,
+            created_at: r.int("created_at")?,
+            updated_at: r.int("updated_at")?,
+            control_plane_url: r.opt_text("control_plane_url")?,
+            pr_state: r.opt_state("pr_state", PrState::parse)?,
+            own_push_at: r.opt_int("own_push_at")?,
+            foreign_push_at: r.opt_int("foreign_push_at")?,
+        })
+    }
 }
 
 impl SessionRow {
@@ -131,7 +151,7 @@ pub struct SessionView<'a> {
     sandbox: Option<SandboxView<'a>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ParticipantRow {
     pub seq: i64,
     pub id: String,
@@ -146,8 +166,27 @@ pub struct ParticipantRow {
     pub role: Role,
     pub joined_at: i64,
     /// When the identity was last looked up without a result (see `participants`).
-    #[serde(default)]
     pub identity_tried_at: Option<i64>,
+}
+
+impl FromRow for ParticipantRow {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(ParticipantRow {
+            seq: r.int("seq")?,
+            id: r.text("id")?,
+            user_id: r.text("user_id")?,
+            scm_user_id: r.opt_text("scm_user_id")?,
+            scm_login: r.opt_text("scm_login")?,
+            scm_name: r.opt_text("scm_name")?,
+            scm_email: r.opt_text("scm_email")?,
+            scm_access_token_encrypted: r.opt_text("scm_access_token_encrypted")?,
+            scm_token_expires_at: r.opt_int("scm_token_expires_at")?,
+            ws_token_issued_at: r.opt_int("ws_token_issued_at")?,
+            role: r.state("role", Role::parse)?,
+            joined_at: r.int("joined_at")?,
+            identity_tried_at: r.opt_int("identity_tried_at")?,
+        })
+    }
 }
 
 impl ParticipantRow {
@@ -183,7 +222,7 @@ impl Listed for ParticipantRow {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct MessageRow {
     pub seq: i64,
     pub id: String,
@@ -191,13 +230,31 @@ pub struct MessageRow {
     pub content: String,
     pub source: String,
     pub model: Option<String>,
-    #[serde(default)]
     pub reasoning_effort: Option<String>,
     pub status: MessageStatus,
     pub error: Option<String>,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
+}
+
+impl FromRow for MessageRow {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(MessageRow {
+            seq: r.int("seq")?,
+            id: r.text("id")?,
+            author_id: r.text("author_id")?,
+            content: r.text("content")?,
+            source: r.text("source")?,
+            model: r.opt_text("model")?,
+            reasoning_effort: r.opt_text("reasoning_effort")?,
+            status: r.state("status", MessageStatus::parse)?,
+            error: r.opt_text("error")?,
+            created_at: r.int("created_at")?,
+            started_at: r.opt_int("started_at")?,
+            completed_at: r.opt_int("completed_at")?,
+        })
+    }
 }
 
 impl Listed for MessageRow {
@@ -219,15 +276,27 @@ impl Listed for MessageRow {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct EventRow {
     pub seq: i64,
     pub id: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub data: String,
     pub message_id: Option<String>,
     pub created_at: i64,
+}
+
+impl FromRow for EventRow {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(EventRow {
+            seq: r.int("seq")?,
+            id: r.text("id")?,
+            kind: r.text("type")?,
+            data: r.text("data")?,
+            message_id: r.opt_text("message_id")?,
+            created_at: r.int("created_at")?,
+        })
+    }
 }
 
 impl EventRow {
@@ -264,15 +333,27 @@ impl Listed for EventRow {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ArtifactRow {
     pub seq: i64,
     pub id: String,
-    #[serde(rename = "type")]
     pub kind: ArtifactKind,
     pub url: Option<String>,
     pub metadata: Option<String>,
     pub created_at: i64,
+}
+
+impl FromRow for ArtifactRow {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(ArtifactRow {
+            seq: r.int("seq")?,
+            id: r.text("id")?,
+            kind: r.state("type", ArtifactKind::parse)?,
+            url: r.opt_text("url")?,
+            metadata: r.opt_text("metadata")?,
+            created_at: r.int("created_at")?,
+        })
+    }
 }
 
 impl ArtifactRow {
@@ -295,24 +376,38 @@ impl Listed for ArtifactRow {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct SandboxRow {
     pub sandbox_id: Option<String>,
     pub provider_id: Option<String>,
     /// SHA-256 hex of the sandbox's bearer token; never shown.
     pub token_hash: Option<String>,
     pub status: SandboxStatus,
-    #[serde(default)]
     pub status_since: Option<i64>,
     pub last_heartbeat: Option<i64>,
     pub last_activity: Option<i64>,
     pub created_at: Option<i64>,
-    #[serde(default)]
     pub last_error: Option<String>,
-    #[serde(default)]
     pub last_failure_at: Option<i64>,
-    #[serde(default)]
     pub blocked: i64,
+}
+
+impl FromRow for SandboxRow {
+    fn from_row(r: &Row) -> ApiResult<Self> {
+        Ok(SandboxRow {
+            sandbox_id: r.opt_text("sandbox_id")?,
+            provider_id: r.opt_text("provider_id")?,
+            token_hash: r.opt_text("token_hash")?,
+            status: r.state("status", SandboxStatus::parse)?,
+            status_since: r.opt_int("status_since")?,
+            last_heartbeat: r.opt_int("last_heartbeat")?,
+            last_activity: r.opt_int("last_activity")?,
+            created_at: r.opt_int("created_at")?,
+            last_error: r.opt_text("last_error")?,
+            last_failure_at: r.opt_int("last_failure_at")?,
+            blocked: r.opt_int("blocked")?.unwrap_or(0),
+        })
+    }
 }
 
 impl SandboxRow {

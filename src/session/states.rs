@@ -29,6 +29,32 @@ pub fn completion_id(message_id: &str) -> String {
     format!("complete:{message_id}")
 }
 
+/// Gives a state enum its stored names: `as_str`, `parse` (exact names only, as stored or
+/// asked for in a filter) and, for tests, `ALL`.
+macro_rules! stored_names {
+    ($t:ident { $($v:ident => $name:literal),+ $(,)? }) => {
+        impl $t {
+            #[cfg(test)]
+            pub const ALL: &'static [$t] = &[$($t::$v),+];
+
+            /// The stored name.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($t::$v => $name),+
+                }
+            }
+
+            /// The state stored (or asked for) as `name`.
+            pub fn parse(name: &str) -> Option<Self> {
+                match name {
+                    $($name => Some($t::$v),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 /// Where a session stands (changes through `status::transition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -47,32 +73,14 @@ pub enum SessionStatus {
     Cancelled,
 }
 
-impl SessionStatus {
-    const ALL: [SessionStatus; 6] = [
-        SessionStatus::Created,
-        SessionStatus::Active,
-        SessionStatus::Completed,
-        SessionStatus::Failed,
-        SessionStatus::Archived,
-        SessionStatus::Cancelled,
-    ];
-
-    /// The state stored (or asked for) as `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Created => "created",
-            SessionStatus::Active => "active",
-            SessionStatus::Completed => "completed",
-            SessionStatus::Failed => "failed",
-            SessionStatus::Archived => "archived",
-            SessionStatus::Cancelled => "cancelled",
-        }
-    }
-}
+stored_names!(SessionStatus {
+    Created => "created",
+    Active => "active",
+    Completed => "completed",
+    Failed => "failed",
+    Archived => "archived",
+    Cancelled => "cancelled",
+});
 
 /// Sandbox states, as stored and as clients see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,19 +95,17 @@ pub enum SandboxStatus {
     Stopped,
 }
 
-impl SandboxStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SandboxStatus::None => "none",
-            SandboxStatus::Spawning => "spawning",
-            SandboxStatus::Connecting => "connecting",
-            SandboxStatus::Ready => "ready",
-            SandboxStatus::Stale => "stale",
-            SandboxStatus::Failed => "failed",
-            SandboxStatus::Stopped => "stopped",
-        }
-    }
+stored_names!(SandboxStatus {
+    None => "none",
+    Spawning => "spawning",
+    Connecting => "connecting",
+    Ready => "ready",
+    Stale => "stale",
+    Failed => "failed",
+    Stopped => "stopped",
+});
 
+impl SandboxStatus {
     /// The name clients know for this state (no sandbox yet is `pending`).
     pub fn client_name(self) -> &'static str {
         match self {
@@ -128,14 +134,10 @@ pub enum Role {
     Member,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Owner => "owner",
-            Role::Member => "member",
-        }
-    }
-}
+stored_names!(Role {
+    Owner => "owner",
+    Member => "member",
+});
 
 /// Where a prompt is in the queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -147,28 +149,12 @@ pub enum MessageStatus {
     Failed,
 }
 
-impl MessageStatus {
-    const ALL: [MessageStatus; 4] = [
-        MessageStatus::Pending,
-        MessageStatus::Processing,
-        MessageStatus::Completed,
-        MessageStatus::Failed,
-    ];
-
-    /// The state stored (or asked for) as `name`.
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MessageStatus::Pending => "pending",
-            MessageStatus::Processing => "processing",
-            MessageStatus::Completed => "completed",
-            MessageStatus::Failed => "failed",
-        }
-    }
-}
+stored_names!(MessageStatus {
+    Pending => "pending",
+    Processing => "processing",
+    Completed => "completed",
+    Failed => "failed",
+});
 
 /// What an artifact is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,13 +164,9 @@ pub enum ArtifactKind {
     Pr,
 }
 
-impl ArtifactKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ArtifactKind::Pr => "pr",
-        }
-    }
-}
+stored_names!(ArtifactKind {
+    Pr => "pr",
+});
 
 #[cfg(test)]
 mod tests {
@@ -193,14 +175,32 @@ mod tests {
 
     #[test]
     fn typed_states_use_their_stored_names() {
-        for s in SessionStatus::ALL {
-            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-            assert_eq!(SessionStatus::parse(s.as_str()), Some(s));
+        fn both_ways<T>(all: &[T], name: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+        where
+            T: Copy + PartialEq + std::fmt::Debug + serde::Serialize,
+        {
+            for &s in all {
+                assert_eq!(serde_json::to_value(s).unwrap(), name(s));
+                assert_eq!(parse(name(s)), Some(s));
+            }
         }
-        for s in MessageStatus::ALL {
-            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
-            assert_eq!(MessageStatus::parse(s.as_str()), Some(s));
-        }
+        both_ways(
+            SessionStatus::ALL,
+            SessionStatus::as_str,
+            SessionStatus::parse,
+        );
+        both_ways(
+            MessageStatus::ALL,
+            MessageStatus::as_str,
+            MessageStatus::parse,
+        );
+        both_ways(
+            SandboxStatus::ALL,
+            SandboxStatus::as_str,
+            SandboxStatus::parse,
+        );
+        both_ways(Role::ALL, Role::as_str, Role::parse);
+        both_ways(ArtifactKind::ALL, ArtifactKind::as_str, ArtifactKind::parse);
         assert_eq!(SessionStatus::parse("Active"), None);
         assert_eq!(MessageStatus::parse("done"), None);
         assert_eq!(serde_json::to_value(Role::Member).unwrap(), "member");

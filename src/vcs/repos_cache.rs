@@ -1,11 +1,77 @@
 //! The cache in KV: listings (`GET /repos`, `GET /repos/{o}/{n}/branches`) with their key
 //! (per provider, caller and repository; never a raw token) and what they hold, and the one
-//! way anything is written to it (`put`).
+//! way anything is read from it or written to it ([`Cache`]: the runtime's KV namespace,
+//! text in and out).
 
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+use worker::js_sys::{Object, Promise, Reflect};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::Env;
 
 use crate::auth::random::sha256_hex;
+use crate::error::{ApiError, ApiResult};
 use crate::vcs::VcsProvider;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A KV namespace binding as JavaScript sees it.
+    type KvNamespace;
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_text(this: &KvNamespace, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn put(
+        this: &KvNamespace,
+        key: &str,
+        value: &str,
+        options: &Object,
+    ) -> Result<Promise, JsValue>;
+}
+
+/// The `REPOS_CACHE` namespace.
+pub struct Cache(KvNamespace);
+
+impl Cache {
+    pub fn open(env: &Env) -> ApiResult<Self> {
+        match Reflect::get(env, &JsValue::from_str("REPOS_CACHE")) {
+            Ok(kv) if kv.is_object() => Ok(Cache(kv.unchecked_into())),
+            _ => Err(ApiError::misconfigured("REPOS_CACHE")),
+        }
+    }
+
+    /// The text stored under `key`; `None` when there is none, or it could not be read (a
+    /// cache that fails only costs an upstream call).
+    pub async fn get(&self, key: &str) -> Option<String> {
+        let promise = self.0.get_text(key).ok()?;
+        JsFuture::from(promise).await.ok()?.as_string()
+    }
+
+    /// Stores `value` as JSON text under `key` for `ttl_secs`. A failure is answered for the
+    /// caller to log, never fatal.
+    pub async fn put<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        ttl_secs: u64,
+    ) -> Result<(), String> {
+        let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        let options = Object::new();
+        Reflect::set(
+            &options,
+            &JsValue::from_str("expirationTtl"),
+            &JsValue::from_f64(ttl_secs as f64),
+        )
+        .map_err(|_| "bad KV options".to_string())?;
+        let promise = self
+            .0
+            .put(key, &text, &options)
+            .map_err(|e| format!("{e:?}"))?;
+        JsFuture::from(promise)
+            .await
+            .map(|_| ())
+            .map_err(|e| worker::Error::from(e).to_string())
+    }
+}
 
 /// How long a listing is served from the cache.
 pub const TTL_SECS: u64 = 300;
@@ -29,24 +95,6 @@ pub fn key(provider: VcsProvider, caller: &Caller, repo: Option<&str>) -> String
         None => format!("repos:v2:{}:{who}", provider.as_str()),
         Some(r) => format!("branches:v1:{}:{who}:{}", provider.as_str(), sha256_hex(r)),
     }
-}
-
-/// Stores `value` under `key` for `ttl_secs`. A failure only costs a later upstream call,
-/// so it is answered for the caller to log, never fatal. The value is stored as JSON text
-/// made here (worker's generic `put` would convert it to a JavaScript object first).
-pub async fn put<T: Serialize>(
-    kv: &worker::KvStore,
-    key: &str,
-    value: &T,
-    ttl_secs: u64,
-) -> Result<(), String> {
-    let text = serde_json::to_string(value).map_err(|e| e.to_string())?;
-    kv.put(key, text.as_str())
-        .map_err(|e| e.to_string())?
-        .expiration_ttl(ttl_secs)
-        .execute()
-        .await
-        .map_err(|e| e.to_string())
 }
 
 /// A cached listing and when it was fetched (Unix ms).

@@ -20,6 +20,7 @@ use crate::session::command::PromptInput;
 use crate::session::ctx::Ctx;
 use crate::session::model::{EventRow, ParticipantRow, SandboxRow, SandboxStatus, SessionRow};
 use crate::session::paging::Page;
+use crate::session::socket;
 
 /// Events replayed on subscribe, newest first (sent oldest first).
 pub const REPLAY_LIMIT: u32 = 500;
@@ -117,11 +118,14 @@ fn handle(
             return Ok(Some(Request::Typing { user_id }));
         }
         ClientMessage::Presence { status } => {
-            ws.serialize_attachment(ClientAttachment {
-                presence: status.unwrap_or_default(),
-                last_seen: now,
-                ..att
-            })?;
+            socket::attach(
+                ws,
+                &ClientAttachment {
+                    presence: status.unwrap_or_default(),
+                    last_seen: now,
+                    ..att
+                },
+            )?;
             link::subscribers_changed(ctx);
             let participants = present(ctx);
             broadcast(ctx, &ServerMessage::PresenceUpdate { participants });
@@ -134,10 +138,13 @@ fn handle(
                     "fetch_history too often",
                 ));
             }
-            ws.serialize_attachment(ClientAttachment {
-                last_history_at: Some(now),
-                ..att
-            })?;
+            socket::attach(
+                ws,
+                &ClientAttachment {
+                    last_history_at: Some(now),
+                    ..att
+                },
+            )?;
             let before = match cursor {
                 None => None,
                 Some(c) => Some(ctx.store.event_seq(&c.id)?.ok_or_else(|| {
@@ -222,14 +229,17 @@ fn subscribe(
     };
     let session = ctx.store.existing_session()?;
     let name = participant.display_name();
-    ws.serialize_attachment(ClientAttachment {
-        participant_id: Some(participant.id.clone()),
-        user_id: Some(participant.user_id.clone()),
-        client_id,
-        name: Some(name.clone()),
-        last_seen: now_ms(),
-        ..att
-    })?;
+    socket::attach(
+        ws,
+        &ClientAttachment {
+            participant_id: Some(participant.id.clone()),
+            user_id: Some(participant.user_id.clone()),
+            client_id,
+            name: Some(name.clone()),
+            last_seen: now_ms(),
+            ..att
+        },
+    )?;
     link::subscribers_changed(ctx);
     let sandbox = ctx.store.sandbox()?;
     let spawn_error = sandbox

@@ -3,9 +3,8 @@
 
 use std::rc::Rc;
 
-use wasm_bindgen::prelude::*;
 use worker::js_sys::JsString;
-use worker::{web_sys, Response, WebSocket, WebSocketPair};
+use worker::{Response, WebSocket, WebSocketPair};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -15,6 +14,7 @@ use crate::session::client::policy::{
 };
 use crate::session::client::protocol::{Present, ServerMessage};
 use crate::session::ctx::Ctx;
+use crate::session::socket;
 
 /// Accepts a client socket; it must `subscribe` before the deadline answered with it (the
 /// caller arms the alarm for it).
@@ -31,8 +31,7 @@ pub fn accept(ctx: &Ctx) -> ApiResult<(Response, i64)> {
     ctx.state
         .accept_websocket_with_tags(&pair.server, &[CLIENT_TAG]);
     let now = now_ms();
-    pair.server
-        .serialize_attachment(ClientAttachment::new(now))?;
+    socket::attach(&pair.server, &ClientAttachment::new(now))?;
     Ok((
         Response::from_websocket(pair.client)?,
         now + SUBSCRIBE_DEADLINE_MS,
@@ -47,9 +46,7 @@ pub fn send(ws: &WebSocket, msg: &ServerMessage) {
 
 /// What the session remembers about a client socket.
 pub fn attachment(ws: &WebSocket) -> Option<ClientAttachment> {
-    ws.deserialize_attachment::<ClientAttachment>()
-        .ok()
-        .flatten()
+    socket::attachment(ws)
 }
 
 /// The subscribed client sockets. Derived from the sockets' attachments and kept in memory
@@ -74,16 +71,6 @@ pub fn subscribers_changed(ctx: &Ctx) {
     *ctx.subscribers.borrow_mut() = None;
 }
 
-#[wasm_bindgen]
-extern "C" {
-    /// A WebSocket as JavaScript sees it.
-    type JsSocket;
-    /// `WebSocket.send` with a JavaScript string, so one message made for many sockets
-    /// crosses from wasm memory once (`send_with_str` copies it for every socket).
-    #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_text(this: &JsSocket, data: &JsString) -> Result<(), JsValue>;
-}
-
 /// Sends `msg` to every subscribed client (serialized, and made a JavaScript string, once).
 pub fn broadcast(ctx: &Ctx, msg: &ServerMessage) {
     let subscribers = subscribers(ctx);
@@ -92,9 +79,7 @@ pub fn broadcast(ctx: &Ctx, msg: &ServerMessage) {
     }
     let text = JsString::from(msg.to_text());
     for ws in subscribers.iter() {
-        // A socket that is already closing cannot be written to; nothing to do then.
-        let socket: &web_sys::WebSocket = ws.as_ref();
-        let _ = socket.unchecked_ref::<JsSocket>().send_text(&text);
+        socket::send_shared(ws, &text);
     }
 }
 

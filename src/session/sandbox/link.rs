@@ -11,6 +11,7 @@ use crate::session::ctx::Ctx;
 use crate::session::sandbox::auth;
 use crate::session::sandbox::policy::Status;
 use crate::session::sandbox::protocol::Outbound;
+use crate::session::socket;
 
 /// The tag of the sandbox's socket.
 pub const SANDBOX_TAG: &str = "sandbox";
@@ -24,9 +25,7 @@ pub struct SandboxAttachment {
 }
 
 fn attachment(ws: &WebSocket) -> Option<SandboxAttachment> {
-    ws.deserialize_attachment::<SandboxAttachment>()
-        .ok()
-        .flatten()
+    socket::attachment(ws)
 }
 
 /// Whether `ws` is a sandbox socket (by its tag).
@@ -63,10 +62,13 @@ pub fn accept(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     ctx.state
         .accept_websocket_with_tags(&pair.server, &[SANDBOX_TAG]);
     let now = now_ms();
-    pair.server.serialize_attachment(SandboxAttachment {
-        sandbox_id,
-        connected_at: now,
-    })?;
+    socket::attach(
+        &pair.server,
+        &SandboxAttachment {
+            sandbox_id,
+            connected_at: now,
+        },
+    )?;
     ctx.store.sandbox_activity(now)?;
     Ok(Response::from_websocket(pair.client)?)
 }

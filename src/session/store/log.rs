@@ -1,7 +1,6 @@
 //! The session's record: `events` (stored once under a stable id when one exists) and
 //! `artifacts`, and the paged lists of every table.
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 use worker::SqlStorageValue as V;
@@ -266,14 +265,13 @@ impl Store {
 
     /// The position of the event `id` in the log, if it is stored.
     pub fn event_seq(&self, id: &str) -> ApiResult<Option<i64>> {
-        #[derive(Deserialize)]
-        struct Seq {
-            seq: i64,
-        }
         self.flush_pending_first()?;
-        let row: Option<Seq> =
-            self.first("SELECT seq FROM events WHERE id = ?", vec![id.into()])?;
-        Ok(row.map(|r| r.seq))
+        let seqs = self.ints(
+            "SELECT seq FROM events WHERE id = ?",
+            vec![id.into()],
+            "seq",
+        )?;
+        Ok(seqs.first().copied())
     }
 
     /// One page of events, newest first.

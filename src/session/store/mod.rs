@@ -10,14 +10,13 @@ pub use log::PendingEvent;
 
 use std::cell::{Cell, RefCell};
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use worker::js_sys::{Function, Reflect};
 use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue as V, Storage};
 
 use crate::error::{ApiError, ApiResult};
+use crate::rows::{FromRow, Row};
 use crate::session::command::{NewSession, ParticipantInput};
 use crate::session::migrations;
 use crate::session::model::{ParticipantRow, Role, SandboxRow, SessionRow, SessionStatus};
@@ -86,11 +85,6 @@ fn opt_str(v: Option<&str>) -> V {
     v.map(str::to_string).into()
 }
 
-#[derive(Deserialize)]
-struct Count {
-    n: i64,
-}
-
 const PARTICIPANT_COLUMNS: &str = "rowid AS seq, id, user_id, scm_user_id, scm_login, scm_name,
     scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at,
     identity_tried_at";
@@ -109,12 +103,23 @@ impl Store {
         }
     }
 
-    fn rows<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
-        Ok(self.sql.exec(query, Some(bindings))?.to_array()?)
+    fn rows<T: FromRow>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
+        self.sql
+            .exec(query, Some(bindings))?
+            .map(|row| T::from_row(&Row::from(row?)))
+            .collect()
     }
 
-    fn first<T: DeserializeOwned>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Option<T>> {
+    fn first<T: FromRow>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Option<T>> {
         Ok(self.rows(query, bindings)?.into_iter().next())
+    }
+
+    /// The integer column `column` of each row.
+    fn ints(&self, query: &str, bindings: Vec<V>, column: &str) -> ApiResult<Vec<i64>> {
+        self.sql
+            .exec(query, Some(bindings))?
+            .map(|row| Row::from(row?).int(column))
+            .collect()
     }
 
     fn run(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
@@ -129,7 +134,11 @@ impl Store {
 
     /// The `n` of a `SELECT COUNT(*) AS n` query.
     fn count(&self, query: &str, bindings: Vec<V>) -> ApiResult<i64> {
-        Ok(self.first::<Count>(query, bindings)?.map_or(0, |c| c.n))
+        Ok(self
+            .ints(query, bindings, "n")?
+            .first()
+            .copied()
+            .unwrap_or(0))
     }
 
     /// Applies the migrations not yet recorded, once per instance (and again after a wipe).
@@ -141,14 +150,10 @@ impl Store {
             "CREATE TABLE IF NOT EXISTS _migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
             vec![],
         )?;
-        #[derive(Deserialize)]
-        struct Current {
-            v: Option<i64>,
-        }
-        let current = self
-            .first::<Current>("SELECT MAX(version) AS v FROM _migrations", vec![])?
-            .and_then(|c| c.v)
-            .unwrap_or(0);
+        let current = self.count(
+            "SELECT COALESCE(MAX(version), 0) AS n FROM _migrations",
+            vec![],
+        )?;
         for &(version, statements) in migrations::pending(current) {
             let sql = self.sql.clone();
             self.atomically(move || {
@@ -298,10 +303,17 @@ impl Store {
 
     /// The participant a ws-token (by its hash) was issued to, with when it was issued.
     pub fn participant_by_ws_token(&self, hash: &str) -> ApiResult<Option<(ParticipantRow, i64)>> {
-        #[derive(Deserialize)]
         struct Issued {
             participant_id: String,
             issued_at: i64,
+        }
+        impl FromRow for Issued {
+            fn from_row(r: &Row) -> ApiResult<Self> {
+                Ok(Issued {
+                    participant_id: r.text("participant_id")?,
+                    issued_at: r.int("issued_at")?,
+                })
+            }
         }
         let Some(t) = self.first::<Issued>(
             "SELECT participant_id, issued_at FROM ws_tokens WHERE hash = ?",

@@ -1,7 +1,5 @@
 //! The `sandbox` row (one per session: the current sandbox) and the spawn failure log.
 
-use serde::Deserialize;
-
 use worker::SqlStorageValue as V;
 
 use super::Store;
@@ -125,19 +123,11 @@ impl Store {
             "INSERT INTO spawn_failures (at, permanent, error) VALUES (?, ?, ?)",
             vec![now.into(), i64::from(permanent).into(), error.into()],
         )?;
-        #[derive(Deserialize)]
-        struct At {
-            at: i64,
-        }
-        Ok(Some(
-            self.rows::<At>(
-                "SELECT at FROM spawn_failures WHERE permanent = 1 ORDER BY seq DESC LIMIT 10",
-                vec![],
-            )?
-            .into_iter()
-            .map(|a| a.at)
-            .collect(),
-        ))
+        Ok(Some(self.ints(
+            "SELECT at FROM spawn_failures WHERE permanent = 1 ORDER BY seq DESC LIMIT 10",
+            vec![],
+            "at",
+        )?))
     }
 
     pub fn sandbox_set_blocked(&self, blocked: bool) -> ApiResult<()> {
