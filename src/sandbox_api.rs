@@ -1,11 +1,12 @@
 //! The sandbox provider's HTTP API, sans-IO: the spawn request (HMAC bearer keyed by
 //! `SANDBOX_API_SECRET`) and its `{success, data?, error?}` answer.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::service_token;
 use crate::upstream::http::{HttpRequest, HttpResponse};
+use crate::upstream::json::{self, Field};
 
 /// The body of `POST {SANDBOX_API_URL}/sandboxes`.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -61,57 +62,41 @@ pub enum SpawnOutcome {
     },
 }
 
-#[derive(Deserialize)]
-struct Answer {
-    #[serde(default)]
-    success: bool,
-    #[serde(default)]
-    data: Option<Value>,
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-fn error_text(v: &Option<Value>) -> String {
-    match v {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Object(m)) => m
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| Value::Object(m.clone()).to_string()),
-        Some(other) => other.to_string(),
-        None => "no reason given".into(),
+/// The provider's reason: its `error` text, or an error object's `message`, or the error
+/// as JSON.
+fn error_text(answer: Field) -> String {
+    let error = answer.get("error");
+    match error.value() {
+        Value::String(s) => s.clone(),
+        Value::Null => "no reason given".into(),
+        other => error.text("message").unwrap_or_else(|| other.to_string()),
     }
 }
 
 pub fn parse_spawn(resp: &HttpResponse) -> SpawnOutcome {
-    let answer = serde_json::from_str::<Answer>(&resp.body);
+    let parsed = json::parse(&resp.body).filter(Value::is_object);
+    let answer = parsed.as_ref().map(Field::of);
     match (resp.status, answer) {
-        (200..=299, Ok(a)) if a.success => SpawnOutcome::Started {
-            provider_id: a.data.as_ref().and_then(|d| {
-                ["providerId", "provider_id", "id", "sandbox_id"]
-                    .iter()
-                    .find_map(|k| d.get(*k).and_then(Value::as_str))
-                    .map(str::to_string)
-            }),
+        (200..=299, Some(a)) if a.flag("success") => SpawnOutcome::Started {
+            provider_id: ["providerId", "provider_id", "id", "sandbox_id"]
+                .iter()
+                .find_map(|k| a.get("data").text(k)),
         },
-        (200..=299, Ok(a)) => SpawnOutcome::Failed {
+        (200..=299, Some(a)) => SpawnOutcome::Failed {
             permanent: true,
-            message: error_text(&a.error),
+            message: error_text(a),
         },
-        (200..=299, Err(e)) => SpawnOutcome::Failed {
+        (200..=299, None) => SpawnOutcome::Failed {
             permanent: false,
-            message: format!("unreadable answer from the sandbox provider: {e}"),
+            message: "unreadable answer from the sandbox provider: not a JSON object".into(),
         },
         (status, answer) => SpawnOutcome::Failed {
             permanent: (400..500).contains(&status) && status != 429 && status != 408,
             message: format!(
                 "sandbox provider answered {status}: {}",
-                answer.map(|a| error_text(&a.error)).unwrap_or_else(|_| resp
-                    .body
-                    .chars()
-                    .take(200)
-                    .collect())
+                answer
+                    .map(error_text)
+                    .unwrap_or_else(|| resp.body.chars().take(200).collect())
             ),
         },
     }

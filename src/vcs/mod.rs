@@ -174,15 +174,22 @@ pub(crate) fn fixture(provider: &str, name: &str) -> String {
         .unwrap_or_else(|e| panic!("fixture {provider}/{name}: {e}"))
 }
 
-/// A 2xx answer's JSON body as `T`; any other answer classified by `classify`.
-pub(crate) fn json_ok<T: serde::de::DeserializeOwned>(
+/// A 2xx answer's JSON body, parsed (read it with `upstream::json::Field`); any other
+/// answer classified by `classify`.
+pub(crate) fn json_ok(
     resp: &crate::upstream::http::HttpResponse,
     classify: fn(&crate::upstream::http::HttpResponse) -> Failure,
-) -> Result<T, Failure> {
+) -> Result<serde_json::Value, Failure> {
     if !(200..300).contains(&resp.status) {
         return Err(classify(resp));
     }
-    serde_json::from_str(&resp.body).map_err(|e| Failure::Parse(e.to_string()))
+    crate::upstream::json::parse(&resp.body)
+        .ok_or_else(|| Failure::Parse("the answer is not JSON".into()))
+}
+
+/// `Failure::Parse` for an answer without a field it must have.
+pub(crate) fn missing(what: &str) -> Failure {
+    Failure::Parse(format!("the answer has no {what}"))
 }
 
 /// Sends one provider request with the rate-limit retry policy and parses the answer.

@@ -2,66 +2,8 @@
 //! `pullrequest:rejected` (declined), `pullrequest:updated` / `pullrequest:created` (the
 //! payload's state) and `repo:push`; anything else is ignored.
 
-use serde::Deserialize;
-
-use super::{parse_json, pr_event, Event, Parsed, PrState};
-
-#[derive(Deserialize)]
-struct Body {
-    repository: Repository,
-    #[serde(default)]
-    actor: Option<Actor>,
-    #[serde(default)]
-    pullrequest: Option<PullRequest>,
-    #[serde(default)]
-    push: Option<Push>,
-}
-
-#[derive(Deserialize)]
-struct Repository {
-    full_name: String,
-}
-
-#[derive(Deserialize)]
-struct Actor {
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    nickname: Option<String>,
-}
-
-impl Actor {
-    fn name(self) -> Option<String> {
-        self.display_name.or(self.nickname)
-    }
-}
-
-#[derive(Deserialize)]
-struct PullRequest {
-    id: u64,
-    #[serde(default)]
-    state: Option<String>,
-    updated_on: String,
-}
-
-#[derive(Deserialize)]
-struct Push {
-    #[serde(default)]
-    changes: Vec<Change>,
-}
-
-#[derive(Deserialize)]
-struct Change {
-    #[serde(default)]
-    new: Option<Ref>,
-}
-
-#[derive(Deserialize)]
-struct Ref {
-    #[serde(rename = "type")]
-    kind: String,
-    name: String,
-}
+use super::{parse_json, pr_event, repo_of, Event, Parsed, PrState};
+use crate::upstream::json::Field;
 
 /// Parses a delivery of `event_key`.
 pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
@@ -72,28 +14,32 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
         "repo:push" => None,
         _ => return Ok(Parsed::Ignored),
     };
-    let b: Body = parse_json(body)?;
-    let repo = b.repository.full_name.to_ascii_lowercase();
-    let actor = b.actor.and_then(Actor::name);
+    let body = parse_json(body)?;
+    let b = Field::of(&body);
+    let repo = repo_of(b)?;
+    let actor = b.get("actor");
+    let actor = actor
+        .text("display_name")
+        .or_else(|| actor.text("nickname"));
     match fixed {
         Some(state) => {
-            let pr = b
-                .pullrequest
-                .ok_or("a pull request event without a pullrequest")?;
+            let pr = b.get("pullrequest");
+            let (Some(id), Some(updated_on)) = (pr.uint("id"), pr.get("updated_on").str()) else {
+                return Err("a pull request event without a pullrequest".into());
+            };
             let state = state
-                .or_else(|| pr.state.as_deref().and_then(PrState::parse))
+                .or_else(|| pr.get("state").str().and_then(PrState::parse))
                 .unwrap_or(PrState::Open);
-            pr_event(repo, pr.id, state, &pr.updated_on, actor)
+            pr_event(repo, id, state, updated_on, actor)
         }
         None => {
             let branches: Vec<String> = b
-                .push
-                .map(|p| p.changes)
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|c| c.new)
-                .filter(|r| r.kind == "branch")
-                .map(|r| r.name)
+                .get("push")
+                .get("changes")
+                .items()
+                .map(|c| c.get("new"))
+                .filter(|r| r.get("type").str() == Some("branch"))
+                .filter_map(|r| r.text("name"))
                 .collect();
             if branches.is_empty() {
                 return Ok(Parsed::Ignored);

@@ -2,48 +2,8 @@
 //! `closed` → closed, `opened` / `reopened` / `synchronize` → open) and `push` (branches
 //! only); anything else is ignored.
 
-use serde::Deserialize;
-
-use super::{parse_json, pr_event, Event, Parsed, PrState};
-
-#[derive(Deserialize)]
-struct Body {
-    #[serde(default)]
-    action: Option<String>,
-    repository: Repository,
-    #[serde(default)]
-    sender: Option<User>,
-    #[serde(default)]
-    pull_request: Option<PullRequest>,
-    #[serde(rename = "ref", default)]
-    git_ref: Option<String>,
-    #[serde(default)]
-    pusher: Option<Pusher>,
-}
-
-#[derive(Deserialize)]
-struct Repository {
-    full_name: String,
-}
-
-#[derive(Deserialize)]
-struct User {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct Pusher {
-    #[serde(default)]
-    name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PullRequest {
-    number: u64,
-    #[serde(default)]
-    merged: Option<bool>,
-    updated_at: String,
-}
+use super::{parse_json, pr_event, repo_of, Event, Parsed, PrState};
+use crate::upstream::json::Field;
 
 /// Parses a delivery of `event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {
@@ -51,13 +11,14 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {
         "pull_request" | "push" => {}
         _ => return Ok(Parsed::Ignored),
     }
-    let b: Body = parse_json(body)?;
-    let repo = b.repository.full_name.to_ascii_lowercase();
-    let sender = b.sender.map(|s| s.login);
+    let body = parse_json(body)?;
+    let b = Field::of(&body);
+    let repo = repo_of(b)?;
+    let sender = b.get("sender").text("login");
     if event.trim() == "push" {
         let Some(branch) = b
-            .git_ref
-            .as_deref()
+            .get("ref")
+            .str()
             .and_then(|r| r.strip_prefix("refs/heads/"))
         else {
             return Ok(Parsed::Ignored);
@@ -65,19 +26,20 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {
         return Ok(Parsed::Event(Event::Push {
             repo,
             branches: vec![branch.to_string()],
-            actor: b.pusher.and_then(|p| p.name).or(sender),
+            actor: b.get("pusher").text("name").or(sender),
         }));
     }
-    let pr = b
-        .pull_request
-        .ok_or("a pull_request event without a pull_request")?;
-    let state = match b.action.as_deref() {
-        Some("closed") if pr.merged == Some(true) => PrState::Merged,
+    let pr = b.get("pull_request");
+    let (Some(number), Some(updated_at)) = (pr.uint("number"), pr.get("updated_at").str()) else {
+        return Err("a pull_request event without a pull_request".into());
+    };
+    let state = match b.get("action").str() {
+        Some("closed") if pr.flag("merged") => PrState::Merged,
         Some("closed") => PrState::Closed,
         Some("opened" | "reopened" | "synchronize") => PrState::Open,
         _ => return Ok(Parsed::Ignored),
     };
-    pr_event(repo, pr.number, state, &pr.updated_at, sender)
+    pr_event(repo, number, state, updated_at, sender)
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::upstream::json::Field;
+
 /// How long after its own push a push webhook on the session's branch counts as the
 /// session's own (the forge reports the agent's push moments after it completes); the
 /// default of `PUSH_ECHO_WINDOW_MS`.
@@ -187,10 +189,22 @@ fn pr_event(
     }))
 }
 
-/// Reads a JSON body into `T`, with a short reason when it cannot.
-fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+/// Parses a JSON body (an object), with a short reason when it cannot; read it with
+/// `upstream::json::Field`.
+fn parse_json(body: &[u8]) -> Result<Value, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
-    serde_json::from_str(text).map_err(|e| format!("the body is not the expected JSON: {e}"))
+    crate::upstream::json::parse(text)
+        .filter(Value::is_object)
+        .ok_or_else(|| "the body is not a JSON object".to_string())
+}
+
+/// The delivery's repository, `owner/name` in lowercase.
+fn repo_of(body: Field) -> Result<String, String> {
+    body.get("repository")
+        .get("full_name")
+        .str()
+        .map(str::to_ascii_lowercase)
+        .ok_or_else(|| "a delivery without repository.full_name".to_string())
 }
 
 #[cfg(test)]

@@ -2,45 +2,25 @@
 //! (`{"type":"error","error":{"message","detail","fields"}}`), the OAuth error form
 //! (`{"error","error_description"}`), rate limits and retired endpoints.
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::upstream::http::HttpResponse;
+use crate::upstream::json::{self, Field};
 use crate::vcs::error::{snippet, Failure};
-
-#[derive(Deserialize)]
-struct Envelope {
-    error: EnvelopeError,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeError {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    detail: Option<String>,
-    #[serde(default)]
-    fields: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct OAuthError {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
 
 /// The upstream's own message, from its envelope or else the start of its body.
 fn message_of(body: &str) -> (String, Option<String>, Option<Value>) {
-    match serde_json::from_str::<Envelope>(body) {
-        Ok(Envelope { error }) => (
-            error.message.unwrap_or_else(|| "no message".into()),
-            error.detail,
-            error
-                .fields
-                .filter(|f| f.as_object().is_some_and(|m| !m.is_empty())),
+    let parsed = json::parse(body);
+    let error = parsed.as_ref().map(|v| Field::of(v).get("error"));
+    match error.filter(|e| e.value().is_object()) {
+        Some(error) => (
+            error.text("message").unwrap_or_else(|| "no message".into()),
+            error.text("detail"),
+            Some(error.get("fields").value())
+                .filter(|f| f.as_object().is_some_and(|m| !m.is_empty()))
+                .cloned(),
         ),
-        Err(_) => (snippet(body), None, None),
+        None => (snippet(body), None, None),
     }
 }
 
@@ -77,20 +57,19 @@ pub fn from_oauth(resp: &HttpResponse) -> Failure {
     if resp.status == 429 {
         return from_api(resp);
     }
-    match serde_json::from_str::<OAuthError>(&resp.body) {
-        Ok(e) => {
-            let description = e.error_description.unwrap_or_else(|| e.error.clone());
-            match e.error.as_str() {
+    let parsed = json::parse(&resp.body);
+    let oauth = parsed.as_ref().map(Field::of);
+    match oauth.and_then(|e| e.text("error").map(|code| (code, e))) {
+        Some((code, e)) => {
+            let description = e.text("error_description").unwrap_or_else(|| code.clone());
+            match code.as_str() {
                 "invalid_grant" | "unauthorized_client" | "access_denied" => {
                     Failure::Reauth(description)
                 }
-                _ => Failure::OAuth {
-                    code: e.error,
-                    description,
-                },
+                _ => Failure::OAuth { code, description },
             }
         }
-        Err(_) => from_api(resp),
+        None => from_api(resp),
     }
 }
 

@@ -1,31 +1,18 @@
 //! Parsers for Bitbucket Cloud answers: token grants, pages of values, users, e-mail
 //! addresses, workspaces and repositories, normalized to our types.
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::error;
 use crate::upstream::http::HttpResponse;
-use crate::vcs::{json_ok, Failure};
+use crate::upstream::json::Field;
+use crate::vcs::{json_ok, missing, Failure};
 use crate::vcs::{Identity, Page, PullRequest, Repo, TokenGrant};
-
-#[derive(Deserialize)]
-struct RawGrant {
-    access_token: String,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    scopes: Option<String>,
-    #[serde(default)]
-    scope: Option<String>,
-}
 
 /// Bitbucket's access tokens live one to two hours; assume one when it does not say.
 const DEFAULT_EXPIRES_IN: i64 = 3600;
 
-fn ok_json<T: DeserializeOwned>(resp: &HttpResponse, oauth: bool) -> Result<T, Failure> {
+fn ok_json(resp: &HttpResponse, oauth: bool) -> Result<Value, Failure> {
     let classify = if oauth {
         error::from_oauth
     } else {
@@ -36,224 +23,141 @@ fn ok_json<T: DeserializeOwned>(resp: &HttpResponse, oauth: bool) -> Result<T, F
 
 /// Parses the token endpoint's answer (`scope` or `scopes` accepted).
 pub fn token_grant(resp: &HttpResponse) -> Result<TokenGrant, Failure> {
-    let raw: RawGrant = ok_json(resp, true)?;
-    if raw.access_token.is_empty() {
-        return Err(Failure::Parse("empty access_token".into()));
-    }
+    let body = ok_json(resp, true)?;
+    let raw = Field::of(&body);
+    let access_token = raw
+        .text("access_token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Failure::Parse("empty access_token".into()))?;
     Ok(TokenGrant {
-        access_token: raw.access_token,
-        refresh_token: raw.refresh_token.filter(|r| !r.is_empty()),
+        access_token,
+        refresh_token: raw.text("refresh_token").filter(|r| !r.is_empty()),
         expires_in_secs: raw
-            .expires_in
+            .int("expires_in")
             .filter(|e| *e > 0)
             .unwrap_or(DEFAULT_EXPIRES_IN),
-        scopes: raw.scopes.or(raw.scope),
+        scopes: raw.text("scopes").or_else(|| raw.text("scope")),
     })
 }
 
-#[derive(Deserialize)]
-struct RawPage<T> {
-    #[serde(default = "Vec::new")]
-    values: Vec<T>,
-    #[serde(default)]
-    next: Option<String>,
-}
-
-pub fn page<T: DeserializeOwned>(resp: &HttpResponse) -> Result<Page<T>, Failure> {
-    let raw: RawPage<T> = ok_json(resp, false)?;
+/// A page of `values`, each read by `item`, and the next page's link.
+fn page<T>(
+    resp: &HttpResponse,
+    item: impl Fn(Field) -> Result<T, Failure>,
+) -> Result<Page<T>, Failure> {
+    let body = ok_json(resp, false)?;
+    let raw = Field::of(&body);
     Ok(Page {
-        values: raw.values,
-        next: raw.next.filter(|n| !n.is_empty()),
+        values: raw
+            .get("values")
+            .items()
+            .map(item)
+            .collect::<Result<_, _>>()?,
+        next: raw.text("next").filter(|n| !n.is_empty()),
     })
-}
-
-#[derive(Deserialize)]
-struct RawWorkspaceAccess {
-    workspace: RawWorkspace,
-}
-
-#[derive(Deserialize)]
-struct RawWorkspace {
-    slug: String,
 }
 
 /// A page of `GET /user/workspaces`: the workspace slugs.
 pub fn workspaces(resp: &HttpResponse) -> Result<Page<String>, Failure> {
-    let p: Page<RawWorkspaceAccess> = page(resp)?;
-    Ok(Page {
-        values: p.values.into_iter().map(|w| w.workspace.slug).collect(),
-        next: p.next,
+    page(resp, |w| {
+        w.get("workspace")
+            .text("slug")
+            .ok_or_else(|| missing("workspace slug"))
     })
 }
 
-#[derive(Deserialize)]
-struct RawBranch {
-    name: String,
+/// A repository, normalized.
+fn repo(raw: Field) -> Result<Repo, Failure> {
+    let full_name = raw
+        .text("full_name")
+        .ok_or_else(|| missing("repository full_name"))?;
+    let (owner, from_full) = full_name
+        .split_once('/')
+        .map(|(o, n)| (o.to_string(), n.to_string()))
+        .unwrap_or_default();
+    Ok(Repo {
+        id: raw.text("uuid").ok_or_else(|| missing("repository uuid"))?,
+        owner,
+        name: raw
+            .text("slug")
+            .or(Some(from_full))
+            .filter(|s| !s.is_empty())
+            .or_else(|| raw.text("name"))
+            .unwrap_or_default(),
+        full_name,
+        description: raw.text("description").filter(|d| !d.trim().is_empty()),
+        private: raw.flag("is_private"),
+        default_branch: raw
+            .get("mainbranch")
+            .text("name")
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "main".into()),
+    })
 }
 
-#[derive(Deserialize)]
-struct RawRepo {
-    uuid: String,
-    full_name: String,
-    #[serde(default)]
-    slug: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    is_private: bool,
-    #[serde(default)]
-    mainbranch: Option<RawBranch>,
-}
-
-impl RawRepo {
-    fn normalize(self) -> Repo {
-        let (owner, from_full) = self
-            .full_name
-            .split_once('/')
-            .map(|(o, n)| (o.to_string(), n.to_string()))
-            .unwrap_or_default();
-        Repo {
-            id: self.uuid,
-            owner,
-            name: self
-                .slug
-                .or(Some(from_full))
-                .filter(|s| !s.is_empty())
-                .or(self.name)
-                .unwrap_or_default(),
-            full_name: self.full_name,
-            description: self.description.filter(|d| !d.trim().is_empty()),
-            private: self.is_private,
-            default_branch: self
-                .mainbranch
-                .map(|b| b.name)
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "main".into()),
-        }
-    }
+/// Parses a page of `refs/branches`: the branch names.
+pub fn branches(resp: &HttpResponse) -> Result<Page<String>, Failure> {
+    page(resp, |b| {
+        b.text("name").ok_or_else(|| missing("branch name"))
+    })
 }
 
 /// A page of `GET /repositories/{workspace}`, normalized.
-/// Parses a page of `refs/branches`: the branch names.
-pub fn branches(resp: &HttpResponse) -> Result<Page<String>, Failure> {
-    let p: Page<RawBranch> = page(resp)?;
-    Ok(Page {
-        values: p.values.into_iter().map(|b| b.name).collect(),
-        next: p.next,
-    })
-}
-
 pub fn repos(resp: &HttpResponse) -> Result<Page<Repo>, Failure> {
-    let p: Page<RawRepo> = page(resp)?;
-    Ok(Page {
-        values: p.values.into_iter().map(RawRepo::normalize).collect(),
-        next: p.next,
-    })
+    page(resp, repo)
 }
 
 /// `GET /repositories/{workspace}/{slug}`, normalized.
 pub fn repository(resp: &HttpResponse) -> Result<Repo, Failure> {
-    Ok(ok_json::<RawRepo>(resp, false)?.normalize())
+    repo(Field::of(&ok_json(resp, false)?))
 }
 
-#[derive(Deserialize)]
-struct RawHref {
-    href: String,
-}
-
-#[derive(Deserialize)]
-struct RawPrLinks {
-    html: RawHref,
-}
-
-#[derive(Deserialize)]
-struct RawEnd {
-    branch: RawBranch,
-}
-
-#[derive(Deserialize)]
-struct RawPrUser {
-    #[serde(default)]
-    display_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawPullRequest {
-    id: u64,
-    links: RawPrLinks,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    source: Option<RawEnd>,
-    #[serde(default)]
-    destination: Option<RawEnd>,
-    #[serde(default)]
-    updated_on: Option<String>,
-    #[serde(default)]
-    closed_by: Option<RawPrUser>,
+/// The branch name of a pull request's end (`source`, `destination`).
+fn end_branch(raw: Field, end: &str) -> Option<String> {
+    raw.get(end).get("branch").text("name")
 }
 
 /// A pull request: the answer to creating one (201, also for an already open one) or to
 /// reading one.
 pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, Failure> {
-    let raw: RawPullRequest = ok_json(resp, false)?;
+    let body = ok_json(resp, false)?;
+    let raw = Field::of(&body);
     Ok(PullRequest {
-        number: raw.id,
-        url: raw.links.html.href,
-        state: raw.state.unwrap_or_else(|| "OPEN".into()),
-        source_branch: raw.source.map(|s| s.branch.name),
-        destination_branch: raw.destination.map(|d| d.branch.name),
+        number: raw.uint("id").ok_or_else(|| missing("pull request id"))?,
+        url: raw
+            .get("links")
+            .get("html")
+            .text("href")
+            .ok_or_else(|| missing("pull request link"))?,
+        state: raw.text("state").unwrap_or_else(|| "OPEN".into()),
+        source_branch: end_branch(raw, "source"),
+        destination_branch: end_branch(raw, "destination"),
         updated_at: raw
-            .updated_on
-            .as_deref()
+            .get("updated_on")
+            .str()
             .and_then(crate::clock::parse_iso8601),
-        closed_by: raw.closed_by.and_then(|u| u.display_name),
+        closed_by: raw.get("closed_by").text("display_name"),
     })
-}
-
-#[derive(Deserialize)]
-struct RawUser {
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    nickname: Option<String>,
-    #[serde(default)]
-    account_id: Option<String>,
-    #[serde(default)]
-    uuid: Option<String>,
 }
 
 /// `GET /user`: id, login and display name.
 pub fn user(resp: &HttpResponse) -> Result<Identity, Failure> {
-    let u: RawUser = ok_json(resp, false)?;
+    let body = ok_json(resp, false)?;
+    let u = Field::of(&body);
     Ok(Identity {
-        user_id: u.account_id.or(u.uuid),
-        login: u.username.or(u.nickname),
-        name: u.display_name.filter(|n| !n.trim().is_empty()),
+        user_id: u.text("account_id").or_else(|| u.text("uuid")),
+        login: u.text("username").or_else(|| u.text("nickname")),
+        name: u.text("display_name").filter(|n| !n.trim().is_empty()),
         email: None,
     })
 }
 
-#[derive(Deserialize)]
-struct RawEmail {
-    email: String,
-    #[serde(default)]
-    is_primary: bool,
-    #[serde(default)]
-    is_confirmed: bool,
-}
-
 /// `GET /user/emails`: the primary, confirmed address, if there is one.
 pub fn primary_email(resp: &HttpResponse) -> Result<Option<String>, Failure> {
-    let p: Page<RawEmail> = page(resp)?;
-    Ok(p.values
-        .into_iter()
-        .find(|e| e.is_primary && e.is_confirmed)
-        .map(|e| e.email))
+    let p = page(resp, |e| {
+        Ok((e.flag("is_primary") && e.flag("is_confirmed")).then(|| e.text("email")))
+    })?;
+    Ok(p.values.into_iter().flatten().flatten().next())
 }
 
 #[cfg(test)]

@@ -2,44 +2,26 @@
 //! rate limits (429, or 403 with no requests remaining), and the OAuth token endpoint's
 //! errors, which arrive with HTTP 200 (`{"error": "bad_refresh_token"}`).
 
-use serde::Deserialize;
-
 use crate::upstream::http::HttpResponse;
+use crate::upstream::json::{self, Field};
 use crate::upstream::retry;
 use crate::vcs::error::{snippet, Failure};
 
-#[derive(Deserialize)]
-struct Body {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    errors: Vec<Detail>,
-}
-
-#[derive(Deserialize)]
-struct Detail {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
-}
-
 /// The message and, joined, the field errors' messages (or codes).
 fn message_of(body: &str) -> (String, Option<String>) {
-    match serde_json::from_str::<Body>(body) {
-        Ok(b) => {
-            let details: Vec<String> = b
-                .errors
-                .into_iter()
-                .filter_map(|d| d.message.or(d.code))
-                .collect();
-            (
-                b.message.unwrap_or_else(|| "no message".into()),
-                (!details.is_empty()).then(|| details.join("; ")),
-            )
-        }
-        Err(_) => (snippet(body), None),
-    }
+    let parsed = json::parse(body).filter(|v| v.is_object());
+    let Some(b) = parsed.as_ref().map(Field::of) else {
+        return (snippet(body), None);
+    };
+    let details: Vec<String> = b
+        .get("errors")
+        .items()
+        .filter_map(|d| d.text("message").or_else(|| d.text("code")))
+        .collect();
+    (
+        b.text("message").unwrap_or_else(|| "no message".into()),
+        (!details.is_empty()).then(|| details.join("; ")),
+    )
 }
 
 /// Classifies a non-2xx answer of the REST API at `now_ms` (for a rate limit's reset).

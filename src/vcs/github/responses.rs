@@ -2,35 +2,19 @@
 //! tokens, pages of repositories (the next page from the `Link` header), a repository with
 //! the caller's permissions, pull requests, the user and their e-mail addresses.
 
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde_json::Value;
 
 use super::error;
 use super::requests::next_link;
 use crate::upstream::http::HttpResponse;
-use crate::vcs::{json_ok, Failure, Identity, Page, PullRequest, Repo, TokenGrant};
+use crate::upstream::json::{self, Field};
+use crate::vcs::{json_ok, missing, Failure, Identity, Page, PullRequest, Repo, TokenGrant};
 
 /// GitHub App user tokens live 8 hours; assume that when a refresh answer does not say.
 const DEFAULT_EXPIRES_IN: i64 = 8 * 3600;
 
-fn ok_json<T: DeserializeOwned>(resp: &HttpResponse) -> Result<T, Failure> {
+fn ok_json(resp: &HttpResponse) -> Result<Value, Failure> {
     json_ok(resp, error::from_api)
-}
-
-#[derive(Deserialize)]
-struct RawGrant {
-    #[serde(default)]
-    access_token: Option<String>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    #[serde(default)]
-    expires_in: Option<i64>,
-    #[serde(default)]
-    scope: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    error_description: Option<String>,
 }
 
 /// Parses the token endpoint's answer: an `error` field is a failure whatever the status
@@ -39,31 +23,32 @@ pub fn token_grant(resp: &HttpResponse) -> Result<TokenGrant, Failure> {
     if resp.status >= 500 || resp.status == 429 {
         return Err(error::from_api(resp));
     }
-    let raw: RawGrant = serde_json::from_str(&resp.body).map_err(|_| {
-        if resp.status >= 400 {
+    let Some(body) = json::parse(&resp.body).filter(Value::is_object) else {
+        return Err(if resp.status >= 400 {
             error::from_api(resp)
         } else {
             Failure::Parse("the token answer is not JSON".into())
-        }
-    })?;
-    if let Some(code) = raw.error {
-        return Err(error::from_oauth_error(code, raw.error_description));
+        });
+    };
+    let raw = Field::of(&body);
+    if let Some(code) = raw.text("error") {
+        return Err(error::from_oauth_error(code, raw.text("error_description")));
     }
     if resp.status >= 400 {
         return Err(error::from_api(resp));
     }
     let access_token = raw
-        .access_token
+        .text("access_token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Failure::Parse("empty access_token".into()))?;
     Ok(TokenGrant {
         access_token,
-        refresh_token: raw.refresh_token.filter(|r| !r.is_empty()),
+        refresh_token: raw.text("refresh_token").filter(|r| !r.is_empty()),
         expires_in_secs: raw
-            .expires_in
+            .int("expires_in")
             .filter(|e| *e > 0)
             .unwrap_or(DEFAULT_EXPIRES_IN),
-        scopes: raw.scope.filter(|s| !s.is_empty()),
+        scopes: raw.text("scope").filter(|s| !s.is_empty()),
     })
 }
 
@@ -83,223 +68,155 @@ impl std::fmt::Debug for InstallationToken {
     }
 }
 
-#[derive(Deserialize)]
-struct RawInstallationToken {
-    token: String,
-    expires_at: String,
-}
-
 /// `POST /app/installations/{id}/access_tokens` (201).
 pub fn installation_token(resp: &HttpResponse) -> Result<InstallationToken, Failure> {
-    let raw: RawInstallationToken = ok_json(resp)?;
-    let expires_at = crate::clock::parse_iso8601(&raw.expires_at)
+    let body = ok_json(resp)?;
+    let raw = Field::of(&body);
+    let expires_at = raw
+        .get("expires_at")
+        .str()
+        .and_then(crate::clock::parse_iso8601)
         .ok_or_else(|| Failure::Parse("installation token without a valid expires_at".into()))?;
-    if raw.token.is_empty() {
-        return Err(Failure::Parse("empty installation token".into()));
+    let token = raw
+        .text("token")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Failure::Parse("empty installation token".into()))?;
+    Ok(InstallationToken { token, expires_at })
+}
+
+/// The items of `list`, each read by `item`, with the next page from the `Link` header.
+fn page_of<T>(
+    resp: &HttpResponse,
+    list: Field,
+    item: fn(Field) -> Result<T, Failure>,
+) -> Result<Page<T>, Failure> {
+    if !list.is_array() {
+        return Err(missing("list"));
     }
-    Ok(InstallationToken {
-        token: raw.token,
-        expires_at,
+    Ok(Page {
+        values: list.items().map(item).collect::<Result<_, _>>()?,
+        next: resp.header("link").and_then(next_link).map(str::to_string),
     })
 }
 
-fn page_of<T>(resp: &HttpResponse, values: Vec<T>) -> Page<T> {
-    Page {
-        values,
-        next: resp.header("link").and_then(next_link).map(str::to_string),
-    }
+/// A repository, and whether the caller may push to it.
+fn repo_and_push(raw: Field) -> Result<(Repo, bool), Failure> {
+    let repo = Repo {
+        id: raw
+            .uint("id")
+            .ok_or_else(|| missing("repository id"))?
+            .to_string(),
+        owner: raw
+            .get("owner")
+            .text("login")
+            .ok_or_else(|| missing("repository owner"))?,
+        name: raw.text("name").ok_or_else(|| missing("repository name"))?,
+        full_name: raw
+            .text("full_name")
+            .ok_or_else(|| missing("repository full_name"))?,
+        description: raw.text("description").filter(|d| !d.is_empty()),
+        private: raw.flag("private"),
+        default_branch: raw.text("default_branch").unwrap_or_else(|| "main".into()),
+    };
+    Ok((repo, raw.get("permissions").flag("push")))
 }
 
-#[derive(Deserialize)]
-struct RawOwner {
-    login: String,
-}
-
-#[derive(Deserialize, Default)]
-struct RawPermissions {
-    #[serde(default)]
-    push: bool,
-}
-
-#[derive(Deserialize)]
-struct RawRepo {
-    id: u64,
-    name: String,
-    full_name: String,
-    owner: RawOwner,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    private: bool,
-    #[serde(default)]
-    default_branch: Option<String>,
-    #[serde(default)]
-    permissions: Option<RawPermissions>,
-}
-
-impl RawRepo {
-    /// The repository, and whether the caller may push to it.
-    fn normalize(self) -> (Repo, bool) {
-        let push = self.permissions.unwrap_or_default().push;
-        let repo = Repo {
-            id: self.id.to_string(),
-            owner: self.owner.login,
-            name: self.name,
-            full_name: self.full_name,
-            description: self.description.filter(|d| !d.is_empty()),
-            private: self.private,
-            default_branch: self.default_branch.unwrap_or_else(|| "main".into()),
-        };
-        (repo, push)
-    }
+fn repo(raw: Field) -> Result<Repo, Failure> {
+    repo_and_push(raw).map(|(repo, _)| repo)
 }
 
 /// `GET /user/repos`: a page of repositories.
 pub fn repos(resp: &HttpResponse) -> Result<Page<Repo>, Failure> {
-    let raw: Vec<RawRepo> = ok_json(resp)?;
-    Ok(page_of(
-        resp,
-        raw.into_iter().map(|r| r.normalize().0).collect(),
-    ))
-}
-
-#[derive(Deserialize)]
-struct RawInstallationRepos {
-    repositories: Vec<RawRepo>,
+    page_of(resp, Field::of(&ok_json(resp)?), repo)
 }
 
 /// `GET /installation/repositories`: a page of the installation's repositories.
 pub fn installation_repos(resp: &HttpResponse) -> Result<Page<Repo>, Failure> {
-    let raw: RawInstallationRepos = ok_json(resp)?;
-    let values = raw
-        .repositories
-        .into_iter()
-        .map(|r| r.normalize().0)
-        .collect();
-    Ok(page_of(resp, values))
+    page_of(resp, Field::of(&ok_json(resp)?).get("repositories"), repo)
 }
 
 /// `GET /repos/{owner}/{repo}`: the repository and whether the caller may push to it.
 pub fn repository(resp: &HttpResponse) -> Result<(Repo, bool), Failure> {
-    Ok(ok_json::<RawRepo>(resp)?.normalize())
-}
-
-#[derive(Deserialize)]
-struct RawBranch {
-    name: String,
+    repo_and_push(Field::of(&ok_json(resp)?))
 }
 
 /// `GET /repos/{owner}/{repo}/branches`: a page of branch names.
 pub fn branches(resp: &HttpResponse) -> Result<Page<String>, Failure> {
-    let raw: Vec<RawBranch> = ok_json(resp)?;
-    Ok(page_of(resp, raw.into_iter().map(|b| b.name).collect()))
+    page_of(resp, Field::of(&ok_json(resp)?), |b| {
+        b.text("name").ok_or_else(|| missing("branch name"))
+    })
 }
 
-#[derive(Deserialize)]
-struct RawRef {
-    #[serde(rename = "ref")]
-    name: String,
-}
-
-#[derive(Deserialize)]
-struct RawPullRequest {
-    number: u64,
-    html_url: String,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    head: Option<RawRef>,
-    #[serde(default)]
-    base: Option<RawRef>,
-    #[serde(default)]
-    merged: Option<bool>,
-    #[serde(default)]
-    merged_at: Option<String>,
-    #[serde(default)]
-    updated_at: Option<String>,
-    #[serde(default)]
-    merged_by: Option<RawLogin>,
-}
-
-#[derive(Deserialize)]
-struct RawLogin {
-    login: String,
-}
-
-impl From<RawPullRequest> for PullRequest {
-    fn from(raw: RawPullRequest) -> Self {
-        // GitHub's state is open or closed; a closed one that was merged is merged.
-        let merged = raw.merged == Some(true) || raw.merged_at.is_some();
-        let state = match raw.state {
-            Some(s) if s == "closed" && merged => "merged".to_string(),
-            Some(s) => s,
-            None => "open".into(),
-        };
-        PullRequest {
-            number: raw.number,
-            url: raw.html_url,
-            state,
-            source_branch: raw.head.map(|h| h.name),
-            destination_branch: raw.base.map(|b| b.name),
-            updated_at: raw
-                .updated_at
-                .as_deref()
-                .and_then(crate::clock::parse_iso8601),
-            closed_by: raw.merged_by.map(|u| u.login),
-        }
-    }
+/// A pull request as GitHub describes it.
+fn pr(raw: Field) -> Result<PullRequest, Failure> {
+    // GitHub's state is open or closed; a closed one that was merged is merged.
+    let merged = raw.flag("merged") || !raw.get("merged_at").is_absent();
+    let state = match raw.text("state") {
+        Some(s) if s == "closed" && merged => "merged".to_string(),
+        Some(s) => s,
+        None => "open".into(),
+    };
+    Ok(PullRequest {
+        number: raw
+            .uint("number")
+            .ok_or_else(|| missing("pull request number"))?,
+        url: raw
+            .text("html_url")
+            .ok_or_else(|| missing("pull request html_url"))?,
+        state,
+        source_branch: raw.get("head").text("ref"),
+        destination_branch: raw.get("base").text("ref"),
+        updated_at: raw
+            .get("updated_at")
+            .str()
+            .and_then(crate::clock::parse_iso8601),
+        closed_by: raw.get("merged_by").text("login"),
+    })
 }
 
 /// A pull request: the answer to creating one (201) or to reading one.
 pub fn pull_request(resp: &HttpResponse) -> Result<PullRequest, Failure> {
-    Ok(ok_json::<RawPullRequest>(resp)?.into())
+    pr(Field::of(&ok_json(resp)?))
 }
 
 /// `GET /repos/{owner}/{repo}/pulls?...`: the first pull request listed, if any.
 pub fn first_pull_request(resp: &HttpResponse) -> Result<Option<PullRequest>, Failure> {
-    let raw: Vec<RawPullRequest> = ok_json(resp)?;
-    Ok(raw.into_iter().next().map(PullRequest::from))
-}
-
-#[derive(Deserialize)]
-struct RawUser {
-    id: u64,
-    login: String,
-    #[serde(default)]
-    name: Option<String>,
+    Ok(page_of(resp, Field::of(&ok_json(resp)?), pr)?
+        .values
+        .into_iter()
+        .next())
 }
 
 /// `GET /user`: id, login and name (the login when the name is not set). The e-mail comes
 /// from `primary_email`, else `noreply_email`.
 pub fn user(resp: &HttpResponse) -> Result<Identity, Failure> {
-    let raw: RawUser = ok_json(resp)?;
+    let body = ok_json(resp)?;
+    let raw = Field::of(&body);
+    let id = raw.uint("id").ok_or_else(|| missing("user id"))?;
+    let login = raw.text("login").ok_or_else(|| missing("user login"))?;
     Ok(Identity {
-        user_id: Some(raw.id.to_string()),
+        user_id: Some(id.to_string()),
         name: raw
-            .name
+            .text("name")
             .filter(|n| !n.trim().is_empty())
-            .or(Some(raw.login.clone())),
-        login: Some(raw.login),
+            .or(Some(login.clone())),
+        login: Some(login),
         email: None,
     })
 }
 
-#[derive(Deserialize)]
-struct RawEmail {
-    email: String,
-    #[serde(default)]
-    primary: bool,
-    #[serde(default)]
-    verified: bool,
-}
-
 /// `GET /user/emails`: the primary address if it is verified.
 pub fn primary_email(resp: &HttpResponse) -> Result<Option<String>, Failure> {
-    let raw: Vec<RawEmail> = ok_json(resp)?;
-    Ok(raw
-        .into_iter()
-        .find(|e| e.primary && e.verified)
-        .map(|e| e.email))
+    let body = ok_json(resp)?;
+    let list = Field::of(&body);
+    if !list.is_array() {
+        return Err(missing("list"));
+    }
+    let primary = list
+        .items()
+        .find(|e| e.flag("primary") && e.flag("verified"))
+        .and_then(|e| e.text("email"));
+    Ok(primary)
 }
 
 /// GitHub's no-reply address for a user: `{id}+{login}@users.noreply.github.com`.
