@@ -8,47 +8,36 @@ use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::session::model::SessionStatus;
+use crate::upstream::json::Field;
 
 /// Where a history page starts: the `createdAt` and id of the oldest event already shown.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryCursor {
     pub timestamp: i64,
     pub id: String,
 }
 
-/// Client → session.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    rename_all_fields = "camelCase"
-)]
+/// Client → session (read by [`parse_client`]).
+#[derive(Debug, Clone, PartialEq)]
 pub enum ClientMessage {
     Subscribe {
-        #[serde(default)]
         token: Option<String>,
-        #[serde(default)]
         client_id: Option<String>,
     },
     Ping,
     Prompt {
         content: String,
-        #[serde(default)]
         model: Option<String>,
-        #[serde(default)]
         reasoning_effort: Option<String>,
     },
     Stop,
     /// Someone is typing: warm the sandbox up.
     Typing,
     Presence {
-        #[serde(default)]
         status: Option<PresenceStatus>,
     },
     FetchHistory {
-        #[serde(default)]
         cursor: Option<HistoryCursor>,
-        #[serde(default)]
         limit: Option<i64>,
     },
 }
@@ -61,6 +50,18 @@ pub enum PresenceStatus {
     Active,
     Idle,
     Away,
+}
+
+impl PresenceStatus {
+    /// The status a client names (`active`, `idle`, `away`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "active" => Some(PresenceStatus::Active),
+            "idle" => Some(PresenceStatus::Idle),
+            "away" => Some(PresenceStatus::Away),
+            _ => None,
+        }
+    }
 }
 
 /// A page of stored events, oldest first, as the sandbox (or session) wrote them.
@@ -175,35 +176,55 @@ impl ServerMessage {
 }
 
 /// Parses one client frame: `Ok(None)` for a type this session does not know (ignored, as
-/// the contract says); an unreadable frame becomes an error to answer, never fatal.
+/// the contract says); an unreadable frame becomes an error to answer, never fatal. Fields
+/// are read by name (`upstream::json::Field`); an optional field of another type is absent.
 pub fn parse_client(text: &str) -> Result<Option<ClientMessage>, ApiError> {
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::new(400, "invalid_message", format!("invalid JSON: {e}")))?;
-    match value.get("type").and_then(Value::as_str) {
-        Some(t) if KNOWN_CLIENT_TYPES.contains(&t) => {}
-        Some(_) => return Ok(None),
-        None => {
-            return Err(ApiError::new(
-                400,
-                "invalid_message",
-                "a message needs a string type",
-            ))
-        }
-    }
-    serde_json::from_value(value)
-        .map(Some)
-        .map_err(|e| ApiError::new(400, "invalid_message", format!("invalid message: {e}")))
+    let bad = |message: String| ApiError::new(400, "invalid_message", message);
+    let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let m = Field::of(&value);
+    let Some(kind) = m.get("type").str() else {
+        return Err(bad("a message needs a string type".into()));
+    };
+    Ok(Some(match kind {
+        "subscribe" => ClientMessage::Subscribe {
+            token: m.text("token"),
+            client_id: m.text("clientId"),
+        },
+        "ping" => ClientMessage::Ping,
+        "prompt" => ClientMessage::Prompt {
+            content: m
+                .text("content")
+                .ok_or_else(|| bad("invalid message: a prompt needs a string content".into()))?,
+            model: m.text("model"),
+            reasoning_effort: m.text("reasoningEffort"),
+        },
+        "stop" => ClientMessage::Stop,
+        "typing" => ClientMessage::Typing,
+        "presence" => ClientMessage::Presence {
+            status: match m.get("status") {
+                s if s.is_absent() => None,
+                s => Some(s.str().and_then(PresenceStatus::parse).ok_or_else(|| {
+                    bad("invalid message: status is one of active, idle, away".into())
+                })?),
+            },
+        },
+        "fetch_history" => ClientMessage::FetchHistory {
+            cursor: match m.get("cursor") {
+                c if c.is_absent() => None,
+                c => match (c.int("timestamp"), c.text("id")) {
+                    (Some(timestamp), Some(id)) => Some(HistoryCursor { timestamp, id }),
+                    _ => {
+                        return Err(bad(
+                            "invalid message: a cursor has a timestamp and an id".into()
+                        ))
+                    }
+                },
+            },
+            limit: m.int("limit"),
+        },
+        _ => return Ok(None),
+    }))
 }
-
-const KNOWN_CLIENT_TYPES: &[&str] = &[
-    "subscribe",
-    "ping",
-    "prompt",
-    "stop",
-    "typing",
-    "presence",
-    "fetch_history",
-];
 
 #[cfg(test)]
 mod tests {
@@ -275,6 +296,27 @@ mod tests {
         assert!(e.message.starts_with("invalid JSON"), "{}", e.message);
         // An escaped type is still read.
         assert_eq!(parse(r#"{"type":"p\u0069ng"}"#), ClientMessage::Ping);
+        for bad in [
+            r#"{"type":"prompt","content":5}"#,
+            r#"{"type":"presence","status":"dancing"}"#,
+            r#"{"type":"fetch_history","cursor":{"id":"e1"}}"#,
+        ] {
+            assert_eq!(
+                parse_client(bad).unwrap_err().code,
+                "invalid_message",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse(r#"{"type":"presence","status":"idle"}"#),
+            ClientMessage::Presence {
+                status: Some(PresenceStatus::Idle)
+            }
+        );
+        assert_eq!(
+            parse(r#"{"type":"presence"}"#),
+            ClientMessage::Presence { status: None }
+        );
     }
 
     #[test]
