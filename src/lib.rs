@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod index;
+pub mod json;
 pub mod keep;
 pub mod log;
 pub mod redact;

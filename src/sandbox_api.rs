@@ -5,8 +5,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::auth::service_token;
+use crate::json::{self, Field};
 use crate::upstream::http::{HttpRequest, HttpResponse};
-use crate::upstream::json::{self, Field};
 
 /// The body of `POST {SANDBOX_API_URL}/sandboxes`.
 #[derive(Clone, PartialEq, Eq, Serialize)]

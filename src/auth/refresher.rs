@@ -6,17 +6,18 @@
 
 use std::cell::Cell;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::auth::credentials::Credentials;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{respond, session_call};
+use crate::json::{self, Field, FromJson};
 use crate::keep;
 use crate::vcs::VcsProvider;
 
 /// What a caller asks: refresh `user_id`'s pair at `provider` if it is still at `version`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ask {
     pub provider: VcsProvider,
@@ -24,8 +25,18 @@ pub struct Ask {
     pub version: i64,
 }
 
+impl FromJson for Ask {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(Ask {
+            provider: f.named("provider", VcsProvider::parse)?,
+            user_id: f.string("userId")?,
+            version: f.opt_i64("version")?.ok_or("missing field `version`")?,
+        })
+    }
+}
+
 /// What came of it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The new access token (stored before this answer) and when it expires.
@@ -34,15 +45,24 @@ pub enum Outcome {
     Elsewhere,
 }
 
+impl FromJson for Outcome {
+    fn from_json(f: Field) -> Result<Self, String> {
+        if f.str() == Some("elsewhere") {
+            return Ok(Outcome::Elsewhere);
+        }
+        let r = f.get("refreshed").require_object()?;
+        Ok(Outcome::Refreshed {
+            token: r.string("token")?,
+            expires_at: r
+                .opt_i64("expires_at")?
+                .ok_or("missing field `expires_at`")?,
+        })
+    }
+}
+
 /// The key of the object for `provider` and `user_id`.
 pub fn name(provider: VcsProvider, user_id: &str) -> String {
     format!("{}:{user_id}", provider.as_str())
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error: String,
-    code: String,
 }
 
 /// Asks the user's object to refresh their pair at `ask.version`.
@@ -55,13 +75,17 @@ pub async fn ask(env: &Env, ask: &Ask) -> ApiResult<Outcome> {
     let status = resp.status_code();
     let text = resp.text().await?;
     if status == 200 {
-        return serde_json::from_str(&text)
-            .map_err(|e| ApiError::internal(format!("bad refresh answer: {e}")));
+        return json::read(&text).map_err(|_| ApiError::internal("bad refresh answer".to_string()));
     }
     // The object's error, as it said it.
-    let e: ErrorBody = serde_json::from_str(&text)
-        .map_err(|_| ApiError::internal(format!("the token refresh failed ({status})")))?;
-    Err(ApiError::new(status, &e.code, e.error))
+    let said = json::parse(&text);
+    let said = said.as_ref().map(Field::of);
+    match said.and_then(|e| Some((e.text("code")?, e.text("error")?))) {
+        Some((code, error)) => Err(ApiError::new(status, &code, error)),
+        None => Err(ApiError::internal(format!(
+            "the token refresh failed ({status})"
+        ))),
+    }
 }
 
 #[durable_object]
@@ -110,5 +134,32 @@ impl DurableObject for RefreshObject {
 
     async fn fetch(&self, req: Request) -> Result<Response> {
         respond::finish(self.handle(req).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What callers send and what the object answers, written by serde and read back.
+    #[test]
+    fn asks_and_outcomes_round_trip() {
+        let ask = Ask {
+            provider: VcsProvider::Github,
+            user_id: "u1".into(),
+            version: 3,
+        };
+        let text = serde_json::to_string(&ask).unwrap();
+        assert_eq!(json::read::<Ask>(&text), Ok(ask));
+        for outcome in [
+            Outcome::Refreshed {
+                token: "t".into(),
+                expires_at: 1_796_173_323_004,
+            },
+            Outcome::Elsewhere,
+        ] {
+            let text = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(json::read::<Outcome>(&text), Ok(outcome), "{text}");
+        }
     }
 }

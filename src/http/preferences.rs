@@ -1,13 +1,13 @@
 //! `GET` and `PUT /model-preferences`: the models the web app offers, for the whole
 //! deployment (one D1 row); the defaults when nothing is stored.
 
-use serde::Deserialize;
 use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::json::{Field, FromJson};
 use crate::log::{self, D1};
 use crate::rows::{self, FromRow, Row};
 
@@ -29,10 +29,22 @@ pub const DEFAULT_ENABLED_MODELS: &[&str] = &[
 pub const MAX_MODELS: usize = 100;
 
 /// The body of `PUT /model-preferences`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug)]
 pub struct Preferences {
     pub enabled_models: Option<Vec<serde_json::Value>>,
+}
+
+impl FromJson for Preferences {
+    fn from_json(f: Field) -> Result<Self, String> {
+        let models = f.get("enabledModels");
+        Ok(Preferences {
+            enabled_models: match models.value() {
+                serde_json::Value::Null => None,
+                serde_json::Value::Array(items) => Some(items.clone()),
+                _ => return Err("`enabledModels` must be an array".into()),
+            },
+        })
+    }
 }
 
 /// The models to store: non-empty strings (trimmed, at most 200 characters), each once, in
@@ -109,7 +121,7 @@ mod tests {
     use super::*;
 
     fn prefs(v: serde_json::Value) -> ApiResult<Vec<String>> {
-        enabled_models(serde_json::from_value(v).unwrap())
+        enabled_models(Preferences::from_json(Field::of(&v)).unwrap())
     }
 
     #[test]

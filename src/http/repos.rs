@@ -1,7 +1,7 @@
 //! `GET /repos` and `GET /repos/{owner}/{name}/branches`: what a user (or, without user
 //! headers, the bot) can reach at the provider, from the provider or the KV cache.
 
-use serde::de::DeserializeOwned;
+use crate::json::{self, FromJson};
 use serde::Serialize;
 use serde_json::json;
 use worker::{Env, Request, Response};
@@ -108,7 +108,7 @@ async fn as_asker<T>(
 
 /// Answers from the KV cache under `key`, else fetches, caches and answers. The body is
 /// `{<field>: [...], cached, cachedAt}` with `cachedAt` in ISO 8601.
-async fn cached<T: Serialize + DeserializeOwned>(
+async fn cached<T: Serialize + FromJson>(
     env: &Env,
     key: &str,
     field: &str,
@@ -121,7 +121,7 @@ async fn cached<T: Serialize + DeserializeOwned>(
         respond::json(200, &body)
     };
     let hit = cache.get(key).await;
-    if let Some(hit) = hit.and_then(|text| serde_json::from_str::<Cached<T>>(&text).ok()) {
+    if let Some(hit) = hit.and_then(|text| json::read::<Cached<T>>(&text).ok()) {
         return answer(&hit.items, true, hit.cached_at);
     }
     let fresh = Cached {

@@ -2,11 +2,11 @@
 //! JSON errors, the 1 MiB body limit.
 
 use futures::StreamExt;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Request, Response, Result};
 
 use crate::error::{ApiError, ApiResult};
+use crate::json::{Field, FromJson};
 
 /// The largest request body we read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,7 +34,7 @@ pub fn finish(result: ApiResult<Response>) -> Result<Response> {
 }
 
 /// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T`.
-pub async fn body<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+pub async fn body<T: FromJson>(req: &mut Request) -> ApiResult<T> {
     parse_body(&raw_body(req).await?)
 }
 
@@ -85,8 +85,9 @@ where
     }
 }
 
-/// Parses a body already read: size limit, then JSON syntax, then shape.
-pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+/// Parses a body already read: size limit, then JSON syntax, then shape (a JSON object
+/// that `T` can read).
+pub fn parse_body<T: FromJson>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
@@ -98,21 +99,17 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     // Parsed as text: every JSON parse in the worker reads `&str`, so one parser is linked.
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::invalid_json("malformed JSON: the body is not UTF-8"))?;
-    serde_json::from_str(text).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => {
-                ApiError::new(400, "invalid_body", format!("invalid request body: {e}"))
-            }
-            _ => ApiError::invalid_json(format!("malformed JSON: {e}")),
-        }
-    })
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::invalid_json(format!("malformed JSON: {e}")))?;
+    Field::of(&value)
+        .require_object()
+        .and_then(T::from_json)
+        .map_err(|e| ApiError::new(400, "invalid_body", format!("invalid request body: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
 
     #[test]
     fn an_unread_body_is_read_to_its_end_but_never_past_the_cap() {
@@ -126,10 +123,17 @@ mod tests {
         assert_eq!(left, 100 - DISCARD_BYTES / MAX_BODY_BYTES - 1);
     }
 
-    #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
+    #[derive(Debug)]
     struct T {
-        a: u32,
+        a: i64,
+    }
+
+    impl FromJson for T {
+        fn from_json(f: Field) -> Result<Self, String> {
+            Ok(T {
+                a: f.opt_i64("a")?.ok_or("missing field `a`")?,
+            })
+        }
     }
 
     #[test]
@@ -141,6 +145,11 @@ mod tests {
             "invalid_body"
         );
         assert_eq!(parse_body::<T>(br#"{}"#).unwrap_err().code, "invalid_body");
+        assert_eq!(parse_body::<T>(br#"[1]"#).unwrap_err().code, "invalid_body");
+        assert_eq!(
+            parse_body::<T>(br#"{"a":"x"}"#).unwrap_err().message,
+            "invalid request body: `a` must be an integer"
+        );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_body::<T>(&big).unwrap_err().status, 413);
         assert_eq!(parse_body::<T>(br#"{"a":1}"#).unwrap().a, 1);

@@ -1,7 +1,7 @@
 //! Forwarding a validated command to a session's Durable Object, and the one way the worker
 //! (or an object) POSTs JSON to any of our Durable Objects and an object reads it back.
 
-use serde::de::DeserializeOwned;
+use crate::json::{self, FromJson};
 use worker::{Env, Headers, Request, Response};
 
 use crate::error::{ApiError, ApiResult};
@@ -67,10 +67,15 @@ pub async fn post<T: serde::Serialize>(
 
 /// The command [`post`] sent to this object: from its header, else from the body (which
 /// the worker has already bounded).
-pub async fn command<T: DeserializeOwned>(req: &mut Request) -> ApiResult<T> {
+pub async fn command<T: FromJson>(req: &mut Request) -> ApiResult<T> {
     let text = match req.headers().get(COMMAND_HEADER)? {
         Some(text) => text,
         None => req.text().await?,
     };
-    serde_json::from_str(&text).map_err(|e| ApiError::internal(format!("bad command: {e}")))
+    json::read(&text).map_err(|e| {
+        ApiError::internal(format!(
+            "bad command: {}",
+            e.unwrap_or_else(|| "not JSON".into())
+        ))
+    })
 }

@@ -1,39 +1,47 @@
 //! Commands the worker sends to a session's Durable Object, and the validated inputs they
 //! carry. Parsing and validation are pure; the worker validates before forwarding.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::ApiError;
+use crate::json::{Field, FromJson};
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
 use crate::vcs::VcsProvider;
 
 /// Who joins a session, with their optional VCS identity and credentials (plaintext here,
 /// encrypted by the Durable Object before anything is stored).
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantInput {
     /// Required everywhere but session creation (where it defaults to [`ANONYMOUS`]).
-    #[serde(default)]
     pub user_id: String,
-    #[serde(default)]
     pub scm_user_id: Option<String>,
-    #[serde(default)]
     pub scm_login: Option<String>,
-    #[serde(default)]
     pub scm_name: Option<String>,
-    #[serde(default)]
     pub scm_email: Option<String>,
-    #[serde(default)]
     pub scm_token: Option<String>,
-    #[serde(default)]
     pub scm_refresh_token: Option<String>,
     /// Unix milliseconds.
-    #[serde(default)]
     pub scm_token_expires_at: Option<i64>,
     /// Which provider the tokens belong to (default: the deployment's sign-in provider).
-    #[serde(default)]
     pub scm_provider: Option<VcsProvider>,
+}
+
+impl FromJson for ParticipantInput {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(ParticipantInput {
+            user_id: f.opt_string("userId")?.unwrap_or_default(),
+            scm_user_id: f.opt_string("scmUserId")?,
+            scm_login: f.opt_string("scmLogin")?,
+            scm_name: f.opt_string("scmName")?,
+            scm_email: f.opt_string("scmEmail")?,
+            scm_token: f.opt_string("scmToken")?,
+            scm_refresh_token: f.opt_string("scmRefreshToken")?,
+            scm_token_expires_at: f.opt_i64("scmTokenExpiresAt")?,
+            scm_provider: f.opt_named("scmProvider", VcsProvider::parse)?,
+        })
+    }
 }
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -90,28 +98,36 @@ impl ParticipantInput {
     }
 }
 
-/// `POST /sessions` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+/// `POST /sessions` body: the session's fields and, beside them, its owner's.
+#[derive(Debug, Clone)]
 pub struct CreateSession {
     pub repo_owner: String,
     pub repo_name: String,
-    #[serde(default)]
     pub vcs_provider: Option<String>,
-    #[serde(default)]
     pub title: Option<String>,
-    #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
     pub branch: Option<String>,
-    #[serde(default)]
     pub reasoning_effort: Option<String>,
-    #[serde(flatten)]
     pub participant: ParticipantInput,
 }
 
+impl FromJson for CreateSession {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(CreateSession {
+            repo_owner: f.string("repoOwner")?,
+            repo_name: f.string("repoName")?,
+            vcs_provider: f.opt_string("vcsProvider")?,
+            title: f.opt_string("title")?,
+            model: f.opt_string("model")?,
+            branch: f.opt_string("branch")?,
+            reasoning_effort: f.opt_string("reasoningEffort")?,
+            participant: ParticipantInput::from_json(f)?,
+        })
+    }
+}
+
 /// A creation request after validation, with the provider resolved.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewSession {
     pub session_id: String,
@@ -120,13 +136,28 @@ pub struct NewSession {
     pub vcs_provider: VcsProvider,
     pub title: Option<String>,
     pub model: Option<String>,
-    #[serde(default)]
     pub reasoning_effort: Option<String>,
     pub branch: Option<String>,
     pub owner: ParticipantInput,
     /// Where sandboxes reach the control plane (the origin the session was created on).
-    #[serde(default)]
     pub control_plane_url: Option<String>,
+}
+
+impl FromJson for NewSession {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(NewSession {
+            session_id: f.string("sessionId")?,
+            repo_owner: f.string("repoOwner")?,
+            repo_name: f.string("repoName")?,
+            vcs_provider: f.named("vcsProvider", VcsProvider::parse)?,
+            title: f.opt_string("title")?,
+            model: f.opt_string("model")?,
+            reasoning_effort: f.opt_string("reasoningEffort")?,
+            branch: f.opt_string("branch")?,
+            owner: f.object("owner")?,
+            control_plane_url: f.opt_string("controlPlaneUrl")?,
+        })
+    }
 }
 
 impl CreateSession {
@@ -177,18 +208,26 @@ impl CreateSession {
 }
 
 /// `POST /sessions/{id}/prompt` body (also the socket's `prompt`, with the author known).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptInput {
     pub content: String,
-    #[serde(default = "anonymous")]
     pub author_id: String,
-    #[serde(default)]
     pub source: Option<String>,
-    #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
     pub reasoning_effort: Option<String>,
+}
+
+impl FromJson for PromptInput {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(PromptInput {
+            content: f.string("content")?,
+            author_id: f.opt_string("authorId")?.unwrap_or_else(anonymous),
+            source: f.opt_string("source")?,
+            model: f.opt_string("model")?,
+            reasoning_effort: f.opt_string("reasoningEffort")?,
+        })
+    }
 }
 
 /// The user id of callers that do not say who they are.
@@ -219,16 +258,24 @@ impl PromptInput {
 }
 
 /// `POST /sessions/{id}/archive|unarchive` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRef {
     pub user_id: String,
 }
 
+impl FromJson for UserRef {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(UserRef {
+            user_id: f.string("userId")?,
+        })
+    }
+}
+
 /// One command from the worker to the session's Durable Object: the typed contract between
-/// the two (sent as JSON, externally tagged: `{"<op>": {...}}`, which serde reads without
-/// buffering the body first).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// the two (written by serde as JSON, externally tagged: `"<op>"` or `{"<op>": {...}}`; read
+/// back by [`FromJson`], and a unit test sends every command both ways).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     Create(NewSession),
@@ -265,8 +312,52 @@ pub enum Command {
     RefreshPr,
 }
 
+impl FromJson for Command {
+    fn from_json(f: Field) -> Result<Self, String> {
+        if let Some(op) = f.str() {
+            return Ok(match op {
+                "get" => Command::Get,
+                "delete" => Command::Delete,
+                "stop" => Command::Stop,
+                "children" => Command::Children,
+                "refresh_pr" => Command::RefreshPr,
+                other => return Err(format!("unknown command {other}")),
+            });
+        }
+        let Some((op, arg)) = f.value().as_object().and_then(|m| m.iter().next()) else {
+            return Err("a command is a name or {name: arguments}".into());
+        };
+        let arg = Field::of(arg).require_object()?;
+        Ok(match op.as_str() {
+            "create" => Command::Create(NewSession::from_json(arg)?),
+            "archive" => Command::Archive(UserRef::from_json(arg)?),
+            "unarchive" => Command::Unarchive(UserRef::from_json(arg)?),
+            "prompt" => Command::Prompt(PromptInput::from_json(arg)?),
+            "list" => Command::List {
+                kind: arg.named("kind", ListKind::parse)?,
+                page: arg.object("page")?,
+            },
+            "add_participant" => Command::AddParticipant(ParticipantInput::from_json(arg)?),
+            "ws_token" => Command::WsToken(ParticipantInput::from_json(arg)?),
+            "create_pr" => Command::CreatePr {
+                body: arg.string("body")?,
+                caller: PrCaller::from_json(arg.get("caller"))?,
+            },
+            "sandbox" => Command::Sandbox {
+                token: arg.string("token")?,
+                ask: arg.named("ask", SandboxAsk::parse)?,
+            },
+            "webhook" => Command::Webhook {
+                delivery: arg.string("delivery")?,
+                event: crate::webhooks::Event::from_json(arg.get("event"))?,
+            },
+            other => return Err(format!("unknown command {other}")),
+        })
+    }
+}
+
 /// What a sandbox asks of its session with its own token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SandboxAsk {
     /// Only check that the token is the session's sandbox's (before a body is read).
@@ -276,8 +367,21 @@ pub enum SandboxAsk {
     ScmCredentials,
 }
 
+impl SandboxAsk {
+    /// The ask by its wire name.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "authenticate" => Some(SandboxAsk::Authenticate),
+            "commit_signing" => Some(SandboxAsk::CommitSigning),
+            "skills" => Some(SandboxAsk::Skills),
+            "scm_credentials" => Some(SandboxAsk::ScmCredentials),
+            _ => None,
+        }
+    }
+}
+
 /// Who asks for a pull request: resolved once by the worker, checked by the session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrCaller {
     /// The web app, whose service token the worker verified.
@@ -286,14 +390,28 @@ pub enum PrCaller {
     Sandbox(String),
 }
 
+impl FromJson for PrCaller {
+    fn from_json(f: Field) -> Result<Self, String> {
+        match (f.str(), f.get("sandbox").str()) {
+            (Some("service"), _) => Ok(PrCaller::Service),
+            (_, Some(token)) => Ok(PrCaller::Sandbox(token.to_string())),
+            _ => Err("`caller` must be \"service\" or {\"sandbox\": token}".into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn from<T: FromJson>(v: serde_json::Value) -> Result<T, String> {
+        T::from_json(Field::of(&v))
+    }
+
     fn create(v: serde_json::Value) -> Result<NewSession, ApiError> {
-        serde_json::from_value::<CreateSession>(v)
-            .map_err(ApiError::from)?
+        from::<CreateSession>(v)
+            .map_err(ApiError::bad_request)?
             .into_new("s".into(), VcsProvider::Bitbucket)
     }
 
@@ -322,9 +440,9 @@ mod tests {
     fn callers_that_do_not_say_who_they_are_are_anonymous() {
         let s = create(json!({"repoOwner":"a","repoName":"b"})).unwrap();
         assert_eq!(s.owner.user_id, ANONYMOUS);
-        let p: PromptInput = serde_json::from_value(json!({"content":"hi"})).unwrap();
+        let p: PromptInput = from(json!({"content":"hi"})).unwrap();
         assert_eq!(p.author_id, ANONYMOUS);
-        let w: ParticipantInput = serde_json::from_value(json!({})).unwrap();
+        let w: ParticipantInput = from(json!({})).unwrap();
         assert!(
             w.validate().is_err(),
             "ws-token and participants still need a userId"
@@ -333,7 +451,7 @@ mod tests {
 
     #[test]
     fn debug_never_prints_tokens() {
-        let p: ParticipantInput = serde_json::from_value(
+        let p: ParticipantInput = from(
             json!({"userId":"u","scmToken":"SECRET-ACCESS","scmRefreshToken":"SECRET-REFRESH"}),
         )
         .unwrap();
@@ -344,7 +462,7 @@ mod tests {
     #[test]
     fn token_expiries_must_be_plausible_milliseconds() {
         let at = |v: i64| {
-            serde_json::from_value::<ParticipantInput>(json!({"userId":"u","scmTokenExpiresAt":v}))
+            from::<ParticipantInput>(json!({"userId":"u","scmTokenExpiresAt":v}))
                 .unwrap()
                 .validate()
         };
@@ -359,34 +477,110 @@ mod tests {
         }
     }
 
+    /// Every command, written as the worker writes it and read as the session reads it.
     #[test]
-    fn command_wire_form_round_trips() {
-        let c = Command::List {
-            kind: ListKind::Events,
-            page: Page {
-                cursor: Some(5),
-                limit: 10,
-                ..Page::default()
-            },
+    fn every_command_round_trips() {
+        let owner = ParticipantInput {
+            user_id: "u".into(),
+            scm_login: Some("l".into()),
+            scm_token: Some("t".into()),
+            scm_token_expires_at: Some(1_796_173_323_004),
+            scm_provider: Some(VcsProvider::Github),
+            ..ParticipantInput::default()
         };
-        let s = serde_json::to_string(&c).unwrap();
-        assert!(s.starts_with("{\"list\":{"), "{s}");
-        let back: Command = serde_json::from_str(&s).unwrap();
-        assert!(matches!(
-            back,
+        let prompt = PromptInput {
+            content: "hi \u{1F600} \"quoted\"".into(),
+            author_id: "a".into(),
+            source: Some("web".into()),
+            model: None,
+            reasoning_effort: Some("high".into()),
+        };
+        let update = crate::webhooks::PrUpdate {
+            state: crate::webhooks::PrState::Merged,
+            updated_at: 5,
+            actor: None,
+        };
+        let all = [
+            Command::Create(NewSession {
+                session_id: "s".into(),
+                repo_owner: "o".into(),
+                repo_name: "r".into(),
+                vcs_provider: VcsProvider::Bitbucket,
+                title: Some("t".into()),
+                model: None,
+                reasoning_effort: None,
+                branch: Some("main".into()),
+                owner: owner.clone(),
+                control_plane_url: Some("https://cp".into()),
+            }),
+            Command::Get,
+            Command::Delete,
+            Command::Archive(UserRef {
+                user_id: "u".into(),
+            }),
+            Command::Unarchive(UserRef {
+                user_id: "u".into(),
+            }),
+            Command::Prompt(prompt),
+            Command::Stop,
             Command::List {
-                kind: ListKind::Events,
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn pr_callers_round_trip() {
-        for caller in [PrCaller::Service, PrCaller::Sandbox("t".into())] {
-            let s = serde_json::to_string(&caller).unwrap();
-            assert_eq!(serde_json::from_str::<PrCaller>(&s).unwrap(), caller);
+                kind: ListKind::Messages,
+                page: Page {
+                    cursor: Some(5),
+                    limit: 10,
+                    event_type: Some("token".into()),
+                    message_id: None,
+                    status: Some(crate::session::model::MessageStatus::Failed),
+                },
+            },
+            Command::AddParticipant(owner.clone()),
+            Command::WsToken(ParticipantInput::default()),
+            Command::CreatePr {
+                body: "{\"title\":\"x\"}".into(),
+                caller: PrCaller::Service,
+            },
+            Command::CreatePr {
+                body: String::new(),
+                caller: PrCaller::Sandbox("tok".into()),
+            },
+            Command::Sandbox {
+                token: "t".into(),
+                ask: SandboxAsk::ScmCredentials,
+            },
+            Command::Children,
+            Command::Webhook {
+                delivery: "d".into(),
+                event: crate::webhooks::Event::PullRequest {
+                    repo: "o/r".into(),
+                    number: 7,
+                    update,
+                },
+            },
+            Command::Webhook {
+                delivery: "d2".into(),
+                event: crate::webhooks::Event::Push {
+                    repo: "o/r".into(),
+                    branches: vec!["a".into(), "b".into()],
+                    actor: Some("x".into()),
+                },
+            },
+            Command::RefreshPr,
+        ];
+        for c in all {
+            let text = serde_json::to_string(&c).unwrap();
+            assert_eq!(crate::json::read::<Command>(&text), Ok(c), "{text}");
         }
+        for ask in [
+            SandboxAsk::Authenticate,
+            SandboxAsk::CommitSigning,
+            SandboxAsk::Skills,
+            SandboxAsk::ScmCredentials,
+        ] {
+            let name = serde_json::to_value(ask).unwrap();
+            assert_eq!(SandboxAsk::parse(name.as_str().unwrap()), Some(ask));
+        }
+        assert!(crate::json::read::<Command>(r#"{"dance":{}}"#).is_err());
+        assert!(crate::json::read::<Command>(r#""dance""#).is_err());
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! What workerd keeps on a hibernatable socket for us: its attachment, stored as JSON text
-//! (made and read by serde_json like every other JSON here), and a send of a JavaScript
-//! string made once for many sockets.
+//! (written by serde, read back with `json::FromJson`), and a send of a JavaScript string
+//! made once for many sockets.
 
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::JsString;
 use worker::{web_sys, WebSocket};
 
 use crate::error::{ApiError, ApiResult};
+use crate::json::{self, FromJson};
 
 #[wasm_bindgen]
 extern "C" {
@@ -37,9 +37,9 @@ pub fn attach<T: Serialize>(ws: &WebSocket, value: &T) -> ApiResult<()> {
 }
 
 /// What is stored on the socket, if it is readable as a `T`.
-pub fn attachment<T: DeserializeOwned>(ws: &WebSocket) -> Option<T> {
+pub fn attachment<T: FromJson>(ws: &WebSocket) -> Option<T> {
     let text = js(ws).get_attachment().ok()?.as_string()?;
-    serde_json::from_str(&text).ok()
+    json::read(&text).ok()
 }
 
 /// Sends `text` on the socket; a socket that is already closing cannot be written to, and

@@ -1,7 +1,7 @@
 //! The typed states of the session's rows (session, sandbox, role, message, artifact) with
 //! their stored names, and the event types the session stores.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Every event type the session stores (what the sandbox sends, and `user_message`).
 pub const EVENT_TYPES: &[&str] = &[
@@ -56,7 +56,7 @@ macro_rules! stored_names {
 }
 
 /// Where a session stands (changes through `status::transition`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SessionStatus {
     /// Created, no prompt yet.
@@ -83,7 +83,7 @@ stored_names!(SessionStatus {
 });
 
 /// Sandbox states, as stored and as clients see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SandboxStatus {
     None,
@@ -127,7 +127,7 @@ impl SandboxStatus {
 }
 
 /// A participant's role in the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -140,7 +140,7 @@ stored_names!(Role {
 });
 
 /// Where a prompt is in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     Pending,
@@ -157,7 +157,7 @@ stored_names!(MessageStatus {
 });
 
 /// What an artifact is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ArtifactKind {
     /// A pull request.
@@ -171,7 +171,6 @@ stored_names!(ArtifactKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn typed_states_use_their_stored_names() {
@@ -205,8 +204,8 @@ mod tests {
         assert_eq!(MessageStatus::parse("done"), None);
         assert_eq!(serde_json::to_value(Role::Member).unwrap(), "member");
         assert_eq!(
-            serde_json::from_value::<MessageStatus>(json!("processing")).unwrap(),
-            MessageStatus::Processing
+            MessageStatus::parse("processing"),
+            Some(MessageStatus::Processing)
         );
         assert_eq!(serde_json::to_value(ArtifactKind::Pr).unwrap(), "pr");
     }

@@ -1,11 +1,10 @@
 //! Calls to services we do not run (Bitbucket, GitHub, the sandbox provider): plain request
-//! and response values (`http`), reading their JSON answers (`json`), the one shell that
-//! sends them (`fetch`), and when a rate-limited call is retried (`retry`).
-//! Provider-neutral: each client classifies the answers itself.
+//! and response values (`http`), the one shell that sends them (`fetch`), and when a
+//! rate-limited call is retried (`retry`). Provider-neutral: each client classifies the
+//! answers itself (reading their JSON with `crate::json`).
 
 pub mod fetch;
 pub mod http;
-pub mod json;
 pub mod retry;
 
 /// A call that never got an answer (DNS, connection, runtime). The message names no secret:

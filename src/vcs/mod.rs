@@ -11,12 +11,12 @@ pub mod github;
 pub mod repos_cache;
 pub mod service;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use error::{Failure, VcsError};
 
 /// The version-control provider of a session, a stored credential or a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum VcsProvider {
     #[default]
@@ -51,8 +51,8 @@ impl VcsProvider {
     }
 }
 
-/// A repository as `GET /repos` shows it, whatever the provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A repository as `GET /repos` shows it, whatever the provider (and as the cache keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Repo {
     pub id: String,
@@ -63,6 +63,20 @@ pub struct Repo {
     pub description: Option<String>,
     pub private: bool,
     pub default_branch: String,
+}
+
+impl crate::json::FromJson for Repo {
+    fn from_json(f: crate::json::Field) -> Result<Self, String> {
+        Ok(Repo {
+            id: f.string("id")?,
+            owner: f.string("owner")?,
+            name: f.string("name")?,
+            full_name: f.string("fullName")?,
+            description: f.opt_string("description")?,
+            private: f.bool("private").ok_or("`private` must be a boolean")?,
+            default_branch: f.string("defaultBranch")?,
+        })
+    }
 }
 
 /// A user's identity at the provider: the git author of their commits.
@@ -183,8 +197,7 @@ pub(crate) fn json_ok(
     if !(200..300).contains(&resp.status) {
         return Err(classify(resp));
     }
-    crate::upstream::json::parse(&resp.body)
-        .ok_or_else(|| Failure::Parse("the answer is not JSON".into()))
+    crate::json::parse(&resp.body).ok_or_else(|| Failure::Parse("the answer is not JSON".into()))
 }
 
 /// `Failure::Parse` for an answer without a field it must have.

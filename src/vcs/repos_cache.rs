@@ -3,7 +3,7 @@
 //! way anything is read from it or written to it ([`Cache`]: the runtime's KV namespace,
 //! text in and out).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -11,6 +11,7 @@ use worker::Env;
 
 use crate::auth::random::sha256_hex;
 use crate::error::{ApiError, ApiResult};
+use crate::json::{Field, FromJson};
 use crate::vcs::VcsProvider;
 
 #[wasm_bindgen]
@@ -98,16 +99,51 @@ pub fn key(provider: VcsProvider, caller: &Caller, repo: Option<&str>) -> String
 }
 
 /// A cached listing and when it was fetched (Unix ms).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cached<T> {
     pub items: T,
     pub cached_at: i64,
 }
 
+impl<T: FromJson> FromJson for Cached<T> {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(Cached {
+            items: T::from_json(f.get("items"))?,
+            cached_at: f.opt_i64("cachedAt")?.ok_or("missing field `cachedAt`")?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listing as it is stored, read back.
+    #[test]
+    fn cached_listings_round_trip() {
+        let repos = Cached {
+            items: vec![crate::vcs::Repo {
+                id: "1".into(),
+                owner: "o".into(),
+                name: "n".into(),
+                full_name: "o/n".into(),
+                description: None,
+                private: true,
+                default_branch: "main".into(),
+            }],
+            cached_at: 5,
+        };
+        let text = serde_json::to_string(&repos).unwrap();
+        assert_eq!(crate::json::read(&text), Ok(repos));
+        let branches = Cached {
+            items: vec![serde_json::json!({"name": "main"})],
+            cached_at: 6,
+        };
+        let text = serde_json::to_string(&branches).unwrap();
+        assert_eq!(crate::json::read(&text), Ok(branches));
+        assert!(crate::json::read::<Cached<Vec<crate::vcs::Repo>>>(r#"{"items":{}}"#).is_err());
+    }
 
     #[test]
     fn keys_never_hold_the_token() {

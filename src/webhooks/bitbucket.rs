@@ -3,7 +3,7 @@
 //! payload's state) and `repo:push`; anything else is ignored.
 
 use super::{parse_json, pr_event, repo_of, Event, Parsed, PrState};
-use crate::upstream::json::Field;
+use crate::json::Field;
 
 /// Parses a delivery of `event_key`.
 pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {

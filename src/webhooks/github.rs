@@ -3,7 +3,7 @@
 //! only); anything else is ignored.
 
 use super::{parse_json, pr_event, repo_of, Event, Parsed, PrState};
-use crate::upstream::json::Field;
+use crate::json::Field;
 
 /// Parses a delivery of `event`.
 pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {

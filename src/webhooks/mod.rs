@@ -7,11 +7,11 @@ pub mod bitbucket;
 pub mod github;
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::upstream::json::Field;
+use crate::json::{Field, FromJson};
 
 /// How long after its own push a push webhook on the session's branch counts as the
 /// session's own (the forge reports the agent's push moments after it completes); the
@@ -39,7 +39,7 @@ pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool
 
 /// A pull request's state as sessions record it (the artifact's `metadata.state`, in the
 /// lowercase the contract already uses for `open`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrState {
     Open,
@@ -71,7 +71,7 @@ impl PrState {
 }
 
 /// What the forge says a pull request is now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrUpdate {
     pub state: PrState,
@@ -81,8 +81,9 @@ pub struct PrUpdate {
     pub actor: Option<String>,
 }
 
-/// One delivery, as the session needs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One delivery, as the session needs it (sent to it written by serde, read back by
+/// [`FromJson`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     PullRequest {
@@ -97,6 +98,40 @@ pub enum Event {
         branches: Vec<String>,
         actor: Option<String>,
     },
+}
+
+impl FromJson for PrUpdate {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(PrUpdate {
+            state: f.named("state", PrState::parse)?,
+            updated_at: f.opt_i64("updatedAt")?.ok_or("missing field `updatedAt`")?,
+            actor: f.opt_string("actor")?,
+        })
+    }
+}
+
+impl FromJson for Event {
+    fn from_json(f: Field) -> Result<Self, String> {
+        let pr = f.get("pull_request");
+        if !pr.is_absent() {
+            let pr = pr.require_object()?;
+            return Ok(Event::PullRequest {
+                repo: pr.string("repo")?,
+                number: pr.uint("number").ok_or("`number` must be a PR number")?,
+                update: pr.object("update")?,
+            });
+        }
+        let push = f.get("push").require_object()?;
+        Ok(Event::Push {
+            repo: push.string("repo")?,
+            branches: push
+                .get("branches")
+                .items()
+                .map(|b| b.str().map(str::to_string).ok_or("a branch is a string"))
+                .collect::<Result<_, _>>()?,
+            actor: push.opt_string("actor")?,
+        })
+    }
 }
 
 /// What a delivery was.
@@ -190,10 +225,10 @@ fn pr_event(
 }
 
 /// Parses a JSON body (an object), with a short reason when it cannot; read it with
-/// `upstream::json::Field`.
+/// `json::Field`.
 fn parse_json(body: &[u8]) -> Result<Value, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_string())?;
-    crate::upstream::json::parse(text)
+    crate::json::parse(text)
         .filter(Value::is_object)
         .ok_or_else(|| "the body is not a JSON object".to_string())
 }

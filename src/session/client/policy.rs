@@ -1,8 +1,9 @@
 //! What the session remembers about each client socket across hibernation (its
 //! attachment), and the pure rules for client sockets: subscription deadline and token age.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
+use crate::json::{Field, FromJson};
 use crate::session::client::protocol::PresenceStatus;
 
 /// A client must subscribe within this long after connecting (else close 4008).
@@ -23,28 +24,40 @@ pub const HISTORY_INTERVAL_MS: i64 = 200;
 /// The tag every client socket carries, so the session can find them after hibernation.
 pub const CLIENT_TAG: &str = "client";
 
-/// Serialized onto each socket with `serialize_attachment`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Kept on each client socket as its attachment (`session::socket`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientAttachment {
     pub connected_at: i64,
-    #[serde(default)]
     pub participant_id: Option<String>,
-    #[serde(default)]
     pub user_id: Option<String>,
-    #[serde(default)]
     pub client_id: Option<String>,
     /// The participant's display name (set on subscribe).
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub presence: PresenceStatus,
     /// When this socket last said something.
-    #[serde(default)]
     pub last_seen: i64,
     /// When this socket last fetched history.
-    #[serde(default)]
     pub last_history_at: Option<i64>,
+}
+
+impl FromJson for ClientAttachment {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(ClientAttachment {
+            connected_at: f
+                .opt_i64("connectedAt")?
+                .ok_or("missing field `connectedAt`")?,
+            participant_id: f.opt_string("participantId")?,
+            user_id: f.opt_string("userId")?,
+            client_id: f.opt_string("clientId")?,
+            name: f.opt_string("name")?,
+            presence: f
+                .opt_named("presence", PresenceStatus::parse)?
+                .unwrap_or_default(),
+            last_seen: f.opt_i64("lastSeen")?.unwrap_or(0),
+            last_history_at: f.opt_i64("lastHistoryAt")?,
+        })
+    }
 }
 
 impl ClientAttachment {
@@ -100,6 +113,29 @@ pub fn ws_token_valid(issued_at: i64, now: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An attachment as it is kept on the socket, read back (and one from before a field
+    /// existed still reads).
+    #[test]
+    fn attachments_round_trip() {
+        let a = ClientAttachment {
+            participant_id: Some("p".into()),
+            user_id: Some("u".into()),
+            client_id: None,
+            name: Some("N".into()),
+            presence: PresenceStatus::Away,
+            last_history_at: Some(9),
+            ..ClientAttachment::new(5)
+        };
+        let text = serde_json::to_string(&a).unwrap();
+        assert_eq!(crate::json::read(&text), Ok(a));
+        let old: ClientAttachment = crate::json::read(r#"{"connectedAt":7}"#).unwrap();
+        let expected = ClientAttachment {
+            last_seen: 0,
+            ..ClientAttachment::new(7)
+        };
+        assert_eq!(old, expected);
+    }
 
     fn att(at: i64, sub: bool) -> ClientAttachment {
         ClientAttachment {

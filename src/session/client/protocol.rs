@@ -2,13 +2,13 @@
 //! session and what the session sends back. Text frames of JSON tagged by `type`. Events
 //! travel as the raw JSON the sandbox (or the session) wrote, never re-encoded.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::json::Field;
 use crate::session::model::SessionStatus;
-use crate::upstream::json::Field;
 
 /// Where a history page starts: the `createdAt` and id of the oldest event already shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,7 +43,7 @@ pub enum ClientMessage {
 }
 
 /// A participant's presence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PresenceStatus {
     #[default]
@@ -177,7 +177,7 @@ impl ServerMessage {
 
 /// Parses one client frame: `Ok(None)` for a type this session does not know (ignored, as
 /// the contract says); an unreadable frame becomes an error to answer, never fatal. Fields
-/// are read by name (`upstream::json::Field`); an optional field of another type is absent.
+/// are read by name (`json::Field`); an optional field of another type is absent.
 pub fn parse_client(text: &str) -> Result<Option<ClientMessage>, ApiError> {
     let bad = |message: String| ApiError::new(400, "invalid_message", message);
     let value: Value = serde_json::from_str(text).map_err(|e| bad(format!("invalid JSON: {e}")))?;

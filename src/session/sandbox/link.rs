@@ -7,6 +7,7 @@ use worker::{Request, Response, WebSocket, WebSocketPair};
 use crate::auth::service_token;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::json::{Field, FromJson};
 use crate::session::ctx::Ctx;
 use crate::session::sandbox::auth;
 use crate::session::sandbox::policy::Status;
@@ -17,11 +18,22 @@ use crate::session::socket;
 pub const SANDBOX_TAG: &str = "sandbox";
 
 /// The attachment of the sandbox's socket.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxAttachment {
     pub sandbox_id: String,
     pub connected_at: i64,
+}
+
+impl FromJson for SandboxAttachment {
+    fn from_json(f: Field) -> Result<Self, String> {
+        Ok(SandboxAttachment {
+            sandbox_id: f.string("sandboxId")?,
+            connected_at: f
+                .opt_i64("connectedAt")?
+                .ok_or("missing field `connectedAt`")?,
+        })
+    }
 }
 
 fn attachment(ws: &WebSocket) -> Option<SandboxAttachment> {

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
+use crate::json::{self, Field};
 use crate::upstream::http::HttpResponse;
-use crate::upstream::json::{self, Field};
 use crate::vcs::error::{snippet, Failure};
 
 /// The upstream's own message, from its envelope or else the start of its body.

@@ -4,8 +4,8 @@
 use serde_json::Value;
 
 use super::error;
+use crate::json::Field;
 use crate::upstream::http::HttpResponse;
-use crate::upstream::json::Field;
 use crate::vcs::{json_ok, missing, Failure};
 use crate::vcs::{Identity, Page, PullRequest, Repo, TokenGrant};
 

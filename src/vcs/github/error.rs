@@ -2,8 +2,8 @@
 //! rate limits (429, or 403 with no requests remaining), and the OAuth token endpoint's
 //! errors, which arrive with HTTP 200 (`{"error": "bad_refresh_token"}`).
 
+use crate::json::{self, Field};
 use crate::upstream::http::HttpResponse;
-use crate::upstream::json::{self, Field};
 use crate::upstream::retry;
 use crate::vcs::error::{snippet, Failure};
 

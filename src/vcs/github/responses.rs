@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::error;
 use super::requests::next_link;
+use crate::json::{self, Field};
 use crate::upstream::http::HttpResponse;
-use crate::upstream::json::{self, Field};
 use crate::vcs::{json_ok, missing, Failure, Identity, Page, PullRequest, Repo, TokenGrant};
 
 /// GitHub App user tokens live 8 hours; assume that when a refresh answer does not say.
