@@ -141,6 +141,12 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// The integer field `key`, which must be there.
+    pub fn i64(self, key: &str) -> Result<i64, String> {
+        self.opt_i64(key)?
+            .ok_or_else(|| format!("missing field `{key}`"))
+    }
+
     /// The field `key` read by `read` (a name it knows), which may be absent (or `null`).
     pub fn opt_named<T>(self, key: &str, read: fn(&str) -> Option<T>) -> Result<Option<T>, String> {
         match self.opt_string(key)? {
@@ -210,6 +216,8 @@ mod tests {
         assert_eq!(f.string("missing").unwrap_err(), "missing field `missing`");
         assert_eq!(f.opt_i64("n").unwrap(), Some(5));
         assert_eq!(f.opt_i64("s").unwrap_err(), "`s` must be an integer");
+        assert_eq!(f.i64("n").unwrap(), 5);
+        assert_eq!(f.i64("z").unwrap_err(), "missing field `z`");
         let parse_x = |s: &str| (s == "x").then_some(1);
         assert_eq!(f.named("s", parse_x).unwrap(), 1);
         assert_eq!(f.named("o", parse_x).unwrap_err(), "`o` must be a string");

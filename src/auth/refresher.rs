@@ -30,7 +30,7 @@ impl FromJson for Ask {
         Ok(Ask {
             provider: f.named("provider", VcsProvider::parse)?,
             user_id: f.string("userId")?,
-            version: f.opt_i64("version")?.ok_or("missing field `version`")?,
+            version: f.i64("version")?,
         })
     }
 }
@@ -53,9 +53,7 @@ impl FromJson for Outcome {
         let r = f.get("refreshed").require_object()?;
         Ok(Outcome::Refreshed {
             token: r.string("token")?,
-            expires_at: r
-                .opt_i64("expires_at")?
-                .ok_or("missing field `expires_at`")?,
+            expires_at: r.i64("expires_at")?,
         })
     }
 }

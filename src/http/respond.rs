@@ -130,9 +130,7 @@ mod tests {
 
     impl FromJson for T {
         fn from_json(f: Field) -> Result<Self, String> {
-            Ok(T {
-                a: f.opt_i64("a")?.ok_or("missing field `a`")?,
-            })
+            Ok(T { a: f.i64("a")? })
         }
     }
 

@@ -110,7 +110,7 @@ impl<T: FromJson> FromJson for Cached<T> {
     fn from_json(f: Field) -> Result<Self, String> {
         Ok(Cached {
             items: T::from_json(f.get("items"))?,
-            cached_at: f.opt_i64("cachedAt")?.ok_or("missing field `cachedAt`")?,
+            cached_at: f.i64("cachedAt")?,
         })
     }
 }

@@ -104,7 +104,7 @@ impl FromJson for PrUpdate {
     fn from_json(f: Field) -> Result<Self, String> {
         Ok(PrUpdate {
             state: f.named("state", PrState::parse)?,
-            updated_at: f.opt_i64("updatedAt")?.ok_or("missing field `updatedAt`")?,
+            updated_at: f.i64("updatedAt")?,
             actor: f.opt_string("actor")?,
         })
     }

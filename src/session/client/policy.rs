@@ -44,9 +44,7 @@ pub struct ClientAttachment {
 impl FromJson for ClientAttachment {
     fn from_json(f: Field) -> Result<Self, String> {
         Ok(ClientAttachment {
-            connected_at: f
-                .opt_i64("connectedAt")?
-                .ok_or("missing field `connectedAt`")?,
+            connected_at: f.i64("connectedAt")?,
             participant_id: f.opt_string("participantId")?,
             user_id: f.opt_string("userId")?,
             client_id: f.opt_string("clientId")?,

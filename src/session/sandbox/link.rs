@@ -29,9 +29,7 @@ impl FromJson for SandboxAttachment {
     fn from_json(f: Field) -> Result<Self, String> {
         Ok(SandboxAttachment {
             sandbox_id: f.string("sandboxId")?,
-            connected_at: f
-                .opt_i64("connectedAt")?
-                .ok_or("missing field `connectedAt`")?,
+            connected_at: f.i64("connectedAt")?,
         })
     }
 }
