@@ -3,6 +3,8 @@
 //! columns it reads and how ([`FromRow`]); there is no serde layer in between (a generic
 //! JavaScript-value deserializer per row type cost more upload than these readers).
 
+use std::cell::Cell;
+
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{Array, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -10,17 +12,50 @@ use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::{ApiError, ApiResult};
 
-/// One row: a JavaScript object with a property per column.
-pub struct Row(JsValue);
+/// One row: a JavaScript object with a property per column, and which column was not what
+/// its reader expected, if any.
+pub struct Row {
+    value: JsValue,
+    bad: Cell<Option<(&'static str, &'static str)>>,
+}
+
+/// A column was not what its row type says (the [`Row`] keeps which one). Small on purpose:
+/// a row type reads many columns, each of which may fail.
+#[derive(Debug)]
+pub struct BadColumn;
+
+/// What a column reader answers.
+pub type Read<T> = Result<T, BadColumn>;
 
 /// A typed row read from a [`Row`].
 pub trait FromRow: Sized {
-    fn from_row(row: &Row) -> ApiResult<Self>;
+    fn from_row(row: &Row) -> Read<Self>;
 }
 
-impl From<JsValue> for Row {
-    fn from(v: JsValue) -> Self {
-        Row(v)
+impl Row {
+    /// Reads `value` (one row) as a `T`.
+    pub fn read<T: FromRow>(value: JsValue) -> ApiResult<T> {
+        Self::read_with(value, T::from_row)
+    }
+
+    /// Reads `value` (one row) with `read`.
+    pub fn read_with<T>(value: JsValue, read: impl FnOnce(&Row) -> Read<T>) -> ApiResult<T> {
+        let row = Row {
+            value,
+            bad: Cell::new(None),
+        };
+        read(&row).map_err(|_| {
+            let (column, want) = row.bad.get().unwrap_or(("?", "readable"));
+            ApiError::internal(format!("stored column {column} is not {want}"))
+        })
+    }
+
+    /// Keeps the first column that was not what its reader expected.
+    fn bad(&self, column: &'static str, want: &'static str) -> BadColumn {
+        if self.bad.get().is_none() {
+            self.bad.set(Some((column, want)));
+        }
+        BadColumn
     }
 }
 
@@ -29,68 +64,87 @@ fn thrown(e: JsValue) -> ApiError {
     worker::Error::from(e).into()
 }
 
-fn bad(column: &str, want: &str) -> ApiError {
-    ApiError::internal(format!("stored column {column} is not {want}"))
-}
-
 impl Row {
     /// The column's value; a column the row lacks is `undefined`, read as `NULL`.
     fn get(&self, column: &str) -> JsValue {
-        Reflect::get(&self.0, &JsValue::from_str(column)).unwrap_or(JsValue::UNDEFINED)
+        Reflect::get(&self.value, &JsValue::from_str(column)).unwrap_or(JsValue::UNDEFINED)
     }
 
+    // The readers below answer a value whatever they find; a column that is not what they
+    // expect is kept on the row, and [`Row::done`] refuses the row then. (No early return per
+    // column: a row type of many columns stays small code.)
+
     /// A text column that may be `NULL`.
-    pub fn opt_text(&self, column: &str) -> ApiResult<Option<String>> {
+    pub fn opt_text(&self, column: &'static str) -> Option<String> {
         let v = self.get(column);
         if v.is_null() || v.is_undefined() {
-            return Ok(None);
+            return None;
         }
-        v.as_string().map(Some).ok_or_else(|| bad(column, "text"))
+        let text = v.as_string();
+        if text.is_none() {
+            self.bad(column, "text");
+        }
+        text
     }
 
     /// A text column.
-    pub fn text(&self, column: &str) -> ApiResult<String> {
-        self.opt_text(column)?.ok_or_else(|| bad(column, "text"))
+    pub fn text(&self, column: &'static str) -> String {
+        self.opt_text(column).unwrap_or_else(|| {
+            self.bad(column, "text");
+            String::new()
+        })
     }
 
     /// An integer column that may be `NULL` (SQLite hands integers over as numbers).
-    pub fn opt_int(&self, column: &str) -> ApiResult<Option<i64>> {
+    pub fn opt_int(&self, column: &'static str) -> Option<i64> {
         let v = self.get(column);
         if v.is_null() || v.is_undefined() {
-            return Ok(None);
+            return None;
         }
         match v.as_f64() {
-            Some(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 => Ok(Some(n as i64)),
-            _ => Err(bad(column, "an integer")),
+            Some(n) if n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 => Some(n as i64),
+            _ => {
+                self.bad(column, "an integer");
+                None
+            }
         }
     }
 
     /// An integer column.
-    pub fn int(&self, column: &str) -> ApiResult<i64> {
-        self.opt_int(column)?
-            .ok_or_else(|| bad(column, "an integer"))
+    pub fn int(&self, column: &'static str) -> i64 {
+        self.opt_int(column).unwrap_or_else(|| {
+            self.bad(column, "an integer");
+            0
+        })
     }
 
-    /// A state stored by name (`parse` knows the names) that may be `NULL`.
-    pub fn opt_state<T>(&self, column: &str, parse: fn(&str) -> Option<T>) -> ApiResult<Option<T>> {
-        match self.opt_text(column)? {
-            None => Ok(None),
-            Some(name) => parse(&name)
-                .map(Some)
-                .ok_or_else(|| bad(column, "a known state")),
+    /// `value`, read from this row, unless a column was not what its reader expected.
+    pub fn done<T>(&self, value: T) -> Read<T> {
+        match self.bad.get() {
+            None => Ok(value),
+            Some(_) => Err(BadColumn),
         }
     }
 
-    /// A state stored by name.
-    pub fn state<T>(&self, column: &str, parse: fn(&str) -> Option<T>) -> ApiResult<T> {
-        self.opt_state(column, parse)?
-            .ok_or_else(|| bad(column, "a known state"))
+    /// A state stored by name (`parse` knows the names) that may be `NULL`.
+    pub fn opt_state<T>(&self, column: &'static str, parse: fn(&str) -> Option<T>) -> Option<T> {
+        let state = parse(&self.opt_text(column)?);
+        if state.is_none() {
+            self.bad(column, "a known state");
+        }
+        state
+    }
+
+    /// A state stored by name; read before the other columns (it has no stand-in value).
+    pub fn state<T>(&self, column: &'static str, parse: fn(&str) -> Option<T>) -> Read<T> {
+        self.opt_state(column, parse)
+            .ok_or_else(|| self.bad(column, "a known state"))
     }
 }
 
 /// Reads every row of a JavaScript array of rows.
 pub fn read_all<T: FromRow>(rows: &Array) -> ApiResult<Vec<T>> {
-    rows.iter().map(|r| T::from_row(&Row(r))).collect()
+    rows.iter().map(Row::read).collect()
 }
 
 /// The `results` array of a D1 answer (`all()`, or one answer of a batch).
@@ -120,7 +174,7 @@ pub async fn d1_changes(stmt: &D1PreparedStatement) -> ApiResult<i64> {
         .await
         .map_err(thrown)?;
     let meta = Reflect::get(&answer, &JsValue::from_str("meta")).unwrap_or(JsValue::UNDEFINED);
-    Ok(Row(meta).opt_int("changes")?.unwrap_or(0))
+    Row::read_with(meta, |r| r.done(r.opt_int("changes").unwrap_or(0)))
 }
 
 /// Runs D1 statements as one batch (one round trip, one transaction); answers each one's

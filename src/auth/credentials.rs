@@ -37,13 +37,13 @@ struct Row {
 }
 
 impl FromRow for Row {
-    fn from_row(r: &rows::Row) -> ApiResult<Self> {
-        Ok(Row {
-            access_token_encrypted: r.text("access_token_encrypted")?,
-            refresh_token_encrypted: r.opt_text("refresh_token_encrypted")?,
-            expires_at: r.opt_int("expires_at")?,
-            needs_reauth: r.int("needs_reauth")?,
-            version: r.int("version")?,
+    fn from_row(r: &rows::Row) -> rows::Read<Self> {
+        r.done(Row {
+            access_token_encrypted: r.text("access_token_encrypted"),
+            refresh_token_encrypted: r.opt_text("refresh_token_encrypted"),
+            expires_at: r.opt_int("expires_at"),
+            needs_reauth: r.int("needs_reauth"),
+            version: r.int("version"),
         })
     }
 }

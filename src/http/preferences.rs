@@ -9,7 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::json::{Field, FromJson};
 use crate::log::{self, D1};
-use crate::rows::{self, FromRow, Row};
+use crate::rows::{self, FromRow, Read, Row};
 
 /// Offered when nothing is stored (Open-Inspect's defaults).
 pub const DEFAULT_ENABLED_MODELS: &[&str] = &[
@@ -78,8 +78,8 @@ pub fn enabled_models(p: Preferences) -> ApiResult<Vec<String>> {
 struct Stored(String);
 
 impl FromRow for Stored {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(Stored(r.text("enabled_models")?))
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(Stored(r.text("enabled_models")))
     }
 }
 

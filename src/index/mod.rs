@@ -8,7 +8,7 @@ use worker::D1Database;
 
 use crate::error::{ApiError, ApiResult};
 use crate::log::{self, D1};
-use crate::rows::{self, FromRow, Row};
+use crate::rows::{self, FromRow, Read, Row};
 use crate::session::model::{SessionRow, SessionStatus, Summary};
 use crate::session::paging::clamp_limit;
 use crate::vcs::VcsProvider;
@@ -177,8 +177,8 @@ pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
 struct Routed(String);
 
 impl FromRow for Routed {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(Routed(r.text("session_id")?))
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(Routed(r.text("session_id")))
     }
 }
 
@@ -186,8 +186,8 @@ impl FromRow for Routed {
 struct Count(i64);
 
 impl FromRow for Count {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(Count(r.int("n")?))
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(Count(r.int("n")))
     }
 }
 

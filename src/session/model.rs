@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 
 pub use crate::session::states::*;
 
-use crate::error::ApiResult;
-use crate::rows::{FromRow, Row};
+use crate::rows::{FromRow, Read, Row};
 use crate::vcs::VcsProvider;
 use crate::webhooks::PrState;
 
@@ -66,25 +65,27 @@ pub struct SessionRow {
 
 /// Read from the session's own table and from the index (which lacks the push columns).
 impl FromRow for SessionRow {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(SessionRow {
-            id: r.text("id")?,
-            title: r.opt_text("title")?,
-            repo_owner: r.text("repo_owner")?,
-            repo_name: r.text("repo_name")?,
-            vcs_provider: r.state("vcs_provider", VcsProvider::parse)?,
-            model: r.opt_text("model")?,
-            reasoning_effort: r.opt_text("reasoning_effort")?,
-            base_branch: r.opt_text("base_branch")?,
-            branch_name: r.opt_text("branch_name")?,
-            status: r.state("status", SessionStatus::parse)?,
-            created_by: r.text("created_by")?,
-            created_at: r.int("created_at")?,
-            updated_at: r.int("updated_at")?,
-            control_plane_url: r.opt_text("control_plane_url")?,
-            pr_state: r.opt_state("pr_state", PrState::parse)?,
-            own_push_at: r.opt_int("own_push_at")?,
-            foreign_push_at: r.opt_int("foreign_push_at")?,
+    fn from_row(r: &Row) -> Read<Self> {
+        let vcs_provider = r.state("vcs_provider", VcsProvider::parse)?;
+        let status = r.state("status", SessionStatus::parse)?;
+        r.done(SessionRow {
+            id: r.text("id"),
+            title: r.opt_text("title"),
+            repo_owner: r.text("repo_owner"),
+            repo_name: r.text("repo_name"),
+            vcs_provider,
+            model: r.opt_text("model"),
+            reasoning_effort: r.opt_text("reasoning_effort"),
+            base_branch: r.opt_text("base_branch"),
+            branch_name: r.opt_text("branch_name"),
+            status,
+            created_by: r.text("created_by"),
+            created_at: r.int("created_at"),
+            updated_at: r.int("updated_at"),
+            control_plane_url: r.opt_text("control_plane_url"),
+            pr_state: r.opt_state("pr_state", PrState::parse),
+            own_push_at: r.opt_int("own_push_at"),
+            foreign_push_at: r.opt_int("foreign_push_at"),
         })
     }
 }
@@ -170,21 +171,22 @@ pub struct ParticipantRow {
 }
 
 impl FromRow for ParticipantRow {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(ParticipantRow {
-            seq: r.int("seq")?,
-            id: r.text("id")?,
-            user_id: r.text("user_id")?,
-            scm_user_id: r.opt_text("scm_user_id")?,
-            scm_login: r.opt_text("scm_login")?,
-            scm_name: r.opt_text("scm_name")?,
-            scm_email: r.opt_text("scm_email")?,
-            scm_access_token_encrypted: r.opt_text("scm_access_token_encrypted")?,
-            scm_token_expires_at: r.opt_int("scm_token_expires_at")?,
-            ws_token_issued_at: r.opt_int("ws_token_issued_at")?,
-            role: r.state("role", Role::parse)?,
-            joined_at: r.int("joined_at")?,
-            identity_tried_at: r.opt_int("identity_tried_at")?,
+    fn from_row(r: &Row) -> Read<Self> {
+        let role = r.state("role", Role::parse)?;
+        r.done(ParticipantRow {
+            seq: r.int("seq"),
+            id: r.text("id"),
+            user_id: r.text("user_id"),
+            scm_user_id: r.opt_text("scm_user_id"),
+            scm_login: r.opt_text("scm_login"),
+            scm_name: r.opt_text("scm_name"),
+            scm_email: r.opt_text("scm_email"),
+            scm_access_token_encrypted: r.opt_text("scm_access_token_encrypted"),
+            scm_token_expires_at: r.opt_int("scm_token_expires_at"),
+            ws_token_issued_at: r.opt_int("ws_token_issued_at"),
+            role,
+            joined_at: r.int("joined_at"),
+            identity_tried_at: r.opt_int("identity_tried_at"),
         })
     }
 }
@@ -239,20 +241,21 @@ pub struct MessageRow {
 }
 
 impl FromRow for MessageRow {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(MessageRow {
-            seq: r.int("seq")?,
-            id: r.text("id")?,
-            author_id: r.text("author_id")?,
-            content: r.text("content")?,
-            source: r.text("source")?,
-            model: r.opt_text("model")?,
-            reasoning_effort: r.opt_text("reasoning_effort")?,
-            status: r.state("status", MessageStatus::parse)?,
-            error: r.opt_text("error")?,
-            created_at: r.int("created_at")?,
-            started_at: r.opt_int("started_at")?,
-            completed_at: r.opt_int("completed_at")?,
+    fn from_row(r: &Row) -> Read<Self> {
+        let status = r.state("status", MessageStatus::parse)?;
+        r.done(MessageRow {
+            seq: r.int("seq"),
+            id: r.text("id"),
+            author_id: r.text("author_id"),
+            content: r.text("content"),
+            source: r.text("source"),
+            model: r.opt_text("model"),
+            reasoning_effort: r.opt_text("reasoning_effort"),
+            status,
+            error: r.opt_text("error"),
+            created_at: r.int("created_at"),
+            started_at: r.opt_int("started_at"),
+            completed_at: r.opt_int("completed_at"),
         })
     }
 }
@@ -287,14 +290,14 @@ pub struct EventRow {
 }
 
 impl FromRow for EventRow {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(EventRow {
-            seq: r.int("seq")?,
-            id: r.text("id")?,
-            kind: r.text("type")?,
-            data: r.text("data")?,
-            message_id: r.opt_text("message_id")?,
-            created_at: r.int("created_at")?,
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(EventRow {
+            seq: r.int("seq"),
+            id: r.text("id"),
+            kind: r.text("type"),
+            data: r.text("data"),
+            message_id: r.opt_text("message_id"),
+            created_at: r.int("created_at"),
         })
     }
 }
@@ -344,14 +347,15 @@ pub struct ArtifactRow {
 }
 
 impl FromRow for ArtifactRow {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(ArtifactRow {
-            seq: r.int("seq")?,
-            id: r.text("id")?,
-            kind: r.state("type", ArtifactKind::parse)?,
-            url: r.opt_text("url")?,
-            metadata: r.opt_text("metadata")?,
-            created_at: r.int("created_at")?,
+    fn from_row(r: &Row) -> Read<Self> {
+        let kind = r.state("type", ArtifactKind::parse)?;
+        r.done(ArtifactRow {
+            seq: r.int("seq"),
+            id: r.text("id"),
+            kind,
+            url: r.opt_text("url"),
+            metadata: r.opt_text("metadata"),
+            created_at: r.int("created_at"),
         })
     }
 }
@@ -393,19 +397,20 @@ pub struct SandboxRow {
 }
 
 impl FromRow for SandboxRow {
-    fn from_row(r: &Row) -> ApiResult<Self> {
-        Ok(SandboxRow {
-            sandbox_id: r.opt_text("sandbox_id")?,
-            provider_id: r.opt_text("provider_id")?,
-            token_hash: r.opt_text("token_hash")?,
-            status: r.state("status", SandboxStatus::parse)?,
-            status_since: r.opt_int("status_since")?,
-            last_heartbeat: r.opt_int("last_heartbeat")?,
-            last_activity: r.opt_int("last_activity")?,
-            created_at: r.opt_int("created_at")?,
-            last_error: r.opt_text("last_error")?,
-            last_failure_at: r.opt_int("last_failure_at")?,
-            blocked: r.opt_int("blocked")?.unwrap_or(0),
+    fn from_row(r: &Row) -> Read<Self> {
+        let status = r.state("status", SandboxStatus::parse)?;
+        r.done(SandboxRow {
+            sandbox_id: r.opt_text("sandbox_id"),
+            provider_id: r.opt_text("provider_id"),
+            token_hash: r.opt_text("token_hash"),
+            status,
+            status_since: r.opt_int("status_since"),
+            last_heartbeat: r.opt_int("last_heartbeat"),
+            last_activity: r.opt_int("last_activity"),
+            created_at: r.opt_int("created_at"),
+            last_error: r.opt_text("last_error"),
+            last_failure_at: r.opt_int("last_failure_at"),
+            blocked: r.opt_int("blocked").unwrap_or(0),
         })
     }
 }

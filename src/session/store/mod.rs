@@ -16,7 +16,7 @@ use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::{SqlStorage, SqlStorageValue as V, Storage};
 
 use crate::error::{ApiError, ApiResult};
-use crate::rows::{FromRow, Row};
+use crate::rows::{FromRow, Read, Row};
 use crate::session::command::{NewSession, ParticipantInput};
 use crate::session::migrations;
 use crate::session::model::{ParticipantRow, Role, SandboxRow, SessionRow, SessionStatus};
@@ -106,7 +106,7 @@ impl Store {
     fn rows<T: FromRow>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
         self.sql
             .exec(query, Some(bindings))?
-            .map(|row| T::from_row(&Row::from(row?)))
+            .map(|row| Row::read(row?))
             .collect()
     }
 
@@ -115,10 +115,10 @@ impl Store {
     }
 
     /// The integer column `column` of each row.
-    fn ints(&self, query: &str, bindings: Vec<V>, column: &str) -> ApiResult<Vec<i64>> {
+    fn ints(&self, query: &str, bindings: Vec<V>, column: &'static str) -> ApiResult<Vec<i64>> {
         self.sql
             .exec(query, Some(bindings))?
-            .map(|row| Row::from(row?).int(column))
+            .map(|row| Row::read_with(row?, |r| r.done(r.int(column))))
             .collect()
     }
 
@@ -308,10 +308,10 @@ impl Store {
             issued_at: i64,
         }
         impl FromRow for Issued {
-            fn from_row(r: &Row) -> ApiResult<Self> {
-                Ok(Issued {
-                    participant_id: r.text("participant_id")?,
-                    issued_at: r.int("issued_at")?,
+            fn from_row(r: &Row) -> Read<Self> {
+                r.done(Issued {
+                    participant_id: r.text("participant_id"),
+                    issued_at: r.int("issued_at"),
                 })
             }
         }
