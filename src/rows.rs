@@ -3,7 +3,7 @@
 //! columns it reads and how ([`FromRow`]); there is no serde layer in between (a generic
 //! JavaScript-value deserializer per row type cost more upload than these readers).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use wasm_bindgen::{JsCast, JsValue};
 use worker::js_sys::{Array, Reflect};
@@ -64,10 +64,26 @@ fn thrown(e: JsValue) -> ApiError {
     worker::Error::from(e).into()
 }
 
+thread_local! {
+    /// Column names as JavaScript strings, made once per name: a list of 50 sessions reads
+    /// 850 columns, and a fresh key string for each would cost a conversion every time.
+    static KEYS: RefCell<Vec<(&'static str, JsValue)>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Row {
     /// The column's value; a column the row lacks is `undefined`, read as `NULL`.
-    fn get(&self, column: &str) -> JsValue {
-        Reflect::get(&self.value, &JsValue::from_str(column)).unwrap_or(JsValue::UNDEFINED)
+    fn get(&self, column: &'static str) -> JsValue {
+        KEYS.with(|keys| {
+            let mut keys = keys.borrow_mut();
+            let at = match keys.iter().position(|(name, _)| *name == column) {
+                Some(at) => at,
+                None => {
+                    keys.push((column, JsValue::from_str(column)));
+                    keys.len() - 1
+                }
+            };
+            Reflect::get(&self.value, &keys[at].1).unwrap_or(JsValue::UNDEFINED)
+        })
     }
 
     // The readers below answer a value whatever they find; a column that is not what they

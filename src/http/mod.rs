@@ -62,7 +62,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
         .ok()
         .flatten()
         .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
-        .or_else(|| random::id().ok())
+        .or_else(|| random::unique_id().ok())
         .unwrap_or_default();
     let route = Route::parse(&req.method(), &req.path());
     let name = route.as_ref().map_or("unmatched", Route::name);

@@ -125,7 +125,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         let replace = e.replaces_on_repeat();
         let id = match &stable {
             Some(id) => id.clone(),
-            None => random::id()?,
+            None => random::unique_id()?,
         };
         if !e.is_critical() && (stable.is_none() || replace) {
             // Never a dropped repeat: kept and written with the next batch.
