@@ -44,11 +44,11 @@ fn wrong(key: &str, want: &str) -> String {
 /// What an absent field reads as.
 static ABSENT: Value = Value::Null;
 
-/// A place in a parsed answer: an object, an array, a scalar, or nothing.
+/// A place in a parsed JSON text: an object, an array, a scalar, or nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Field<'a>(&'a Value);
 
-/// Parses an answer's text (`None`: it is not JSON).
+/// Parses a JSON text (`None`: it is not JSON).
 pub fn parse(text: &str) -> Option<Value> {
     serde_json::from_str(text).ok()
 }

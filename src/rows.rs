@@ -179,7 +179,8 @@ pub async fn d1_all<T: FromRow>(stmt: &D1PreparedStatement) -> ApiResult<Vec<T>>
     d1_results(&answer)
 }
 
-/// The first row a D1 statement answers, if any.
+/// The first row a D1 statement answers, if any (for statements of at most one row: a key
+/// lookup or `LIMIT 1`; every row answered is read).
 pub async fn d1_first<T: FromRow>(stmt: &D1PreparedStatement) -> ApiResult<Option<T>> {
     Ok(d1_all(stmt).await?.into_iter().next())
 }

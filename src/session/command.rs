@@ -324,7 +324,8 @@ impl FromJson for Command {
                 other => return Err(format!("unknown command {other}")),
             });
         }
-        let Some((op, arg)) = f.value().as_object().and_then(|m| m.iter().next()) else {
+        let one = f.value().as_object().filter(|m| m.len() == 1);
+        let Some((op, arg)) = one.and_then(|m| m.iter().next()) else {
             return Err("a command is a name or {name: arguments}".into());
         };
         let arg = Field::of(arg).require_object()?;
@@ -581,6 +582,7 @@ mod tests {
         }
         assert!(crate::json::read::<Command>(r#"{"dance":{}}"#).is_err());
         assert!(crate::json::read::<Command>(r#""dance""#).is_err());
+        assert!(crate::json::read::<Command>(r#"{"get":{},"stop":{}}"#).is_err());
     }
 
     #[test]
