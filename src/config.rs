@@ -157,9 +157,8 @@ pub fn git_url(env: &Env, provider: VcsProvider) -> String {
 
 /// The git host of a provider (its git URL's host name).
 pub fn git_host(env: &Env, provider: VcsProvider) -> String {
-    url::Url::parse(&git_url(env, provider))
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_string))
+    crate::urls::host(&git_url(env, provider))
+        .map(str::to_string)
         .unwrap_or_else(|| match provider {
             VcsProvider::Bitbucket => "bitbucket.org".into(),
             VcsProvider::Github => "github.com".into(),

@@ -16,6 +16,7 @@ pub mod rows;
 pub mod sandbox_api;
 pub mod session;
 pub mod upstream;
+pub mod urls;
 pub mod validate;
 pub mod vcs;
 pub mod webhooks;

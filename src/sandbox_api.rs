@@ -46,7 +46,7 @@ pub fn spawn(api_url: &str, secret: &str, now_ms: i64, body: &SpawnRequest) -> H
 /// else ours), signed like a spawn.
 pub fn stop(api_url: &str, secret: &str, now_ms: i64, id: &str) -> HttpRequest {
     let mut url = format!("{}/sandboxes/", api_url.trim_end_matches('/'));
-    url.extend(url::form_urlencoded::byte_serialize(id.as_bytes()));
+    url.extend(form_urlencoded::byte_serialize(id.as_bytes()));
     HttpRequest::delete(url).bearer(&service_token::sign(secret.as_bytes(), now_ms))
 }
 

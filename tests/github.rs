@@ -266,7 +266,7 @@ async fn a_github_session_clones_and_pushes_with_the_app_and_opens_the_pr_as_the
     let sh = setup().await;
     let c = sh.worker.client();
     let mut w = working_session(sh).await;
-    let port = url::Url::parse(&sh.fake.uri()).unwrap().port().unwrap();
+    let port = sh.fake.address().port();
     assert_eq!(w.spawn["vcs_provider"], "github");
     assert_eq!(w.spawn["vcs_host"], "127.0.0.1");
     assert_eq!(w.spawn["clone_username"], "x-access-token");

@@ -143,7 +143,7 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
         json!({"title": "Fix the login page", "body": "It works now."}),
     );
     let push = s.sandbox.expect_type("push").await;
-    let port = url::Url::parse(&fake.uri()).unwrap().port().unwrap();
+    let port = fake.address().port();
     assert_eq!(
         push["pushSpec"],
         json!({

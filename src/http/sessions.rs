@@ -11,6 +11,7 @@ use crate::session::command::{
     Command, CreateSession, ParticipantInput, PrCaller, PromptInput, SandboxAsk, UserRef,
 };
 use crate::session::paging::{ListKind, Page};
+use crate::urls;
 use crate::validate;
 
 pub async fn create(mut req: Request, edge: &Edge<'_>) -> ApiResult<Response> {
@@ -18,12 +19,12 @@ pub async fn create(mut req: Request, edge: &Edge<'_>) -> ApiResult<Response> {
     let ns = edge.env.durable_object("SESSION")?;
     let session_id = ns.unique_id()?.to_string();
     let mut new = body.into_new(session_id.clone(), config::default_provider(edge.env))?;
-    new.control_plane_url = Some(req.url()?.origin().ascii_serialization());
+    new.control_plane_url = urls::origin(&req.inner().url());
     session_call::call(edge, &session_id, &Command::Create(new)).await
 }
 
 pub async fn list(req: &Request, edge: &Edge<'_>) -> ApiResult<Response> {
-    let query = index::ListQuery::from_url(&req.url()?)?;
+    let query = index::ListQuery::from_query(urls::query_pairs(&req.inner().url()))?;
     respond::json(200, &index::list(&edge.env.d1("DB")?, &query).await?)
 }
 
@@ -68,7 +69,7 @@ pub async fn list_of(
     id: &str,
     kind: ListKind,
 ) -> ApiResult<Response> {
-    let page = Page::from_query(kind, req.url()?.query_pairs())?;
+    let page = Page::from_query(kind, urls::query_pairs(&req.inner().url()))?;
     session_call::call(edge, id, &Command::List { kind, page }).await
 }
 

@@ -35,23 +35,27 @@ fn status(v: &str) -> ApiResult<SessionStatus> {
 }
 
 impl ListQuery {
-    pub fn from_url(url: &url::Url) -> ApiResult<Self> {
+    /// From the request's query pairs.
+    pub fn from_query<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> ApiResult<Self> {
         let mut q = ListQuery {
             limit: DEFAULT_LIMIT,
             offset: 0,
             status: None,
             exclude_status: None,
         };
-        for (k, v) in url.query_pairs() {
-            match k.as_ref() {
-                "limit" if !v.is_empty() => q.limit = clamp_limit(&v, MAX_LIMIT)?,
+        for (k, v) in pairs {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            match k {
+                "limit" if !v.is_empty() => q.limit = clamp_limit(v, MAX_LIMIT)?,
                 "offset" if !v.is_empty() => {
                     q.offset = v.parse::<u32>().map_err(|_| {
                         ApiError::bad_request("offset must be a non-negative integer")
                     })?
                 }
-                "status" if !v.is_empty() => q.status = Some(status(&v)?),
-                "excludeStatus" if !v.is_empty() => q.exclude_status = Some(status(&v)?),
+                "status" if !v.is_empty() => q.status = Some(status(v)?),
+                "excludeStatus" if !v.is_empty() => q.exclude_status = Some(status(v)?),
                 _ => {}
             }
         }
@@ -262,7 +266,7 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> ApiResult<ListQuery> {
-        ListQuery::from_url(&url::Url::parse(&format!("http://x/sessions{s}")).unwrap())
+        ListQuery::from_query(crate::urls::query_pairs(&format!("http://x/sessions{s}")))
     }
 
     #[test]

@@ -36,9 +36,7 @@ impl SessionObject {
         ctx.store.ready(now_ms())?;
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
         if upgrade.eq_ignore_ascii_case("websocket") {
-            let is_sandbox = req
-                .url()?
-                .query_pairs()
+            let is_sandbox = crate::urls::query_pairs(&req.inner().url())
                 .any(|(k, v)| k == "type" && v == "sandbox");
             if is_sandbox {
                 return sandbox_link::accept(ctx, &req);

@@ -3,6 +3,7 @@
 //! or a GitHub App installation token (`x-access-token`).
 
 use super::VcsProvider;
+use crate::urls;
 
 /// A user name and secret for git over HTTPS. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -45,23 +46,17 @@ impl GitAuth {
 }
 
 /// The push remote with credentials, and the same URL for display with the secret masked:
-/// `{git_url}/{workspace}/{slug}.git`, credentials percent-encoded by the `url` crate.
+/// `{git_url}/{workspace}/{slug}.git`, credentials percent-encoded as URL userinfo.
 pub fn remote_urls(
     git_url: &str,
     workspace: &str,
     slug: &str,
     auth: &GitAuth,
 ) -> Option<(String, String)> {
-    let mut url = url::Url::parse(git_url).ok()?;
-    url.path_segments_mut()
-        .ok()?
-        .pop_if_empty()
-        .extend([workspace, &format!("{slug}.git")]);
-    url.set_username(auth.username()).ok()?;
-    let mut redacted = url.clone();
-    url.set_password(Some(auth.secret())).ok()?;
-    redacted.set_password(Some("***")).ok()?;
-    Some((url.into(), redacted.into()))
+    let repo = format!("{slug}.git");
+    let segments = [workspace, repo.as_str()];
+    let with = |secret| urls::with_credentials(git_url, auth.username(), secret, &segments);
+    Some((with(auth.secret())?, with("***")?))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use super::Config;
-use crate::upstream::http::{self, Auth, HttpRequest};
+use crate::upstream::http::{Auth, HttpRequest};
+use crate::urls;
 use crate::vcs::{Failure, NewPullRequest};
 
 /// Page size for every listing.
@@ -12,12 +13,12 @@ pub const PAGELEN: &str = "100";
 
 /// `{api_url}/{segments...}` with each segment percent-encoded, plus query pairs.
 fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<String, Failure> {
-    http::join_url(&cfg.api_url, segments, query).ok_or(Failure::Config("BITBUCKET_API_URL"))
+    urls::join(&cfg.api_url, segments, query).ok_or(Failure::Config("BITBUCKET_API_URL"))
 }
 
 /// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, HTTP Basic client auth.
 pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
-    let body = url::form_urlencoded::Serializer::new(String::new())
+    let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "refresh_token")
         .append_pair("refresh_token", refresh_token)
         .finish();
@@ -156,7 +157,7 @@ pub fn next_page<'a>(
     auth: impl Into<Auth<'a>>,
     next: &str,
 ) -> Result<HttpRequest, Failure> {
-    if !http::within(&cfg.api_url, next) {
+    if !urls::within(&cfg.api_url, next) {
         return Err(Failure::Parse(
             "next link points outside the Bitbucket API".into(),
         ));

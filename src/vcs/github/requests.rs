@@ -2,7 +2,8 @@
 //! call names its API version and a user agent (GitHub refuses calls without one).
 
 use super::Config;
-use crate::upstream::http::{self, HttpRequest};
+use crate::upstream::http::HttpRequest;
+use crate::urls;
 use crate::vcs::{Failure, NewPullRequest};
 
 /// Page size for every listing.
@@ -12,7 +13,7 @@ const USER_AGENT: &str = "control-plane";
 
 /// `{api_url}/{segments...}` with each segment percent-encoded, plus query pairs.
 fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<String, Failure> {
-    http::join_url(&cfg.api_url, segments, query).ok_or(Failure::Config("GITHUB_API_URL"))
+    urls::join(&cfg.api_url, segments, query).ok_or(Failure::Config("GITHUB_API_URL"))
 }
 
 /// A REST call with GitHub's headers, authenticated with `token` (a user's, an installation's,
@@ -39,7 +40,7 @@ fn get(
 
 /// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, answered in JSON.
 pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
-    let body = url::form_urlencoded::Serializer::new(String::new())
+    let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &cfg.client_id)
         .append_pair("client_secret", &cfg.client_secret)
         .append_pair("grant_type", "refresh_token")
@@ -190,7 +191,7 @@ pub fn next_link(link_header: &str) -> Option<&str> {
 /// The next page of a listing. The token is only ever sent back to the API's own origin:
 /// a link elsewhere is refused.
 pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, Failure> {
-    if !http::within(&cfg.api_url, next) {
+    if !urls::within(&cfg.api_url, next) {
         return Err(Failure::Parse(
             "next link points outside the GitHub API".into(),
         ));
