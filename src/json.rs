@@ -41,6 +41,10 @@ fn wrong(key: &str, want: &str) -> String {
     format!("`{key}` must be {want}")
 }
 
+fn missing(key: &str) -> String {
+    format!("missing field `{key}`")
+}
+
 /// What an absent field reads as.
 static ABSENT: Value = Value::Null;
 
@@ -129,8 +133,7 @@ impl<'a> Field<'a> {
 
     /// The text field `key`, which must be there.
     pub fn string(self, key: &str) -> Result<String, String> {
-        self.opt_string(key)?
-            .ok_or_else(|| format!("missing field `{key}`"))
+        self.opt_string(key)?.ok_or_else(|| missing(key))
     }
 
     /// The integer field `key`, which may be absent (or `null`) but nothing else.
@@ -143,8 +146,7 @@ impl<'a> Field<'a> {
 
     /// The integer field `key`, which must be there.
     pub fn i64(self, key: &str) -> Result<i64, String> {
-        self.opt_i64(key)?
-            .ok_or_else(|| format!("missing field `{key}`"))
+        self.opt_i64(key)?.ok_or_else(|| missing(key))
     }
 
     /// The field `key` read by `read` (a name it knows), which may be absent (or `null`).
@@ -159,8 +161,7 @@ impl<'a> Field<'a> {
 
     /// The field `key` read by `read` (a name it knows), which must be there.
     pub fn named<T>(self, key: &str, read: fn(&str) -> Option<T>) -> Result<T, String> {
-        self.opt_named(key, read)?
-            .ok_or_else(|| format!("missing field `{key}`"))
+        self.opt_named(key, read)?.ok_or_else(|| missing(key))
     }
 
     /// The object field `key` read as a `T`, which must be there.

@@ -368,18 +368,12 @@ pub enum SandboxAsk {
     ScmCredentials,
 }
 
-impl SandboxAsk {
-    /// The ask by its wire name.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "authenticate" => Some(SandboxAsk::Authenticate),
-            "commit_signing" => Some(SandboxAsk::CommitSigning),
-            "skills" => Some(SandboxAsk::Skills),
-            "scm_credentials" => Some(SandboxAsk::ScmCredentials),
-            _ => None,
-        }
-    }
-}
+crate::session::states::wire_names!(SandboxAsk {
+    Authenticate => "authenticate",
+    CommitSigning => "commit_signing",
+    Skills => "skills",
+    ScmCredentials => "scm_credentials",
+});
 
 /// Who asks for a pull request: resolved once by the worker, checked by the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -571,14 +565,9 @@ mod tests {
             let text = serde_json::to_string(&c).unwrap();
             assert_eq!(crate::json::read::<Command>(&text), Ok(c), "{text}");
         }
-        for ask in [
-            SandboxAsk::Authenticate,
-            SandboxAsk::CommitSigning,
-            SandboxAsk::Skills,
-            SandboxAsk::ScmCredentials,
-        ] {
-            let name = serde_json::to_value(ask).unwrap();
-            assert_eq!(SandboxAsk::parse(name.as_str().unwrap()), Some(ask));
+        for &ask in SandboxAsk::ALL {
+            assert_eq!(serde_json::to_value(ask).unwrap(), ask.as_str());
+            assert_eq!(SandboxAsk::parse(ask.as_str()), Some(ask));
         }
         assert!(crate::json::read::<Command>(r#"{"dance":{}}"#).is_err());
         assert!(crate::json::read::<Command>(r#""dance""#).is_err());

@@ -18,25 +18,12 @@ pub enum ListKind {
     Participants,
 }
 
-impl ListKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "events" => Some(ListKind::Events),
-            "messages" => Some(ListKind::Messages),
-            "artifacts" => Some(ListKind::Artifacts),
-            "participants" => Some(ListKind::Participants),
-            _ => None,
-        }
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListKind::Events => "events",
-            ListKind::Messages => "messages",
-            ListKind::Artifacts => "artifacts",
-            ListKind::Participants => "participants",
-        }
-    }
-}
+crate::session::states::wire_names!(ListKind {
+    Events => "events",
+    Messages => "messages",
+    Artifacts => "artifacts",
+    Participants => "participants",
+});
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;

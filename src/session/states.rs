@@ -29,22 +29,22 @@ pub fn completion_id(message_id: &str) -> String {
     format!("complete:{message_id}")
 }
 
-/// Gives a state enum its stored names: `as_str`, `parse` (exact names only, as stored or
-/// asked for in a filter) and, for tests, `ALL`.
-macro_rules! stored_names {
+/// Gives an enum its wire names (the names it is stored, sent and asked for under; the same
+/// as its serde names): `as_str`, `parse` (exact names only) and, for tests, `ALL`.
+macro_rules! wire_names {
     ($t:ident { $($v:ident => $name:literal),+ $(,)? }) => {
         impl $t {
             #[cfg(test)]
             pub const ALL: &'static [$t] = &[$($t::$v),+];
 
-            /// The stored name.
+            /// The wire name.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($t::$v => $name),+
                 }
             }
 
-            /// The state stored (or asked for) as `name`.
+            /// The value named `name`.
             pub fn parse(name: &str) -> Option<Self> {
                 match name {
                     $($name => Some($t::$v),)+
@@ -54,6 +54,7 @@ macro_rules! stored_names {
         }
     };
 }
+pub(crate) use wire_names;
 
 /// Where a session stands (changes through `status::transition`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -73,7 +74,7 @@ pub enum SessionStatus {
     Cancelled,
 }
 
-stored_names!(SessionStatus {
+wire_names!(SessionStatus {
     Created => "created",
     Active => "active",
     Completed => "completed",
@@ -95,7 +96,7 @@ pub enum SandboxStatus {
     Stopped,
 }
 
-stored_names!(SandboxStatus {
+wire_names!(SandboxStatus {
     None => "none",
     Spawning => "spawning",
     Connecting => "connecting",
@@ -134,7 +135,7 @@ pub enum Role {
     Member,
 }
 
-stored_names!(Role {
+wire_names!(Role {
     Owner => "owner",
     Member => "member",
 });
@@ -149,7 +150,7 @@ pub enum MessageStatus {
     Failed,
 }
 
-stored_names!(MessageStatus {
+wire_names!(MessageStatus {
     Pending => "pending",
     Processing => "processing",
     Completed => "completed",
@@ -164,7 +165,7 @@ pub enum ArtifactKind {
     Pr,
 }
 
-stored_names!(ArtifactKind {
+wire_names!(ArtifactKind {
     Pr => "pr",
 });
 
@@ -200,6 +201,14 @@ mod tests {
         );
         both_ways(Role::ALL, Role::as_str, Role::parse);
         both_ways(ArtifactKind::ALL, ArtifactKind::as_str, ArtifactKind::parse);
+        use crate::session::client::protocol::PresenceStatus;
+        use crate::session::paging::ListKind;
+        both_ways(ListKind::ALL, ListKind::as_str, ListKind::parse);
+        both_ways(
+            PresenceStatus::ALL,
+            PresenceStatus::as_str,
+            PresenceStatus::parse,
+        );
         assert_eq!(SessionStatus::parse("Active"), None);
         assert_eq!(MessageStatus::parse("done"), None);
         assert_eq!(serde_json::to_value(Role::Member).unwrap(), "member");

@@ -63,14 +63,9 @@ impl Cache {
             &JsValue::from_f64(ttl_secs as f64),
         )
         .map_err(|_| "bad KV options".to_string())?;
-        let promise = self
-            .0
-            .put(key, &text, &options)
-            .map_err(|e| format!("{e:?}"))?;
-        JsFuture::from(promise)
-            .await
-            .map(|_| ())
-            .map_err(|e| worker::Error::from(e).to_string())
+        let failed = |e: JsValue| worker::Error::from(e).to_string();
+        let promise = self.0.put(key, &text, &options).map_err(failed)?;
+        JsFuture::from(promise).await.map(|_| ()).map_err(failed)
     }
 }
 

@@ -52,17 +52,11 @@ pub enum PresenceStatus {
     Away,
 }
 
-impl PresenceStatus {
-    /// The status a client names (`active`, `idle`, `away`).
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "active" => Some(PresenceStatus::Active),
-            "idle" => Some(PresenceStatus::Idle),
-            "away" => Some(PresenceStatus::Away),
-            _ => None,
-        }
-    }
-}
+crate::session::states::wire_names!(PresenceStatus {
+    Active => "active",
+    Idle => "idle",
+    Away => "away",
+});
 
 /// A page of stored events, oldest first, as the sandbox (or session) wrote them.
 #[derive(Debug, Clone, Serialize)]

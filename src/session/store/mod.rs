@@ -103,11 +103,21 @@ impl Store {
         }
     }
 
-    fn rows<T: FromRow>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
+    /// Each row of `query`, read by `read`.
+    fn read_each<T>(
+        &self,
+        query: &str,
+        bindings: Vec<V>,
+        read: impl Fn(&Row) -> Read<T>,
+    ) -> ApiResult<Vec<T>> {
         self.sql
             .exec(query, Some(bindings))?
-            .map(|row| Row::read(row?))
+            .map(|row| Row::read_with(row?, &read))
             .collect()
+    }
+
+    fn rows<T: FromRow>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Vec<T>> {
+        self.read_each(query, bindings, T::from_row)
     }
 
     fn first<T: FromRow>(&self, query: &str, bindings: Vec<V>) -> ApiResult<Option<T>> {
@@ -116,10 +126,7 @@ impl Store {
 
     /// The integer column `column` of each row.
     fn ints(&self, query: &str, bindings: Vec<V>, column: &'static str) -> ApiResult<Vec<i64>> {
-        self.sql
-            .exec(query, Some(bindings))?
-            .map(|row| Row::read_with(row?, |r| r.done(r.int(column))))
-            .collect()
+        self.read_each(query, bindings, |r| r.done(r.int(column)))
     }
 
     fn run(&self, query: &str, bindings: Vec<V>) -> ApiResult<()> {
