@@ -20,6 +20,15 @@ impl FromJson for Value {
     }
 }
 
+/// A JSON string.
+impl FromJson for String {
+    fn from_json(f: Field) -> Result<Self, String> {
+        f.str()
+            .map(str::to_owned)
+            .ok_or_else(|| "expected a string".into())
+    }
+}
+
 /// An array, each item read as a `T`.
 impl<T: FromJson> FromJson for Vec<T> {
     fn from_json(f: Field) -> Result<Self, String> {

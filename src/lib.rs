@@ -11,6 +11,7 @@ pub mod index;
 pub mod json;
 pub mod keep;
 pub mod log;
+pub mod raw;
 pub mod redact;
 pub mod rows;
 pub mod sandbox_api;

@@ -7,7 +7,7 @@ use worker::{Env, Request, Response};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
-use crate::json::{Field, FromJson};
+use crate::json::{self, Field, FromJson};
 use crate::log::{self, D1};
 use crate::rows::{self, FromRow, Read, Row};
 
@@ -90,7 +90,7 @@ pub async fn get(env: &Env) -> ApiResult<Response> {
         .prepare("SELECT enabled_models FROM model_preferences WHERE id = 1");
     let models: Vec<String> = rows::d1_first::<Stored>(&stmt)
         .await?
-        .and_then(|r| serde_json::from_str(&r.0).ok())
+        .and_then(|r| json::read(&r.0).ok())
         .unwrap_or_else(|| {
             DEFAULT_ENABLED_MODELS
                 .iter()

@@ -3,7 +3,7 @@
 
 use futures::StreamExt;
 use serde::Serialize;
-use worker::{Request, Response, Result};
+use worker::{Request, Response, ResponseBuilder, Result};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Field, FromJson};
@@ -18,6 +18,14 @@ const DISCARD_BYTES: usize = 8 * MAX_BODY_BYTES;
 /// A JSON answer with a status.
 pub fn json<T: Serialize>(status: u16, body: &T) -> ApiResult<Response> {
     Ok(Response::from_json(body)?.with_status(status))
+}
+
+/// A JSON answer with a status, its body already JSON text.
+pub fn json_text(status: u16, body: String) -> ApiResult<Response> {
+    Ok(ResponseBuilder::new()
+        .with_header("content-type", "application/json")?
+        .with_status(status)
+        .fixed(body.into_bytes()))
 }
 
 /// The JSON error answer for `e`.

@@ -3,9 +3,8 @@
 //! store, keeps the D1 index in step, tells connected clients what changed, and re-plans the
 //! sandbox through the alarm when the queue changed.
 
-use serde::ser::{Serialize, SerializeMap};
+use crate::raw::Object;
 use serde_json::json;
-use serde_json::value::RawValue;
 use worker::Response;
 
 use crate::auth::random;
@@ -21,7 +20,7 @@ use crate::session::client::policy::WS_TOKEN_TTL_MS;
 use crate::session::command::{Command, NewSession, ParticipantInput, PromptInput, UserRef};
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
-use crate::session::paging::{ListKind, Page, Window};
+use crate::session::paging::{ListKind, Page};
 use crate::session::participants::{given_token, join, seal};
 use crate::session::queue::{self, Queued};
 use crate::session::sandbox::protocol::Outbound;
@@ -190,29 +189,13 @@ pub async fn stop(ctx: &Ctx) -> ApiResult<bool> {
 fn list(ctx: &Ctx, kind: ListKind, page: &Page) -> ApiResult<Response> {
     ctx.store.existing_session()?;
     let w = ctx.store.page(kind, page)?;
-    respond::json(
-        200,
-        &ListBody {
-            key: kind.as_str(),
-            window: &w,
-        },
-    )
-}
-
-/// The body of a list answer, its rows kept as the JSON text they already are.
-struct ListBody<'a> {
-    key: &'static str,
-    window: &'a Window<Box<RawValue>>,
-}
-
-impl Serialize for ListBody<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(3))?;
-        map.serialize_entry(self.key, &self.window.rows)?;
-        map.serialize_entry("cursor", &self.window.cursor.map(|c| c.to_string()))?;
-        map.serialize_entry("hasMore", &self.window.has_more)?;
-        map.end()
-    }
+    // The rows are kept as the JSON texts they already are.
+    let body = Object::new()
+        .raws(kind.as_str(), &w.rows)
+        .field("cursor", &w.cursor.map(|c| c.to_string()))
+        .field("hasMore", &w.has_more)
+        .end();
+    respond::json_text(200, body)
 }
 
 async fn ws_token(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<Response> {

@@ -3,11 +3,11 @@
 //! storage but never part of a view.
 
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub use crate::session::states::*;
 
+use crate::raw::{Object, Raw};
 use crate::rows::{FromRow, Read, Row};
 use crate::vcs::VcsProvider;
 use crate::webhooks::PrState;
@@ -16,18 +16,7 @@ use crate::webhooks::PrState;
 pub trait Listed: FromRow {
     fn seq(&self) -> i64;
     /// What callers see of the row, as JSON text.
-    fn view(&self) -> Box<RawValue>;
-}
-
-/// A JSON value as text (for lists that also carry raw events).
-pub fn raw(v: &Value) -> Box<RawValue> {
-    // A Value always prints as valid JSON.
-    RawValue::from_string(v.to_string()).unwrap_or_else(|_| null())
-}
-
-/// JSON `null` as text.
-pub fn null() -> Box<RawValue> {
-    Box::<RawValue>::default()
+    fn view(&self) -> Raw;
 }
 
 /// Implements [`Listed::seq`] for rows with a `seq` field.
@@ -219,8 +208,8 @@ impl ParticipantRow {
 impl Listed for ParticipantRow {
     listed_seq!();
 
-    fn view(&self) -> Box<RawValue> {
-        raw(&self.json())
+    fn view(&self) -> Raw {
+        Raw::of(&self.json())
     }
 }
 
@@ -263,8 +252,8 @@ impl FromRow for MessageRow {
 impl Listed for MessageRow {
     listed_seq!();
 
-    fn view(&self) -> Box<RawValue> {
-        raw(&json!({
+    fn view(&self) -> Raw {
+        Raw::of(&json!({
             "id": self.id,
             "authorId": self.author_id,
             "content": self.content,
@@ -303,36 +292,26 @@ impl FromRow for EventRow {
 }
 
 impl EventRow {
-    /// The event exactly as it was written (by the sandbox, or the session).
-    pub fn raw(&self) -> Box<RawValue> {
-        RawValue::from_string(self.data.clone()).unwrap_or_else(|_| null())
+    /// The event exactly as it was written (by the sandbox, or the session): stored only
+    /// after it was parsed, or as serde wrote it.
+    pub fn raw(&self) -> Raw {
+        Raw::trusted(self.data.clone())
     }
-}
-
-/// An event row as `GET /sessions/{id}/events` shows it: `data` is the raw event.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EventView<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    kind: &'a str,
-    data: Box<RawValue>,
-    message_id: Option<&'a str>,
-    created_at: i64,
 }
 
 impl Listed for EventRow {
     listed_seq!();
 
-    fn view(&self) -> Box<RawValue> {
-        let view = EventView {
-            id: &self.id,
-            kind: &self.kind,
-            data: self.raw(),
-            message_id: self.message_id.as_deref(),
-            created_at: self.created_at,
-        };
-        serde_json::value::to_raw_value(&view).unwrap_or_else(|_| null())
+    /// As `GET /sessions/{id}/events` shows it: `data` is the raw event.
+    fn view(&self) -> Raw {
+        let text = Object::new()
+            .field("id", &self.id)
+            .field("type", &self.kind)
+            .raw("data", &self.raw())
+            .field("messageId", &self.message_id)
+            .field("createdAt", &self.created_at)
+            .end();
+        Raw::trusted(text)
     }
 }
 
@@ -375,8 +354,8 @@ impl ArtifactRow {
 impl Listed for ArtifactRow {
     listed_seq!();
 
-    fn view(&self) -> Box<RawValue> {
-        raw(&self.json())
+    fn view(&self) -> Raw {
+        Raw::of(&self.json())
     }
 }
 
@@ -465,7 +444,7 @@ mod tests {
             joined_at: 1,
             identity_tried_at: None,
         };
-        let v = p.view().get().to_string();
+        let v = p.view().as_str().to_string();
         assert!(!v.contains("ENCRYPTED"));
         assert!(v.contains("\"hasScmToken\":true"));
         assert!(v.contains("\"role\":\"owner\""));

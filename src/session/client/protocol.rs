@@ -2,8 +2,8 @@
 //! session and what the session sends back. Text frames of JSON tagged by `type`. Events
 //! travel as the raw JSON the sandbox (or the session) wrote, never re-encoded.
 
+use crate::raw::{Object, Raw};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -59,10 +59,9 @@ crate::session::states::wire_names!(PresenceStatus {
 });
 
 /// A page of stored events, oldest first, as the sandbox (or session) wrote them.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone)]
 pub struct Replay {
-    pub events: Vec<Box<RawValue>>,
+    pub events: Vec<Raw>,
     pub has_more: bool,
     pub cursor: Option<HistoryCursor>,
 }
@@ -86,7 +85,8 @@ pub struct Present {
     pub last_seen: i64,
 }
 
-/// Session → client.
+/// Session → client. The frames that carry stored events are written by [`Self::to_text`]
+/// with the events' texts as they are; serde writes the others.
 #[derive(Debug, Clone, Serialize)]
 #[serde(
     tag = "type",
@@ -94,6 +94,7 @@ pub struct Present {
     rename_all_fields = "camelCase"
 )]
 pub enum ServerMessage {
+    #[serde(skip_serializing)]
     Subscribed {
         session_id: String,
         state: Value,
@@ -110,8 +111,9 @@ pub enum ServerMessage {
         position: u32,
     },
     /// `event`: exactly what the sandbox sent (or the session wrote for `user_message`).
+    #[serde(skip_serializing)]
     SandboxEvent {
-        event: Box<RawValue>,
+        event: Raw,
     },
     ProcessingStatus {
         is_processing: bool,
@@ -135,8 +137,9 @@ pub enum ServerMessage {
     ArtifactUpdated {
         artifact: Value,
     },
+    #[serde(skip_serializing)]
     HistoryPage {
-        items: Vec<Box<RawValue>>,
+        items: Vec<Raw>,
         has_more: bool,
         cursor: Option<HistoryCursor>,
     },
@@ -164,8 +167,44 @@ impl ServerMessage {
     }
 
     pub fn to_text(&self) -> String {
-        // Serialising these plain data types cannot fail.
-        serde_json::to_string(self).unwrap_or_else(|_| "{\"type\":\"error\"}".to_string())
+        let frame = |kind: &str| Object::new().field("type", kind);
+        match self {
+            ServerMessage::Subscribed {
+                session_id,
+                state,
+                participant_id,
+                participant,
+                replay,
+                spawn_error,
+            } => frame("subscribed")
+                .field("sessionId", session_id)
+                .field("state", state)
+                .field("participantId", participant_id)
+                .field("participant", participant)
+                .object(
+                    "replay",
+                    Object::new()
+                        .raws("events", &replay.events)
+                        .field("hasMore", &replay.has_more)
+                        .field("cursor", &replay.cursor),
+                )
+                .field("spawnError", spawn_error)
+                .end(),
+            ServerMessage::SandboxEvent { event } => {
+                frame("sandbox_event").raw("event", event).end()
+            }
+            ServerMessage::HistoryPage {
+                items,
+                has_more,
+                cursor,
+            } => frame("history_page")
+                .raws("items", items)
+                .field("hasMore", has_more)
+                .field("cursor", cursor)
+                .end(),
+            // Serialising these plain data types cannot fail.
+            other => Raw::of(other).as_str().to_owned(),
+        }
     }
 }
 
@@ -325,20 +364,60 @@ mod tests {
         );
         let raw = r#"{"type":"token","timestamp":1733000000.1234567,"x":[1]}"#;
         let ev = ServerMessage::SandboxEvent {
-            event: RawValue::from_string(raw.into()).unwrap(),
+            event: Raw::trusted(raw.into()),
         };
         assert_eq!(
             ev.to_text(),
             format!(r#"{{"type":"sandbox_event","event":{raw}}}"#)
         );
+        // Frames with raw events are written only by to_text, never half by serde.
+        assert!(serde_json::to_string(&ev).is_err());
+        let cursor = HistoryCursor {
+            timestamp: 5,
+            id: "e1".into(),
+        };
         let h = ServerMessage::HistoryPage {
-            items: vec![],
-            has_more: false,
-            cursor: None,
+            items: vec![Raw::trusted(raw.into()), Raw::trusted("{}".into())],
+            has_more: true,
+            cursor: Some(cursor.clone()),
         };
         assert_eq!(
-            serde_json::to_value(&h).unwrap(),
-            json!({"type":"history_page","items":[],"hasMore":false,"cursor":null})
+            h.to_text(),
+            format!(
+                r#"{{"type":"history_page","items":[{raw},{{}}],"hasMore":true,"cursor":{{"timestamp":5,"id":"e1"}}}}"#
+            )
+        );
+        let s = ServerMessage::Subscribed {
+            session_id: "s".into(),
+            state: json!({"id": "s"}),
+            participant_id: "p".into(),
+            participant: ParticipantInfo {
+                participant_id: "p".into(),
+                name: "Ann".into(),
+            },
+            replay: Replay {
+                events: vec![Raw::trusted("{\"type\":\"token\"}".into())],
+                has_more: false,
+                cursor: Some(cursor),
+            },
+            spawn_error: None,
+        };
+        let v: Value = serde_json::from_str(&s.to_text()).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "type": "subscribed",
+                "sessionId": "s",
+                "state": {"id": "s"},
+                "participantId": "p",
+                "participant": {"participantId": "p", "name": "Ann"},
+                "replay": {
+                    "events": [{"type": "token"}],
+                    "hasMore": false,
+                    "cursor": {"timestamp": 5, "id": "e1"},
+                },
+                "spawnError": null,
+            })
         );
         assert_eq!(
             serde_json::to_value(ServerMessage::SandboxWarming).unwrap(),

@@ -3,7 +3,7 @@
 //! running prompt in the queue. What other parts of the session must do next is answered as
 //! a [`Followup`] for the dispatcher.
 
-use serde_json::value::RawValue;
+use crate::raw::Raw;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -176,9 +176,9 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         _ => stored,
     };
     if relay {
-        if let Ok(event) = RawValue::from_string(std::mem::take(&mut e.raw)) {
-            broadcast(ctx, &ServerMessage::SandboxEvent { event });
-        }
+        // Parsed as JSON when it arrived (or written by serde when it was cut down).
+        let event = Raw::trusted(std::mem::take(&mut e.raw));
+        broadcast(ctx, &ServerMessage::SandboxEvent { event });
     }
     // Acknowledged once handled, repeats included: the sandbox may stop re-sending.
     if let (true, Some(ack_id)) = (e.is_critical(), &e.ack_id) {

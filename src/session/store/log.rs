@@ -1,7 +1,7 @@
 //! The session's record: `events` (stored once under a stable id when one exists) and
 //! `artifacts`, and the paged lists of every table.
 
-use serde_json::value::RawValue;
+use crate::raw::Raw;
 use serde_json::Value;
 use worker::SqlStorageValue as V;
 
@@ -297,12 +297,12 @@ impl Store {
         query: &str,
         bindings: Vec<V>,
         limit: u32,
-    ) -> ApiResult<Window<Box<RawValue>>> {
+    ) -> ApiResult<Window<Raw>> {
         Ok(window(self.rows::<T>(query, bindings)?, limit, T::seq).map(|r| r.view()))
     }
 
     /// One page of a list, newest first, as callers see it.
-    pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Window<Box<RawValue>>> {
+    pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Window<Raw>> {
         let cursor: V = page.cursor.unwrap_or(NO_CURSOR).into();
         let limit: V = (i64::from(page.limit) + 1).into();
         let by_rowid = |table: &str, columns: &str| {
