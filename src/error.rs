@@ -1,7 +1,7 @@
 //! The one error type of the control plane: every failure maps to an HTTP status and the
 //! contract's JSON body `{"error": "<human message>", "code": "<stable_snake_code>"}`.
 
-use serde_json::json;
+use crate::raw::Object;
 use std::fmt;
 
 /// An error that a caller sees. `message` must never carry a secret.
@@ -75,8 +75,11 @@ impl ApiError {
     }
 
     /// The JSON body sent to the caller.
-    pub fn body(&self) -> serde_json::Value {
-        json!({ "error": self.message, "code": self.code })
+    pub fn body(&self) -> String {
+        Object::new()
+            .field("error", &self.message)
+            .field("code", &self.code)
+            .end()
     }
 }
 
@@ -133,7 +136,7 @@ mod tests {
         let e = ApiError::conflict("already has a PR");
         assert_eq!(
             e.body(),
-            json!({"error": "already has a PR", "code": "conflict"})
+            r#"{"error":"already has a PR","code":"conflict"}"#
         );
         let v: ApiError = crate::auth::vault::VaultError::BadKey.into();
         assert_eq!((v.status, v.code.as_str()), (500, "server_misconfigured"));

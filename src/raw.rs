@@ -1,8 +1,9 @@
-//! JSON texts passed on as they are: [`Raw`] holds one JSON value as text (a sandbox event as
-//! the sandbox sent it, a stored row already rendered), and [`Object`] writes a JSON object
-//! whose fields are serde values or such texts, without parsing them again. (serde_json's own
-//! `RawValue` needs its `raw_value` feature, which links a typed deserializer and its error
-//! formatting into the upload: about 17 KB gzip.)
+//! Writing JSON: [`Raw`] holds one JSON value as text (a sandbox event as the sandbox sent
+//! it, a row already rendered), and [`Object`] writes a JSON object field by field, its values
+//! by serde or as such texts, never parsing them again. Answers, frames and stored events are
+//! written this way rather than built as `serde_json::Value` trees (`json!`): less code in the
+//! upload and no tree to allocate. (serde_json's own `RawValue` needs its `raw_value`
+//! feature, which links a typed deserializer and its error formatting: about 15 KB gzip.)
 
 use serde::Serialize;
 
@@ -24,6 +25,10 @@ impl Raw {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
     }
 }
 
@@ -92,6 +97,11 @@ impl Object {
     pub fn end(mut self) -> String {
         self.0.push('}');
         self.0
+    }
+
+    /// The object as a JSON text to embed elsewhere.
+    pub fn into_raw(self) -> Raw {
+        Raw(self.end())
     }
 }
 

@@ -1,11 +1,11 @@
 //! `GET /health`, the one public route besides the WebSocket upgrade.
 
-use serde_json::json;
 use worker::Response;
 
 use crate::error::ApiResult;
 use crate::http::respond;
+use crate::raw::Object;
 
 pub fn get() -> ApiResult<Response> {
-    respond::json(200, &json!({ "status": "healthy" }))
+    respond::object(200, Object::new().field("status", "healthy"))
 }

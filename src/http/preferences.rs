@@ -1,7 +1,6 @@
 //! `GET` and `PUT /model-preferences`: the models the web app offers, for the whole
 //! deployment (one D1 row); the defaults when nothing is stored.
 
-use serde_json::json;
 use worker::{Env, Request, Response};
 
 use crate::clock::now_ms;
@@ -9,6 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::json::{self, Field, FromJson};
 use crate::log::{self, D1};
+use crate::raw::Object;
 use crate::rows::{self, FromRow, Read, Row};
 
 /// Offered when nothing is stored (Open-Inspect's defaults).
@@ -97,7 +97,7 @@ pub async fn get(env: &Env) -> ApiResult<Response> {
                 .map(|m| m.to_string())
                 .collect()
         });
-    respond::json(200, &json!({"enabledModels": models}))
+    respond::object(200, Object::new().field("enabledModels", &models))
 }
 
 pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
@@ -113,12 +113,18 @@ pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
         .bind(&[stored.into(), (now_ms() as f64).into()])?
         .run()
         .await?;
-    respond::json(200, &json!({"status": "updated", "enabledModels": models}))
+    respond::object(
+        200,
+        Object::new()
+            .field("status", "updated")
+            .field("enabledModels", &models),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn prefs(v: serde_json::Value) -> ApiResult<Vec<String>> {
         enabled_models(Preferences::from_json(Field::of(&v)).unwrap())

@@ -2,6 +2,7 @@
 //! headers, the bot) can reach at the provider, from the provider or the KV cache.
 
 use crate::json::{self, FromJson};
+use crate::raw::Object;
 use serde::Serialize;
 use serde_json::json;
 use worker::{Env, Request, Response};
@@ -116,9 +117,11 @@ async fn cached<T: Serialize + FromJson>(
 ) -> ApiResult<Response> {
     let cache = Cache::open(env)?;
     let answer = |items: &T, hit: bool, at: i64| {
-        let mut body = json!({"cached": hit, "cachedAt": iso8601(at)});
-        body[field] = json!(items);
-        respond::json(200, &body)
+        let body = Object::new()
+            .field(field, items)
+            .field("cached", &hit)
+            .field("cachedAt", &iso8601(at));
+        respond::object(200, body)
     };
     let hit = cache.get(key).await;
     if let Some(hit) = hit.and_then(|text| json::read::<Cached<T>>(&text).ok()) {

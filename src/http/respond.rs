@@ -7,6 +7,7 @@ use worker::{Request, Response, ResponseBuilder, Result};
 
 use crate::error::{ApiError, ApiResult};
 use crate::json::{Field, FromJson};
+use crate::raw::{Object, Raw};
 
 /// The largest request body we read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -17,11 +18,16 @@ const DISCARD_BYTES: usize = 8 * MAX_BODY_BYTES;
 
 /// A JSON answer with a status.
 pub fn json<T: Serialize>(status: u16, body: &T) -> ApiResult<Response> {
-    Ok(Response::from_json(body)?.with_status(status))
+    Ok(json_text(status, Raw::of(body).into_string())?)
+}
+
+/// A JSON answer with a status, its body written field by field.
+pub fn object(status: u16, body: Object) -> ApiResult<Response> {
+    Ok(json_text(status, body.end())?)
 }
 
 /// A JSON answer with a status, its body already JSON text.
-pub fn json_text(status: u16, body: String) -> ApiResult<Response> {
+pub fn json_text(status: u16, body: String) -> Result<Response> {
     Ok(ResponseBuilder::new()
         .with_header("content-type", "application/json")?
         .with_status(status)
@@ -30,7 +36,7 @@ pub fn json_text(status: u16, body: String) -> ApiResult<Response> {
 
 /// The JSON error answer for `e`.
 pub fn error(e: &ApiError) -> Result<Response> {
-    Ok(Response::from_json(&e.body())?.with_status(e.status))
+    json_text(e.status, e.body())
 }
 
 /// Collapses a handler's result into a response: errors become their JSON answer.

@@ -4,7 +4,6 @@
 //! hand it over (one Durable Object call). Unknown events and pull requests we did not open
 //! are answered 202 and touch nothing else. No secret configured: the route is disabled (404).
 
-use serde_json::json;
 use worker::{Request, Response};
 
 use crate::auth::random::sha256_hex;
@@ -12,6 +11,7 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{respond, session_call, Edge};
 use crate::index;
+use crate::raw::Object;
 use crate::session::command::Command;
 use crate::vcs::VcsProvider;
 use crate::webhooks::{self, Parsed};
@@ -43,7 +43,7 @@ fn headers_of(provider: VcsProvider) -> Headers {
 }
 
 fn accepted(status: &str) -> ApiResult<Response> {
-    respond::json(202, &json!({ "status": status }))
+    respond::object(202, Object::new().field("status", status))
 }
 
 /// Takes one delivery from `provider`.

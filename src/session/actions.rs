@@ -4,7 +4,6 @@
 //! sandbox through the alarm when the queue changed.
 
 use crate::raw::Object;
-use serde_json::json;
 use worker::Response;
 
 use crate::auth::random;
@@ -39,24 +38,30 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
         Command::Unarchive(u) => set_archived(ctx, u, Change::Unarchive).await,
         Command::Prompt(p) => {
             let q = prompt(ctx, &p, None).await?;
-            respond::json(
+            respond::object(
                 200,
-                &json!({"messageId": q.message_id, "status": "queued", "position": q.position}),
+                Object::new()
+                    .field("messageId", &q.message_id)
+                    .field("status", "queued")
+                    .field("position", &q.position),
             )
         }
         Command::Stop => {
             stop(ctx).await?;
-            respond::json(200, &json!({"status": "stopping"}))
+            respond::object(200, Object::new().field("status", "stopping"))
         }
         Command::List { kind, page } => list(ctx, kind, &page),
         Command::AddParticipant(p) => {
             let row = join(ctx, &p, Role::Member).await?;
-            respond::json(200, &json!({"id": row.id, "status": "added"}))
+            respond::object(
+                200,
+                Object::new().field("id", &row.id).field("status", "added"),
+            )
         }
         Command::WsToken(p) => ws_token(ctx, &p).await,
         Command::Children => {
             ctx.store.existing_session()?;
-            respond::json(200, &json!({"children": []}))
+            respond::object(200, Object::new().field("children", &[(); 0]))
         }
         Command::CreatePr { .. }
         | Command::Sandbox { .. }
@@ -106,7 +111,12 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
         ctx.wipe().await?;
         return Err(e);
     }
-    respond::json(201, &json!({"sessionId": row.id, "status": row.status}))
+    respond::object(
+        201,
+        Object::new()
+            .field("sessionId", &row.id)
+            .field("status", &row.status),
+    )
 }
 
 /// Without a branch, a session works from the repository's default branch, looked
@@ -141,7 +151,12 @@ async fn delete(ctx: &Ctx) -> ApiResult<Response> {
     runner::terminate(ctx).await;
     close_all(ctx, 1000, "session deleted");
     ctx.wipe().await?;
-    respond::json(200, &json!({"sessionId": row.id, "status": "deleted"}))
+    respond::object(
+        200,
+        Object::new()
+            .field("sessionId", &row.id)
+            .field("status", "deleted"),
+    )
 }
 
 async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Response> {
@@ -154,7 +169,12 @@ async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Res
     queue::change_status(ctx, session.status, change, now_ms())?;
     let row = ctx.store.existing_session()?;
     index::upsert(&ctx.db()?, &row).await?;
-    respond::json(200, &json!({"sessionId": row.id, "status": row.status}))
+    respond::object(
+        200,
+        Object::new()
+            .field("sessionId", &row.id)
+            .field("status", &row.status),
+    )
 }
 
 /// Queues a prompt (see `queue::enqueue`) and starts it (the sandbox is re-planned), then
@@ -193,9 +213,8 @@ fn list(ctx: &Ctx, kind: ListKind, page: &Page) -> ApiResult<Response> {
     let body = Object::new()
         .raws(kind.as_str(), &w.rows)
         .field("cursor", &w.cursor.map(|c| c.to_string()))
-        .field("hasMore", &w.has_more)
-        .end();
-    respond::json_text(200, body)
+        .field("hasMore", &w.has_more);
+    respond::object(200, body)
 }
 
 async fn ws_token(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<Response> {
@@ -205,5 +224,10 @@ async fn ws_token(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<Response> {
     let expired_before = now - WS_TOKEN_TTL_MS;
     ctx.store
         .add_ws_token(&row.id, &random::sha256_hex(&token), now, expired_before)?;
-    respond::json(200, &json!({"token": token, "participantId": row.id}))
+    respond::object(
+        200,
+        Object::new()
+            .field("token", &token)
+            .field("participantId", &row.id),
+    )
 }

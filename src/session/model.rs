@@ -3,7 +3,6 @@
 //! storage but never part of a view.
 
 use serde::Serialize;
-use serde_json::{json, Value};
 
 pub use crate::session::states::*;
 
@@ -188,28 +187,24 @@ impl ParticipantRow {
             .or_else(|| self.scm_login.clone())
             .unwrap_or_else(|| self.user_id.clone())
     }
-
-    pub fn json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "userId": self.user_id,
-            "scmUserId": self.scm_user_id,
-            "scmLogin": self.scm_login,
-            "scmName": self.scm_name,
-            "scmEmail": self.scm_email,
-            "role": self.role,
-            "hasScmToken": self.scm_access_token_encrypted.is_some(),
-            "scmTokenExpiresAt": self.scm_token_expires_at,
-            "joinedAt": self.joined_at,
-        })
-    }
 }
 
 impl Listed for ParticipantRow {
     listed_seq!();
 
     fn view(&self) -> Raw {
-        Raw::of(&self.json())
+        Object::new()
+            .field("id", &self.id)
+            .field("userId", &self.user_id)
+            .field("scmUserId", &self.scm_user_id)
+            .field("scmLogin", &self.scm_login)
+            .field("scmName", &self.scm_name)
+            .field("scmEmail", &self.scm_email)
+            .field("role", &self.role)
+            .field("hasScmToken", &self.scm_access_token_encrypted.is_some())
+            .field("scmTokenExpiresAt", &self.scm_token_expires_at)
+            .field("joinedAt", &self.joined_at)
+            .into_raw()
     }
 }
 
@@ -253,18 +248,18 @@ impl Listed for MessageRow {
     listed_seq!();
 
     fn view(&self) -> Raw {
-        Raw::of(&json!({
-            "id": self.id,
-            "authorId": self.author_id,
-            "content": self.content,
-            "source": self.source,
-            "model": self.model,
-            "status": self.status,
-            "error": self.error,
-            "createdAt": self.created_at,
-            "startedAt": self.started_at,
-            "completedAt": self.completed_at,
-        }))
+        Object::new()
+            .field("id", &self.id)
+            .field("authorId", &self.author_id)
+            .field("content", &self.content)
+            .field("source", &self.source)
+            .field("model", &self.model)
+            .field("status", &self.status)
+            .field("error", &self.error)
+            .field("createdAt", &self.created_at)
+            .field("startedAt", &self.started_at)
+            .field("completedAt", &self.completed_at)
+            .into_raw()
     }
 }
 
@@ -304,14 +299,13 @@ impl Listed for EventRow {
 
     /// As `GET /sessions/{id}/events` shows it: `data` is the raw event.
     fn view(&self) -> Raw {
-        let text = Object::new()
+        Object::new()
             .field("id", &self.id)
             .field("type", &self.kind)
             .raw("data", &self.raw())
             .field("messageId", &self.message_id)
             .field("createdAt", &self.created_at)
-            .end();
-        Raw::trusted(text)
+            .into_raw()
     }
 }
 
@@ -340,14 +334,16 @@ impl FromRow for ArtifactRow {
 }
 
 impl ArtifactRow {
-    pub fn json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "type": self.kind,
-            "url": self.url,
-            "metadata": self.metadata.as_deref().and_then(|m| serde_json::from_str::<Value>(m).ok()),
-            "createdAt": self.created_at,
-        })
+    /// The artifact as callers see it (`metadata`: the JSON text serde stored), open for
+    /// more fields.
+    pub fn json(&self) -> Object {
+        let metadata = Raw::trusted(self.metadata.clone().unwrap_or_else(|| "null".into()));
+        Object::new()
+            .field("id", &self.id)
+            .field("type", &self.kind)
+            .field("url", &self.url)
+            .raw("metadata", &metadata)
+            .field("createdAt", &self.created_at)
     }
 }
 
@@ -355,7 +351,7 @@ impl Listed for ArtifactRow {
     listed_seq!();
 
     fn view(&self) -> Raw {
-        Raw::of(&self.json())
+        self.json().into_raw()
     }
 }
 

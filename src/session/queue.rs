@@ -2,11 +2,10 @@
 //! failed; every change of "is something processing" is broadcast from here, once. The
 //! queue never talks to the sandbox: the runner takes the next prompt from it and sends it.
 
-use serde_json::json;
-
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::raw::Object;
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::{ParticipantInput, PromptInput};
@@ -73,17 +72,22 @@ pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> A
         ctx.store
             .insert_message(&message_id, p, model.as_deref(), effort.as_deref(), now)?;
     // Written by the session as the sandbox would write an event (timestamp in seconds).
-    let event = json!({
-        "type": "user_message",
-        "content": p.content,
-        "messageId": message_id,
-        "timestamp": now as f64 / 1000.0,
-        "author": {"participantId": author.id, "name": author.display_name()},
-        "authorId": p.author_id,
-        "source": p.source.as_deref().unwrap_or("web"),
-        "model": model,
-    });
-    record_event(ctx, "user_message", &event.to_string(), Some(&message_id))?;
+    let event = Object::new()
+        .field("type", "user_message")
+        .field("content", &p.content)
+        .field("messageId", &message_id)
+        .field("timestamp", &(now as f64 / 1000.0))
+        .object(
+            "author",
+            Object::new()
+                .field("participantId", &author.id)
+                .field("name", &author.display_name()),
+        )
+        .field("authorId", &p.author_id)
+        .field("source", p.source.as_deref().unwrap_or("web"))
+        .field("model", &model)
+        .end();
+    record_event(ctx, "user_message", &event, Some(&message_id))?;
     change_status(ctx, session.status, Change::Prompt, now)?;
     // A new prompt lifts a stop on spawn retries.
     ctx.store.sandbox_set_blocked(false)?;
@@ -161,15 +165,14 @@ pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
         processing_status(ctx, false);
         return Ok(false);
     };
-    let event = json!({
-        "type": "execution_complete",
-        "messageId": running.id,
-        "success": false,
-        "error": "stopped by user",
-        "sandboxId": "",
-        "timestamp": now as f64 / 1000.0,
-    })
-    .to_string();
+    let event = Object::new()
+        .field("type", "execution_complete")
+        .field("messageId", &running.id)
+        .field("success", &false)
+        .field("error", "stopped by user")
+        .field("sandboxId", "")
+        .field("timestamp", &(now as f64 / 1000.0))
+        .end();
     let id = completion_id(&running.id);
     let kind = "execution_complete";
     if let Some(row) = ctx

@@ -3,7 +3,7 @@
 //! to the dispatcher as a [`Request`] because the queue and the sandbox own them. Unknown
 //! types are ignored; errors are answered on the socket, never fatal.
 
-use serde_json::{json, Value};
+use crate::raw::{Object, Raw};
 use worker::{WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
@@ -187,25 +187,31 @@ fn replay(ctx: &Ctx, before: Option<i64>, limit: u32) -> ApiResult<Replay> {
 }
 
 /// The session as a subscribing client sees it.
-fn state(ctx: &Ctx, s: &SessionRow, sandbox: Option<&SandboxRow>) -> ApiResult<Value> {
-    Ok(json!({
-        "id": s.id,
-        "title": s.title,
-        "repoOwner": s.repo_owner,
-        "repoName": s.repo_name,
-        "baseBranch": s.base_branch,
-        "branchName": s.branch_name,
-        "status": s.status,
-        "sandboxStatus": sandbox.map_or(SandboxStatus::None, |r| r.status).client_name(),
-        "messageCount": ctx.store.message_count()?,
-        "createdAt": s.created_at,
-        "model": s.model,
-        "reasoningEffort": s.reasoning_effort,
-        "isProcessing": ctx.store.processing_message()?.is_some(),
-        "parentSessionId": null,
-        "vcsProvider": s.vcs_provider,
-        "sandbox": sandbox.map(SandboxRow::view),
-    }))
+fn state(ctx: &Ctx, s: &SessionRow, sandbox: Option<&SandboxRow>) -> ApiResult<Raw> {
+    let state = Object::new()
+        .field("id", &s.id)
+        .field("title", &s.title)
+        .field("repoOwner", &s.repo_owner)
+        .field("repoName", &s.repo_name)
+        .field("baseBranch", &s.base_branch)
+        .field("branchName", &s.branch_name)
+        .field("status", &s.status)
+        .field(
+            "sandboxStatus",
+            &sandbox
+                .map_or(SandboxStatus::None, |r| r.status)
+                .client_name(),
+        )
+        .field("messageCount", &ctx.store.message_count()?)
+        .field("createdAt", &s.created_at)
+        .field("model", &s.model)
+        .field("reasoningEffort", &s.reasoning_effort)
+        .field("isProcessing", &ctx.store.processing_message()?.is_some())
+        .field("parentSessionId", &())
+        .field("vcsProvider", &s.vcs_provider)
+        .field("sandbox", &sandbox.map(SandboxRow::view))
+        .into_raw();
+    Ok(state)
 }
 
 fn subscribe(

@@ -97,7 +97,7 @@ pub enum ServerMessage {
     #[serde(skip_serializing)]
     Subscribed {
         session_id: String,
-        state: Value,
+        state: Raw,
         participant_id: String,
         participant: ParticipantInfo,
         replay: Replay,
@@ -130,12 +130,14 @@ pub enum ServerMessage {
     SandboxError {
         error: String,
     },
+    #[serde(skip_serializing)]
     ArtifactCreated {
-        artifact: Value,
+        artifact: Raw,
     },
     /// An artifact changed (a pull request's state, from the forge).
+    #[serde(skip_serializing)]
     ArtifactUpdated {
-        artifact: Value,
+        artifact: Raw,
     },
     #[serde(skip_serializing)]
     HistoryPage {
@@ -178,7 +180,7 @@ impl ServerMessage {
                 spawn_error,
             } => frame("subscribed")
                 .field("sessionId", session_id)
-                .field("state", state)
+                .raw("state", state)
                 .field("participantId", participant_id)
                 .field("participant", participant)
                 .object(
@@ -192,6 +194,12 @@ impl ServerMessage {
                 .end(),
             ServerMessage::SandboxEvent { event } => {
                 frame("sandbox_event").raw("event", event).end()
+            }
+            ServerMessage::ArtifactCreated { artifact } => {
+                frame("artifact_created").raw("artifact", artifact).end()
+            }
+            ServerMessage::ArtifactUpdated { artifact } => {
+                frame("artifact_updated").raw("artifact", artifact).end()
             }
             ServerMessage::HistoryPage {
                 items,
@@ -389,7 +397,7 @@ mod tests {
         );
         let s = ServerMessage::Subscribed {
             session_id: "s".into(),
-            state: json!({"id": "s"}),
+            state: Raw::of(&json!({"id": "s"})),
             participant_id: "p".into(),
             participant: ParticipantInfo {
                 participant_id: "p".into(),

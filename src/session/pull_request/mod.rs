@@ -7,7 +7,6 @@ pub mod plan;
 pub mod push;
 pub mod status;
 
-use serde_json::json;
 use worker::Response;
 
 use crate::auth::credentials::Credentials;
@@ -17,6 +16,7 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
 use crate::index;
+use crate::raw::Object;
 use crate::session::access::{self, Ask, Level};
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
@@ -182,13 +182,13 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     };
 
     let state = plan::state_name(&created.state);
-    let metadata = json!({
-        "number": created.number,
-        "state": state,
-        "head": head,
-        "base": base,
-        "vcsProvider": provider,
-    });
+    let metadata = Object::new()
+        .field("number", &created.number)
+        .field("state", &state)
+        .field("head", &head)
+        .field("base", &base)
+        .field("vcsProvider", &provider)
+        .end();
     let row = ctx.store.insert_artifact(
         &random::id()?,
         ArtifactKind::Pr,
@@ -200,12 +200,14 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // The forge's webhooks about this pull request find the session here.
     route(ctx, provider, &repo, ("pr", &created.number.to_string())).await;
     ctx.index_later("after a pull request was opened");
-    let mut artifact = row.json();
-    artifact["prNumber"] = created.number.into();
+    let artifact = row.json().field("prNumber", &created.number).into_raw();
     broadcast(ctx, &ServerMessage::ArtifactCreated { artifact });
-    respond::json(
+    respond::object(
         200,
-        &json!({"prNumber": created.number, "prUrl": created.url, "state": state}),
+        Object::new()
+            .field("prNumber", &created.number)
+            .field("prUrl", &created.url)
+            .field("state", &state),
     )
 }
 

@@ -12,6 +12,7 @@ use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::raw::Object;
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
@@ -22,7 +23,7 @@ use crate::webhooks::{self, Event, PrState, PrUpdate};
 
 /// What came of a delivery or a refresh, as answered.
 fn answer(status: &str) -> ApiResult<Response> {
-    respond::json(200, &json!({ "status": status }))
+    respond::object(200, Object::new().field("status", status))
 }
 
 /// The session's PR artifact, its metadata and its number.
@@ -53,8 +54,7 @@ fn apply(ctx: &Ctx, number: u64, update: &PrUpdate) -> ApiResult<bool> {
         return Ok(false);
     };
     let row = ctx.store.set_artifact_metadata(&art.id, &next)?;
-    let mut artifact = row.json();
-    artifact["prNumber"] = number.into();
+    let artifact = row.json().field("prNumber", &number).into_raw();
     broadcast(ctx, &ServerMessage::ArtifactUpdated { artifact });
     // The index holds only the state: it is written when the state changes.
     if meta.get("state") != next.get("state") {
@@ -92,13 +92,13 @@ pub async fn webhook(ctx: &Ctx, delivery: &str, event: Event) -> ApiResult<Respo
                 return answer("own_push");
             }
             ctx.store.set_foreign_push(Some(now))?;
-            let event = json!({
-                "type": "branch_pushed",
-                "branchName": branch,
-                "actor": actor,
-                "timestamp": now as f64 / 1000.0,
-            });
-            queue::record_event(ctx, "branch_pushed", &event.to_string(), None)?;
+            let event = Object::new()
+                .field("type", "branch_pushed")
+                .field("branchName", branch)
+                .field("actor", &actor)
+                .field("timestamp", &(now as f64 / 1000.0))
+                .end();
+            queue::record_event(ctx, "branch_pushed", &event, None)?;
             answer("recorded")
         }
     }
@@ -142,8 +142,11 @@ pub async fn refresh(ctx: &Ctx) -> ApiResult<Response> {
         actor: pr.closed_by,
     };
     let changed = apply(ctx, number, &update)?;
-    respond::json(
+    respond::object(
         200,
-        &json!({"prNumber": number, "state": state, "changed": changed}),
+        Object::new()
+            .field("prNumber", &number)
+            .field("state", &state)
+            .field("changed", &changed),
     )
 }

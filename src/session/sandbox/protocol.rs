@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::raw::Object;
 use crate::session::model::completion_id;
 
 /// One frame from the sandbox.
@@ -119,14 +120,13 @@ impl Event {
         if self.raw.len() <= max {
             return;
         }
-        self.raw = serde_json::json!({
-            "type": self.name,
-            "messageId": self.message_id,
-            "ackId": self.ack_id,
-            "truncated": true,
-            "size": self.raw.len(),
-        })
-        .to_string();
+        self.raw = Object::new()
+            .field("type", &self.name)
+            .field("messageId", &self.message_id)
+            .field("ackId", &self.ack_id)
+            .field("truncated", &true)
+            .field("size", &self.raw.len())
+            .end();
     }
 
     /// Whether a repeat replaces the stored event (cumulative token text) rather than

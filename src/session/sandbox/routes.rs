@@ -2,7 +2,6 @@
 //! signing (off), its skills manifest (empty), and fresh git credentials for the session's
 //! repository (the git credential helper). Bound to this session's current sandbox.
 
-use serde_json::json;
 use worker::Response;
 
 use crate::auth::credentials::Credentials;
@@ -10,6 +9,7 @@ use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::respond;
+use crate::raw::Object;
 use crate::session::command::SandboxAsk;
 use crate::session::ctx::Ctx;
 use crate::session::queue;
@@ -26,16 +26,17 @@ pub async fn answer(ctx: &Ctx, token: &str, ask: SandboxAsk) -> ApiResult<Respon
     link::authenticate_token(ctx, token)
         .map_err(|_| ApiError::unauthorized("invalid sandbox token"))?;
     match ask {
-        SandboxAsk::Authenticate => respond::json(200, &json!({"authenticated": true})),
-        SandboxAsk::CommitSigning => respond::json(200, &json!({"enabled": false})),
-        SandboxAsk::Skills => respond::json(
+        SandboxAsk::Authenticate => {
+            respond::object(200, Object::new().field("authenticated", &true))
+        }
+        SandboxAsk::CommitSigning => respond::object(200, Object::new().field("enabled", &false)),
+        SandboxAsk::Skills => respond::object(
             200,
-            &json!({
-                "schemaVersion": 1,
-                "manifestSha256": random::sha256_hex("[]"),
-                "skills": [],
-                "nextCursor": null,
-            }),
+            Object::new()
+                .field("schemaVersion", &1)
+                .field("manifestSha256", &random::sha256_hex("[]"))
+                .field("skills", &[(); 0])
+                .field("nextCursor", &()),
         ),
         SandboxAsk::ScmCredentials => scm_credentials(ctx).await,
     }
@@ -71,9 +72,12 @@ async fn scm_credentials(ctx: &Ctx) -> ApiResult<Response> {
             (GitAuth::token(provider, fresh.token), expires)
         }
     };
-    let mut resp = respond::json(
+    let mut resp = respond::object(
         200,
-        &json!({"username": auth.username(), "password": auth.secret(), "expires_at_epoch_ms": expires}),
+        Object::new()
+            .field("username", auth.username())
+            .field("password", auth.secret())
+            .field("expires_at_epoch_ms", &expires),
     )?;
     resp.headers_mut().set("cache-control", "no-store")?;
     Ok(resp)

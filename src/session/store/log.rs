@@ -99,7 +99,7 @@ impl Store {
         id: &str,
         kind: ArtifactKind,
         url: &str,
-        metadata: &Value,
+        metadata: &str,
         now: i64,
     ) -> ApiResult<ArtifactRow> {
         self.first(
@@ -109,7 +109,7 @@ impl Store {
                 id.into(),
                 kind.as_str().into(),
                 url.into(),
-                metadata.to_string().into(),
+                metadata.into(),
                 now.into(),
             ],
         )?

@@ -4,6 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use super::Config;
+use crate::raw::Object;
 use crate::upstream::http::{Auth, HttpRequest};
 use crate::urls;
 use crate::vcs::{Failure, NewPullRequest};
@@ -89,17 +90,18 @@ pub fn create_pull_request<'a>(
     slug: &str,
     pr: &NewPullRequest,
 ) -> Result<HttpRequest, Failure> {
-    let body = serde_json::json!({
-        "title": pr.title,
-        "description": pr.description,
-        "source": {"branch": {"name": pr.source_branch}},
-        "destination": {"branch": {"name": pr.destination_branch}},
-        "close_source_branch": pr.close_source_branch,
-    });
+    let branch = |name: &str| Object::new().object("branch", Object::new().field("name", name));
+    let body = Object::new()
+        .field("title", &pr.title)
+        .field("description", &pr.description)
+        .object("source", branch(&pr.source_branch))
+        .object("destination", branch(&pr.destination_branch))
+        .field("close_source_branch", &pr.close_source_branch)
+        .end();
     Ok(HttpRequest::post(
         api_url(cfg, &["repositories", workspace, slug, "pullrequests"], &[])?,
         "application/json",
-        body.to_string(),
+        body,
     )
     .auth(auth.into()))
 }

@@ -10,6 +10,7 @@ use base64::Engine;
 
 use super::responses::{self, InstallationToken};
 use super::{requests, AppConfig, Config};
+use crate::raw::Object;
 use crate::vcs::{call, Failure};
 
 /// A token this close to its expiry is replaced.
@@ -39,15 +40,18 @@ pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, Failure> {
 /// The JWT's `header.payload`, to be signed, for the App `app_id` at `now_ms`.
 pub fn signing_input(app_id: &str, now_ms: i64) -> String {
     let now = now_ms.div_euclid(1000);
-    let iss = match app_id.trim().parse::<u64>() {
-        Ok(n) => serde_json::Value::from(n),
-        Err(_) => serde_json::Value::from(app_id.trim()),
-    };
-    let claims = serde_json::json!({"iat": now - 60, "exp": now + 9 * 60, "iss": iss});
+    let claims = Object::new()
+        .field("iat", &(now - 60))
+        .field("exp", &(now + 9 * 60));
+    let claims = match app_id.trim().parse::<u64>() {
+        Ok(n) => claims.field("iss", &n),
+        Err(_) => claims.field("iss", app_id.trim()),
+    }
+    .end();
     format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
+        URL_SAFE_NO_PAD.encode(claims)
     )
 }
 

@@ -2,6 +2,7 @@
 //! call names its API version and a user agent (GitHub refuses calls without one).
 
 use super::Config;
+use crate::raw::Object;
 use crate::upstream::http::HttpRequest;
 use crate::urls;
 use crate::vcs::{Failure, NewPullRequest};
@@ -129,15 +130,15 @@ pub fn create_pull_request(
     repo: &str,
     pr: &NewPullRequest,
 ) -> Result<HttpRequest, Failure> {
-    let body = serde_json::json!({
-        "title": pr.title,
-        "body": pr.description,
-        "head": pr.source_branch,
-        "base": pr.destination_branch,
-    });
+    let body = Object::new()
+        .field("title", &pr.title)
+        .field("body", &pr.description)
+        .field("head", &pr.source_branch)
+        .field("base", &pr.destination_branch)
+        .end();
     let url = api_url(cfg, &["repos", owner, repo, "pulls"], &[])?;
     Ok(rest(
-        HttpRequest::post(url, "application/json", body.to_string()),
+        HttpRequest::post(url, "application/json", body),
         token,
     ))
 }
