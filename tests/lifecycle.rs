@@ -1,13 +1,46 @@
 //! End-to-end tests that need their own `wrangler dev`: a restart on the same persistence
-//! keeps sessions and messages, stored tokens are not on disk in plaintext, and a worker
-//! without its secrets fails closed.
+//! keeps sessions and messages, stored tokens are not on disk in plaintext (and are sealed
+//! as standard AES-256-GCM, readable both ways across versions), and a worker without its
+//! secrets fails closed.
 
 mod common;
 
 use std::path::Path;
 
-use common::{start_fake, temp_dir, test_vars, Worker};
-use serde_json::json;
+use aes_gcm::aead::{Aead, KeyInit};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::bitbucket::{mount_repos, mount_workspaces};
+use common::{start_fake, temp_dir, test_vars, unique, Worker};
+use serde_json::{json, Value};
+
+/// The vault's cipher under the tests' `TOKEN_ENCRYPTION_KEY`, as the aes-gcm crate (which
+/// sealed stored tokens before the runtime's WebCrypto did) implements it.
+fn cipher() -> Aes256Gcm {
+    Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&[7u8; 32]))
+}
+
+/// Opens a stored `base64(iv || ciphertext || tag)` value.
+fn open_stored(stored: &Value) -> String {
+    let raw = B64
+        .decode(stored.as_str().expect("a stored token"))
+        .expect("base64");
+    let (iv, sealed) = raw.split_at(12);
+    let plain = cipher()
+        .decrypt(Nonce::from_slice(iv), sealed)
+        .expect("a standard AES-256-GCM value");
+    String::from_utf8(plain).expect("UTF-8")
+}
+
+/// Seals `token` as the previous version of the vault stored it.
+fn seal_stored(token: &str) -> String {
+    let iv = [5u8; 12];
+    let sealed = cipher()
+        .encrypt(Nonce::from_slice(&iv), token.as_bytes())
+        .expect("seal");
+    B64.encode([iv.as_slice(), &sealed].concat())
+}
 
 /// Every file under `dir`, read as bytes.
 fn files(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
@@ -49,6 +82,13 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
         )
         .await;
     let (_, pid) = c.ws_token(&id, "restart-user").await;
+    // A second user whose stored token will be tampered with.
+    c.create_session(
+        "tampered-user",
+        json!({"scmToken": "AT-tampered", "scmRefreshToken": "RT-tampered",
+               "scmTokenExpiresAt": 1900000000000i64}),
+    )
+    .await;
     for i in 0..3 {
         let r = c
             .post(
@@ -90,6 +130,46 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
     assert!(log.contains("Ready on"), "not the worker's log");
     assert!(!log.contains("PLAINTEXT-"), "a token reached the log");
 
+    // The user's stored credentials are standard AES-256-GCM in the vault's format: what the
+    // runtime's WebCrypto sealed opens with the aes-gcm crate (the previous version)...
+    let stored = Worker::d1(
+        &state,
+        "SELECT user_id, access_token_encrypted, refresh_token_encrypted FROM user_scm_tokens",
+    );
+    let row = |user: &str| {
+        stored
+            .iter()
+            .find(|r| r["user_id"] == user)
+            .unwrap_or_else(|| panic!("no stored credentials for {user}: {stored:?}"))
+            .clone()
+    };
+    let mine = row("restart-user");
+    assert_eq!(open_stored(&mine["access_token_encrypted"]), access);
+    assert_eq!(open_stored(&mine["refresh_token_encrypted"]), refresh);
+    // ...and what the previous version sealed opens with the runtime's, below. A changed
+    // value is refused.
+    let legacy = unique("LEGACY-ACCESS");
+    let mut tampered = B64
+        .decode(
+            row("tampered-user")["access_token_encrypted"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+    tampered[14] ^= 1;
+    for (user, value) in [
+        ("restart-user", seal_stored(&legacy)),
+        ("tampered-user", B64.encode(&tampered)),
+    ] {
+        Worker::d1(
+            &state,
+            &format!(
+                "UPDATE user_scm_tokens SET access_token_encrypted = '{value}' \
+                 WHERE user_id = '{user}'"
+            ),
+        );
+    }
+
     // Same persistence, new process: everything is still there.
     let worker = Worker::start_with(&state, &vars, Some(&root));
     let c = worker.client();
@@ -113,6 +193,35 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
         .unwrap()
         .iter()
         .any(|x| x["id"] == id.as_str()));
+
+    mount_workspaces(&fake, &legacy, &["ws-legacy"]).await;
+    mount_repos(&fake, &legacy, "ws-legacy", 2).await;
+    let r = c
+        .get_with(
+            "/repos",
+            &[
+                ("x-vcs-provider", "bitbucket"),
+                ("x-user-id", "restart-user"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["repos"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.body
+    );
+    let r = c
+        .get_with(
+            "/repos",
+            &[
+                ("x-vcs-provider", "bitbucket"),
+                ("x-user-id", "tampered-user"),
+            ],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "reauth_required"), "{}", r.body);
     worker.stop();
 }
 

@@ -12,7 +12,7 @@ use worker::{D1Database, Date, Delay, Env};
 use crate::auth::lifecycle::{self, Action, CredentialState};
 use crate::auth::refresh::{self, Refreshed};
 use crate::auth::refresher;
-use crate::auth::vault::Vault;
+use crate::auth::webcrypto::Vault;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
@@ -133,12 +133,12 @@ impl Credentials {
         Ok(rows::d1_changes(&stmt).await? > 0)
     }
 
-    fn seal(&self, token: &str) -> ApiResult<String> {
-        Ok(self.vault.encrypt(token)?)
+    async fn seal(&self, token: &str) -> ApiResult<String> {
+        Ok(self.vault.encrypt(token).await?)
     }
 
-    fn open(&self, sealed: &str) -> ApiResult<String> {
-        self.vault.decrypt(sealed).map_err(|_| {
+    async fn open(&self, sealed: &str) -> ApiResult<String> {
+        self.vault.decrypt(sealed).await.map_err(|_| {
             log::error("a stored token could not be decrypted", &[]);
             reauth("the stored credentials cannot be read; sign in again")
         })
@@ -153,8 +153,11 @@ impl Credentials {
             if !lifecycle::incoming_replaces(stored, offer.expires_at) {
                 return Ok(false);
             }
-            let access = self.seal(offer.access_token)?;
-            let refresh = offer.refresh_token.map(|r| self.seal(r)).transpose()?;
+            let access = self.seal(offer.access_token).await?;
+            let refresh = match offer.refresh_token {
+                Some(r) => Some(self.seal(r).await?),
+                None => None,
+            };
             let now = now_ms();
             let written = match &row {
                 None => {
@@ -246,9 +249,9 @@ impl Credentials {
     }
 
     /// The stored access token of `row`, as it is.
-    fn stored(&self, row: &Row) -> ApiResult<Fresh> {
+    async fn stored(&self, row: &Row) -> ApiResult<Fresh> {
         Ok(Fresh {
-            token: self.open(&row.access_token_encrypted)?,
+            token: self.open(&row.access_token_encrypted).await?,
             version: row.version,
             expires_at: row.expires_at,
         })
@@ -264,7 +267,7 @@ impl Credentials {
             })?;
             let now = now_ms();
             match lifecycle::decide(&row.state(), now) {
-                Action::Use => return self.stored(&row),
+                Action::Use => return self.stored(&row).await,
                 Action::Reauth => {
                     return Err(reauth(&format!(
                         "the user's {} authorization has expired or was revoked; sign in again",
@@ -282,7 +285,7 @@ impl Credentials {
                     }
                     // Another refresh is under way: the token serves while it lasts.
                     if row.expires_at.is_some_and(|at| at > now) {
-                        return self.stored(&row);
+                        return self.stored(&row).await;
                     }
                 }
             }
@@ -359,18 +362,17 @@ impl Credentials {
             return Ok(None);
         }
         let refresh_token = match &row.refresh_token_encrypted {
-            Some(r) => self.open(r)?,
+            Some(r) => self.open(r).await?,
             None => return Err(reauth("no refresh token is stored; sign in again")),
         };
         match self.refresh_within(&refresh_token).await {
             Refreshed::Granted(grant) => {
                 let done = now_ms();
-                let access = self.seal(&grant.access_token)?;
-                let refresh = grant
-                    .refresh_token
-                    .as_deref()
-                    .map(|r| self.seal(r))
-                    .transpose()?;
+                let access = self.seal(&grant.access_token).await?;
+                let refresh = match grant.refresh_token.as_deref() {
+                    Some(r) => Some(self.seal(r).await?),
+                    None => None,
+                };
                 // Stored before use: rotation kills the old refresh token within minutes.
                 let expires_at = lifecycle::expiry(done, grant.expires_in_secs);
                 let stored = self

@@ -22,18 +22,24 @@ pub fn token_provider(ctx: &Ctx, p: &ParticipantInput) -> VcsProvider {
 
 /// Encrypts the participant's tokens with `TOKEN_ENCRYPTION_KEY` (fails closed without it).
 /// Tokens of another provider than the session's are not kept in the session.
-pub fn seal(ctx: &Ctx, p: &ParticipantInput, session: VcsProvider) -> ApiResult<SealedTokens> {
+pub async fn seal(
+    ctx: &Ctx,
+    p: &ParticipantInput,
+    session: VcsProvider,
+) -> ApiResult<SealedTokens> {
     if !p.has_tokens() || token_provider(ctx, p) != session {
         return Ok(SealedTokens::default());
     }
     let vault = config::vault(&ctx.env)?;
-    let enc = |t: &Option<String>| -> ApiResult<Option<String>> {
-        Ok(t.as_deref().map(|t| vault.encrypt(t)).transpose()?)
+    let access = match &p.scm_token {
+        Some(t) => Some(vault.encrypt(t).await?),
+        None => None,
     };
-    Ok(SealedTokens {
-        access: enc(&p.scm_token)?,
-        refresh: enc(&p.scm_refresh_token)?,
-    })
+    let refresh = match &p.scm_refresh_token {
+        Some(t) => Some(vault.encrypt(t).await?),
+        None => None,
+    };
+    Ok(SealedTokens { access, refresh })
 }
 
 /// The token a participant brought for `provider`, unless it says it has already expired.
@@ -54,7 +60,7 @@ pub fn given_token<'a>(
 pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<ParticipantRow> {
     let session = ctx.store.existing_session()?;
     let provider = session.vcs_provider;
-    let sealed = seal(ctx, p, provider)?;
+    let sealed = seal(ctx, p, provider).await?;
     let row = ctx
         .store
         .upsert_participant(&random::id()?, p, &sealed, role, now_ms())?;

@@ -202,6 +202,26 @@ impl Worker {
         assert!(migrate.success(), "D1 migrations failed");
     }
 
+    /// Runs `sql` on the D1 database persisted under `persist` (no worker may be running on
+    /// it) and answers its rows.
+    pub fn d1(persist: &Path, sql: &str) -> Vec<Value> {
+        let out = Command::new(repo_root().join("node_modules/.bin/wrangler"))
+            .args(["d1", "execute", "DB", "--local", "--json", "--persist-to"])
+            .arg(persist)
+            .arg("--command")
+            .arg(sql)
+            .current_dir(repo_root())
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "true")
+            .env("CP_SKIP_BUILD", "1")
+            .stderr(Stdio::null())
+            .output()
+            .expect("run wrangler d1 execute");
+        assert!(out.status.success(), "wrangler d1 execute failed: {sql}");
+        let answer: Value = serde_json::from_slice(&out.stdout).expect("d1 execute --json");
+        answer[0]["results"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Whether wrangler is done starting: its watcher reports `src` as changed once while it
     /// starts and restarts the worker, so ready means "Ready on" printed after the last such
     /// restart, and no new one within half a second.
