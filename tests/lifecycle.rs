@@ -12,13 +12,22 @@ use aes_gcm::{Aes256Gcm, Key, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use common::bitbucket::{mount_repos, mount_workspaces};
-use common::{start_fake, temp_dir, test_vars, unique, Worker};
+use common::{start_fake, temp_dir, test_vars, unique, Client, Reply, Worker};
 use serde_json::{json, Value};
 
 /// The vault's cipher under the tests' `TOKEN_ENCRYPTION_KEY`, as the aes-gcm crate (which
 /// sealed stored tokens before the runtime's WebCrypto did) implements it.
 fn cipher() -> Aes256Gcm {
     Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&[7u8; 32]))
+}
+
+/// `GET /repos` at Bitbucket as `user`, with their stored credentials.
+async fn bitbucket_repos(c: &Client, user: &str) -> Reply {
+    c.get_with(
+        "/repos",
+        &[("x-vcs-provider", "bitbucket"), ("x-user-id", user)],
+    )
+    .await
 }
 
 /// Opens a stored `base64(iv || ciphertext || tag)` value.
@@ -196,15 +205,7 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
 
     mount_workspaces(&fake, &legacy, &["ws-legacy"]).await;
     mount_repos(&fake, &legacy, "ws-legacy", 2).await;
-    let r = c
-        .get_with(
-            "/repos",
-            &[
-                ("x-vcs-provider", "bitbucket"),
-                ("x-user-id", "restart-user"),
-            ],
-        )
-        .await;
+    let r = bitbucket_repos(&c, "restart-user").await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.body["repos"].as_array().map(Vec::len),
@@ -212,15 +213,7 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
         "{}",
         r.body
     );
-    let r = c
-        .get_with(
-            "/repos",
-            &[
-                ("x-vcs-provider", "bitbucket"),
-                ("x-user-id", "tampered-user"),
-            ],
-        )
-        .await;
+    let r = bitbucket_repos(&c, "tampered-user").await;
     assert_eq!((r.status, r.code()), (401, "reauth_required"), "{}", r.body);
     worker.stop();
 }

@@ -12,7 +12,6 @@ use worker::{Delay, WebSocket, WebSocketIncomingMessage};
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::ApiResult;
-use crate::redact;
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
@@ -104,9 +103,7 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
     let now = now_ms();
     // The bot's token must never reach a client or the log, whatever git printed.
     if let Some(bot) = ctx.bot_token() {
-        if e.raw.contains(bot) {
-            e.raw = redact::clean(&e.raw, &[bot], usize::MAX);
-        }
+        e.redact(bot);
     }
     ctx.store.sandbox_activity(now)?;
     if let Kind::SessionTitle { title } = &e.kind {

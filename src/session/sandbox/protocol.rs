@@ -117,16 +117,34 @@ impl Event {
     /// Keeps the frame as sent, or, past `max` bytes, replaces it with a small stand-in that
     /// keeps its type and message and says it was cut (never dropped silently).
     pub fn cap(&mut self, max: usize) {
-        if self.raw.len() <= max {
+        if self.raw.len() > max {
+            self.raw = self
+                .stand_in()
+                .field("truncated", &true)
+                .field("size", &self.raw.len())
+                .end();
+        }
+    }
+
+    /// Masks `secret` wherever the frame shows it. The frame is relayed as text, so a mask
+    /// that left it no longer JSON (a secret that matched outside a string) gives way to a
+    /// stand-in.
+    pub fn redact(&mut self, secret: &str) {
+        if !self.raw.contains(secret) {
             return;
         }
-        self.raw = Object::new()
+        self.raw = crate::redact::clean(&self.raw, &[secret], usize::MAX);
+        if crate::json::parse(&self.raw).is_none() {
+            self.raw = self.stand_in().field("redacted", &true).end();
+        }
+    }
+
+    /// What is kept of a frame that cannot be relayed as sent: its type and message.
+    fn stand_in(&self) -> Object {
+        Object::new()
             .field("type", &self.name)
             .field("messageId", &self.message_id)
             .field("ackId", &self.ack_id)
-            .field("truncated", &true)
-            .field("size", &self.raw.len())
-            .end();
     }
 
     /// Whether a repeat replaces the stored event (cumulative token text) rather than
@@ -377,6 +395,27 @@ mod tests {
         assert_eq!(kept["messageId"], "m1");
         assert_eq!(kept["truncated"], true);
         assert_eq!(kept["size"], big.len());
+    }
+
+    #[test]
+    fn a_secret_is_masked_and_the_frame_stays_json() {
+        let secret = "ATATT3xBOT-SECRET";
+        let text = format!(
+            r#"{{"type":"tool_result","messageId":"m1","output":"push https://bot:{secret}@host failed"}}"#
+        );
+        let mut e = event(&text);
+        e.redact(secret);
+        assert!(!e.raw.contains(secret));
+        let kept: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(kept["output"], "push https://bot:***@host failed");
+        // A secret that matches where no string is: the frame could not stay JSON.
+        let mut e = event(r#"{"type":"tool_result","messageId":"m1","n":123456789}"#);
+        e.redact("123456789");
+        let kept: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(
+            kept,
+            json!({"type": "tool_result", "messageId": "m1", "ackId": null, "redacted": true})
+        );
     }
 
     fn event(text: &str) -> Event {
