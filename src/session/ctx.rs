@@ -19,6 +19,9 @@ pub struct Ctx {
     pub store: Rc<Store>,
     /// Subscribed client sockets, derived from their attachments (`client::link` owns it).
     pub(crate) subscribers: RefCell<Option<std::rc::Rc<[WebSocket]>>>,
+    /// The sandbox socket that sent last and the sandbox it belongs to, from its attachment
+    /// (`sandbox::link` owns it): its frames are not read from the socket again each time.
+    pub(crate) sandbox_socket: RefCell<Option<(WebSocket, Rc<str>)>>,
     /// A pull request is under way (its push included): the sandbox is busy.
     pub(crate) pr_under_way: Cell<bool>,
     /// The armed alarm's time as this instance knows it (`None`: not read yet).
@@ -39,6 +42,7 @@ impl Ctx {
             env,
             store,
             subscribers: RefCell::new(None),
+            sandbox_socket: RefCell::new(None),
             pr_under_way: Cell::new(false),
             stored_events: Cell::new(None),
             armed: Cell::new(None),

@@ -2,6 +2,8 @@
 //! old), finding the current sandbox's socket (never one of an earlier sandbox), sending to
 //! it, and closing it.
 
+use std::rc::Rc;
+
 use worker::{Request, Response, WebSocket, WebSocketPair};
 
 use crate::auth::service_token;
@@ -38,9 +40,17 @@ fn attachment(ws: &WebSocket) -> Option<SandboxAttachment> {
     socket::attachment(ws)
 }
 
+/// The sandbox `ws` belongs to, if it is the sandbox socket that sent last.
+fn remembered(ctx: &Ctx, ws: &WebSocket) -> Option<Rc<str>> {
+    match &*ctx.sandbox_socket.borrow() {
+        Some((known, id)) if known.as_ref() == ws.as_ref() => Some(Rc::clone(id)),
+        _ => None,
+    }
+}
+
 /// Whether `ws` is a sandbox socket (by its tag).
 pub fn is_sandbox_socket(ctx: &Ctx, ws: &WebSocket) -> bool {
-    ctx.state.get_tags(ws).iter().any(|t| t == SANDBOX_TAG)
+    remembered(ctx, ws).is_some() || ctx.state.get_tags(ws).iter().any(|t| t == SANDBOX_TAG)
 }
 
 /// Checks a sandbox's bearer token (the PR route, where the sandbox does not say its id).
@@ -83,13 +93,23 @@ pub fn accept(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     Ok(Response::from_websocket(pair.client)?)
 }
 
-/// Whether this socket belongs to the current, live sandbox.
+/// Whether this sandbox socket belongs to the current, live sandbox. Which sandbox it
+/// belongs to is read from its attachment once, then remembered while it keeps sending.
 pub fn is_current(ctx: &Ctx, ws: &WebSocket) -> bool {
-    match (attachment(ws), ctx.store.sandbox().ok().flatten()) {
-        (Some(a), Some(r)) => {
-            r.sandbox_id.as_deref() == Some(a.sandbox_id.as_str()) && r.status != Status::Stopped
+    let id = match remembered(ctx, ws) {
+        Some(id) => id,
+        None => {
+            let Some(a) = attachment(ws) else {
+                return false;
+            };
+            let id: Rc<str> = a.sandbox_id.into();
+            *ctx.sandbox_socket.borrow_mut() = Some((ws.clone(), Rc::clone(&id)));
+            id
         }
-        _ => false,
+    };
+    match ctx.store.sandbox().ok().flatten() {
+        Some(r) => r.sandbox_id.as_deref() == Some(&*id) && r.status != Status::Stopped,
+        None => false,
     }
 }
 
