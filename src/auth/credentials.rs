@@ -154,10 +154,7 @@ impl Credentials {
                 return Ok(false);
             }
             let access = self.seal(offer.access_token).await?;
-            let refresh = match offer.refresh_token {
-                Some(r) => Some(self.seal(r).await?),
-                None => None,
-            };
+            let refresh = self.vault.encrypt_optional(offer.refresh_token).await?;
             let now = now_ms();
             let written = match &row {
                 None => {
@@ -369,10 +366,10 @@ impl Credentials {
             Refreshed::Granted(grant) => {
                 let done = now_ms();
                 let access = self.seal(&grant.access_token).await?;
-                let refresh = match grant.refresh_token.as_deref() {
-                    Some(r) => Some(self.seal(r).await?),
-                    None => None,
-                };
+                let refresh = self
+                    .vault
+                    .encrypt_optional(grant.refresh_token.as_deref())
+                    .await?;
                 // Stored before use: rotation kills the old refresh token within minutes.
                 let expires_at = lifecycle::expiry(done, grant.expires_in_secs);
                 let stored = self

@@ -44,6 +44,17 @@ impl Vault {
         Ok(vault::envelope(&iv, &bytes(&sealed)))
     }
 
+    /// Encrypts `plaintext` when there is one.
+    pub async fn encrypt_optional(
+        &self,
+        plaintext: Option<&str>,
+    ) -> Result<Option<String>, VaultError> {
+        match plaintext {
+            Some(p) => Ok(Some(self.encrypt(p).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Decrypts a stored value; a wrong key or a changed value is `Tampered`.
     pub async fn decrypt(&self, stored: &str) -> Result<String, VaultError> {
         let (iv, sealed) = vault::open_envelope(stored)?;

@@ -268,7 +268,9 @@ pub struct EventRow {
     pub seq: i64,
     pub id: String,
     pub kind: String,
-    pub data: String,
+    /// The event exactly as it was written (by the sandbox, or the session): stored only
+    /// after it was parsed, or as serde wrote it.
+    pub data: Raw,
     pub message_id: Option<String>,
     pub created_at: i64,
 }
@@ -279,18 +281,10 @@ impl FromRow for EventRow {
             seq: r.int("seq"),
             id: r.text("id"),
             kind: r.text("type"),
-            data: r.text("data"),
+            data: Raw::trusted(r.text("data")),
             message_id: r.opt_text("message_id"),
             created_at: r.int("created_at"),
         })
-    }
-}
-
-impl EventRow {
-    /// The event exactly as it was written (by the sandbox, or the session): stored only
-    /// after it was parsed, or as serde wrote it.
-    pub fn raw(&self) -> Raw {
-        Raw::trusted(self.data.clone())
     }
 }
 
@@ -302,7 +296,7 @@ impl Listed for EventRow {
         Object::new()
             .field("id", &self.id)
             .field("type", &self.kind)
-            .raw("data", &self.raw())
+            .raw("data", &self.data)
             .field("messageId", &self.message_id)
             .field("createdAt", &self.created_at)
             .into_raw()

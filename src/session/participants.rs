@@ -31,15 +31,12 @@ pub async fn seal(
         return Ok(SealedTokens::default());
     }
     let vault = config::vault(&ctx.env)?;
-    let access = match &p.scm_token {
-        Some(t) => Some(vault.encrypt(t).await?),
-        None => None,
-    };
-    let refresh = match &p.scm_refresh_token {
-        Some(t) => Some(vault.encrypt(t).await?),
-        None => None,
-    };
-    Ok(SealedTokens { access, refresh })
+    Ok(SealedTokens {
+        access: vault.encrypt_optional(p.scm_token.as_deref()).await?,
+        refresh: vault
+            .encrypt_optional(p.scm_refresh_token.as_deref())
+            .await?,
+    })
 }
 
 /// The token a participant brought for `provider`, unless it says it has already expired.
@@ -58,9 +55,19 @@ pub fn given_token<'a>(
 /// provider) and offered to the user's stored credentials for the provider they belong to;
 /// the identity at the session's provider filled in when name or email is missing.
 pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<ParticipantRow> {
-    let session = ctx.store.existing_session()?;
-    let provider = session.vcs_provider;
+    let provider = ctx.store.existing_session()?.vcs_provider;
     let sealed = seal(ctx, p, provider).await?;
+    join_sealed(ctx, p, sealed, role).await
+}
+
+/// [`join`] with the participant's tokens already sealed for the session's provider.
+pub async fn join_sealed(
+    ctx: &Ctx,
+    p: &ParticipantInput,
+    sealed: SealedTokens,
+    role: Role,
+) -> ApiResult<ParticipantRow> {
+    let provider = ctx.store.existing_session()?.vcs_provider;
     let row = ctx
         .store
         .upsert_participant(&random::id()?, p, &sealed, role, now_ms())?;

@@ -103,7 +103,7 @@ pub fn record_event(ctx: &Ctx, kind: &str, raw: &str, message_id: Option<&str>) 
     let row = ctx
         .store
         .insert_event(&random::id()?, kind, raw, message_id, now_ms())?;
-    broadcast(ctx, &ServerMessage::SandboxEvent { event: row.raw() });
+    broadcast(ctx, &ServerMessage::SandboxEvent { event: row.data });
     Ok(())
 }
 
@@ -179,7 +179,7 @@ pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
         .store
         .upsert_event(&id, kind, &event, Some(&running.id), false, now)?
     {
-        broadcast(ctx, &ServerMessage::SandboxEvent { event: row.raw() });
+        broadcast(ctx, &ServerMessage::SandboxEvent { event: row.data });
     }
     fail_running(ctx, "stopped by user")
 }

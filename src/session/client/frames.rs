@@ -180,7 +180,7 @@ fn replay(ctx: &Ctx, before: Option<i64>, limit: u32) -> ApiResult<Replay> {
         id: oldest.id.clone(),
     });
     Ok(Replay {
-        events: w.rows.iter().rev().map(EventRow::raw).collect(),
+        events: w.rows.into_iter().rev().map(|e| e.data).collect(),
         has_more: w.has_more,
         cursor,
     })

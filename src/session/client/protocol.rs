@@ -211,7 +211,7 @@ impl ServerMessage {
                 .field("cursor", cursor)
                 .end(),
             // Serialising these plain data types cannot fail.
-            other => Raw::of(other).as_str().to_owned(),
+            other => Raw::of(other).into_string(),
         }
     }
 }
