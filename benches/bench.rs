@@ -2,7 +2,8 @@
 //! JavaScript worker on the same runtime and prints
 //! - the upload (wasm + JS as `wrangler deploy --dry-run --outdir` writes them), raw and gzip -9;
 //! - each route's median and p99 for ours and the do-nothing worker, measured interleaved in
-//!   one loop, and their ratio against the target (issue 11);
+//!   one loop, and their ratio against the target (issue 11); for reference, the do-nothing
+//!   worker answering through a do-nothing Durable Object (the runtime's cost of one hop);
 //! - sandbox → 10 clients fan-out (events/s, what each client received, what was stored
 //!   and survived a restart of `wrangler dev`);
 //! - D1 round trips per sandbox event, per prompt, per token refresh and per `GET /sessions`;
@@ -214,6 +215,16 @@ impl Fixture {
         let _ = r.bytes().await;
         start.elapsed()
     }
+
+    /// The do-nothing worker answering through its do-nothing Durable Object.
+    async fn floor_object(&self) -> Duration {
+        let url = format!("{}/object", self.floor);
+        let start = Instant::now();
+        let r = self.ours.http.get(url).send().await.expect("floor request");
+        assert!(r.status().is_success(), "floor object: {}", r.status());
+        let _ = r.bytes().await;
+        start.elapsed()
+    }
 }
 
 /// Connects, subscribes, and waits for `subscribed`; the time until then. Closes after.
@@ -246,6 +257,8 @@ async fn latency_figures(f: &Fixture) {
     let routes = Route::chosen();
     let mut ours: Vec<Vec<Duration>> = vec![Vec::new(); routes.len()];
     let mut floor: Vec<Vec<Duration>> = vec![Vec::new(); routes.len()];
+    // Measured next to `GET /sessions/{id}`, whose one hop to the session it prices.
+    let mut floor_object: Vec<Duration> = Vec::new();
     let mut order: Vec<usize> = (0..routes.len()).collect();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     for round in 0..WARMUP + ROUNDS {
@@ -264,9 +277,14 @@ async fn latency_figures(f: &Fixture) {
                 let b = f.floor(route).await;
                 (f.ours(route, round).await, b)
             };
+            let c = match route {
+                Route::Get => Some(f.floor_object().await),
+                _ => None,
+            };
             if round >= WARMUP {
                 ours[k].push(a);
                 floor[k].push(b);
+                floor_object.extend(c);
             }
         }
     }
@@ -295,6 +313,14 @@ async fn latency_figures(f: &Fixture) {
             } else {
                 "MISSED"
             }
+        );
+    }
+    if let Some(k) = routes.iter().position(|r| *r == Route::Get) {
+        let (fm, _) = stats(&mut floor[k]);
+        let (om, op) = stats(&mut floor_object);
+        println!(
+            "  reference: the do-nothing worker answering through a do-nothing Durable Object (the runtime's own cost of the hop to a session): {om:.3} / {op:.3} ms, {:.2}x",
+            om / fm
         );
     }
 }
