@@ -133,10 +133,6 @@ impl Credentials {
         Ok(rows::d1_changes(&stmt).await? > 0)
     }
 
-    async fn seal(&self, token: &str) -> ApiResult<String> {
-        Ok(self.vault.encrypt(token).await?)
-    }
-
     async fn open(&self, sealed: &str) -> ApiResult<String> {
         self.vault.decrypt(sealed).await.map_err(|_| {
             log::error("a stored token could not be decrypted", &[]);
@@ -153,7 +149,7 @@ impl Credentials {
             if !lifecycle::incoming_replaces(stored, offer.expires_at) {
                 return Ok(false);
             }
-            let access = self.seal(offer.access_token).await?;
+            let access = self.vault.encrypt(offer.access_token).await?;
             let refresh = self.vault.encrypt_optional(offer.refresh_token).await?;
             let now = now_ms();
             let written = match &row {
@@ -365,7 +361,7 @@ impl Credentials {
         match self.refresh_within(&refresh_token).await {
             Refreshed::Granted(grant) => {
                 let done = now_ms();
-                let access = self.seal(&grant.access_token).await?;
+                let access = self.vault.encrypt(&grant.access_token).await?;
                 let refresh = self
                     .vault
                     .encrypt_optional(grant.refresh_token.as_deref())
