@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and running the worker needs, skipping what is already present:
-# the wasm target, worker-build, wasm-bindgen-cli at Cargo.lock's version, npm packages.
+# the wasm target, wasm-bindgen-cli at Cargo.lock's version, npm packages.
 # Downloads only from the package registries (crates.io, npm).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,12 +11,6 @@ say() { echo "setup: $*" >&2; }
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding the wasm32-unknown-unknown target"
   rustup target add wasm32-unknown-unknown
-fi
-
-wb_version=$(awk '/^name = "worker"$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)
-if ! worker-build --version 2>/dev/null | grep -q "$wb_version"; then
-  say "installing worker-build $wb_version"
-  cargo install worker-build --version "$wb_version" --locked
 fi
 
 bindgen_version=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print}' Cargo.lock)

@@ -7,6 +7,7 @@
 use std::cell::Cell;
 
 use serde::Serialize;
+use wasm_bindgen::prelude::*;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
 
 use crate::auth::credentials::Credentials;
@@ -69,7 +70,7 @@ pub async fn ask(env: &Env, ask: &Ask) -> ApiResult<Outcome> {
     let stub = ns
         .id_from_name(&name(ask.provider, &ask.user_id))?
         .get_stub()?;
-    let mut resp = session_call::post(&stub, "https://refresher/refresh", ask, None).await?;
+    let mut resp = session_call::post(stub, ask, None).await?;
     let status = resp.status_code();
     let text = resp.text().await?;
     if status == 200 {
@@ -95,8 +96,8 @@ pub struct RefreshObject {
 }
 
 impl RefreshObject {
-    async fn handle(&self, mut req: Request) -> ApiResult<Response> {
-        let ask: Ask = session_call::command(&mut req).await?;
+    async fn refresh(&self, text: &str) -> ApiResult<Response> {
+        let ask: Ask = session_call::read(text)?;
         if self.busy.replace(true) {
             return respond::json(200, &Outcome::Elsewhere);
         }
@@ -130,8 +131,26 @@ impl DurableObject for RefreshObject {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
-        respond::finish(self.handle(req).await)
+    /// Asks come as RPC calls (see [`RefreshObject::command`]), nothing over HTTP.
+    async fn fetch(&self, _req: Request) -> Result<Response> {
+        respond::finish(Err(ApiError::no_route()))
+    }
+}
+
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
+impl RefreshObject {
+    /// An [`Ask`], called over RPC by [`ask`] (`session_call::post`).
+    #[wasm_bindgen(js_name = command)]
+    pub async fn command(
+        &self,
+        text: String,
+        _request_id: Option<String>,
+    ) -> std::result::Result<JsValue, JsValue> {
+        session_call::answer(self.refresh(&text).await)
     }
 }
 

@@ -1,14 +1,16 @@
 //! Forwarding a validated command to a session's Durable Object, and the one way the worker
-//! (or an object) POSTs JSON to any of our Durable Objects and an object reads it back.
+//! (or an object) sends JSON to any of our Durable Objects, which answer it: an RPC call of
+//! the object's `command` method (src/entry.js), answered with status, body and headers.
 
 use crate::json::{self, FromJson};
-use worker::{Env, Headers, Request, Response};
+use wasm_bindgen::prelude::*;
+use worker::js_sys::{Array, Promise};
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::{Env, Headers, Response, ResponseBody, ResponseBuilder};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::Edge;
 use crate::session::command::Command;
-use crate::upstream::fetch;
-use crate::upstream::http::Method;
 use crate::validate;
 
 /// The stub of the session `id`, or 404 when `id` is not a session id.
@@ -25,57 +27,86 @@ pub fn stub(env: &Env, id: &str) -> ApiResult<worker::Stub> {
 /// Sends `command` to the session `id` (with the request's id, for the session's log
 /// lines); its answer (JSON, with status) is passed through.
 pub async fn call(edge: &Edge<'_>, id: &str, command: &Command) -> ApiResult<Response> {
-    post(
-        &stub(edge.env, id)?,
-        "https://session/command",
-        command,
-        Some(edge.request_id),
-    )
-    .await
+    post(stub(edge.env, id)?, command, Some(edge.request_id)).await
 }
 
-/// The header a small command rides in (see [`post`]).
-const COMMAND_HEADER: &str = "x-command";
+#[wasm_bindgen]
+extern "C" {
+    /// A stub of one of our Durable Objects, as its RPC method `command` is called (the
+    /// object's side is [`answer`]; src/entry.js makes the objects take RPC calls).
+    type CommandStub;
+    #[wasm_bindgen(method, catch, js_name = command)]
+    fn command(
+        this: &CommandStub,
+        text: &str,
+        request_id: Option<&str>,
+    ) -> Result<Promise, JsValue>;
+}
 
-/// A command at most this long (and ASCII, as header values must be) is sent in
-/// [`COMMAND_HEADER`]: the object then answers without opening a body stream.
-const COMMAND_HEADER_BYTES: usize = 4096;
-
-/// POSTs `body` as JSON to a Durable Object (any of ours), with `request_id` for its log
-/// lines, and answers its answer as it is. The object reads it with [`command`].
+/// Sends `body` as JSON to a Durable Object (any of ours) by calling its `command` method
+/// over RPC, with `request_id` for its log lines, and answers its answer as it is.
 pub async fn post<T: serde::Serialize>(
-    stub: &worker::Stub,
-    url: &str,
+    stub: worker::Stub,
     body: &T,
     request_id: Option<&str>,
 ) -> ApiResult<Response> {
-    let headers = Headers::new();
-    headers.set("content-type", "application/json")?;
-    if let Some(id) = request_id {
-        headers.set("x-request-id", id)?;
-    }
-    let body = serde_json::to_string(body).map_err(|e| ApiError::internal(e.to_string()))?;
-    let small = body.len() <= COMMAND_HEADER_BYTES && body.is_ascii();
-    if small {
-        headers.set(COMMAND_HEADER, &body)?;
-    }
-    let body = (!small).then_some(body.as_str());
-    let req = fetch::request(url, Method::Post, &headers, body)?;
+    let text = serde_json::to_string(body).map_err(|e| ApiError::internal(e.to_string()))?;
     crate::log::object_call();
-    Ok(stub.fetch_with_request(req).await?)
+    let stub: CommandStub = stub.into_rpc();
+    let called = stub
+        .command(&text, request_id)
+        .map_err(worker::Error::from)?;
+    let answer = JsFuture::from(called).await.map_err(worker::Error::from)?;
+    from_answer(&answer)
 }
 
-/// The command [`post`] sent to this object: from its header, else from the body (which
-/// the worker has already bounded).
-pub async fn command<T: FromJson>(req: &mut Request) -> ApiResult<T> {
-    let text = match req.headers().get(COMMAND_HEADER)? {
-        Some(text) => text,
-        None => req.text().await?,
-    };
-    json::read(&text).map_err(|e| {
+/// What an object's `command` answers: `[status, body, [[name, value], ...]]`.
+fn from_answer(answer: &JsValue) -> ApiResult<Response> {
+    let bad = || ApiError::internal("a Durable Object answered a command in an unknown form");
+    let answer: &Array = answer.dyn_ref().ok_or_else(bad)?;
+    let status = answer.get(0).as_f64().ok_or_else(bad)? as u16;
+    let body = answer.get(1).as_string().ok_or_else(bad)?;
+    let headers = Headers::new();
+    for pair in answer.get(2).dyn_into::<Array>().map_err(|_| bad())?.iter() {
+        let pair: Array = pair.dyn_into().map_err(|_| bad())?;
+        let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
+            return Err(bad());
+        };
+        headers.append(&name, &value)?;
+    }
+    Ok(ResponseBuilder::new()
+        .with_status(status)
+        .with_headers(headers)
+        .fixed(body.into_bytes()))
+}
+
+/// The command [`post`] sent, as an object reads it.
+pub fn read<T: FromJson>(text: &str) -> ApiResult<T> {
+    json::read(text).map_err(|e| {
         ApiError::internal(format!(
             "bad command: {}",
             e.unwrap_or_else(|| "not JSON".into())
         ))
     })
+}
+
+/// An object's answer to a command, as [`post`] reads it back: errors become their JSON
+/// answer; a body is always one the object wrote whole.
+pub fn answer(result: ApiResult<Response>) -> Result<JsValue, JsValue> {
+    let resp = crate::http::respond::finish(result)?;
+    let status = resp.status_code();
+    let headers: Array = resp
+        .headers()
+        .entries()
+        .map(|(name, value)| Array::of2(&name.into(), &value.into()))
+        .collect();
+    let body = match resp.into_parts().1 {
+        ResponseBody::Body(bytes) => String::from_utf8(bytes).ok(),
+        ResponseBody::Empty => Some(String::new()),
+        ResponseBody::Stream(_) => None,
+    };
+    let Some(body) = body else {
+        return Err(JsValue::from_str("a command was answered with a stream"));
+    };
+    Ok(Array::of3(&status.into(), &body.into(), &headers).into())
 }

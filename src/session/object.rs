@@ -1,14 +1,16 @@
 //! The `SessionObject` Durable Object: a dispatcher. It makes sure the schema is current,
-//! then hands each command, socket upgrade, socket message, close and alarm to the module
-//! that owns it, and carries what one module answers over to the next.
+//! then hands each command (an RPC call from the worker), socket upgrade, socket message,
+//! close and alarm to the module that owns it, and carries what one module answers over to
+//! the next.
 
+use wasm_bindgen::prelude::*;
 use worker::{
     durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage,
 };
 
 use crate::clock::now_ms;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::http::{respond, session_call};
 use crate::session::client::frames::{self, Request as ClientRequest};
 use crate::session::client::link as client_link;
@@ -31,23 +33,31 @@ pub struct SessionObject {
 }
 
 impl SessionObject {
-    async fn handle(&self, mut req: Request) -> ApiResult<Response> {
+    /// A socket upgrade (a client's, or the sandbox's): the one request the object takes
+    /// over HTTP; commands come as RPC calls (see [`SessionObject::command`]).
+    async fn upgrade(&self, req: Request) -> ApiResult<Response> {
         let ctx = &self.ctx;
         ctx.store.ready(now_ms())?;
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
-        if upgrade.eq_ignore_ascii_case("websocket") {
-            let is_sandbox = crate::urls::query_pairs(&req.inner().url())
-                .any(|(k, v)| k == "type" && v == "sandbox");
-            if is_sandbox {
-                return sandbox_link::accept(ctx, &req);
-            }
-            let (resp, deadline) = client_link::accept(ctx)?;
-            // The alarm closes the socket if it has not subscribed by then.
-            alarm::wake_by(ctx, deadline).await;
-            return Ok(resp);
+        if !upgrade.eq_ignore_ascii_case("websocket") {
+            return Err(ApiError::no_route());
         }
-        let command: Command = session_call::command(&mut req).await?;
-        match command {
+        let is_sandbox = crate::urls::query_pairs(&req.inner().url())
+            .any(|(k, v)| k == "type" && v == "sandbox");
+        if is_sandbox {
+            return sandbox_link::accept(ctx, &req);
+        }
+        let (resp, deadline) = client_link::accept(ctx)?;
+        // The alarm closes the socket if it has not subscribed by then.
+        alarm::wake_by(ctx, deadline).await;
+        Ok(resp)
+    }
+
+    /// One command from the worker, handed to the module that owns it.
+    async fn run(&self, text: &str) -> ApiResult<Response> {
+        let ctx = &self.ctx;
+        ctx.store.ready(now_ms())?;
+        match session_call::read(text)? {
             Command::CreatePr { body, caller } => {
                 pull_request::create(ctx, &self.pr, &body, caller).await
             }
@@ -95,6 +105,39 @@ impl SessionObject {
     }
 }
 
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
+impl SessionObject {
+    /// The worker's commands, called over RPC (`session_call::post`); `request_id` is for
+    /// the log line of a failure.
+    #[wasm_bindgen(js_name = command)]
+    pub async fn command(
+        &self,
+        text: String,
+        request_id: Option<String>,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let answer = self.run(&text).await;
+        if let Err(e) = &answer {
+            if e.status >= 500 {
+                // The worker's line has the status; this one says why, under the same id.
+                crate::log::error(
+                    "session command failed",
+                    &[
+                        ("requestId", request_id.unwrap_or_default().into()),
+                        ("sessionId", self.ctx.session_id.as_str().into()),
+                        ("code", e.code.as_str().into()),
+                        ("detail", e.message.as_str().into()),
+                    ],
+                );
+            }
+        }
+        session_call::answer(answer)
+    }
+}
+
 impl DurableObject for SessionObject {
     fn new(state: State, env: Env) -> Self {
         Self {
@@ -104,31 +147,7 @@ impl DurableObject for SessionObject {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
-        let request_id = req.headers().get("x-request-id").ok().flatten();
-        let answer = self.handle(req).await;
-        if let Err(e) = &answer {
-            if e.status >= 500 {
-                // The worker's line has the status; this one says why, under the same id.
-                crate::log::error(
-                    "session command failed",
-                    &[
-                        (
-                            "requestId",
-                            request_id.as_deref().unwrap_or_default().into(),
-                        ),
-                        ("sessionId", self.ctx.session_id.as_str().into()),
-                        ("code", e.code.as_str().into()),
-                        ("detail", e.message.as_str().into()),
-                    ],
-                );
-            }
-        }
-        let mut resp = respond::finish(answer)?;
-        if let Some(id) = request_id.filter(|_| resp.status_code() != 101) {
-            // Answered with it, so the worker need not copy this answer's headers.
-            let _ = resp.headers_mut().set("x-request-id", &id);
-        }
-        Ok(resp)
+        respond::finish(self.upgrade(req).await)
     }
 
     async fn websocket_message(
