@@ -3,7 +3,8 @@
 //! - the upload (wasm + JS as `wrangler deploy --dry-run --outdir` writes them), raw and gzip -9;
 //! - each route's median and p99 for ours and the do-nothing worker, measured interleaved in
 //!   one loop, and their ratio against the target (issue 11); for reference, the do-nothing
-//!   worker answering through a do-nothing Durable Object (the runtime's cost of one hop);
+//!   worker answering with what a do-nothing Durable Object answers to an RPC call (the
+//!   runtime's cost of the one hop to a session);
 //! - sandbox → 10 clients fan-out (events/s, what each client received, what was stored
 //!   and survived a restart of `wrangler dev`);
 //! - D1 round trips per sandbox event, per prompt, per token refresh and per `GET /sessions`;
@@ -216,7 +217,8 @@ impl Fixture {
         start.elapsed()
     }
 
-    /// The do-nothing worker answering through its do-nothing Durable Object.
+    /// The do-nothing worker answering with what its do-nothing Durable Object answers to an
+    /// RPC call.
     async fn floor_object(&self) -> Duration {
         let url = format!("{}/object", self.floor);
         let start = Instant::now();
@@ -319,7 +321,7 @@ async fn latency_figures(f: &Fixture) {
         let (fm, _) = stats(&mut floor[k]);
         let (om, op) = stats(&mut floor_object);
         println!(
-            "  reference: the do-nothing worker answering through a do-nothing Durable Object (the runtime's own cost of the hop to a session): {om:.3} / {op:.3} ms, {:.2}x",
+            "  reference: the do-nothing worker answering with a do-nothing Durable Object's answer to an RPC call (the runtime's own cost of the hop to a session): {om:.3} / {op:.3} ms, {:.2}x",
             om / fm
         );
     }
