@@ -5,15 +5,18 @@
 # These are worker-build's steps, with our own entry module instead of the one it generates
 # (src/entry.js says why).
 # CP_SKIP_BUILD=1 makes it a no-op (the test harness builds once, before starting wrangler).
+# CP_FEATURES and CP_OUT build a variant elsewhere (tests/recovery.rs: panic-probe, build/probe).
 set -euo pipefail
 [ "${CP_SKIP_BUILD:-}" = 1 ] && exit 0
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 # wasm-bindgen's macros wrap async exports with js_sys's futures, as under worker-build.
-WASM_BINDGEN_USE_JS_SYS=1 cargo build --lib --release --target wasm32-unknown-unknown
+WASM_BINDGEN_USE_JS_SYS=1 cargo build --lib --release --target wasm32-unknown-unknown \
+  --features "${CP_FEATURES:-}"
 
-stage=build/.stage
+out=${CP_OUT:-build}
+stage=$out/.stage
 rm -rf "$stage"
 mkdir -p "$stage"
 # The reset function and the abort handler let a broken instance be replaced (src/entry.js).
@@ -34,6 +37,6 @@ node_modules/.bin/esbuild "$stage/entry.js" --bundle --format=esm --minify --log
   --external:./index_bg.wasm '--external:cloudflare:*' --outfile="$stage/bundle.js"
 # The glue imports the module in the source phase; the runtime takes a plain import.
 sed 's/import source /import /' "$stage/bundle.js" > "$stage/index.js"
-mv "$stage/index_bg.wasm" build/index_bg.wasm
-mv "$stage/index.js" build/index.js
-rm -rf "$stage" build/worker build/package.json
+mv "$stage/index_bg.wasm" "$out/index_bg.wasm"
+mv "$stage/index.js" "$out/index.js"
+rm -rf "$stage" "$out/worker" "$out/package.json"

@@ -12,6 +12,9 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+cargo clippy --lib --target wasm32-unknown-unknown --features panic-probe -- -D warnings
 bash scripts/build.sh
+# The variant with routes that panic, for tests/recovery.rs only.
+CP_FEATURES=panic-probe CP_OUT=build/probe bash scripts/build.sh
 bash scripts/bundle.sh
 CP_PREBUILT=1 cargo test

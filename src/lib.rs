@@ -11,6 +11,8 @@ pub mod index;
 pub mod json;
 pub mod keep;
 pub mod log;
+#[cfg(feature = "panic-probe")]
+pub mod probe;
 pub mod raw;
 pub mod redact;
 pub mod rows;
@@ -29,7 +31,10 @@ use worker::{event, Context, Env, Request, Response, Result};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    console_error_panic_hook::set_once();
+    #[cfg(feature = "panic-probe")]
+    if let Some(answer) = probe::answer(&req, &env).await {
+        return answer;
+    }
     let body = req.inner().body();
     let resp = http::handle(req, env).await;
     // A body no handler read (a refused request) is dropped before the answer goes out.

@@ -55,6 +55,8 @@ impl SessionObject {
 
     /// One command from the worker, handed to the module that owns it.
     async fn run(&self, text: &str) -> ApiResult<Response> {
+        #[cfg(feature = "panic-probe")]
+        crate::probe::in_object(text);
         let ctx = &self.ctx;
         ctx.store.ready(now_ms())?;
         match session_call::read(text)? {

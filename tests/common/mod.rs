@@ -132,7 +132,7 @@ impl Worker {
         let root = repo_root();
         let wrangler = root.join("node_modules/.bin/wrangler");
         if config.is_none() {
-            Self::migrate(&wrangler, persist);
+            Self::migrate(persist);
         }
         let port = free_port();
         let log = persist.with_extension(format!("{port}.log"));
@@ -187,8 +187,9 @@ impl Worker {
         worker
     }
 
-    fn migrate(wrangler: &Path, persist: &Path) {
-        let migrate = Command::new(wrangler)
+    /// Applies the D1 migrations to the database persisted under `persist`.
+    pub fn migrate(persist: &Path) {
+        let migrate = Command::new(repo_root().join("node_modules/.bin/wrangler"))
             .args(["d1", "migrations", "apply", "DB", "--local", "--persist-to"])
             .arg(persist)
             .current_dir(repo_root())
