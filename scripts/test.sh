@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: installs what is missing, checks formatting and lints, builds
-# the worker once, then runs the native unit tests and the end-to-end tests (which start
-# `wrangler dev` against fake upstreams on 127.0.0.1).
+# the worker once (and once more with routes that panic, for tests/recovery.rs only), then
+# runs the native unit tests and the end-to-end tests (which start `wrangler dev` against
+# fake upstreams on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
