@@ -46,7 +46,7 @@ export default class Entrypoint extends WorkerEntrypoint {
   fetch(request) {
     recover();
     try {
-      return wasm.fetch(request, this.env, this.ctx);
+      return wasm.fetch(request, this.env);
     } catch (e) {
       noteBroken(e);
       throw e;

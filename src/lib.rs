@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod index;
 pub mod json;
@@ -18,6 +19,7 @@ pub mod redact;
 pub mod rows;
 pub mod sandbox_api;
 pub mod session;
+pub mod settle;
 pub mod upstream;
 pub mod urls;
 pub mod validate;
@@ -27,10 +29,10 @@ pub mod webhooks;
 pub use auth::refresher::RefreshObject;
 pub use session::object::SessionObject;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use worker::{Env, Request, Response, Result};
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+/// The worker's answer to a request (`exports::fetch` gives it to the runtime).
+async fn fetch(req: Request, env: Env) -> Result<Response> {
     #[cfg(feature = "panic-probe")]
     if let Some(answer) = probe::answer(&req, &env).await {
         return answer;

@@ -7,8 +7,8 @@
 use std::cell::Cell;
 
 use serde::Serialize;
-use wasm_bindgen::prelude::*;
-use worker::{durable_object, DurableObject, Env, Request, Response, Result, State};
+use wasm_bindgen::JsValue;
+use worker::{Env, Request, Response, Result, State};
 
 use crate::auth::credentials::Credentials;
 use crate::error::{ApiError, ApiResult};
@@ -87,7 +87,6 @@ pub async fn ask(env: &Env, ask: &Ask) -> ApiResult<Outcome> {
     }
 }
 
-#[durable_object]
 pub struct RefreshObject {
     state: State,
     env: Env,
@@ -122,8 +121,9 @@ impl RefreshObject {
     }
 }
 
-impl DurableObject for RefreshObject {
-    fn new(state: State, env: Env) -> Self {
+/// The handlers the worker calls, through the class `crate::exports` gives JavaScript.
+impl RefreshObject {
+    pub fn new(state: State, env: Env) -> Self {
         Self {
             state,
             env,
@@ -132,19 +132,11 @@ impl DurableObject for RefreshObject {
     }
 
     /// Asks come as RPC calls (see [`RefreshObject::command`]), nothing over HTTP.
-    async fn fetch(&self, _req: Request) -> Result<Response> {
+    pub async fn fetch(&self, _req: Request) -> Result<Response> {
         respond::finish(Err(ApiError::no_route()))
     }
-}
 
-#[wasm_bindgen(
-    wasm_bindgen = ::worker::wasm_bindgen,
-    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-    js_sys = ::worker::js_sys
-)]
-impl RefreshObject {
     /// An [`Ask`], called over RPC by [`ask`] (`session_call::post`).
-    #[wasm_bindgen(js_name = command)]
     pub async fn command(
         &self,
         text: String,

@@ -3,11 +3,8 @@
 //! close and alarm to the module that owns it, and carries what one module answers over to
 //! the next.
 
-use wasm_bindgen::prelude::*;
-use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage,
-};
+use wasm_bindgen::JsValue;
+use worker::{Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
@@ -26,7 +23,6 @@ use crate::session::{actions, alarm};
 
 /// One session: its SQLite store, its client and sandbox sockets, its alarm. Everything it
 /// keeps in memory is derived or transient (pull requests under way); the rest is stored.
-#[durable_object]
 pub struct SessionObject {
     ctx: Ctx,
     pr: PrState,
@@ -107,15 +103,11 @@ impl SessionObject {
     }
 }
 
-#[wasm_bindgen(
-    wasm_bindgen = ::worker::wasm_bindgen,
-    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
-    js_sys = ::worker::js_sys
-)]
+/// The handlers the runtime (and, for `command`, the worker) calls, through the class
+/// `crate::exports` gives JavaScript.
 impl SessionObject {
     /// The worker's commands, called over RPC (`session_call::post`); `request_id` is for
     /// the log line of a failure.
-    #[wasm_bindgen(js_name = command)]
     pub async fn command(
         &self,
         text: String,
@@ -138,21 +130,19 @@ impl SessionObject {
         }
         session_call::answer(answer)
     }
-}
 
-impl DurableObject for SessionObject {
-    fn new(state: State, env: Env) -> Self {
+    pub fn new(state: State, env: Env) -> Self {
         Self {
             ctx: Ctx::new(state, env),
             pr: PrState::default(),
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    pub async fn fetch(&self, req: Request) -> Result<Response> {
         respond::finish(self.upgrade(req).await)
     }
 
-    async fn websocket_message(
+    pub async fn websocket_message(
         &self,
         ws: WebSocket,
         message: WebSocketIncomingMessage,
@@ -172,7 +162,7 @@ impl DurableObject for SessionObject {
         Ok(())
     }
 
-    async fn websocket_close(
+    pub async fn websocket_close(
         &self,
         ws: WebSocket,
         code: usize,
@@ -200,13 +190,13 @@ impl DurableObject for SessionObject {
         Ok(())
     }
 
-    async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
+    pub async fn websocket_error(&self, _ws: WebSocket, error: worker::Error) -> Result<()> {
         client_link::subscribers_changed(&self.ctx);
         self.ctx.warn("websocket error", error);
         Ok(())
     }
 
-    async fn alarm(&self) -> Result<Response> {
+    pub async fn alarm(&self) -> Result<Response> {
         let ctx = &self.ctx;
         alarm::fired(ctx);
         if ctx.store.ready(now_ms()).is_ok() && ctx.store.session().ok().flatten().is_some() {

@@ -1,0 +1,128 @@
+//! What the wasm module gives JavaScript (src/entry.js calls it): the worker's `fetch` and
+//! the Durable Object classes, each method handing its call to the Rust handler.
+//!
+//! Every call runs its handler at once ([`settle`]): a handler that finishes without waiting
+//! on I/O (`GET /health`, most commands, most socket messages) is answered with its value
+//! itself, and only one that waits with a Promise (the `worker` crate's macros, which these
+//! replace, answer every call with a Promise).
+
+use std::rc::Rc;
+
+use wasm_bindgen::prelude::*;
+use worker::js_sys;
+use worker::wasm_bindgen_futures::future_to_promise;
+use worker::worker_sys::web_sys;
+use worker::{Env, Request, Response, Result, State, WebSocketIncomingMessage};
+
+use crate::auth::refresher::RefreshObject;
+use crate::session::object::SessionObject;
+use crate::settle::{first_poll, FirstPoll};
+
+/// Runs `handler` until it finishes or first waits: its answer if it finished, else a
+/// Promise of its answer (wasm-bindgen's executor runs the rest).
+fn settle<F>(handler: F) -> std::result::Result<JsValue, JsValue>
+where
+    F: std::future::Future<Output = std::result::Result<JsValue, JsValue>> + 'static,
+{
+    match first_poll(handler) {
+        FirstPoll::Done(answer) => answer,
+        FirstPoll::Waiting(rest) => Ok(future_to_promise(rest).into()),
+    }
+}
+
+/// A handler's answer as the runtime takes it.
+fn answer(r: Result<Response>) -> std::result::Result<JsValue, JsValue> {
+    r.map(|r| web_sys::Response::from(r).into())
+        .map_err(JsValue::from)
+}
+
+/// The worker's `fetch` handler.
+#[wasm_bindgen]
+pub fn fetch(req: web_sys::Request, env: Env) -> std::result::Result<JsValue, JsValue> {
+    settle(async move { answer(crate::fetch(Request::from(req), env).await) })
+}
+
+/// A Durable Object class for JavaScript named `$js`, around an `Rc` of `$object` (a
+/// handler that waits keeps its object alive): its constructor, `fetch` (what the object
+/// takes over HTTP) and `command` (the worker's RPC calls).
+macro_rules! object_class {
+    ($class:ident, $object:ty, $js:ident) => {
+        #[wasm_bindgen(js_name = $js)]
+        pub struct $class(Rc<$object>);
+
+        #[wasm_bindgen(js_class = $js)]
+        impl $class {
+            #[wasm_bindgen(constructor)]
+            pub fn new(state: worker::worker_sys::DurableObjectState, env: Env) -> Self {
+                Self(Rc::new(<$object>::new(State::from(state), env)))
+            }
+
+            pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
+                let object = Rc::clone(&self.0);
+                settle(async move { answer(object.fetch(Request::from(req)).await) })
+            }
+
+            pub fn command(
+                &self,
+                text: String,
+                request_id: Option<String>,
+            ) -> std::result::Result<JsValue, JsValue> {
+                let object = Rc::clone(&self.0);
+                settle(async move { object.command(text, request_id).await })
+            }
+        }
+    };
+}
+
+object_class!(SessionClass, SessionObject, SessionObject);
+object_class!(RefreshClass, RefreshObject, RefreshObject);
+
+/// What the runtime calls on a session besides `fetch`: its alarm and its sockets' events.
+#[wasm_bindgen(js_class = SessionObject)]
+impl SessionClass {
+    pub fn alarm(&self) -> std::result::Result<JsValue, JsValue> {
+        let object = Rc::clone(&self.0);
+        settle(async move { answer(object.alarm().await) })
+    }
+
+    #[wasm_bindgen(js_name = webSocketMessage)]
+    pub fn websocket_message(
+        &self,
+        ws: web_sys::WebSocket,
+        message: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let message = match message.as_string() {
+            Some(text) => WebSocketIncomingMessage::String(text),
+            None => WebSocketIncomingMessage::Binary(js_sys::Uint8Array::new(&message).to_vec()),
+        };
+        let object = Rc::clone(&self.0);
+        settle(async move { done(object.websocket_message(ws.into(), message).await) })
+    }
+
+    #[wasm_bindgen(js_name = webSocketClose)]
+    pub fn websocket_close(
+        &self,
+        ws: web_sys::WebSocket,
+        code: usize,
+        reason: String,
+        clean: bool,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let object = Rc::clone(&self.0);
+        settle(async move { done(object.websocket_close(ws.into(), code, reason, clean).await) })
+    }
+
+    #[wasm_bindgen(js_name = webSocketError)]
+    pub fn websocket_error(
+        &self,
+        ws: web_sys::WebSocket,
+        error: JsValue,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let object = Rc::clone(&self.0);
+        settle(async move { done(object.websocket_error(ws.into(), error.into()).await) })
+    }
+}
+
+/// A socket event's answer: nothing, or the error.
+fn done(r: Result<()>) -> std::result::Result<JsValue, JsValue> {
+    r.map(|()| JsValue::NULL).map_err(JsValue::from)
+}
