@@ -15,6 +15,8 @@ use worker::worker_sys::web_sys;
 use worker::{Env, Request, Response, Result, State, WebSocketIncomingMessage};
 
 use crate::auth::refresher::RefreshObject;
+use crate::error::ApiError;
+use crate::http::respond;
 use crate::session::object::SessionObject;
 use crate::settle::{first_poll, FirstPoll};
 
@@ -36,10 +38,20 @@ fn answer(r: Result<Response>) -> std::result::Result<JsValue, JsValue> {
         .map_err(JsValue::from)
 }
 
-/// The worker's `fetch` handler.
+/// The worker's `fetch` handler. A response that could not be built (the runtime refused
+/// it) is logged and answered with the contract's JSON 500.
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env) -> std::result::Result<JsValue, JsValue> {
-    settle(async move { answer(crate::fetch(Request::from(req), env).await) })
+    settle(async move {
+        let response = crate::fetch(Request::from(req), env).await.or_else(|e| {
+            crate::log::error(
+                "the worker could not answer",
+                &[("detail", e.to_string().into())],
+            );
+            respond::error(&ApiError::internal("the worker could not answer"))
+        });
+        answer(response)
+    })
 }
 
 /// A Durable Object class for JavaScript named `$js`, around an `Rc` of `$object` (a
