@@ -1,5 +1,7 @@
 // The worker's JavaScript entry module, bundled by scripts/build.sh with wasm-bindgen's glue.
-// It hands every request, and every call to a Durable Object, to the Rust code.
+// It hands every request, and every call to a Durable Object, to the Rust code (the exports
+// of src/exports.rs). A handler that does not wait answers with its value, one that waits
+// with a Promise; the runtime takes either.
 //
 // Our Durable Object classes extend the runtime's `DurableObject`, so the worker can call
 // their `command` method over RPC (see src/http/session_call.rs) instead of sending each
