@@ -1,7 +1,8 @@
 //! Rows as the runtime's SQL APIs hand them over (a Durable Object's SQLite cursor, D1): one
 //! JavaScript object per row, read column by column into typed rows. Each row type says which
 //! columns it reads and how ([`FromRow`]); there is no serde layer in between (a generic
-//! JavaScript-value deserializer per row type cost more upload than these readers).
+//! JavaScript-value deserializer per row type cost more upload than these readers). Also how a
+//! page's size is written into a query ([`limit`]).
 
 use std::cell::{Cell, RefCell};
 
@@ -11,6 +12,14 @@ use worker::wasm_bindgen_futures::JsFuture;
 use worker::{D1Database, D1PreparedStatement};
 
 use crate::error::{ApiError, ApiResult};
+
+/// ` LIMIT n`, for the end of a query. A page's size is written into the query, never bound:
+/// SQLite plans with a bound LIMIT's value, so a statement with `LIMIT ?` is prepared again
+/// on every run (workerd binds on every run; counted with a probe on `sqlite3Reprepare`,
+/// each run of the session's event page was parsed and planned anew). A bound OFFSET is not.
+pub fn limit(n: impl Into<i64>) -> String {
+    format!(" LIMIT {}", n.into())
+}
 
 /// One row: a JavaScript object with a property per column, and which column was not what
 /// its reader expected, if any.

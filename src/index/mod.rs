@@ -232,14 +232,10 @@ pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<IndexPage> {
     const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR status != ?2)";
     let page = db
         .prepare(format!(
-            "SELECT * FROM sessions WHERE {FILTER} ORDER BY updated_at DESC, id LIMIT ?3 OFFSET ?4"
+            "SELECT * FROM sessions WHERE {FILTER} ORDER BY updated_at DESC, id{} OFFSET ?3",
+            rows::limit(i64::from(q.limit))
         ))
-        .bind(&[
-            status.clone(),
-            exclude.clone(),
-            (q.limit as f64).into(),
-            (q.offset as f64).into(),
-        ])?;
+        .bind(&[status.clone(), exclude.clone(), (q.offset as f64).into()])?;
     let count = db
         .prepare(format!("SELECT COUNT(*) AS n FROM sessions WHERE {FILTER}"))
         .bind(&[status, exclude])?;

@@ -7,6 +7,7 @@ use worker::SqlStorageValue as V;
 
 use super::{opt, opt_str, Store, PARTICIPANT_COLUMNS};
 use crate::error::{ApiError, ApiResult};
+use crate::rows::limit;
 use crate::session::model::{
     ArtifactKind, ArtifactRow, EventRow, Listed, MessageRow, ParticipantRow,
 };
@@ -277,15 +278,17 @@ impl Store {
     /// One page of events, newest first.
     pub fn events(&self, page: &Page) -> ApiResult<Window<EventRow>> {
         self.flush_pending_first()?;
-        let rows = self.rows(
-            "SELECT seq, id, type, data, message_id, created_at FROM events
+        let query = "SELECT seq, id, type, data, message_id, created_at FROM events
              WHERE seq < ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR message_id = ?3)
-             ORDER BY seq DESC LIMIT ?4",
+             ORDER BY seq DESC"
+            .to_string()
+            + &limit(i64::from(page.limit) + 1);
+        let rows = self.rows(
+            &query,
             vec![
                 page.cursor.unwrap_or(NO_CURSOR).into(),
                 opt(&page.event_type),
                 opt(&page.message_id),
-                (i64::from(page.limit) + 1).into(),
             ],
         )?;
         Ok(window(rows, page.limit, EventRow::seq))
@@ -304,27 +307,29 @@ impl Store {
     /// One page of a list, newest first, as callers see it.
     pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Window<Raw>> {
         let cursor: V = page.cursor.unwrap_or(NO_CURSOR).into();
-        let limit: V = (i64::from(page.limit) + 1).into();
-        let by_rowid = |table: &str, columns: &str| {
-            format!("SELECT {columns} FROM {table} WHERE rowid < ? ORDER BY rowid DESC LIMIT ?")
-        };
         let n = page.limit;
+        let last = limit(i64::from(n) + 1);
+        let by_rowid = |table: &str, columns: &str| {
+            format!("SELECT {columns} FROM {table} WHERE rowid < ? ORDER BY rowid DESC{last}")
+        };
         match kind {
             ListKind::Events => Ok(self.events(page)?.map(|r| r.view())),
             ListKind::Messages => self.listed::<MessageRow>(
-                "SELECT rowid AS seq, * FROM messages WHERE rowid < ?1 AND (?2 IS NULL OR status = ?2)
-                 ORDER BY rowid DESC LIMIT ?3",
-                vec![cursor, opt_str(page.status.map(|s| s.as_str())), limit],
+                &format!(
+                    "SELECT rowid AS seq, * FROM messages WHERE rowid < ?1 AND (?2 IS NULL OR status = ?2)
+                 ORDER BY rowid DESC{last}"
+                ),
+                vec![cursor, opt_str(page.status.map(|s| s.as_str()))],
                 n,
             ),
             ListKind::Artifacts => self.listed::<ArtifactRow>(
                 &by_rowid("artifacts", "rowid AS seq, *"),
-                vec![cursor, limit],
+                vec![cursor],
                 n,
             ),
             ListKind::Participants => self.listed::<ParticipantRow>(
                 &by_rowid("participants", PARTICIPANT_COLUMNS),
-                vec![cursor, limit],
+                vec![cursor],
                 n,
             ),
         }
