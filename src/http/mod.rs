@@ -22,15 +22,12 @@ use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
 
-/// `resp` with the `x-request-id` header. A session sets it on its own answers (which come
-/// back with immutable headers); any other such answer has its headers copied. A WebSocket
-/// answer's headers are not ours to change.
+/// `resp` with the `x-request-id` header. Answers are built in this worker (a session's from
+/// its command's answer, `session_call::post`), so the header is set on them; one with
+/// immutable headers would have them copied. A WebSocket answer's headers are not ours to
+/// change.
 fn with_request_id(mut resp: Response, request_id: &str) -> Response {
-    let present = resp.headers().get("x-request-id").ok().flatten();
-    if resp.status_code() == 101
-        || present.as_deref() == Some(request_id)
-        || resp.headers_mut().set("x-request-id", request_id).is_ok()
-    {
+    if resp.status_code() == 101 || resp.headers_mut().set("x-request-id", request_id).is_ok() {
         return resp;
     }
     let headers = Headers::new();
