@@ -7,12 +7,11 @@ use worker::SqlStorageValue as V;
 
 use super::{opt, opt_str, Store, PARTICIPANT_COLUMNS};
 use crate::error::{ApiError, ApiResult};
-use crate::rows::limit;
 use crate::session::model::{
     ArtifactKind, ArtifactRow, EventRow, Listed, MessageRow, ParticipantRow,
 };
 use crate::session::paging::ListKind;
-use crate::session::paging::{window, Page, Window};
+use crate::session::paging::{fetch_limit, window, Page, Window};
 use crate::webhooks::DELIVERY_MEMORY_MS;
 
 /// An event kept in memory until the next batch write.
@@ -278,11 +277,12 @@ impl Store {
     /// One page of events, newest first.
     pub fn events(&self, page: &Page) -> ApiResult<Window<EventRow>> {
         self.flush_pending_first()?;
-        let query = "SELECT seq, id, type, data, message_id, created_at FROM events
+        let query = format!(
+            "SELECT seq, id, type, data, message_id, created_at FROM events
              WHERE seq < ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR message_id = ?3)
-             ORDER BY seq DESC"
-            .to_string()
-            + &limit(i64::from(page.limit) + 1);
+             ORDER BY seq DESC{}",
+            fetch_limit(page.limit)
+        );
         let rows = self.rows(
             &query,
             vec![
@@ -308,7 +308,7 @@ impl Store {
     pub fn page(&self, kind: ListKind, page: &Page) -> ApiResult<Window<Raw>> {
         let cursor: V = page.cursor.unwrap_or(NO_CURSOR).into();
         let n = page.limit;
-        let last = limit(i64::from(n) + 1);
+        let last = fetch_limit(n);
         let by_rowid = |table: &str, columns: &str| {
             format!("SELECT {columns} FROM {table} WHERE rowid < ? ORDER BY rowid DESC{last}")
         };
