@@ -18,7 +18,7 @@
 //
 // Each Durable Object class that wrangler.toml binds is exported at the bottom.
 
-import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
+import { DurableObject } from "cloudflare:workers";
 import * as wasm from "./index.js";
 
 Error.stackTraceLimit = 100;
@@ -44,17 +44,19 @@ function noteBroken(e) {
 
 addEventListener("error", (e) => noteBroken(e.error));
 
-export default class Entrypoint extends WorkerEntrypoint {
-  fetch(request) {
+// A plain object, not a `WorkerEntrypoint` class: the runtime builds a class's instance for
+// every request, and the worker takes no RPC calls.
+export default {
+  fetch(request, env) {
     recover();
     try {
-      return wasm.fetch(request, this.env);
+      return wasm.fetch(request, env);
     } catch (e) {
       noteBroken(e);
       throw e;
     }
-  }
-}
+  },
+};
 
 /** What the runtime (and, for `command`, our worker) may call on a Durable Object. */
 const HANDLERS = ["fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError", "command"];

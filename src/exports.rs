@@ -12,10 +12,11 @@ use wasm_bindgen::prelude::*;
 use worker::js_sys;
 use worker::wasm_bindgen_futures::future_to_promise;
 use worker::worker_sys::web_sys;
-use worker::{Env, Request, Response, Result, State, WebSocketIncomingMessage};
+use worker::{Env, Response, Result, State, WebSocketIncomingMessage};
 
 use crate::auth::refresher::RefreshObject;
 use crate::error::ApiError;
+use crate::http::incoming::Incoming;
 use crate::http::respond;
 use crate::session::object::SessionObject;
 use crate::settle::{first_poll, FirstPoll};
@@ -43,7 +44,7 @@ fn answer(r: Result<Response>) -> std::result::Result<JsValue, JsValue> {
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env) -> std::result::Result<JsValue, JsValue> {
     settle(async move {
-        let response = crate::fetch(Request::from(req), env).await.or_else(|e| {
+        let response = crate::fetch(Incoming::new(req), env).await.or_else(|e| {
             crate::log::error(
                 "the worker could not answer",
                 &[("detail", e.to_string().into())],
@@ -71,7 +72,7 @@ macro_rules! object_class {
 
             pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
                 let object = Rc::clone(&self.0);
-                settle(async move { answer(object.fetch(Request::from(req)).await) })
+                settle(async move { answer(object.fetch(Incoming::new(req)).await) })
             }
 
             pub fn command(

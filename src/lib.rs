@@ -29,15 +29,17 @@ pub mod webhooks;
 pub use auth::refresher::RefreshObject;
 pub use session::object::SessionObject;
 
-use worker::{Env, Request, Response, Result};
+use worker::{Env, Response, Result};
+
+use crate::http::incoming::Incoming;
 
 /// The worker's answer to a request (`exports::fetch` gives it to the runtime).
-async fn fetch(req: Request, env: Env) -> Result<Response> {
+async fn fetch(req: Incoming, env: Env) -> Result<Response> {
     #[cfg(feature = "panic-probe")]
     if let Some(answer) = probe::answer(&req, &env).await {
         return answer;
     }
-    let body = req.inner().body();
+    let body = req.raw().body();
     let resp = http::handle(req, env).await;
     // A body no handler read (a refused request) is dropped before the answer goes out.
     if let Some(body) = body.filter(|b| !b.locked()) {

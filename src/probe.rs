@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use worker::{Delay, Env, Request, Response, Result};
+use worker::{Delay, Env, Response, Result};
 
+use crate::http::incoming::Incoming;
 use crate::http::session_call;
 
 /// The command that makes a session's object panic (see [`in_object`]).
@@ -14,7 +15,7 @@ const PANIC: &str = "panic-probe";
 /// Answers the probe routes: `/__probe/panic` panics at once, `/__probe/panic-later` after an
 /// await, `/__probe/session/{id}` makes the session's object panic. Any other path is not a
 /// probe (`None`).
-pub async fn answer(req: &Request, env: &Env) -> Option<Result<Response>> {
+pub async fn answer(req: &Incoming, env: &Env) -> Option<Result<Response>> {
     let path = req.path();
     match path.as_str() {
         "/__probe/panic" => panic!("probe: a panic in the worker"),

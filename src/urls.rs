@@ -57,6 +57,18 @@ pub fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}{authority}"))
 }
 
+/// The path of a request URL as the runtime serialized it (`/` when it has none); empty
+/// when `url` is no `http(s)` URL with a host.
+pub fn path(url: &str) -> &str {
+    let Some((_, _, rest)) = split(url) else {
+        return "";
+    };
+    match &rest[..rest.find(['?', '#']).unwrap_or(rest.len())] {
+        "" => "/",
+        path => path,
+    }
+}
+
 /// The decoded query pairs of a URL (`application/x-www-form-urlencoded`, as `URLSearchParams`
 /// reads them).
 pub fn query_pairs(url: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
@@ -167,6 +179,10 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         );
         assert_eq!(query_pairs("http://h/x").count(), 0);
+        assert_eq!(path(u), "/sessions");
+        assert_eq!(path("http://h:1/a/b%2F/c#x?y"), "/a/b%2F/c");
+        assert_eq!(path("http://h?q=/x"), "/");
+        assert_eq!(path("not a url"), "");
         assert_eq!(host("http://127.0.0.1:9/"), Some("127.0.0.1"));
         assert_eq!(host("https://bitbucket.org"), Some("bitbucket.org"));
         assert_eq!(host("http://[::1]:9/x"), Some("[::1]"));

@@ -8,10 +8,11 @@ use std::cell::Cell;
 
 use serde::Serialize;
 use wasm_bindgen::JsValue;
-use worker::{Env, Request, Response, Result, State};
+use worker::{Env, Response, Result, State};
 
 use crate::auth::credentials::Credentials;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call};
 use crate::json::{self, Field, FromJson};
 use crate::keep;
@@ -132,7 +133,7 @@ impl RefreshObject {
     }
 
     /// Asks come as RPC calls (see [`RefreshObject::command`]), nothing over HTTP.
-    pub async fn fetch(&self, _req: Request) -> Result<Response> {
+    pub async fn fetch(&self, _req: Incoming) -> Result<Response> {
         respond::finish(Err(ApiError::no_route()))
     }
 

@@ -4,6 +4,7 @@
 
 pub mod guard;
 pub mod health;
+pub mod incoming;
 pub mod openapi;
 pub mod preferences;
 pub mod repos;
@@ -13,7 +14,8 @@ pub mod session_call;
 pub mod sessions;
 pub mod webhooks;
 
-use worker::{Env, Headers, Request, Response, Result};
+use incoming::Incoming;
+use worker::{Env, Headers, Response, Result};
 
 use crate::auth::random;
 use crate::clock::now_ms;
@@ -50,7 +52,7 @@ pub struct Edge<'a> {
 
 /// Handles one request to the worker: answers it, echoes (or gives) its `x-request-id`, and
 /// logs one JSON line with the route, the status and the time taken.
-pub async fn handle(req: Request, env: Env) -> Result<Response> {
+pub async fn handle(req: Incoming, env: Env) -> Result<Response> {
     let started = now_ms();
     log::configure(&env);
     let request_id = req
@@ -98,7 +100,7 @@ pub async fn handle(req: Request, env: Env) -> Result<Response> {
 
 async fn serve(
     route: Result<Route, Unmatched>,
-    req: Request,
+    req: Incoming,
     edge: &Edge<'_>,
 ) -> ApiResult<Response> {
     // The route is decided before auth: an unknown route is 404 for everyone.
@@ -114,7 +116,7 @@ async fn serve(
 }
 
 /// The route table.
-async fn dispatch(route: Route, req: Request, edge: &Edge<'_>) -> ApiResult<Response> {
+async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
     let env = edge.env;
     match route {
         Route::Health => health::get(),

@@ -1,10 +1,11 @@
 //! `GET` and `PUT /model-preferences`: the models the web app offers, for the whole
 //! deployment (one D1 row); the defaults when nothing is stored.
 
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::respond;
 use crate::json::{self, Field, FromJson};
 use crate::log::{self, D1};
@@ -100,8 +101,8 @@ pub async fn get(env: &Env) -> ApiResult<Response> {
     respond::object(200, Object::new().field("enabledModels", &models))
 }
 
-pub async fn put(mut req: Request, env: &Env) -> ApiResult<Response> {
-    let models = enabled_models(respond::body(&mut req).await?)?;
+pub async fn put(req: Incoming, env: &Env) -> ApiResult<Response> {
+    let models = enabled_models(respond::body(&req).await?)?;
     let stored = serde_json::to_string(&models)?;
     log::d1(D1::Write);
     env.d1("DB")?

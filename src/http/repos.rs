@@ -1,11 +1,12 @@
 //! `GET /repos` and `GET /repos/{owner}/{name}/branches`: what a user (or, without user
 //! headers, the bot) can reach at the provider, from the provider or the KV cache.
 
+use crate::http::incoming::Incoming;
 use crate::json::{self, FromJson};
 use crate::raw::Object;
 use serde::Serialize;
 use serde_json::json;
-use worker::{Env, Request, Response};
+use worker::{Env, Response};
 
 use crate::auth::credentials::{reauth, Credentials, Fresh};
 use crate::clock::{iso8601, now_ms};
@@ -18,7 +19,7 @@ use crate::vcs::repos_cache::{self, Cache, Cached, Caller};
 use crate::vcs::service::{self, Service};
 use crate::vcs::{Client, VcsError, VcsProvider};
 
-fn header(req: &Request, name: &str) -> ApiResult<Option<String>> {
+fn header(req: &Incoming, name: &str) -> ApiResult<Option<String>> {
     Ok(req
         .headers()
         .get(name)?
@@ -35,7 +36,7 @@ struct Asker {
 }
 
 /// Reads `X-VCS-Provider`, `X-User-Token` / `X-User-Id` (neither: the bot).
-async fn asker(req: &Request, env: &Env) -> ApiResult<Asker> {
+async fn asker(req: &Incoming, env: &Env) -> ApiResult<Asker> {
     let provider = match header(req, "x-vcs-provider")? {
         None => config::default_provider(env),
         Some(p) => VcsProvider::parse(&p).ok_or_else(|| {
@@ -138,7 +139,7 @@ async fn cached<T: Serialize + FromJson>(
 }
 
 /// `GET /repos`.
-pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
+pub async fn list(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let asker = asker(req, env).await?;
     let key = repos_cache::key(asker.provider, &asker.caller, None);
     cached(env, &key, "repos", async || {
@@ -148,7 +149,7 @@ pub async fn list(req: &Request, env: &Env) -> ApiResult<Response> {
 }
 
 /// `GET /repos/{owner}/{name}/branches` → `{branches: [{name}]}`.
-pub async fn branches(req: &Request, env: &Env, owner: &str, name: &str) -> ApiResult<Response> {
+pub async fn branches(req: &Incoming, env: &Env, owner: &str, name: &str) -> ApiResult<Response> {
     validate::slug("owner", owner)?;
     validate::slug("name", name)?;
     let asker = asker(req, env).await?;

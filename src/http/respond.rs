@@ -3,9 +3,10 @@
 
 use futures::StreamExt;
 use serde::Serialize;
-use worker::{Request, Response, ResponseBuilder, Result};
+use worker::{Response, ResponseBuilder, Result};
 
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::json::{Field, FromJson};
 use crate::raw::{Object, Raw};
 
@@ -48,12 +49,12 @@ pub fn finish(result: ApiResult<Response>) -> Result<Response> {
 }
 
 /// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T`.
-pub async fn body<T: FromJson>(req: &mut Request) -> ApiResult<T> {
+pub async fn body<T: FromJson>(req: &Incoming) -> ApiResult<T> {
     parse_body(&raw_body(req).await?)
 }
 
 /// Reads a body of at most [`MAX_BODY_BYTES`] declared as JSON (or undeclared), unparsed.
-pub async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
+pub async fn raw_body(req: &Incoming) -> ApiResult<Vec<u8>> {
     let declared = req
         .headers()
         .get("content-length")?
@@ -68,7 +69,7 @@ pub async fn raw_body(req: &mut Request) -> ApiResult<Vec<u8>> {
         }
     }
     // Read while counting: a body without (or lying about) Content-Length stops at the limit.
-    let Ok(mut stream) = req.stream() else {
+    let Some(mut stream) = req.body() else {
         return Ok(Vec::new());
     };
     let mut bytes = Vec::new();

@@ -6,9 +6,11 @@ use crate::json::{self, FromJson};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Array, Promise};
 use worker::wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::web_sys;
 use worker::{Env, Headers, Response, ResponseBody, ResponseBuilder};
 
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::Edge;
 use crate::session::command::Command;
 use crate::validate;
@@ -33,14 +35,24 @@ pub async fn call(edge: &Edge<'_>, id: &str, command: &Command) -> ApiResult<Res
 #[wasm_bindgen]
 extern "C" {
     /// A stub of one of our Durable Objects, as its RPC method `command` is called (the
-    /// object's side is [`answer`]; src/entry.js makes the objects take RPC calls).
-    type CommandStub;
+    /// object's side is [`answer`]; src/entry.js makes the objects take RPC calls), and as a
+    /// socket upgrade is handed to it.
+    type ObjectStub;
     #[wasm_bindgen(method, catch, js_name = command)]
-    fn command(
-        this: &CommandStub,
-        text: &str,
-        request_id: Option<&str>,
-    ) -> Result<Promise, JsValue>;
+    fn command(this: &ObjectStub, text: &str, request_id: Option<&str>)
+        -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = fetch)]
+    fn fetch(this: &ObjectStub, req: &web_sys::Request) -> Result<Promise, JsValue>;
+}
+
+/// Hands a socket upgrade to a Durable Object as it came, and answers the object's answer.
+pub async fn upgrade(stub: worker::Stub, req: &Incoming) -> ApiResult<Response> {
+    let stub: ObjectStub = stub.into_rpc();
+    let answered = stub.fetch(req.raw()).map_err(worker::Error::from)?;
+    let answer = JsFuture::from(answered)
+        .await
+        .map_err(worker::Error::from)?;
+    Ok(Response::from(web_sys::Response::from(answer)))
 }
 
 /// Sends `body` as JSON to a Durable Object (any of ours) by calling its `command` method
@@ -52,7 +64,7 @@ pub async fn post<T: serde::Serialize>(
 ) -> ApiResult<Response> {
     let text = serde_json::to_string(body).map_err(|e| ApiError::internal(e.to_string()))?;
     crate::log::object_call();
-    let stub: CommandStub = stub.into_rpc();
+    let stub: ObjectStub = stub.into_rpc();
     let called = stub
         .command(&text, request_id)
         .map_err(worker::Error::from)?;

@@ -1,10 +1,11 @@
 //! The `/sessions` route group: validation of inputs, then a command to the session's
 //! Durable Object (or the D1 index for the list of sessions).
 
-use worker::{Request, Response};
+use worker::Response;
 
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::{guard, respond, session_call, Edge};
 use crate::index;
 use crate::session::command::{
@@ -14,17 +15,17 @@ use crate::session::paging::{ListKind, Page};
 use crate::urls;
 use crate::validate;
 
-pub async fn create(mut req: Request, edge: &Edge<'_>) -> ApiResult<Response> {
-    let body: CreateSession = respond::body(&mut req).await?;
+pub async fn create(req: Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
+    let body: CreateSession = respond::body(&req).await?;
     let ns = edge.env.durable_object("SESSION")?;
     let session_id = ns.unique_id()?.to_string();
     let mut new = body.into_new(session_id.clone(), config::default_provider(edge.env))?;
-    new.control_plane_url = urls::origin(&req.inner().url());
+    new.control_plane_url = urls::origin(&req.url());
     session_call::call(edge, &session_id, &Command::Create(new)).await
 }
 
-pub async fn list(req: &Request, edge: &Edge<'_>) -> ApiResult<Response> {
-    let query = index::ListQuery::from_query(urls::query_pairs(&req.inner().url()))?;
+pub async fn list(req: &Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
+    let query = index::ListQuery::from_query(urls::query_pairs(&req.url()))?;
     respond::json(200, &index::list(&edge.env.d1("DB")?, &query).await?)
 }
 
@@ -37,12 +38,12 @@ pub async fn delete(edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
 }
 
 pub async fn archive(
-    mut req: Request,
+    req: Incoming,
     edge: &Edge<'_>,
     id: &str,
     archived: bool,
 ) -> ApiResult<Response> {
-    let user: UserRef = respond::body(&mut req).await?;
+    let user: UserRef = respond::body(&req).await?;
     validate::ident("userId", &user.user_id)?;
     let command = if archived {
         Command::Archive(user)
@@ -52,8 +53,8 @@ pub async fn archive(
     session_call::call(edge, id, &command).await
 }
 
-pub async fn prompt(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
-    let p: PromptInput = respond::body(&mut req).await?;
+pub async fn prompt(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    let p: PromptInput = respond::body(&req).await?;
     p.validate()?;
     session_call::call(edge, id, &Command::Prompt(p)).await
 }
@@ -64,34 +65,34 @@ pub async fn stop(edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
 
 /// `GET /sessions/{id}/{events|messages|artifacts|participants}`.
 pub async fn list_of(
-    req: &Request,
+    req: &Incoming,
     edge: &Edge<'_>,
     id: &str,
     kind: ListKind,
 ) -> ApiResult<Response> {
-    let page = Page::from_query(kind, urls::query_pairs(&req.inner().url()))?;
+    let page = Page::from_query(kind, urls::query_pairs(&req.url()))?;
     session_call::call(edge, id, &Command::List { kind, page }).await
 }
 
-async fn participant(req: &mut Request) -> ApiResult<ParticipantInput> {
+async fn participant(req: &Incoming) -> ApiResult<ParticipantInput> {
     let p: ParticipantInput = respond::body(req).await?;
     p.validate()?;
     Ok(p)
 }
 
-pub async fn add_participant(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
-    let p = participant(&mut req).await?;
+pub async fn add_participant(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    let p = participant(&req).await?;
     session_call::call(edge, id, &Command::AddParticipant(p)).await
 }
 
-pub async fn ws_token(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
-    let p = participant(&mut req).await?;
+pub async fn ws_token(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    let p = participant(&req).await?;
     session_call::call(edge, id, &Command::WsToken(p)).await
 }
 
 /// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
 /// (its own token, which the session checks before it reads the body).
-pub async fn create_pr(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+pub async fn create_pr(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
     let caller = guard::service_or_sandbox(&req, edge.env, id)?;
     // A sandbox caller is checked by the session before its body is read at all.
     if let PrCaller::Sandbox(token) = &caller {
@@ -104,7 +105,7 @@ pub async fn create_pr(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult
             return Err(ApiError::unauthorized("invalid service or sandbox token"));
         }
     }
-    let raw = respond::raw_body(&mut req).await?;
+    let raw = respond::raw_body(&req).await?;
     let body =
         String::from_utf8(raw).map_err(|_| ApiError::invalid_json("request body is not UTF-8"))?;
     session_call::call(edge, id, &Command::CreatePr { body, caller }).await
@@ -112,7 +113,7 @@ pub async fn create_pr(mut req: Request, edge: &Edge<'_>, id: &str) -> ApiResult
 
 /// A route of the session's sandbox: its bearer token goes to the session, which checks it.
 pub async fn sandbox(
-    req: &Request,
+    req: &Incoming,
     edge: &Edge<'_>,
     id: &str,
     ask: SandboxAsk,
@@ -122,7 +123,7 @@ pub async fn sandbox(
 }
 
 /// `GET /sessions/{id}/ws`: the WebSocket upgrade, handed to the session as it is.
-pub async fn websocket(req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+pub async fn websocket(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
     let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
         return Err(ApiError::new(
@@ -131,6 +132,5 @@ pub async fn websocket(req: Request, edge: &Edge<'_>, id: &str) -> ApiResult<Res
             "expected a WebSocket upgrade",
         ));
     }
-    let stub = session_call::stub(edge.env, id)?;
-    Ok(stub.fetch_with_request(req).await?)
+    session_call::upgrade(session_call::stub(edge.env, id)?, &req).await
 }

@@ -4,11 +4,12 @@
 //! hand it over (one Durable Object call). Unknown events and pull requests we did not open
 //! are answered 202 and touch nothing else. No secret configured: the route is disabled (404).
 
-use worker::{Request, Response};
+use worker::Response;
 
 use crate::auth::random::sha256_hex;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call, Edge};
 use crate::index;
 use crate::raw::Object;
@@ -47,16 +48,12 @@ fn accepted(status: &str) -> ApiResult<Response> {
 }
 
 /// Takes one delivery from `provider`.
-pub async fn receive(
-    mut req: Request,
-    edge: &Edge<'_>,
-    provider: VcsProvider,
-) -> ApiResult<Response> {
+pub async fn receive(req: Incoming, edge: &Edge<'_>, provider: VcsProvider) -> ApiResult<Response> {
     let h = headers_of(provider);
     let Some(secret) = config::secret(edge.env, h.secret) else {
         return Err(ApiError::no_route());
     };
-    let body = respond::raw_body(&mut req).await?;
+    let body = respond::raw_body(&req).await?;
     let signature = req.headers().get(h.signature)?;
     if !webhooks::signature_valid(secret.as_bytes(), &body, signature.as_deref()) {
         return Err(ApiError::unauthorized(

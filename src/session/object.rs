@@ -4,10 +4,11 @@
 //! the next.
 
 use wasm_bindgen::JsValue;
-use worker::{Env, Request, Response, Result, State, WebSocket, WebSocketIncomingMessage};
+use worker::{Env, Response, Result, State, WebSocket, WebSocketIncomingMessage};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call};
 use crate::session::client::frames::{self, Request as ClientRequest};
 use crate::session::client::link as client_link;
@@ -31,15 +32,15 @@ pub struct SessionObject {
 impl SessionObject {
     /// A socket upgrade (a client's, or the sandbox's): the one request the object takes
     /// over HTTP; commands come as RPC calls (see [`SessionObject::command`]).
-    async fn upgrade(&self, req: Request) -> ApiResult<Response> {
+    async fn upgrade(&self, req: Incoming) -> ApiResult<Response> {
         let ctx = &self.ctx;
         ctx.store.ready(now_ms())?;
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Err(ApiError::no_route());
         }
-        let is_sandbox = crate::urls::query_pairs(&req.inner().url())
-            .any(|(k, v)| k == "type" && v == "sandbox");
+        let is_sandbox =
+            crate::urls::query_pairs(&req.url()).any(|(k, v)| k == "type" && v == "sandbox");
         if is_sandbox {
             return sandbox_link::accept(ctx, &req);
         }
@@ -138,7 +139,7 @@ impl SessionObject {
         }
     }
 
-    pub async fn fetch(&self, req: Request) -> Result<Response> {
+    pub async fn fetch(&self, req: Incoming) -> Result<Response> {
         respond::finish(self.upgrade(req).await)
     }
 

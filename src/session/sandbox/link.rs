@@ -4,11 +4,12 @@
 
 use std::rc::Rc;
 
-use worker::{Request, Response, WebSocket, WebSocketPair};
+use worker::{Response, WebSocket, WebSocketPair};
 
 use crate::auth::service_token;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::json::{Field, FromJson};
 use crate::session::ctx::Ctx;
 use crate::session::sandbox::auth;
@@ -59,7 +60,7 @@ pub fn authenticate_token(ctx: &Ctx, token: &str) -> ApiResult<String> {
 }
 
 /// Accepts the sandbox's socket after checking who it is.
-pub fn accept(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+pub fn accept(ctx: &Ctx, req: &Incoming) -> ApiResult<Response> {
     ctx.store.existing_session()?;
     let headers = req.headers();
     let claimed = headers.get("x-sandbox-id")?.unwrap_or_default();

@@ -1,0 +1,48 @@
+//! A request as the runtime handed it to us (the worker's, or a Durable Object's socket
+//! upgrade), read only where a handler asks: its method, URL, headers and body.
+//!
+//! The `worker` crate's `Request` reads the request's `cf` properties whenever it is built,
+//! and the runtime builds that object (from JSON) on first read: on `wrangler dev` that was
+//! most of the difference between our `GET /health` and a worker that answers at once.
+
+use worker::worker_sys::web_sys;
+use worker::{ByteStream, Headers, Method};
+
+use crate::urls;
+
+/// One incoming request.
+pub struct Incoming(web_sys::Request);
+
+impl Incoming {
+    pub fn new(raw: web_sys::Request) -> Self {
+        Self(raw)
+    }
+
+    pub fn method(&self) -> Method {
+        Method::from(self.0.method())
+    }
+
+    /// The URL as the runtime serialized it.
+    pub fn url(&self) -> String {
+        self.0.url()
+    }
+
+    /// The path of [`Incoming::url`].
+    pub fn path(&self) -> String {
+        urls::path(&self.url()).to_string()
+    }
+
+    pub fn headers(&self) -> Headers {
+        Headers(self.0.headers())
+    }
+
+    /// The body, unless there is none or it is already being read.
+    pub fn body(&self) -> Option<ByteStream> {
+        self.0.body().filter(|b| !b.locked()).map(ByteStream::from)
+    }
+
+    /// The request as the runtime's own object (to hand it on unchanged).
+    pub fn raw(&self) -> &web_sys::Request {
+        &self.0
+    }
+}
