@@ -5,8 +5,8 @@
 //!   one loop, and their ratio against the target (issue 11); for reference, the do-nothing
 //!   worker answering with what a do-nothing Durable Object answers to an RPC call (the
 //!   runtime's cost of the one hop to a session);
-//! - sandbox → 10 clients fan-out (events/s, what each client received, what was stored
-//!   and survived a restart of `wrangler dev`);
+//! - sandbox → 10 clients fan-out (events/s in each of three trials and their median, what
+//!   each client received, what was stored and survived a restart of `wrangler dev`);
 //! - D1 round trips per sandbox event, per prompt, per token refresh and per `GET /sessions`;
 //! - `GET /repos` upstream calls and one pull request's cost;
 //! - webhook handling: latency of a signed delivery for a session's pull request and for
@@ -27,6 +27,8 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const WARMUP: usize = 50;
+/// Sandbox → 10 clients fan-out trials, judged by their median.
+const FANOUT_TRIALS: usize = 3;
 const ROUNDS: usize = 1000;
 
 fn ms(d: Duration) -> f64 {
@@ -433,7 +435,7 @@ async fn fanout_figures(
     fake: &wiremock::MockServer,
     c: &Client,
     clients: usize,
-) -> (String, usize) {
+) -> (String, usize, f64) {
     use common::sandbox::start_working;
     const EVENTS: usize = 10_000;
     let user = format!("fanout-user-{clients}");
@@ -503,7 +505,7 @@ async fn fanout_figures(
         (after.1 - before.1) as f64 / EVENTS as f64
     );
     let stored = stored_tool_calls(c, &id).await;
-    (id, stored)
+    (id, stored, EVENTS as f64 / secs)
 }
 
 /// How many `tool_call` events the session lists, following every page (on connections
@@ -751,7 +753,21 @@ fn main() {
         webhook_figures(&worker, &fake, &c).await;
         // One client first: what one socket costs, apart from the fan-out.
         fanout_figures(&worker, &fake, &c, 1).await;
-        fanout_figures(&worker, &fake, &c, 10).await
+        // One trial swings with what else the shared machine does: the target is judged on
+        // the median of several, each printed.
+        let mut trials = Vec::new();
+        for _ in 0..FANOUT_TRIALS {
+            trials.push(fanout_figures(&worker, &fake, &c, 10).await);
+        }
+        let mut rates: Vec<f64> = trials.iter().map(|t| t.2).collect();
+        rates.sort_by(f64::total_cmp);
+        let median = rates[rates.len() / 2];
+        println!(
+            "fan-out, sandbox → 10 clients, median of {FANOUT_TRIALS} trials: {median:.0} events/s (target ≥ 5,000) {}",
+            if median >= 5_000.0 { "met" } else { "MISSED" }
+        );
+        let (id, stored, _) = trials.pop().expect("a trial");
+        (id, stored)
     });
     worker.stop();
     let worker = start(&fake, &dir, true);
