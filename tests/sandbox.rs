@@ -350,29 +350,76 @@ async fn spawn_refusals_are_retried_then_stop_until_the_next_prompt() {
     wait_for_spawns(&sh.fake, &id, 4, 20).await;
 }
 
+/// A sandbox spawned for one prompt of `user`, connected, and done with that prompt (its
+/// completion acknowledged); answers it and the provider's spawn request.
+async fn done_with_one_prompt(
+    sh: &Shared,
+    c: &Client,
+    id: &str,
+    user: &str,
+) -> (FakeSandbox, Value) {
+    let m1 = prompt(c, id, user, "quick").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    sb.expect_type("prompt").await;
+    sb.send(json!({"type": "execution_complete", "messageId": m1, "success": true, "ackId": "d1"}))
+        .await;
+    sb.expect_type("ack").await;
+    (sb, spawn)
+}
+
+/// Heartbeats (so only inactivity can stop the sandbox) until it is told to shut down, which
+/// must come `within` this long.
+async fn heartbeat_until_shutdown(sb: &mut FakeSandbox, within: Duration) {
+    let started = tokio::time::Instant::now();
+    loop {
+        sb.send(json!({"type": "heartbeat"})).await;
+        match tokio::time::timeout(Duration::from_secs(1), sb.next(20)).await {
+            Ok(Some(v)) if v["type"] == "shutdown" => return,
+            Ok(None) => panic!("closed before shutdown"),
+            _ => assert!(started.elapsed() < within, "no shutdown within {within:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_ready_sandbox_idles_from_when_its_last_client_leaves() {
+    let (sh, c) = setup().await;
+    let user = unique("leave-user");
+    let id = session(&c, &user, &unique("AT-leave")).await;
+    let (token, _) = c.ws_token(&id, &user).await;
+    let (mut client, _) = WsClient::subscribed(&sh.worker, &id, &token).await;
+    let (mut sb, _) = done_with_one_prompt(sh, &c, &id, &user).await;
+    // Heartbeating past the idle timeout (6 s) with a client subscribed: it stays up.
+    let until = tokio::time::Instant::now() + Duration::from_secs(9);
+    while tokio::time::Instant::now() < until {
+        sb.send(json!({"type": "heartbeat"})).await;
+        if let Ok(Some(v)) = tokio::time::timeout(Duration::from_secs(1), sb.next(20)).await {
+            assert_ne!(
+                v["type"], "shutdown",
+                "shut down while a client was subscribed"
+            );
+        }
+    }
+    let _ = client.socket.close(None).await;
+    // Idle for long enough already: the shutdown follows the client's leaving at once, not
+    // a later look at the sandbox (the heartbeat's, every few seconds here).
+    heartbeat_until_shutdown(&mut sb, Duration::from_secs(3)).await;
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
+        "stopped"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_sandbox_without_clients_is_shut_down_and_a_later_prompt_respawns() {
     let (sh, c) = setup().await;
     let user = unique("idle-user");
     let id = session(&c, &user, &unique("AT-idle")).await;
-    let m1 = prompt(&c, &id, &user, "quick").await;
-    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
-    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
-    sb.send(json!({"type": "ready"})).await;
-    sb.expect_type("prompt").await;
-    sb.send(json!({"type": "execution_complete", "messageId": m1, "success": true, "ackId": "i1"}))
-        .await;
-    sb.expect_type("ack").await;
+    let (mut sb, spawn) = done_with_one_prompt(sh, &c, &id, &user).await;
     // Keep heartbeating: only inactivity may stop it.
-    let shutdown = loop {
-        sb.send(json!({"type": "heartbeat"})).await;
-        match tokio::time::timeout(Duration::from_secs(1), sb.next(20)).await {
-            Ok(Some(v)) if v["type"] == "shutdown" => break v,
-            Ok(Some(_)) | Err(_) => continue,
-            Ok(None) => panic!("closed before shutdown"),
-        }
-    };
-    assert_eq!(shutdown["type"], "shutdown");
+    heartbeat_until_shutdown(&mut sb, Duration::from_secs(30)).await;
     assert_eq!(
         c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
         "stopped"

@@ -18,6 +18,7 @@ use crate::session::ctx::Ctx;
 use crate::session::pull_request::{self, PrState};
 use crate::session::sandbox::events::{self, Followup};
 use crate::session::sandbox::link as sandbox_link;
+use crate::session::sandbox::policy;
 use crate::session::sandbox::routes as sandbox_routes;
 use crate::session::sandbox::runner;
 use crate::session::{actions, alarm};
@@ -175,9 +176,12 @@ impl SessionObject {
                 .pushes
                 .fail_all("the sandbox disconnected during the push");
         } else {
-            client_link::left(&self.ctx, &ws);
-            // The last client leaving may start the idle countdown: plan again now.
-            if self.ctx.store.session().ok().flatten().is_some() {
+            let remaining = client_link::left(&self.ctx, &ws);
+            // The last client leaving a ready sandbox starts its idle countdown: plan again
+            // now. Otherwise the plan stays as it is (it does not count clients then).
+            let sandbox = self.ctx.store.sandbox().ok().flatten();
+            let status = sandbox.map_or(policy::Status::None, |r| r.status);
+            if policy::replan_on_leave(status, remaining) {
                 alarm::kick(&self.ctx).await;
             }
         }

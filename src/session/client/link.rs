@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use worker::js_sys::JsString;
+use worker::worker_sys::web_sys;
 use worker::{Response, WebSocket, WebSocketPair};
 
 use crate::clock::now_ms;
@@ -60,10 +61,16 @@ fn subscribers(ctx: &Ctx) -> Rc<[WebSocket]> {
         .state
         .get_websockets_with_tag(CLIENT_TAG)
         .into_iter()
-        .filter(|ws| attachment(ws).is_some_and(|a| a.is_subscribed()))
+        .filter(|ws| is_open(ws) && attachment(ws).is_some_and(|a| a.is_subscribed()))
         .collect();
     *ctx.subscribers.borrow_mut() = Some(Rc::clone(&list));
     list
+}
+
+/// Whether a socket is open: one whose close is being handled is still listed by the
+/// runtime, and is no longer here.
+fn is_open(ws: &WebSocket) -> bool {
+    ws.as_ref().ready_state() == web_sys::WebSocket::OPEN
 }
 
 /// Forgets the derived list of subscribers (a client subscribed or a socket closed).
@@ -109,20 +116,23 @@ pub fn present(ctx: &Ctx) -> Vec<Present> {
     out
 }
 
-/// A client socket closed: the others are told when its user has no socket left.
-pub fn left(ctx: &Ctx, ws: &WebSocket) {
+/// A client socket closed: the others are told when its user has no socket left. Answers
+/// how many subscribed clients remain.
+pub fn left(ctx: &Ctx, ws: &WebSocket) -> usize {
     subscribers_changed(ctx);
+    let subscribers = subscribers(ctx);
+    let others = || subscribers.iter().filter(|other| *other != ws);
+    let remaining = others().count();
     let Some(user_id) = attachment(ws).and_then(|a| a.participant_id.and(a.user_id)) else {
-        return;
+        return remaining;
     };
-    let still_here = subscribers(ctx)
-        .iter()
-        .filter(|other| *other != ws)
+    let still_here = others()
         .filter_map(attachment)
         .any(|a| a.user_id.as_deref() == Some(user_id.as_str()));
     if !still_here {
         broadcast(ctx, &ServerMessage::PresenceLeave { user_id });
     }
+    remaining
 }
 
 /// Closes every socket of the session (clients and sandbox).

@@ -116,6 +116,12 @@ pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>)
     }
 }
 
+/// Whether a client leaving calls for a new plan: only when none is left and the sandbox
+/// is ready (its idle countdown starts); in every other state clients do not count.
+pub fn replan_on_leave(status: Status, clients_left: usize) -> bool {
+    status == Status::Ready && clients_left == 0
+}
+
 /// Whether a sandbox should be started ahead of a prompt (someone is typing): none is up
 /// or coming, retries are not on hold, and a failure's cooldown has passed.
 pub fn should_warm(s: &Snapshot, t: &Timeouts, now: i64) -> bool {
@@ -223,6 +229,30 @@ mod tests {
             None,
             "a push under way is not idle"
         );
+    }
+
+    #[test]
+    fn only_the_last_client_of_a_ready_sandbox_leaving_replans() {
+        assert!(replan_on_leave(Status::Ready, 0));
+        assert!(!replan_on_leave(Status::Ready, 1), "others remain");
+        for status in [
+            Status::None,
+            Status::Spawning,
+            Status::Connecting,
+            Status::Stale,
+            Status::Failed,
+            Status::Stopped,
+        ] {
+            assert!(!replan_on_leave(status, 0), "{status:?}");
+        }
+        // Where clients do not count, the plan is the same with or without them.
+        for status in [Status::None, Status::Connecting, Status::Stopped] {
+            let mut s = snap(status);
+            s.pending = 1;
+            let with = plan(&s, &T, 5_000);
+            s.clients = 0;
+            assert_eq!(plan(&s, &T, 5_000), with, "{status:?}");
+        }
     }
 
     #[test]
