@@ -113,7 +113,7 @@ pub async fn wait_for_spawns(
 }
 
 pub struct FakeSandbox {
-    socket: Socket,
+    pub socket: Socket,
 }
 
 impl FakeSandbox {
