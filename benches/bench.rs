@@ -822,9 +822,9 @@ fn main() {
         // One client first: what one socket costs, apart from the fan-out.
         fanout_figures(&worker, &fake, &c, 1).await;
         // One trial swings with what else the shared machine does: the target is judged on
-        // the median of several, each printed.
-        // Each trial is followed by one of the do-nothing Durable Object's relay, whose
-        // rate shows what the machine allowed at that moment.
+        // the median of several, each printed, and each is followed by the do-nothing
+        // Durable Object's relay of the same burst, whose rate shows what the machine
+        // allowed at that moment.
         let mut trials = Vec::new();
         let mut floor_rates = Vec::new();
         for _ in 0..FANOUT_TRIALS {

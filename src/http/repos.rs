@@ -1,7 +1,6 @@
 //! `GET /repos` and `GET /repos/{owner}/{name}/branches`: what a user (or, without user
 //! headers, the bot) can reach at the provider, from the provider or the KV cache.
 
-use crate::http::incoming::Incoming;
 use crate::json::{self, FromJson};
 use crate::raw::Object;
 use serde::Serialize;
@@ -12,6 +11,7 @@ use crate::auth::credentials::{reauth, Credentials, Fresh};
 use crate::clock::{iso8601, now_ms};
 use crate::config;
 use crate::error::{ApiError, ApiResult};
+use crate::http::incoming::Incoming;
 use crate::http::respond;
 use crate::log;
 use crate::validate;

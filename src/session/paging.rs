@@ -163,8 +163,8 @@ pub fn fetch_limit(limit: u32) -> String {
     crate::rows::limit(i64::from(limit) + 1)
 }
 
-/// The page of rows fetched with `limit + 1` ([`fetch_limit`]): whether more exist, and the cursor (the last
-/// row's, whenever the page is not empty).
+/// The page of rows fetched with `limit + 1` ([`fetch_limit`]): whether more exist, and the
+/// cursor (the last row's, whenever the page is not empty).
 pub fn window<T>(mut rows: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> Window<T> {
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);

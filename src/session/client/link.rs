@@ -120,13 +120,14 @@ pub fn present(ctx: &Ctx) -> Vec<Present> {
 /// how many subscribed clients remain.
 pub fn left(ctx: &Ctx, ws: &WebSocket) -> usize {
     subscribers_changed(ctx);
+    // The closing socket is no longer open, so it is not among them.
     let subscribers = subscribers(ctx);
-    let others = || subscribers.iter().filter(|other| *other != ws);
-    let remaining = others().count();
+    let remaining = subscribers.len();
     let Some(user_id) = attachment(ws).and_then(|a| a.participant_id.and(a.user_id)) else {
         return remaining;
     };
-    let still_here = others()
+    let still_here = subscribers
+        .iter()
         .filter_map(attachment)
         .any(|a| a.user_id.as_deref() == Some(user_id.as_str()));
     if !still_here {
