@@ -1,5 +1,5 @@
 //! End-to-end tests of the forges' webhooks through `wrangler dev`: signed deliveries built
-//! from the recorded payloads (`../shared/fixtures/*/webhooks`) update the session that
+//! from the recorded payloads (`tests/fixtures/*/webhooks`) update the session that
 //! opened the pull request, reach every client as `artifact_updated`, and show in the index;
 //! bad signatures, redeliveries, older events, unknown events and pull requests change
 //! nothing. This binary's worker has both webhook secrets, `D1_TRACE=1` (so the log counts

@@ -180,10 +180,10 @@ pub(crate) async fn all_pages<T>(
     Err(Failure::Parse("too many pages".into()))
 }
 
-/// The text of one recorded answer in `../shared/fixtures/{provider}`, for unit tests.
+/// The text of one recorded answer in `tests/fixtures/{provider}`, for unit tests.
 #[cfg(test)]
 pub(crate) fn fixture(provider: &str, name: &str) -> String {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
     std::fs::read_to_string(format!("{dir}/{provider}/{name}"))
         .unwrap_or_else(|e| panic!("fixture {provider}/{name}: {e}"))
 }

@@ -1,5 +1,5 @@
 //! A fake Bitbucket Cloud on a wiremock server, speaking the wire format of the recorded
-//! payloads in `../shared/fixtures/bitbucket`. Each test uses its own tokens, so tests can
+//! payloads in `tests/fixtures/bitbucket`. Each test uses its own tokens, so tests can
 //! share one server and still count their own upstream calls.
 
 use serde_json::{json, Value};
@@ -11,11 +11,9 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 #[allow(unused_imports)]
 pub use super::{calls_with, requests};
 
+/// A recorded answer in `tests/fixtures/bitbucket`.
 pub fn fixture(name: &str) -> Value {
-    let p = super::repo_root()
-        .join("../shared/fixtures/bitbucket")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).expect("fixture")).expect("fixture JSON")
+    super::fixture("bitbucket", name)
 }
 
 fn bearer(token: &str) -> String {

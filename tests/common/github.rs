@@ -1,5 +1,5 @@
 //! A fake GitHub on a wiremock server, speaking the recorded payloads in
-//! `../shared/fixtures/github`: REST under `/github`, OAuth under `/github-oauth`. The App's
+//! `tests/fixtures/github`: REST under `/github`, OAuth under `/github-oauth`. The App's
 //! key pair is made fresh per run (Node's crypto); the installation-token endpoint verifies
 //! each JWT's RS256 signature with the public half and its claims before answering.
 
@@ -18,11 +18,9 @@ pub const INSTALLATION_ID: &str = "77";
 /// The installation token the fake App installation hands out.
 pub const INSTALLATION_TOKEN: &str = "ghs_FAKE-INSTALLATION-TOKEN";
 
+/// A recorded answer in `tests/fixtures/github`.
 pub fn fixture(name: &str) -> Value {
-    let p = super::repo_root()
-        .join("../shared/fixtures/github")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).expect("fixture")).expect("fixture JSON")
+    super::fixture("github", name)
 }
 
 pub fn bearer(token: &str) -> String {

@@ -30,6 +30,13 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A recorded answer of a provider's API, in `tests/fixtures/{provider}/{name}`.
+pub fn fixture(provider: &str, name: &str) -> serde_json::Value {
+    let p = repo_root().join("tests/fixtures").join(provider).join(name);
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
