@@ -17,7 +17,7 @@ pub fn secret(env: &Env, name: &str) -> Option<String> {
 /// `DEFAULT_VCS_PROVIDER`, `bitbucket` when unset or unknown.
 pub fn default_provider(env: &Env) -> VcsProvider {
     secret(env, "DEFAULT_VCS_PROVIDER")
-        .and_then(|p| VcsProvider::parse(&p))
+        .and_then(|p| VcsProvider::from_input(&p))
         .unwrap_or_default()
 }
 
@@ -26,7 +26,7 @@ pub fn default_provider(env: &Env) -> VcsProvider {
 /// with GitHub.
 pub fn sign_in_provider(env: &Env) -> VcsProvider {
     secret(env, "SCM_SIGN_IN_PROVIDER")
-        .and_then(|p| VcsProvider::parse(&p))
+        .and_then(|p| VcsProvider::from_input(&p))
         .unwrap_or_else(|| default_provider(env))
 }
 

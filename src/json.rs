@@ -1,57 +1,36 @@
-//! Reading JSON field by field: a text is parsed once into a tree, and each reader takes
-//! the fields it needs with typed getters. Two kinds of getters: lenient ones for answers of
-//! services we do not run (a missing field, `null` and a field of another type read alike, as
-//! absent; each parser says what it cannot do without), and strict ones for what callers and
-//! our own parts send ([`FromJson`]: a field of the wrong type is an error naming it). One
-//! generic tree instead of a derived deserializer per type: much less code in the upload.
+//! Reading JSON. What we write and read ourselves (request bodies, commands between our
+//! parts, socket attachments, cached listings) is read by serde's derived `Deserialize` of
+//! the same type that writes it, through [`read`]: one definition per wire name, and an
+//! error that names the field at fault. Answers of services we do not run are read field by
+//! field with [`Field`]'s getters: lenient ones (a missing field, `null` and a field of another
+//! type read alike, as absent; each parser says what it cannot do without) and strict ones
+//! for a field we need, which may be absent but is an error when it has another type.
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// A value read from JSON by hand (request bodies, commands between our parts); the error
-/// says which field is wrong and how.
-pub trait FromJson: Sized {
-    fn from_json(f: Field) -> Result<Self, String>;
-}
-
-/// A JSON value as it is.
-impl FromJson for Value {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(f.value().clone())
-    }
-}
-
-/// A JSON string.
-impl FromJson for String {
-    fn from_json(f: Field) -> Result<Self, String> {
-        f.str()
-            .map(str::to_owned)
-            .ok_or_else(|| "expected a string".into())
-    }
-}
-
-/// An array, each item read as a `T`.
-impl<T: FromJson> FromJson for Vec<T> {
-    fn from_json(f: Field) -> Result<Self, String> {
-        if !f.is_array() {
-            return Err("expected an array".into());
-        }
-        f.items().map(T::from_json).collect()
-    }
-}
-
 /// Parses `text` and reads it as a `T`: `Err(None)` when it is not JSON, `Err(Some(why))`
-/// when it is JSON of another shape.
-pub fn read<T: FromJson>(text: &str) -> Result<T, Option<String>> {
-    let value = parse(text).ok_or(None)?;
-    T::from_json(Field::of(&value)).map_err(Some)
+/// when it is JSON of another shape (`why` names the field, e.g. ``page.limit: invalid
+/// type: string "x", expected u32``).
+pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, Option<String>> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let value =
+        serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
+            serde_json::error::Category::Data => Some(match e.path().to_string().as_str() {
+                "." => e.inner().to_string(),
+                path => format!("{path}: {}", e.inner()),
+            }),
+            _ => None,
+        })?;
+    de.end().map_err(|_| None)?;
+    Ok(value)
 }
 
-fn wrong(key: &str, want: &str) -> String {
-    format!("`{key}` must be {want}")
-}
-
-fn missing(key: &str) -> String {
-    format!("missing field `{key}`")
+/// Whether `text` is a JSON object (its first token is `{`; [`read`] says whether the rest
+/// is JSON): derived readers also take a struct's fields as an array, which no body,
+/// command or attachment of ours is.
+pub fn is_object(text: &str) -> bool {
+    text.trim_start().starts_with('{')
 }
 
 /// What an absent field reads as.
@@ -131,63 +110,24 @@ impl<'a> Field<'a> {
         self.0
     }
 
-    /// The text field `key`, which may be absent (or `null`) but nothing else.
-    pub fn opt_string(self, key: &str) -> Result<Option<String>, String> {
+    /// The text field `key` of a field we need: absent (or `null`) is `None`, a value of
+    /// another type is an error naming it.
+    pub fn need_text(self, key: &str) -> Result<Option<&'a str>, String> {
         match self.get(key).0 {
             Value::Null => Ok(None),
-            Value::String(s) => Ok(Some(s.clone())),
-            _ => Err(wrong(key, "a string")),
+            Value::String(s) => Ok(Some(s)),
+            _ => Err(format!("`{key}` must be a string")),
         }
     }
 
-    /// The text field `key`, which must be there.
-    pub fn string(self, key: &str) -> Result<String, String> {
-        self.opt_string(key)?.ok_or_else(|| missing(key))
-    }
-
-    /// The integer field `key`, which may be absent (or `null`) but nothing else.
-    pub fn opt_i64(self, key: &str) -> Result<Option<i64>, String> {
-        match self.get(key).0 {
-            Value::Null => Ok(None),
-            v => v.as_i64().map(Some).ok_or_else(|| wrong(key, "an integer")),
-        }
-    }
-
-    /// The integer field `key`, which must be there.
-    pub fn i64(self, key: &str) -> Result<i64, String> {
-        self.opt_i64(key)?.ok_or_else(|| missing(key))
-    }
-
-    /// The field `key` read by `read` (a name it knows), which may be absent (or `null`).
-    pub fn opt_named<T>(self, key: &str, read: fn(&str) -> Option<T>) -> Result<Option<T>, String> {
-        match self.opt_string(key)? {
-            None => Ok(None),
-            Some(name) => read(&name)
-                .map(Some)
-                .ok_or_else(|| format!("unknown `{key}`: {name}")),
-        }
-    }
-
-    /// The field `key` read by `read` (a name it knows), which must be there.
-    pub fn named<T>(self, key: &str, read: fn(&str) -> Option<T>) -> Result<T, String> {
-        self.opt_named(key, read)?.ok_or_else(|| missing(key))
-    }
-
-    /// The object field `key` read as a `T`, which must be there.
-    pub fn object<T: FromJson>(self, key: &str) -> Result<T, String> {
+    /// The array field `key` of a field we need: its items (none when absent or `null`), or
+    /// an error naming it when it holds another type.
+    pub fn need_items(self, key: &str) -> Result<impl Iterator<Item = Field<'a>>, String> {
         let f = self.get(key);
-        if !f.0.is_object() {
-            return Err(wrong(key, "an object"));
-        }
-        T::from_json(f)
-    }
-
-    /// This field as an object, or an error.
-    pub fn require_object(self) -> Result<Self, String> {
-        if self.0.is_object() {
-            Ok(self)
+        if f.is_absent() || f.is_array() {
+            Ok(f.items())
         } else {
-            Err("expected an object".into())
+            Err(format!("`{key}` must be an array"))
         }
     }
 }
@@ -216,25 +156,55 @@ mod tests {
     }
 
     #[test]
-    fn strict_getters_name_the_wrong_field() {
-        let v = parse(r#"{"s":"x","n":5,"z":null,"o":{"s":"y"}}"#).unwrap();
+    fn needed_fields_may_be_absent_but_not_mistyped() {
+        let v = parse(r#"{"s":"x","n":5,"z":null,"a":[1,2],"o":{}}"#).unwrap();
         let f = Field::of(&v);
-        assert_eq!(f.string("s").unwrap(), "x");
-        assert_eq!(f.opt_string("z").unwrap(), None);
-        assert_eq!(f.opt_string("missing").unwrap(), None);
-        assert_eq!(f.string("n").unwrap_err(), "`n` must be a string");
-        assert_eq!(f.string("missing").unwrap_err(), "missing field `missing`");
-        assert_eq!(f.opt_i64("n").unwrap(), Some(5));
-        assert_eq!(f.opt_i64("s").unwrap_err(), "`s` must be an integer");
-        assert_eq!(f.i64("n").unwrap(), 5);
-        assert_eq!(f.i64("z").unwrap_err(), "missing field `z`");
-        let parse_x = |s: &str| (s == "x").then_some(1);
-        assert_eq!(f.named("s", parse_x).unwrap(), 1);
-        assert_eq!(f.named("o", parse_x).unwrap_err(), "`o` must be a string");
+        assert_eq!(f.need_text("s"), Ok(Some("x")));
+        assert_eq!(f.need_text("z"), Ok(None));
+        assert_eq!(f.need_text("missing"), Ok(None));
+        assert_eq!(f.need_text("n"), Err("`n` must be a string".into()));
+        assert_eq!(f.need_items("a").map(Iterator::count), Ok(2));
+        assert_eq!(f.need_items("missing").map(Iterator::count), Ok(0));
         assert_eq!(
-            f.get("o").named("s", parse_x).unwrap_err(),
-            "unknown `s`: y"
+            f.need_items("o").map(Iterator::count),
+            Err("`o` must be an array".into())
         );
-        assert!(f.require_object().is_ok() && f.get("s").require_object().is_err());
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Pair {
+        name: String,
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Inner {
+        limit: u32,
+    }
+
+    #[test]
+    fn derived_readers_name_the_wrong_field() {
+        assert_eq!(
+            read::<Pair>(r#"{"name":"a","inner":{"limit":3}}"#),
+            Ok(Pair {
+                name: "a".into(),
+                inner: Some(Inner { limit: 3 })
+            })
+        );
+        let err = read::<Pair>(r#"{"name":"a","inner":{"limit":"x"}}"#).unwrap_err();
+        assert!(
+            err.as_deref()
+                .unwrap()
+                .starts_with("inner.limit: invalid type"),
+            "{err:?}"
+        );
+        let err = read::<Pair>(r#"{"inner":null}"#).unwrap_err();
+        assert_eq!(
+            err.as_deref(),
+            Some("missing field `name` at line 1 column 14")
+        );
+        assert_eq!(read::<Pair>("{"), Err(None));
+        assert_eq!(read::<Pair>(r#"{"name":"a"} x"#), Err(None));
+        assert!(is_object(" {}") && !is_object("[]"));
     }
 }

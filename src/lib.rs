@@ -25,6 +25,7 @@ pub mod urls;
 pub mod validate;
 pub mod vcs;
 pub mod webhooks;
+pub mod wire;
 
 pub use auth::refresher::RefreshObject;
 pub use session::object::SessionObject;

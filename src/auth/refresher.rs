@@ -6,7 +6,7 @@
 
 use std::cell::Cell;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use worker::{Env, Response, Result, State};
 
@@ -14,12 +14,12 @@ use crate::auth::credentials::Credentials;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call};
-use crate::json::{self, Field, FromJson};
+use crate::json::{self, Field};
 use crate::keep;
 use crate::vcs::VcsProvider;
 
 /// What a caller asks: refresh `user_id`'s pair at `provider` if it is still at `version`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ask {
     pub provider: VcsProvider,
@@ -27,37 +27,14 @@ pub struct Ask {
     pub version: i64,
 }
 
-impl FromJson for Ask {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(Ask {
-            provider: f.named("provider", VcsProvider::parse)?,
-            user_id: f.string("userId")?,
-            version: f.i64("version")?,
-        })
-    }
-}
-
 /// What came of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The new access token (stored before this answer) and when it expires.
     Refreshed { token: String, expires_at: i64 },
     /// Another refresh is under way, or the pair moved on: read the stored pair again.
     Elsewhere,
-}
-
-impl FromJson for Outcome {
-    fn from_json(f: Field) -> Result<Self, String> {
-        if f.str() == Some("elsewhere") {
-            return Ok(Outcome::Elsewhere);
-        }
-        let r = f.get("refreshed").require_object()?;
-        Ok(Outcome::Refreshed {
-            token: r.string("token")?,
-            expires_at: r.i64("expires_at")?,
-        })
-    }
 }
 
 /// The key of the object for `provider` and `user_id`.

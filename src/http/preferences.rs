@@ -1,13 +1,14 @@
 //! `GET` and `PUT /model-preferences`: the models the web app offers, for the whole
 //! deployment (one D1 row); the defaults when nothing is stored.
 
+use serde::Deserialize;
 use worker::{Env, Response};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::respond;
-use crate::json::{self, Field, FromJson};
+use crate::json;
 use crate::log::{self, D1};
 use crate::raw::Object;
 use crate::rows::{self, FromRow, Read, Row};
@@ -29,23 +30,11 @@ pub const DEFAULT_ENABLED_MODELS: &[&str] = &[
 /// At most this many models are stored.
 pub const MAX_MODELS: usize = 100;
 
-/// The body of `PUT /model-preferences`.
-#[derive(Debug)]
+/// The body of `PUT /model-preferences` (and what is stored).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Preferences {
     pub enabled_models: Option<Vec<serde_json::Value>>,
-}
-
-impl FromJson for Preferences {
-    fn from_json(f: Field) -> Result<Self, String> {
-        let models = f.get("enabledModels");
-        Ok(Preferences {
-            enabled_models: match models.value() {
-                serde_json::Value::Null => None,
-                serde_json::Value::Array(items) => Some(items.clone()),
-                _ => return Err("`enabledModels` must be an array".into()),
-            },
-        })
-    }
 }
 
 /// The models to store: non-empty strings (trimmed, at most 200 characters), each once, in
@@ -128,7 +117,7 @@ mod tests {
     use serde_json::json;
 
     fn prefs(v: serde_json::Value) -> ApiResult<Vec<String>> {
-        enabled_models(Preferences::from_json(Field::of(&v)).unwrap())
+        enabled_models(serde_json::from_value(v).unwrap())
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `GET /repos` and `GET /repos/{owner}/{name}/branches`: what a user (or, without user
 //! headers, the bot) can reach at the provider, from the provider or the KV cache.
 
-use crate::json::{self, FromJson};
+use crate::json;
 use crate::raw::Object;
 use serde::Serialize;
 use serde_json::json;
@@ -39,7 +39,7 @@ struct Asker {
 async fn asker(req: &Incoming, env: &Env) -> ApiResult<Asker> {
     let provider = match header(req, "x-vcs-provider")? {
         None => config::default_provider(env),
-        Some(p) => VcsProvider::parse(&p).ok_or_else(|| {
+        Some(p) => VcsProvider::from_input(&p).ok_or_else(|| {
             ApiError::bad_request("X-VCS-Provider must be \"bitbucket\" or \"github\"")
         })?,
     };
@@ -110,7 +110,7 @@ async fn as_asker<T>(
 
 /// Answers from the KV cache under `key`, else fetches, caches and answers. The body is
 /// `{<field>: [...], cached, cachedAt}` with `cachedAt` in ISO 8601.
-async fn cached<T: Serialize + FromJson>(
+async fn cached<T: Serialize + serde::de::DeserializeOwned>(
     env: &Env,
     key: &str,
     field: &str,

@@ -2,12 +2,13 @@
 //! JSON errors, the 1 MiB body limit.
 
 use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Response, ResponseBuilder, Result};
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
-use crate::json::{Field, FromJson};
+use crate::json;
 use crate::raw::{Object, Raw};
 
 /// The largest request body we read.
@@ -49,7 +50,7 @@ pub fn finish(result: ApiResult<Response>) -> Result<Response> {
 }
 
 /// Reads a JSON body of at most [`MAX_BODY_BYTES`] into `T`.
-pub async fn body<T: FromJson>(req: &Incoming) -> ApiResult<T> {
+pub async fn body<T: DeserializeOwned>(req: &Incoming) -> ApiResult<T> {
     parse_body(&raw_body(req).await?)
 }
 
@@ -102,7 +103,7 @@ where
 
 /// Parses a body already read: size limit, then JSON syntax, then shape (a JSON object
 /// that `T` can read).
-pub fn parse_body<T: FromJson>(bytes: &[u8]) -> ApiResult<T> {
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
     }
@@ -114,12 +115,19 @@ pub fn parse_body<T: FromJson>(bytes: &[u8]) -> ApiResult<T> {
     // Parsed as text: every JSON parse in the worker reads `&str`, so one parser is linked.
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::invalid_json("malformed JSON: the body is not UTF-8"))?;
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::invalid_json(format!("malformed JSON: {e}")))?;
-    Field::of(&value)
-        .require_object()
-        .and_then(T::from_json)
-        .map_err(|e| ApiError::new(400, "invalid_body", format!("invalid request body: {e}")))
+    let shape =
+        |why: String| ApiError::new(400, "invalid_body", format!("invalid request body: {why}"));
+    match json::read::<T>(text) {
+        Ok(_) | Err(Some(_)) if !json::is_object(text) => Err(shape("expected an object".into())),
+        Ok(value) => Ok(value),
+        Err(Some(why)) => Err(shape(why)),
+        Err(None) => {
+            let why = serde_json::from_str::<serde::de::IgnoredAny>(text)
+                .err()
+                .map_or_else(|| "trailing characters".into(), |e| e.to_string());
+            Err(ApiError::invalid_json(format!("malformed JSON: {why}")))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,15 +146,9 @@ mod tests {
         assert_eq!(left, 100 - DISCARD_BYTES / MAX_BODY_BYTES - 1);
     }
 
-    #[derive(Debug)]
+    #[derive(Debug, serde::Deserialize)]
     struct T {
         a: i64,
-    }
-
-    impl FromJson for T {
-        fn from_json(f: Field) -> Result<Self, String> {
-            Ok(T { a: f.i64("a")? })
-        }
     }
 
     #[test]
@@ -161,7 +163,7 @@ mod tests {
         assert_eq!(parse_body::<T>(br#"[1]"#).unwrap_err().code, "invalid_body");
         assert_eq!(
             parse_body::<T>(br#"{"a":"x"}"#).unwrap_err().message,
-            "invalid request body: `a` must be an integer"
+            "invalid request body: a: invalid type: string \"x\", expected i64 at line 1 column 8"
         );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
         assert_eq!(parse_body::<T>(&big).unwrap_err().status, 413);

@@ -2,7 +2,7 @@
 //! (or an object) sends JSON to any of our Durable Objects, which answer it: an RPC call of
 //! the object's `command` method (src/entry.js), answered with status, body and headers.
 
-use crate::json::{self, FromJson};
+use crate::json;
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Array, Promise};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -93,7 +93,7 @@ fn from_answer(answer: &JsValue) -> ApiResult<Response> {
 }
 
 /// The command [`post`] sent, as an object reads it.
-pub fn read<T: FromJson>(text: &str) -> ApiResult<T> {
+pub fn read<T: serde::de::DeserializeOwned>(text: &str) -> ApiResult<T> {
     json::read(text).map_err(|e| {
         ApiError::internal(format!(
             "bad command: {}",

@@ -1,20 +1,21 @@
 //! Commands the worker sends to a session's Durable Object, and the validated inputs they
 //! carry. Parsing and validation are pure; the worker validates before forwarding.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::json::{Field, FromJson};
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
 use crate::vcs::VcsProvider;
 
 /// Who joins a session, with their optional VCS identity and credentials (plaintext here,
 /// encrypted by the Durable Object before anything is stored).
-#[derive(Clone, Default, PartialEq, Serialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantInput {
-    /// Required everywhere but session creation (where it defaults to [`ANONYMOUS`]).
+    /// Required everywhere but session creation (where it defaults to [`ANONYMOUS`]); absent
+    /// or `null` reads as empty.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub user_id: String,
     pub scm_user_id: Option<String>,
     pub scm_login: Option<String>,
@@ -26,22 +27,6 @@ pub struct ParticipantInput {
     pub scm_token_expires_at: Option<i64>,
     /// Which provider the tokens belong to (default: the deployment's sign-in provider).
     pub scm_provider: Option<VcsProvider>,
-}
-
-impl FromJson for ParticipantInput {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(ParticipantInput {
-            user_id: f.opt_string("userId")?.unwrap_or_default(),
-            scm_user_id: f.opt_string("scmUserId")?,
-            scm_login: f.opt_string("scmLogin")?,
-            scm_name: f.opt_string("scmName")?,
-            scm_email: f.opt_string("scmEmail")?,
-            scm_token: f.opt_string("scmToken")?,
-            scm_refresh_token: f.opt_string("scmRefreshToken")?,
-            scm_token_expires_at: f.opt_i64("scmTokenExpiresAt")?,
-            scm_provider: f.opt_named("scmProvider", VcsProvider::parse)?,
-        })
-    }
 }
 
 const MAX_TOKEN_LEN: usize = 16 * 1024;
@@ -99,7 +84,8 @@ impl ParticipantInput {
 }
 
 /// `POST /sessions` body: the session's fields and, beside them, its owner's.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreateSession {
     pub repo_owner: String,
     pub repo_name: String,
@@ -108,26 +94,12 @@ pub struct CreateSession {
     pub model: Option<String>,
     pub branch: Option<String>,
     pub reasoning_effort: Option<String>,
+    #[serde(flatten)]
     pub participant: ParticipantInput,
 }
 
-impl FromJson for CreateSession {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(CreateSession {
-            repo_owner: f.string("repoOwner")?,
-            repo_name: f.string("repoName")?,
-            vcs_provider: f.opt_string("vcsProvider")?,
-            title: f.opt_string("title")?,
-            model: f.opt_string("model")?,
-            branch: f.opt_string("branch")?,
-            reasoning_effort: f.opt_string("reasoningEffort")?,
-            participant: ParticipantInput::from_json(f)?,
-        })
-    }
-}
-
 /// A creation request after validation, with the provider resolved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewSession {
     pub session_id: String,
@@ -141,23 +113,6 @@ pub struct NewSession {
     pub owner: ParticipantInput,
     /// Where sandboxes reach the control plane (the origin the session was created on).
     pub control_plane_url: Option<String>,
-}
-
-impl FromJson for NewSession {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(NewSession {
-            session_id: f.string("sessionId")?,
-            repo_owner: f.string("repoOwner")?,
-            repo_name: f.string("repoName")?,
-            vcs_provider: f.named("vcsProvider", VcsProvider::parse)?,
-            title: f.opt_string("title")?,
-            model: f.opt_string("model")?,
-            reasoning_effort: f.opt_string("reasoningEffort")?,
-            branch: f.opt_string("branch")?,
-            owner: f.object("owner")?,
-            control_plane_url: f.opt_string("controlPlaneUrl")?,
-        })
-    }
 }
 
 impl CreateSession {
@@ -188,7 +143,7 @@ impl CreateSession {
         participant.validate()?;
         let vcs_provider = match &self.vcs_provider {
             None => default,
-            Some(p) => VcsProvider::parse(p).ok_or_else(|| {
+            Some(p) => VcsProvider::from_input(p).ok_or_else(|| {
                 ApiError::bad_request("vcsProvider must be \"bitbucket\" or \"github\"")
             })?,
         };
@@ -208,26 +163,16 @@ impl CreateSession {
 }
 
 /// `POST /sessions/{id}/prompt` body (also the socket's `prompt`, with the author known).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptInput {
     pub content: String,
+    /// [`ANONYMOUS`] when absent or `null`.
+    #[serde(default = "anonymous", deserialize_with = "null_as_anonymous")]
     pub author_id: String,
     pub source: Option<String>,
     pub model: Option<String>,
     pub reasoning_effort: Option<String>,
-}
-
-impl FromJson for PromptInput {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(PromptInput {
-            content: f.string("content")?,
-            author_id: f.opt_string("authorId")?.unwrap_or_else(anonymous),
-            source: f.opt_string("source")?,
-            model: f.opt_string("model")?,
-            reasoning_effort: f.opt_string("reasoningEffort")?,
-        })
-    }
 }
 
 /// The user id of callers that do not say who they are.
@@ -235,6 +180,16 @@ pub const ANONYMOUS: &str = "anonymous";
 
 fn anonymous() -> String {
     ANONYMOUS.into()
+}
+
+/// A text field where `null` means the same as absent: empty.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// An author where `null` means the same as absent: [`ANONYMOUS`].
+fn null_as_anonymous<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(anonymous))
 }
 
 /// The largest prompt we accept (the body limit is 1 MiB; keep headroom for JSON escaping).
@@ -258,24 +213,16 @@ impl PromptInput {
 }
 
 /// `POST /sessions/{id}/archive|unarchive` body.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserRef {
     pub user_id: String,
 }
 
-impl FromJson for UserRef {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(UserRef {
-            user_id: f.string("userId")?,
-        })
-    }
-}
-
 /// One command from the worker to the session's Durable Object: the typed contract between
-/// the two (written by serde as JSON, externally tagged: `"<op>"` or `{"<op>": {...}}`; read
-/// back by [`FromJson`], and a unit test sends every command both ways).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// the two (written and read by serde as JSON, externally tagged: `"<op>"` or
+/// `{"<op>": {...}}`; a unit test sends every command both ways).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
     Create(NewSession),
@@ -312,54 +259,8 @@ pub enum Command {
     RefreshPr,
 }
 
-impl FromJson for Command {
-    fn from_json(f: Field) -> Result<Self, String> {
-        if let Some(op) = f.str() {
-            return Ok(match op {
-                "get" => Command::Get,
-                "delete" => Command::Delete,
-                "stop" => Command::Stop,
-                "children" => Command::Children,
-                "refresh_pr" => Command::RefreshPr,
-                other => return Err(format!("unknown command {other}")),
-            });
-        }
-        let one = f.value().as_object().filter(|m| m.len() == 1);
-        let Some((op, arg)) = one.and_then(|m| m.iter().next()) else {
-            return Err("a command is a name or {name: arguments}".into());
-        };
-        let arg = Field::of(arg).require_object()?;
-        Ok(match op.as_str() {
-            "create" => Command::Create(NewSession::from_json(arg)?),
-            "archive" => Command::Archive(UserRef::from_json(arg)?),
-            "unarchive" => Command::Unarchive(UserRef::from_json(arg)?),
-            "prompt" => Command::Prompt(PromptInput::from_json(arg)?),
-            "list" => Command::List {
-                kind: arg.named("kind", ListKind::parse)?,
-                page: arg.object("page")?,
-            },
-            "add_participant" => Command::AddParticipant(ParticipantInput::from_json(arg)?),
-            "ws_token" => Command::WsToken(ParticipantInput::from_json(arg)?),
-            "create_pr" => Command::CreatePr {
-                body: arg.string("body")?,
-                caller: PrCaller::from_json(arg.get("caller"))?,
-            },
-            "sandbox" => Command::Sandbox {
-                token: arg.string("token")?,
-                ask: arg.named("ask", SandboxAsk::parse)?,
-            },
-            "webhook" => Command::Webhook {
-                delivery: arg.string("delivery")?,
-                event: crate::webhooks::Event::from_json(arg.get("event"))?,
-            },
-            other => return Err(format!("unknown command {other}")),
-        })
-    }
-}
-
 /// What a sandbox asks of its session with its own token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxAsk {
     /// Only check that the token is the session's sandbox's (before a body is read).
     Authenticate,
@@ -368,7 +269,7 @@ pub enum SandboxAsk {
     ScmCredentials,
 }
 
-crate::session::states::wire_names!(SandboxAsk {
+crate::wire::wire_names!(SandboxAsk {
     Authenticate => "authenticate",
     CommitSigning => "commit_signing",
     Skills => "skills",
@@ -376,7 +277,7 @@ crate::session::states::wire_names!(SandboxAsk {
 });
 
 /// Who asks for a pull request: resolved once by the worker, checked by the session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PrCaller {
     /// The web app, whose service token the worker verified.
@@ -385,23 +286,13 @@ pub enum PrCaller {
     Sandbox(String),
 }
 
-impl FromJson for PrCaller {
-    fn from_json(f: Field) -> Result<Self, String> {
-        match (f.str(), f.get("sandbox").str()) {
-            (Some("service"), _) => Ok(PrCaller::Service),
-            (_, Some(token)) => Ok(PrCaller::Sandbox(token.to_string())),
-            _ => Err("`caller` must be \"service\" or {\"sandbox\": token}".into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn from<T: FromJson>(v: serde_json::Value) -> Result<T, String> {
-        T::from_json(Field::of(&v))
+    fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+        crate::json::read(&v.to_string()).map_err(|e| e.unwrap_or_default())
     }
 
     fn create(v: serde_json::Value) -> Result<NewSession, ApiError> {

@@ -1,16 +1,14 @@
 //! Paging of a session's lists (newest first): a query string becomes a [`Page`], and a
 //! fetched window of rows becomes the answer's `cursor`/`hasMore`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::json::{Field, FromJson};
 
 use crate::session::model::{MessageStatus, EVENT_TYPES};
 
 /// Which paged list to read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListKind {
     Events,
     Messages,
@@ -18,7 +16,7 @@ pub enum ListKind {
     Participants,
 }
 
-crate::session::states::wire_names!(ListKind {
+crate::wire::wire_names!(ListKind {
     Events => "events",
     Messages => "messages",
     Artifacts => "artifacts",
@@ -30,7 +28,7 @@ pub const MAX_LIMIT: u32 = 200;
 
 /// A request for one page: rows strictly older than `cursor` (a row sequence number),
 /// optionally filtered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
     pub cursor: Option<i64>,
@@ -41,21 +39,6 @@ pub struct Page {
     pub message_id: Option<String>,
     /// Messages in this state only.
     pub status: Option<MessageStatus>,
-}
-
-impl FromJson for Page {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(Page {
-            cursor: f.opt_i64("cursor")?,
-            limit: f
-                .opt_i64("limit")?
-                .and_then(|l| u32::try_from(l).ok())
-                .ok_or("`limit` must be a page size")?,
-            event_type: f.opt_string("eventType")?,
-            message_id: f.opt_string("messageId")?,
-            status: f.opt_named("status", MessageStatus::parse)?,
-        })
-    }
 }
 
 impl Default for Page {

@@ -1,5 +1,5 @@
 //! What workerd keeps on a hibernatable socket for us: its attachment, stored as JSON text
-//! (written by serde, read back with `json::FromJson`), and a send of a JavaScript string
+//! (written and read back by serde), and a send of a JavaScript string
 //! made once for many sockets.
 
 use serde::Serialize;
@@ -8,7 +8,7 @@ use worker::js_sys::JsString;
 use worker::{web_sys, WebSocket};
 
 use crate::error::{ApiError, ApiResult};
-use crate::json::{self, FromJson};
+use crate::json;
 
 #[wasm_bindgen]
 extern "C" {
@@ -37,7 +37,7 @@ pub fn attach<T: Serialize>(ws: &WebSocket, value: &T) -> ApiResult<()> {
 }
 
 /// What is stored on the socket, if it is readable as a `T`.
-pub fn attachment<T: FromJson>(ws: &WebSocket) -> Option<T> {
+pub fn attachment<T: serde::de::DeserializeOwned>(ws: &WebSocket) -> Option<T> {
     let text = js(ws).get_attachment().ok()?.as_string()?;
     json::read(&text).ok()
 }

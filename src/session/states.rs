@@ -1,8 +1,6 @@
 //! The typed states of the session's rows (session, sandbox, role, message, artifact) with
 //! their stored names, and the event types the session stores.
 
-use serde::Serialize;
-
 /// Every event type the session stores (what the sandbox sends, and `user_message`).
 pub const EVENT_TYPES: &[&str] = &[
     "user_message",
@@ -29,36 +27,10 @@ pub fn completion_id(message_id: &str) -> String {
     format!("complete:{message_id}")
 }
 
-/// Gives an enum its wire names (the names it is stored, sent and asked for under; the same
-/// as its serde names): `as_str`, `parse` (exact names only) and, for tests, `ALL`.
-macro_rules! wire_names {
-    ($t:ident { $($v:ident => $name:literal),+ $(,)? }) => {
-        impl $t {
-            #[cfg(test)]
-            pub const ALL: &'static [$t] = &[$($t::$v),+];
-
-            /// The wire name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($t::$v => $name),+
-                }
-            }
-
-            /// The value named `name`.
-            pub fn parse(name: &str) -> Option<Self> {
-                match name {
-                    $($name => Some($t::$v),)+
-                    _ => None,
-                }
-            }
-        }
-    };
-}
-pub(crate) use wire_names;
+use crate::wire::wire_names;
 
 /// Where a session stands (changes through `status::transition`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionStatus {
     /// Created, no prompt yet.
     Created,
@@ -84,8 +56,7 @@ wire_names!(SessionStatus {
 });
 
 /// Sandbox states, as stored and as clients see them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxStatus {
     None,
     Spawning,
@@ -128,8 +99,7 @@ impl SandboxStatus {
 }
 
 /// A participant's role in the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Owner,
     Member,
@@ -141,8 +111,7 @@ wire_names!(Role {
 });
 
 /// Where a prompt is in the queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageStatus {
     Pending,
     Processing,
@@ -158,8 +127,7 @@ wire_names!(MessageStatus {
 });
 
 /// What an artifact is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArtifactKind {
     /// A pull request.
     Pr,

@@ -11,35 +11,27 @@ pub mod github;
 pub mod repos_cache;
 pub mod service;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use error::{Failure, VcsError};
 
 /// The version-control provider of a session, a stored credential or a listing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum VcsProvider {
     #[default]
     Bitbucket,
     Github,
 }
 
-impl VcsProvider {
-    /// The wire and storage name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VcsProvider::Bitbucket => "bitbucket",
-            VcsProvider::Github => "github",
-        }
-    }
+crate::wire::wire_names!(VcsProvider {
+    Bitbucket => "bitbucket",
+    Github => "github",
+});
 
-    /// Parses a name given by a caller (case and surrounding space ignored).
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "bitbucket" => Some(VcsProvider::Bitbucket),
-            "github" => Some(VcsProvider::Github),
-            _ => None,
-        }
+impl VcsProvider {
+    /// Reads a name a caller or an operator gave (case and surrounding space ignored).
+    pub fn from_input(s: &str) -> Option<Self> {
+        Self::parse(&s.trim().to_ascii_lowercase())
     }
 
     /// The provider's name for people.
@@ -52,7 +44,7 @@ impl VcsProvider {
 }
 
 /// A repository as `GET /repos` shows it, whatever the provider (and as the cache keeps it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Repo {
     pub id: String,
@@ -63,20 +55,6 @@ pub struct Repo {
     pub description: Option<String>,
     pub private: bool,
     pub default_branch: String,
-}
-
-impl crate::json::FromJson for Repo {
-    fn from_json(f: crate::json::Field) -> Result<Self, String> {
-        Ok(Repo {
-            id: f.string("id")?,
-            owner: f.string("owner")?,
-            name: f.string("name")?,
-            full_name: f.string("fullName")?,
-            description: f.opt_string("description")?,
-            private: f.bool("private").ok_or("`private` must be a boolean")?,
-            default_branch: f.string("defaultBranch")?,
-        })
-    }
 }
 
 /// A user's identity at the provider: the git author of their commits.
@@ -345,7 +323,11 @@ mod tests {
             assert_eq!(VcsProvider::parse(p.as_str()), Some(p));
             assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
         }
-        assert_eq!(VcsProvider::parse(" GitHub "), Some(VcsProvider::Github));
+        assert_eq!(
+            VcsProvider::from_input(" GitHub "),
+            Some(VcsProvider::Github)
+        );
+        assert_eq!(VcsProvider::parse(" GitHub "), None);
         assert_eq!(VcsProvider::parse("gitlab"), None);
     }
 }

@@ -3,7 +3,7 @@
 //! way anything is read from it or written to it ([`Cache`]: the runtime's KV namespace,
 //! text in and out).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 use worker::js_sys::{Object, Promise, Reflect};
 use worker::wasm_bindgen_futures::JsFuture;
@@ -11,7 +11,6 @@ use worker::Env;
 
 use crate::auth::random::sha256_hex;
 use crate::error::{ApiError, ApiResult};
-use crate::json::{Field, FromJson};
 use crate::vcs::VcsProvider;
 
 #[wasm_bindgen]
@@ -94,20 +93,11 @@ pub fn key(provider: VcsProvider, caller: &Caller, repo: Option<&str>) -> String
 }
 
 /// A cached listing and when it was fetched (Unix ms).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cached<T> {
     pub items: T,
     pub cached_at: i64,
-}
-
-impl<T: FromJson> FromJson for Cached<T> {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(Cached {
-            items: T::from_json(f.get("items"))?,
-            cached_at: f.i64("cachedAt")?,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
                 return Err("a pull request event without a pullrequest".into());
             };
             let state = state
-                .or_else(|| pr.get("state").str().and_then(PrState::parse))
+                .or_else(|| pr.get("state").str().and_then(PrState::from_provider))
                 .unwrap_or(PrState::Open);
             pr_event(repo, id, state, updated_on, actor)
         }

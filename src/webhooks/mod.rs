@@ -7,11 +7,11 @@ pub mod bitbucket;
 pub mod github;
 
 use hmac::{Hmac, Mac};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
-use crate::json::{Field, FromJson};
+use crate::json::Field;
 
 /// How long after its own push a push webhook on the session's branch counts as the
 /// session's own (the forge reports the agent's push moments after it completes); the
@@ -39,8 +39,7 @@ pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool
 
 /// A pull request's state as sessions record it (the artifact's `metadata.state`, in the
 /// lowercase the contract already uses for `open`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PrState {
     Open,
     Merged,
@@ -48,18 +47,16 @@ pub enum PrState {
     Closed,
 }
 
-impl PrState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrState::Open => "open",
-            PrState::Merged => "merged",
-            PrState::Declined => "declined",
-            PrState::Closed => "closed",
-        }
-    }
+crate::wire::wire_names!(PrState {
+    Open => "open",
+    Merged => "merged",
+    Declined => "declined",
+    Closed => "closed",
+});
 
+impl PrState {
     /// From a provider's word for it (`OPEN`, `MERGED`, `DECLINED`, `SUPERSEDED`, `closed`).
-    pub fn parse(s: &str) -> Option<PrState> {
+    pub fn from_provider(s: &str) -> Option<PrState> {
         match s.to_ascii_lowercase().as_str() {
             "open" => Some(PrState::Open),
             "merged" => Some(PrState::Merged),
@@ -71,7 +68,7 @@ impl PrState {
 }
 
 /// What the forge says a pull request is now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrUpdate {
     pub state: PrState,
@@ -81,9 +78,8 @@ pub struct PrUpdate {
     pub actor: Option<String>,
 }
 
-/// One delivery, as the session needs it (sent to it written by serde, read back by
-/// [`FromJson`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One delivery, as the session needs it (sent to it, and read there, by serde).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     PullRequest {
@@ -98,40 +94,6 @@ pub enum Event {
         branches: Vec<String>,
         actor: Option<String>,
     },
-}
-
-impl FromJson for PrUpdate {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(PrUpdate {
-            state: f.named("state", PrState::parse)?,
-            updated_at: f.i64("updatedAt")?,
-            actor: f.opt_string("actor")?,
-        })
-    }
-}
-
-impl FromJson for Event {
-    fn from_json(f: Field) -> Result<Self, String> {
-        let pr = f.get("pull_request");
-        if !pr.is_absent() {
-            let pr = pr.require_object()?;
-            return Ok(Event::PullRequest {
-                repo: pr.string("repo")?,
-                number: pr.uint("number").ok_or("`number` must be a PR number")?,
-                update: pr.object("update")?,
-            });
-        }
-        let push = f.get("push").require_object()?;
-        Ok(Event::Push {
-            repo: push.string("repo")?,
-            branches: push
-                .get("branches")
-                .items()
-                .map(|b| b.str().map(str::to_string).ok_or("a branch is a string"))
-                .collect::<Result<_, _>>()?,
-            actor: push.opt_string("actor")?,
-        })
-    }
 }
 
 /// What a delivery was.
@@ -180,7 +142,7 @@ pub fn apply(metadata: &Value, update: &PrUpdate) -> Option<Value> {
     let state = metadata
         .get("state")
         .and_then(Value::as_str)
-        .and_then(PrState::parse);
+        .and_then(PrState::from_provider);
     match last {
         Some(at) if update.updated_at < at => return None,
         Some(at) if update.updated_at == at && state == Some(update.state) => return None,
@@ -311,9 +273,9 @@ mod tests {
 
     #[test]
     fn states_from_provider_words() {
-        assert_eq!(PrState::parse("MERGED"), Some(PrState::Merged));
-        assert_eq!(PrState::parse("SUPERSEDED"), Some(PrState::Closed));
-        assert_eq!(PrState::parse("open"), Some(PrState::Open));
-        assert_eq!(PrState::parse("draft"), None);
+        assert_eq!(PrState::from_provider("MERGED"), Some(PrState::Merged));
+        assert_eq!(PrState::from_provider("SUPERSEDED"), Some(PrState::Closed));
+        assert_eq!(PrState::from_provider("open"), Some(PrState::Open));
+        assert_eq!(PrState::from_provider("draft"), None);
     }
 }

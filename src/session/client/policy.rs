@@ -1,9 +1,8 @@
 //! What the session remembers about each client socket across hibernation (its
 //! attachment), and the pure rules for client sockets: subscription deadline and token age.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::json::{Field, FromJson};
 use crate::session::client::protocol::PresenceStatus;
 
 /// A client must subscribe within this long after connecting (else close 4008).
@@ -25,7 +24,7 @@ pub const HISTORY_INTERVAL_MS: i64 = 200;
 pub const CLIENT_TAG: &str = "client";
 
 /// Kept on each client socket as its attachment (`session::socket`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClientAttachment {
     pub connected_at: i64,
@@ -34,28 +33,13 @@ pub struct ClientAttachment {
     pub client_id: Option<String>,
     /// The participant's display name (set on subscribe).
     pub name: Option<String>,
+    #[serde(default)]
     pub presence: PresenceStatus,
     /// When this socket last said something.
+    #[serde(default)]
     pub last_seen: i64,
     /// When this socket last fetched history.
     pub last_history_at: Option<i64>,
-}
-
-impl FromJson for ClientAttachment {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(ClientAttachment {
-            connected_at: f.i64("connectedAt")?,
-            participant_id: f.opt_string("participantId")?,
-            user_id: f.opt_string("userId")?,
-            client_id: f.opt_string("clientId")?,
-            name: f.opt_string("name")?,
-            presence: f
-                .opt_named("presence", PresenceStatus::parse)?
-                .unwrap_or_default(),
-            last_seen: f.opt_i64("lastSeen")?.unwrap_or(0),
-            last_history_at: f.opt_i64("lastHistoryAt")?,
-        })
-    }
 }
 
 impl ClientAttachment {

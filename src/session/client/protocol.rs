@@ -43,8 +43,7 @@ pub enum ClientMessage {
 }
 
 /// A participant's presence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PresenceStatus {
     #[default]
     Active,
@@ -52,7 +51,7 @@ pub enum PresenceStatus {
     Away,
 }
 
-crate::session::states::wire_names!(PresenceStatus {
+crate::wire::wire_names!(PresenceStatus {
     Active => "active",
     Idle => "idle",
     Away => "away",

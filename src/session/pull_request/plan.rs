@@ -1,31 +1,19 @@
 //! `POST /sessions/{id}/pr` as pure decisions: the request and its validation, the branch
 //! names it implies, the description, and how a provider's failure reaches the caller.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::json::{Field, FromJson};
 use crate::validate;
 use crate::vcs::{Failure, VcsError};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PrInput {
     pub title: String,
     pub body: String,
     pub base_branch: Option<String>,
     pub head_branch: Option<String>,
-}
-
-impl FromJson for PrInput {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(PrInput {
-            title: f.string("title")?,
-            body: f.string("body")?,
-            base_branch: f.opt_string("baseBranch")?,
-            head_branch: f.opt_string("headBranch")?,
-        })
-    }
 }
 
 impl PrInput {

@@ -129,7 +129,7 @@ pub async fn refresh(ctx: &Ctx) -> ApiResult<Response> {
             return Err(e.into());
         }
     };
-    let state = PrState::parse(&pr.state).ok_or_else(|| {
+    let state = PrState::from_provider(&pr.state).ok_or_else(|| {
         ApiError::new(
             502,
             "upstream_invalid",

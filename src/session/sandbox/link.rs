@@ -10,7 +10,6 @@ use crate::auth::service_token;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
-use crate::json::{Field, FromJson};
 use crate::session::ctx::Ctx;
 use crate::session::sandbox::auth;
 use crate::session::sandbox::policy::Status;
@@ -21,20 +20,11 @@ use crate::session::socket;
 pub const SANDBOX_TAG: &str = "sandbox";
 
 /// The attachment of the sandbox's socket.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SandboxAttachment {
     pub sandbox_id: String,
     pub connected_at: i64,
-}
-
-impl FromJson for SandboxAttachment {
-    fn from_json(f: Field) -> Result<Self, String> {
-        Ok(SandboxAttachment {
-            sandbox_id: f.string("sandboxId")?,
-            connected_at: f.i64("connectedAt")?,
-        })
-    }
 }
 
 fn attachment(ws: &WebSocket) -> Option<SandboxAttachment> {

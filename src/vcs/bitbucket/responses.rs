@@ -47,13 +47,16 @@ fn page<T>(
 ) -> Result<Page<T>, Failure> {
     let body = ok_json(resp, false)?;
     let raw = Field::of(&body);
+    // A `next` of another type must not end a listing early, as if it were the last page.
+    let next = raw.need_text("next").map_err(Failure::Parse)?;
+    let values = raw
+        .need_items("values")
+        .map_err(Failure::Parse)?
+        .map(item)
+        .collect::<Result<_, _>>()?;
     Ok(Page {
-        values: raw
-            .get("values")
-            .items()
-            .map(item)
-            .collect::<Result<_, _>>()?,
-        next: raw.text("next").filter(|n| !n.is_empty()),
+        values,
+        next: next.filter(|n| !n.is_empty()).map(str::to_string),
     })
 }
 
@@ -226,6 +229,20 @@ mod tests {
         assert_eq!(p2.next, None);
         let empty = repos(&ok("repos_empty.json")).unwrap();
         assert!(empty.values.is_empty() && empty.next.is_none());
+    }
+
+    #[test]
+    fn a_mistyped_next_or_values_is_an_error_not_the_last_page() {
+        for body in [
+            r#"{"values":[],"next":{"href":"https://api.bitbucket.org/2.0/x?page=2"}}"#,
+            r#"{"values":[],"next":2}"#,
+            r#"{"values":{},"next":null}"#,
+        ] {
+            let got = repos(&HttpResponse::new(200, body));
+            assert!(matches!(got, Err(Failure::Parse(_))), "{body}: {got:?}");
+        }
+        let last = repos(&HttpResponse::new(200, r#"{"values":[],"next":null}"#)).unwrap();
+        assert_eq!(last.next, None);
     }
 
     #[test]
