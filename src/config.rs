@@ -1,4 +1,4 @@
-//! Reading configuration from the environment: secrets and vars by the names of DESIGN.md.
+//! Reading configuration from the environment: secrets and vars by the names docs/design.md §3 lists.
 
 use worker::Env;
 

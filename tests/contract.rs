@@ -1,4 +1,4 @@
-//! CONTRACT.md end to end through `wrangler dev`: Open-Inspect's three clients as the
+//! docs/contract.md end to end through `wrangler dev`: Open-Inspect's three clients as the
 //! contract describes them — the web app's server calls and its browser WebSocket, the
 //! 4eed8e752 sandbox bridge, and the newer runtime (credential helper, commit signing,
 //! skills, new events). This binary's worker has a Bitbucket bot configured.

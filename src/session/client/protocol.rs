@@ -1,4 +1,4 @@
-//! The client side of the WebSocket protocol (CONTRACT.md §3): what clients send to the
+//! The client side of the WebSocket protocol (docs/contract.md §3): what clients send to the
 //! session and what the session sends back. Text frames of JSON tagged by `type`. Events
 //! travel as the raw JSON the sandbox (or the session) wrote, never re-encoded.
 

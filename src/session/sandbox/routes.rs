@@ -1,4 +1,4 @@
-//! The routes a sandbox calls with its own token (CONTRACT.md §4, the newer runtime): commit
+//! The routes a sandbox calls with its own token (docs/contract.md §2.6, the newer runtime): commit
 //! signing (off), its skills manifest (empty), and fresh git credentials for the session's
 //! repository (the git credential helper). Bound to this session's current sandbox.
 
