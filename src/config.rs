@@ -1,4 +1,5 @@
-//! Reading configuration from the environment: secrets and vars by the names docs/design.md §3 lists.
+//! Reading configuration from the environment: secrets and vars by the names that
+//! docs/design.md §3 lists.
 
 use worker::Env;
 

@@ -1,6 +1,7 @@
-//! The routes a sandbox calls with its own token (docs/contract.md §2.6, the newer runtime): commit
-//! signing (off), its skills manifest (empty), and fresh git credentials for the session's
-//! repository (the git credential helper). Bound to this session's current sandbox.
+//! The routes a sandbox calls with its own token (docs/contract.md §2.6, the newer
+//! runtime): commit signing (off), its skills manifest (empty), and fresh git credentials for
+//! the session's repository (the git credential helper). Bound to this session's current
+//! sandbox.
 
 use worker::Response;
 
