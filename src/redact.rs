@@ -12,7 +12,7 @@ pub fn clean(text: &str, secrets: &[&str], max: usize) -> String {
             out = out.replace(s, "***");
         }
         // The same secret percent-encoded, as it stands in a remote URL.
-        let encoded: String = form_urlencoded::byte_serialize(s.as_bytes()).collect();
+        let encoded: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
         if encoded != *s && out.contains(&encoded) {
             out = out.replace(&encoded, "***");
         }
