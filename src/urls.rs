@@ -105,6 +105,13 @@ fn escape_percent(text: &str) -> String {
     text.replace('%', "%25")
 }
 
+/// `text` as [`Base::with_credentials`] writes a secret into a URL's userinfo.
+pub fn userinfo(text: &str) -> String {
+    let url = Base::parse("http://h").and_then(|b| b.with_credentials("", text, &[]));
+    url.and_then(|u| u.password().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// The origin of a request URL, `scheme://host[:port]` (a default port left out); `None`
 /// unless it is an `http(s)` URL.
 pub fn origin(url: &Url) -> Option<String> {
@@ -229,6 +236,7 @@ mod tests {
         assert_eq!(url.host_str(), Some("h"));
         assert_eq!(url.path(), "/git/ws/r.git");
         assert_eq!(base("https://h").with_credentials("x", "y", &[".."]), None);
+        assert_eq!(userinfo("@:/?#% ~!"), "%40%3A%2F%3F%23%25%20~!");
     }
 
     /// What `http::incoming::Incoming` reads of a request URL, through `Url` itself.
