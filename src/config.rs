@@ -158,8 +158,8 @@ pub fn git_url(env: &Env, provider: VcsProvider) -> String {
 
 /// The git host of a provider (its git URL's host name).
 pub fn git_host(env: &Env, provider: VcsProvider) -> String {
-    crate::urls::host(&git_url(env, provider))
-        .map(str::to_string)
+    crate::urls::Base::parse(&git_url(env, provider))
+        .and_then(|url| url.url().host_str().map(str::to_string))
         .unwrap_or_else(|| match provider {
             VcsProvider::Bitbucket => "bitbucket.org".into(),
             VcsProvider::Github => "github.com".into(),

@@ -11,10 +11,12 @@ pub fn clean(text: &str, secrets: &[&str], max: usize) -> String {
         if out.contains(s) {
             out = out.replace(s, "***");
         }
-        // The same secret percent-encoded, as it stands in a remote URL.
-        let encoded: String = form_urlencoded::byte_serialize(s.as_bytes()).collect();
-        if encoded != *s && out.contains(&encoded) {
-            out = out.replace(&encoded, "***");
+        // The same secret percent-encoded, as it stands in a remote URL or in a form.
+        let form = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
+        for encoded in [crate::urls::userinfo(s), form] {
+            if encoded != *s && out.contains(&encoded) {
+                out = out.replace(&encoded, "***");
+            }
         }
     }
     if out.chars().count() > max {
@@ -36,6 +38,9 @@ mod tests {
         );
         let encoded = "https://x-token-auth:a%2Fb%3Dcdefgh@host";
         assert!(!clean(encoded, &["a/b=cdefgh"], 500).contains("cdefgh"));
+        // As the remote URL encodes it ('~' and '!' stay, '%' and ' ' do not).
+        let remote = "https://x-token-auth:a%2Fb~c!d%25e%20fgh@host";
+        assert!(!clean(remote, &["a/b~c!d%e fgh"], 500).contains("fgh"));
         assert_eq!(clean("short", &["abc"], 500), "short");
         assert_eq!(clean(&"x".repeat(10), &[], 4), "xxxx…");
     }

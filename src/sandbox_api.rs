@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::auth::service_token;
 use crate::json::{self, Field};
 use crate::upstream::http::{HttpRequest, HttpResponse};
+use crate::urls::Base;
 
 /// The body of `POST {SANDBOX_API_URL}/sandboxes`.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -35,19 +36,23 @@ impl std::fmt::Debug for SpawnRequest {
     }
 }
 
-pub fn spawn(api_url: &str, secret: &str, now_ms: i64, body: &SpawnRequest) -> HttpRequest {
-    let url = format!("{}/sandboxes", api_url.trim_end_matches('/'));
+/// `POST {SANDBOX_API_URL}/sandboxes`, signed with the shared secret; `None` when
+/// `api_url` is no base URL ([`Base::parse`]).
+pub fn spawn(api_url: &str, secret: &str, now_ms: i64, body: &SpawnRequest) -> Option<HttpRequest> {
+    let url = Base::parse(api_url)?.join(&["sandboxes"], &[]).ok()?;
     let json = serde_json::to_string(body).unwrap_or_default();
-    HttpRequest::post(url, "application/json", json)
-        .bearer(&service_token::sign(secret.as_bytes(), now_ms))
+    Some(
+        HttpRequest::post(url, "application/json", json)
+            .bearer(&service_token::sign(secret.as_bytes(), now_ms)),
+    )
 }
 
 /// `DELETE {SANDBOX_API_URL}/sandboxes/{id}`: ends a sandbox at the provider (its id there,
-/// else ours), signed like a spawn.
-pub fn stop(api_url: &str, secret: &str, now_ms: i64, id: &str) -> HttpRequest {
-    let mut url = format!("{}/sandboxes/", api_url.trim_end_matches('/'));
-    url.extend(form_urlencoded::byte_serialize(id.as_bytes()));
-    HttpRequest::delete(url).bearer(&service_token::sign(secret.as_bytes(), now_ms))
+/// else ours), signed like a spawn; `None` when `api_url` is no base URL or `id` is no path
+/// segment.
+pub fn stop(api_url: &str, secret: &str, now_ms: i64, id: &str) -> Option<HttpRequest> {
+    let url = Base::parse(api_url)?.join(&["sandboxes", id], &[]).ok()?;
+    Some(HttpRequest::delete(url).bearer(&service_token::sign(secret.as_bytes(), now_ms)))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +131,7 @@ mod tests {
 
     #[test]
     fn spawn_request_is_signed_and_complete() {
-        let r = spawn("http://p/api/", "k", 1_000, &body());
+        let r = spawn("http://p/api/", "k", 1_000, &body()).unwrap();
         assert_eq!(r.url, "http://p/api/sandboxes");
         let auth = r
             .header_value("authorization")
@@ -157,11 +162,14 @@ mod tests {
 
     #[test]
     fn stop_request_is_signed_and_names_the_sandbox() {
-        let r = stop("http://p/api/", "k", 1_000, "prov/1");
+        let r = stop("http://p/api/", "k", 1_000, "prov/1").unwrap();
         assert_eq!(r.method, crate::upstream::http::Method::Delete);
         assert_eq!(r.url, "http://p/api/sandboxes/prov%2F1");
         let auth = r.header_value("authorization").unwrap();
         assert!(service_token::verify(b"k", auth.strip_prefix("Bearer ").unwrap(), 1_000).is_ok());
+        assert!(stop("http://p/api", "k", 1_000, "..").is_none());
+        assert!(stop("p/api", "k", 1_000, "prov").is_none());
+        assert!(spawn("p/api", "k", 1_000, &body()).is_none());
     }
 
     #[test]

@@ -1,210 +1,262 @@
-//! The few URL operations the control plane needs, done on URL text without a URL parser
-//! (the `url` crate was a twelfth of the gzipped upload): the origin and query of a request
-//! URL as the runtime serialized it, an API base joined with encoded path segments and a
-//! query, whether a link an API gave us stays under that base, and a git remote with
-//! credentials. Encoding follows the WHATWG URL standard's percent-encode sets
-//! (`percent-encoding`, `form_urlencoded`: the `url` crate's own parts).
+//! URL handling over `url::Url` (the WHATWG URL standard): a configured base URL (a
+//! provider's API or OAuth endpoint, a git host, the sandbox provider) parsed and checked
+//! once, path segments and a query appended under it, whether a link an API gave us stays
+//! under it, a git remote with credentials, and the origin of a request. Pure functions and
+//! types, no I/O.
 
-use std::borrow::Cow;
+use url::Url;
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+/// A configured base URL: `http(s)`, with a host, and without credentials, query or
+/// fragment (each would be sent along with every call made under it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Base(Url);
 
-/// The WHATWG path percent-encode set.
-const PATH: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
+/// A path segment a URL cannot carry as it is: `.` and `..` (the URL parser resolves them,
+/// as would the server), and any with an ASCII tab or newline (the parser drops those, which
+/// can make a dot segment of what remains).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uncarried(pub String);
 
-/// A path segment: the path set, `/` and `%` (a segment never splits, never decodes).
-const SEGMENT: &AsciiSet = &PATH.add(b'/').add(b'%');
-
-/// The WHATWG userinfo percent-encode set.
-const USERINFO: &AsciiSet = &PATH
-    .add(b'/')
-    .add(b':')
-    .add(b';')
-    .add(b'=')
-    .add(b'@')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'|');
-
-/// `(scheme://, authority, rest)` of an absolute `http(s)` URL with a host; `None` otherwise.
-fn split(url: &str) -> Option<(&str, &str, &str)> {
-    let after = ["https://", "http://"]
-        .into_iter()
-        .find_map(|s| url.get(..s.len()).filter(|p| p.eq_ignore_ascii_case(s)))?;
-    let rest = &url[after.len()..];
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..end];
-    if authority.is_empty() || authority.contains(['@', ' ', '\\']) {
-        return None;
-    }
-    Some((after, authority, &rest[end..]))
-}
-
-/// The origin of a request URL as the runtime serialized it (`scheme://host[:port]`).
-pub fn origin(url: &str) -> Option<String> {
-    let (scheme, authority, _) = split(url)?;
-    Some(format!("{scheme}{authority}"))
-}
-
-/// The path of a request URL as the runtime serialized it (`/` when it has none); empty
-/// when `url` is no `http(s)` URL with a host.
-pub fn path(url: &str) -> &str {
-    let Some((_, _, rest)) = split(url) else {
-        return "";
-    };
-    match &rest[..rest.find(['?', '#']).unwrap_or(rest.len())] {
-        "" => "/",
-        path => path,
+impl std::fmt::Display for Uncarried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no such name: {:?}", self.0)
     }
 }
 
-/// The decoded query pairs of a URL (`application/x-www-form-urlencoded`, as `URLSearchParams`
-/// reads them).
-pub fn query_pairs(url: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-    let url = url.split('#').next().unwrap_or_default();
-    let query = url.split_once('?').map_or("", |(_, q)| q);
-    form_urlencoded::parse(query.as_bytes())
+fn carried(segment: &str) -> bool {
+    !matches!(segment, "." | "..") && !segment.contains(['\t', '\n', '\r'])
 }
 
-/// The host of a URL, without port or credentials.
-pub fn host(url: &str) -> Option<&str> {
-    let (_, authority, _) = split(url)?;
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => &authority[..v6.find(']')? + 2],
-        None => authority.split(':').next()?,
-    };
-    (!host.is_empty()).then_some(host)
-}
-
-/// `{base}/{segments...}` with each segment percent-encoded, plus query pairs; `None` when
-/// `base` is no `http(s)` URL with a host (or already has a query).
-pub fn join(base: &str, segments: &[&str], query: &[(&str, &str)]) -> Option<String> {
-    let (_, _, rest) = split(base)?;
-    if rest.contains(['?', '#']) {
-        return None;
+impl Base {
+    /// `text` as a base URL; `None` when it is no absolute `http(s)` URL with a host, or it
+    /// has credentials, a query or a fragment.
+    pub fn parse(text: &str) -> Option<Self> {
+        let url = Url::parse(text).ok()?;
+        let plain = matches!(url.scheme(), "http" | "https")
+            && url.has_host()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.query().is_none()
+            && url.fragment().is_none();
+        plain.then_some(Self(url))
     }
-    let mut url = base.trim_end_matches('/').to_string();
-    for s in segments {
-        url.push('/');
-        url.extend(utf8_percent_encode(s, SEGMENT));
+
+    /// The base as a URL.
+    pub fn url(&self) -> &Url {
+        &self.0
     }
-    if !query.is_empty() {
-        url.push('?');
-        url.push_str(
-            &form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(query)
-                .finish(),
-        );
+
+    /// The base's path segments, without the empty one a trailing slash leaves.
+    fn segments(&self) -> impl Iterator<Item = &str> {
+        let path = self.0.path();
+        path.strip_suffix('/').unwrap_or(path).split('/').skip(1)
     }
-    Some(url)
+
+    /// `{base}/{segments...}?{query}`: each segment percent-encoded (`/` and `%` included,
+    /// so a segment never splits or decodes), appended under the base's path (`…/2.0` and
+    /// `user` make `…/2.0/user`), and the query form-encoded (none when `query` is empty).
+    pub fn join(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, Uncarried> {
+        if let Some(s) = segments.iter().find(|s| !carried(s)) {
+            return Err(Uncarried(s.to_string()));
+        }
+        let mut url = self.0.clone();
+        // Always `Ok`: an `http(s)` URL has a path to extend.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url)
+    }
+
+    /// Whether `link` (a next-page link an API gave us) stays under the base, so a token is
+    /// only ever sent back to the API itself: the same origin, no credentials, and the
+    /// base's path segments a prefix of the link's (both as parsed, dot segments resolved:
+    /// `…/2.0/../evil` is not under `…/2.0`, nor is `…/2.0x`).
+    pub fn within(&self, link: &Url) -> bool {
+        let mut path = link.path_segments().into_iter().flatten();
+        link.origin() == self.0.origin()
+            && link.username().is_empty()
+            && link.password().is_none()
+            && self.segments().all(|s| path.next() == Some(s))
+    }
+
+    /// `link` parsed, if it is an absolute URL [`Base::within`] the base: the URL to call
+    /// (dot segments resolved, as checked).
+    pub fn link_within(&self, link: &str) -> Option<Url> {
+        Url::parse(link).ok().filter(|url| self.within(url))
+    }
+
+    /// [`Base::join`] of `segments`, with `user:secret@` before the host (each
+    /// percent-encoded as URL userinfo, `%` included); `None` when a segment cannot be
+    /// carried.
+    pub fn with_credentials(&self, user: &str, secret: &str, segments: &[&str]) -> Option<Url> {
+        let mut url = self.join(segments, &[]).ok()?;
+        url.set_username(&escape_percent(user)).ok()?;
+        url.set_password(Some(&escape_percent(secret))).ok()?;
+        Some(url)
+    }
 }
 
-/// Whether `link` (a next-page link an API gave us) stays on `base`'s origin and under its
-/// path, so a token is only ever sent back to the API itself: `link` must begin with `base`
-/// and then a path separator or a query (a prefix of the text, so nothing can hide a host).
-pub fn within(base: &str, link: &str) -> bool {
-    let base = base.trim_end_matches('/');
-    split(base).is_some()
-        && link
-            .strip_prefix(base)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+/// `%` as `%25`: the userinfo setters leave a `%` as it is (the WHATWG userinfo set lacks
+/// it), and git would decode `%41` in a password to `A`.
+fn escape_percent(text: &str) -> String {
+    text.replace('%', "%25")
 }
 
-/// `git_url` with `user:secret@` before its host and the path segments after it (each
-/// percent-encoded as userinfo or segment); `None` when `git_url` is no `http(s)` URL.
-pub fn with_credentials(
-    git_url: &str,
-    user: &str,
-    secret: &str,
-    segments: &[&str],
-) -> Option<String> {
-    let (scheme, authority, _) = split(git_url)?;
-    let base = join(git_url, segments, &[])?;
-    let rest = &base[scheme.len() + authority.len()..];
-    Some(format!(
-        "{scheme}{}:{}@{authority}{rest}",
-        utf8_percent_encode(user, USERINFO),
-        utf8_percent_encode(secret, USERINFO)
-    ))
+/// `text` as [`Base::with_credentials`] writes a secret into a URL's userinfo.
+pub fn userinfo(text: &str) -> String {
+    let url = Base::parse("http://h").and_then(|b| b.with_credentials("", text, &[]));
+    url.and_then(|u| u.password().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// The origin of a request URL, `scheme://host[:port]` (a default port left out); `None`
+/// unless it is an `http(s)` URL.
+pub fn origin(url: &Url) -> Option<String> {
+    matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn urls_are_joined_encoded_and_kept_on_the_api() {
-        assert_eq!(
-            join("http://h:9/2.0/", &["a b", "../c"], &[("q", "x=1")]).as_deref(),
-            Some("http://h:9/2.0/a%20b/..%2Fc?q=x%3D1")
-        );
-        assert_eq!(
-            join("https://api.github.com", &["repos", "o", "n"], &[]).as_deref(),
-            Some("https://api.github.com/repos/o/n")
-        );
-        assert_eq!(join("not a url", &["a"], &[]), None);
-        assert_eq!(join("https://user@h/x", &["a"], &[]), None);
-        assert!(within("http://h:9/2.0", "http://h:9/2.0/x?page=2"));
-        assert!(within("http://h:9/2.0/", "http://h:9/2.0?page=2"));
-        assert!(!within("http://h:9/2.0", "http://h:10/2.0/x"));
-        assert!(!within("http://h:9/2.0", "https://evil.example/2.0/x"));
-        assert!(!within("http://h:9/2.0", "http://h:9/other"));
-        assert!(!within("http://h:9/2.0", "http://h:9/2.0x/y"));
-        assert!(!within("http://h:9", "http://h:9@evil.example/x"));
-        assert!(!within("http://h:9", "http://h:90/x"));
-        assert!(within("http://h:9", "http://h:9/user/repos?page=2"));
+    fn base(text: &str) -> Base {
+        Base::parse(text).unwrap()
+    }
+
+    fn join(base_url: &str, segments: &[&str], query: &[(&str, &str)]) -> String {
+        base(base_url).join(segments, query).unwrap().into()
+    }
+
+    fn within(base_url: &str, link: &str) -> bool {
+        base(base_url).within(&Url::parse(link).unwrap())
     }
 
     #[test]
+    fn only_plain_http_urls_are_bases() {
+        for bad in [
+            "not a url",
+            "bitbucket.org",
+            "ftp://h/x",
+            "https://user@h/x",
+            "https://u:p@h/x",
+            "https://h/x?q=1",
+            "https://h/x#f",
+            "mailto:a@b",
+        ] {
+            assert_eq!(Base::parse(bad), None, "{bad}");
+        }
+        let b = base("https://api.bitbucket.org/2.0");
+        assert_eq!(b.url().host_str(), Some("api.bitbucket.org"));
+        assert_eq!(base("http://[::1]:9/x").url().host_str(), Some("[::1]"));
+        assert_eq!(
+            base("http://127.0.0.1:9/").url().host_str(),
+            Some("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn segments_are_appended_under_the_base_and_encoded() {
+        assert_eq!(
+            join("http://h:9/2.0/", &["a b", "../c"], &[("q", "x=1")]),
+            "http://h:9/2.0/a%20b/..%2Fc?q=x%3D1"
+        );
+        assert_eq!(
+            join("https://api.bitbucket.org/2.0", &["user", "emails"], &[]),
+            "https://api.bitbucket.org/2.0/user/emails"
+        );
+        assert_eq!(
+            join("https://api.github.com", &["repos", "o", "n"], &[]),
+            "https://api.github.com/repos/o/n"
+        );
+        assert_eq!(
+            join("http://h/a", &["%2e%2e", "x\\y", "é?#"], &[]),
+            "http://h/a/%252e%252e/x%5Cy/%C3%A9%3F%23"
+        );
+        for bad in [".", "..", ".\t.", "a\nb"] {
+            assert_eq!(
+                base("http://h/2.0").join(&["x", bad], &[]),
+                Err(Uncarried(bad.into())),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn links_stay_under_the_api() {
+        assert!(within("http://h:9/2.0", "http://h:9/2.0/x?page=2"));
+        assert!(within("http://h:9/2.0/", "http://h:9/2.0?page=2"));
+        assert!(within("http://h:9/2.0", "http://H:9/2.0/x"));
+        assert!(within("https://h/2.0", "https://h:443/2.0/x"));
+        assert!(within("http://h:9", "http://h:9/user/repos?page=2"));
+        // Another origin.
+        assert!(!within("http://h:9/2.0", "http://h:10/2.0/x"));
+        assert!(!within("http://h:9/2.0", "https://h:9/2.0/x"));
+        assert!(!within("http://h:9/2.0", "https://evil.example/2.0/x"));
+        assert!(!within("http://h:9", "http://h:9@evil.example/x"));
+        assert!(!within("http://h:9", "http://h:90/x"));
+        // Credentials.
+        assert!(!within("http://h:9/2.0", "http://u:p@h:9/2.0/x"));
+        // Not a path-segment prefix.
+        assert!(!within("http://h:9/2.0", "http://h:9/other"));
+        assert!(!within("http://h:9/2.0", "http://h:9/2.0x/y"));
+        assert!(!within("http://h:9/2.0", "http://h:9/"));
+        // Dot segments, plain or encoded, are resolved before the comparison.
+        assert!(!within("https://api/2.0", "https://api/2.0/../evil"));
+        assert!(!within("https://api/2.0", "https://api/2.0/%2E%2e/evil"));
+        assert!(within("https://api/2.0", "https://api/2.0/x/../y"));
+        assert!(within("https://api/2.0", "https://api/x/../2.0/y"));
+    }
+
+    #[test]
+    fn credentials_are_encoded_as_userinfo() {
+        let remote = |git_url: &str, user: &str, secret: &str| -> String {
+            base(git_url)
+                .with_credentials(user, secret, &["ws", "r.git"])
+                .unwrap()
+                .into()
+        };
+        assert_eq!(
+            remote("https://bitbucket.org", "agent@bot", "t/o:k@en"),
+            "https://agent%40bot:t%2Fo%3Ak%40en@bitbucket.org/ws/r.git"
+        );
+        assert_eq!(
+            remote("http://127.0.0.1:9/", "x", "y"),
+            "http://x:y@127.0.0.1:9/ws/r.git"
+        );
+        let url = base("https://h/git")
+            .with_credentials("a:b/c@d", "@:/?#%", &["ws", "r.git"])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://a%3Ab%2Fc%40d:%40%3A%2F%3F%23%25@h/git/ws/r.git"
+        );
+        assert_eq!(url.host_str(), Some("h"));
+        assert_eq!(url.path(), "/git/ws/r.git");
+        assert_eq!(base("https://h").with_credentials("x", "y", &[".."]), None);
+        assert_eq!(userinfo("@:/?#% ~!"), "%40%3A%2F%3F%23%25%20~!");
+    }
+
+    /// What `http::incoming::Incoming` reads of a request URL, through `Url` itself.
+    #[test]
     fn request_urls() {
         let u = "https://cp.example:8443/sessions?limit=5&status=active&x=a%20b+c#frag";
-        assert_eq!(origin(u).as_deref(), Some("https://cp.example:8443"));
-        let pairs: Vec<(String, String)> = query_pairs(u)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
+        let u = Url::parse(u).unwrap();
+        assert_eq!(origin(&u).as_deref(), Some("https://cp.example:8443"));
+        let pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
         assert_eq!(
             pairs,
             [("limit", "5"), ("status", "active"), ("x", "a b c")]
                 .map(|(k, v)| (k.to_string(), v.to_string()))
         );
-        assert_eq!(query_pairs("http://h/x").count(), 0);
-        assert_eq!(path(u), "/sessions");
+        assert_eq!(u.path(), "/sessions");
+        let path = |text: &str| Url::parse(text).unwrap().path().to_string();
         assert_eq!(path("http://h:1/a/b%2F/c#x?y"), "/a/b%2F/c");
         assert_eq!(path("http://h?q=/x"), "/");
-        assert_eq!(path("not a url"), "");
-        assert_eq!(host("http://127.0.0.1:9/"), Some("127.0.0.1"));
-        assert_eq!(host("https://bitbucket.org"), Some("bitbucket.org"));
-        assert_eq!(host("http://[::1]:9/x"), Some("[::1]"));
-        assert_eq!(host("bitbucket.org"), None);
-    }
-
-    #[test]
-    fn credentials_are_encoded_as_userinfo() {
-        assert_eq!(
-            with_credentials(
-                "https://bitbucket.org",
-                "agent@bot",
-                "t/o:k@en",
-                &["ws", "r.git"]
-            )
-            .as_deref(),
-            Some("https://agent%40bot:t%2Fo%3Ak%40en@bitbucket.org/ws/r.git")
-        );
-        assert_eq!(
-            with_credentials("http://127.0.0.1:9/", "x", "y", &["ws", "r.git"]).as_deref(),
-            Some("http://x:y@127.0.0.1:9/ws/r.git")
-        );
-        assert_eq!(with_credentials("ftp://h", "x", "y", &[]), None);
+        let u = Url::parse("https://cp.example:443/x").unwrap();
+        assert_eq!(origin(&u).as_deref(), Some("https://cp.example"));
+        assert_eq!(origin(&Url::parse("data:text/plain,x").unwrap()), None);
     }
 }

@@ -20,12 +20,12 @@ pub async fn create(req: Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
     let ns = edge.env.durable_object("SESSION")?;
     let session_id = ns.unique_id()?.to_string();
     let mut new = body.into_new(session_id.clone(), config::default_provider(edge.env))?;
-    new.control_plane_url = urls::origin(&req.url());
+    new.control_plane_url = req.url().as_ref().and_then(urls::origin);
     session_call::call(edge, &session_id, &Command::Create(new)).await
 }
 
 pub async fn list(req: &Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
-    let query = index::ListQuery::from_query(urls::query_pairs(&req.url()))?;
+    let query = index::ListQuery::from_query(req.query_pairs())?;
     respond::json(200, &index::list(&edge.env.d1("DB")?, &query).await?)
 }
 
@@ -70,7 +70,7 @@ pub async fn list_of(
     id: &str,
     kind: ListKind,
 ) -> ApiResult<Response> {
-    let page = Page::from_query(kind, urls::query_pairs(&req.url()))?;
+    let page = Page::from_query(kind, req.query_pairs())?;
     session_call::call(edge, id, &Command::List { kind, page }).await
 }
 

@@ -262,7 +262,8 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> ApiResult<ListQuery> {
-        ListQuery::from_query(crate::urls::query_pairs(&format!("http://x/sessions{s}")))
+        let url = url::Url::parse(&format!("http://x/sessions{s}")).unwrap();
+        ListQuery::from_query(url.query_pairs())
     }
 
     #[test]

@@ -40,8 +40,10 @@ impl SessionObject {
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Err(ApiError::no_route());
         }
-        let is_sandbox =
-            crate::urls::query_pairs(&req.url()).any(|(k, v)| k == "type" && v == "sandbox");
+        let is_sandbox = req
+            .query_pairs()
+            .iter()
+            .any(|(k, v)| k == "type" && v == "sandbox");
         if is_sandbox {
             return sandbox_link::accept(ctx, &req);
         }

@@ -44,6 +44,13 @@ pub enum Failure {
     Config(&'static str),
 }
 
+/// A name no URL path can carry (`..`) names nothing at the provider.
+impl From<crate::urls::Uncarried> for Failure {
+    fn from(e: crate::urls::Uncarried) -> Self {
+        Failure::NotFound(e.to_string())
+    }
+}
+
 impl From<crate::upstream::TransportError> for Failure {
     fn from(e: crate::upstream::TransportError) -> Self {
         Failure::Network(e.0)

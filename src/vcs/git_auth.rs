@@ -3,7 +3,7 @@
 //! or a GitHub App installation token (`x-access-token`).
 
 use super::VcsProvider;
-use crate::urls;
+use crate::urls::Base;
 
 /// A user name and secret for git over HTTPS. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -46,17 +46,19 @@ impl GitAuth {
 }
 
 /// The push remote with credentials, and the same URL for display with the secret masked:
-/// `{git_url}/{workspace}/{slug}.git`, credentials percent-encoded as URL userinfo.
+/// `{git_url}/{workspace}/{slug}.git`, credentials percent-encoded as URL userinfo; `None`
+/// when `git_url` is no base URL ([`Base::parse`]) or a name is no path segment.
 pub fn remote_urls(
     git_url: &str,
     workspace: &str,
     slug: &str,
     auth: &GitAuth,
 ) -> Option<(String, String)> {
+    let base = Base::parse(git_url)?;
     let repo = format!("{slug}.git");
     let segments = [workspace, repo.as_str()];
-    let with = |secret| urls::with_credentials(git_url, auth.username(), secret, &segments);
-    Some((with(auth.secret())?, with("***")?))
+    let with = |secret| base.with_credentials(auth.username(), secret, &segments);
+    Some((with(auth.secret())?.into(), with("***")?.into()))
 }
 
 #[cfg(test)]

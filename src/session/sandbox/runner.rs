@@ -145,7 +145,10 @@ async fn end_at_provider(ctx: &Ctx) {
     ) else {
         return;
     };
-    let req = sandbox_api::stop(&api_url, &secret, now_ms(), &id);
+    let Some(req) = sandbox_api::stop(&api_url, &secret, now_ms(), &id) else {
+        let why = "SANDBOX_API_URL is no http(s) base URL, or the id no path segment";
+        return ctx.warn("the provider was not told to stop a sandbox", why);
+    };
     match fetch::send_within(&req, PROVIDER_TIMEOUT_MS).await {
         Ok(resp) if resp.status < 300 || resp.status == 404 => {}
         Ok(resp) => ctx.warn("the provider did not stop a sandbox", resp.status),
@@ -295,7 +298,10 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         model: model_for(ctx, &session, first),
         timeout_seconds: config::sandbox_lifetime_secs(&ctx.env),
     };
-    let request = sandbox_api::spawn(&api_url, &api_secret, now_ms(), &body);
+    let Some(request) = sandbox_api::spawn(&api_url, &api_secret, now_ms(), &body) else {
+        let reason = "the sandbox provider is misconfigured (SANDBOX_API_URL)";
+        return fail_start(ctx, &sandbox_id, true, reason);
+    };
     let outcome = match fetch::send_within(&request, PROVIDER_TIMEOUT_MS).await {
         Ok(resp) => sandbox_api::parse_spawn(&resp),
         Err(e) => SpawnOutcome::Failed {

@@ -16,7 +16,7 @@ pub const WORKSPACES_IN_FLIGHT: usize = 4;
 /// Exchanges a refresh token for a new grant (the refresh token may rotate).
 pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Failure> {
     call(
-        &requests::refresh_token(cfg, refresh_token),
+        &requests::refresh_token(cfg, refresh_token)?,
         responses::token_grant,
     )
     .await

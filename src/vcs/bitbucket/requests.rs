@@ -2,34 +2,40 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use url::Url;
 
 use super::Config;
 use crate::raw::Object;
 use crate::upstream::http::{Auth, HttpRequest};
-use crate::urls;
+use crate::urls::Base;
 use crate::vcs::{Failure, NewPullRequest};
 
 /// Page size for every listing.
 pub const PAGELEN: &str = "100";
 
 /// `{api_url}/{segments...}` with each segment percent-encoded, plus query pairs.
-fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<String, Failure> {
-    urls::join(&cfg.api_url, segments, query).ok_or(Failure::Config("BITBUCKET_API_URL"))
+fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, Failure> {
+    Ok(api_base(cfg)?.join(segments, query)?)
+}
+
+fn api_base(cfg: &Config) -> Result<Base, Failure> {
+    Base::parse(&cfg.api_url).ok_or(Failure::Config("BITBUCKET_API_URL"))
 }
 
 /// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, HTTP Basic client auth.
-pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
-    let body = form_urlencoded::Serializer::new(String::new())
+pub fn refresh_token(cfg: &Config, refresh_token: &str) -> Result<HttpRequest, Failure> {
+    let oauth_url = Base::parse(&cfg.oauth_url)
+        .ok_or(Failure::Config("BITBUCKET_OAUTH_URL"))?
+        .join(&["access_token"], &[])?;
+    let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "refresh_token")
         .append_pair("refresh_token", refresh_token)
         .finish();
     let basic = B64.encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
-    HttpRequest::post(
-        format!("{}/access_token", cfg.oauth_url),
-        "application/x-www-form-urlencoded",
-        body,
+    Ok(
+        HttpRequest::post(oauth_url, "application/x-www-form-urlencoded", body)
+            .header("authorization", format!("Basic {basic}")),
     )
-    .header("authorization", format!("Basic {basic}"))
 }
 
 /// `GET /user`.
@@ -159,11 +165,9 @@ pub fn next_page<'a>(
     auth: impl Into<Auth<'a>>,
     next: &str,
 ) -> Result<HttpRequest, Failure> {
-    if !urls::within(&cfg.api_url, next) {
-        return Err(Failure::Parse(
-            "next link points outside the Bitbucket API".into(),
-        ));
-    }
+    let next = api_base(cfg)?
+        .link_within(next)
+        .ok_or_else(|| Failure::Parse("next link points outside the Bitbucket API".into()))?;
     Ok(HttpRequest::get(next).auth(auth.into()))
 }
 
@@ -183,7 +187,7 @@ mod tests {
 
     #[test]
     fn refresh_is_a_form_post_with_basic_auth() {
-        let r = refresh_token(&cfg(), "RT+/=&x");
+        let r = refresh_token(&cfg(), "RT+/=&x").unwrap();
         assert_eq!(r.method, Method::Post);
         assert_eq!(r.url, "http://127.0.0.1:9/site/oauth2/access_token");
         assert_eq!(
@@ -269,5 +273,9 @@ mod tests {
         assert!(next_page(&cfg(), "AT", "https://evil.example/2.0/x").is_err());
         assert!(next_page(&cfg(), "AT", "http://127.0.0.1:10/2.0/x").is_err());
         assert!(next_page(&cfg(), "AT", "http://127.0.0.1:9/other").is_err());
+        assert!(next_page(&cfg(), "AT", "http://127.0.0.1:9/2.0/../user").is_err());
+        assert!(next_page(&cfg(), "AT", "/2.0/x").is_err());
+        let dots = next_page(&cfg(), "AT", "http://127.0.0.1:9/2.0/a/../b?page=2").unwrap();
+        assert_eq!(dots.url, "http://127.0.0.1:9/2.0/b?page=2");
     }
 }

@@ -10,7 +10,7 @@ use crate::vcs::{call, Failure, Identity, NewPullRequest, Page, PullRequest, Rep
 /// Exchanges a user's refresh token for a new grant (the refresh token rotates).
 pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Failure> {
     call(
-        &requests::refresh_token(cfg, refresh_token),
+        &requests::refresh_token(cfg, refresh_token)?,
         responses::token_grant,
     )
     .await

@@ -1,10 +1,12 @@
 //! Builders for the GitHub REST calls we make. Tokens go only in `Authorization`; every
 //! call names its API version and a user agent (GitHub refuses calls without one).
 
+use url::Url;
+
 use super::Config;
 use crate::raw::Object;
 use crate::upstream::http::HttpRequest;
-use crate::urls;
+use crate::urls::Base;
 use crate::vcs::{Failure, NewPullRequest};
 
 /// Page size for every listing.
@@ -13,8 +15,12 @@ const API_VERSION: &str = "2022-11-28";
 const USER_AGENT: &str = "control-plane";
 
 /// `{api_url}/{segments...}` with each segment percent-encoded, plus query pairs.
-fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<String, Failure> {
-    urls::join(&cfg.api_url, segments, query).ok_or(Failure::Config("GITHUB_API_URL"))
+fn api_url(cfg: &Config, segments: &[&str], query: &[(&str, &str)]) -> Result<Url, Failure> {
+    Ok(api_base(cfg)?.join(segments, query)?)
+}
+
+fn api_base(cfg: &Config) -> Result<Base, Failure> {
+    Base::parse(&cfg.api_url).ok_or(Failure::Config("GITHUB_API_URL"))
 }
 
 /// A REST call with GitHub's headers, authenticated with `token` (a user's, an installation's,
@@ -40,19 +46,20 @@ fn get(
 }
 
 /// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, answered in JSON.
-pub fn refresh_token(cfg: &Config, refresh_token: &str) -> HttpRequest {
-    let body = form_urlencoded::Serializer::new(String::new())
+pub fn refresh_token(cfg: &Config, refresh_token: &str) -> Result<HttpRequest, Failure> {
+    let oauth_url = Base::parse(&cfg.oauth_url)
+        .ok_or(Failure::Config("GITHUB_OAUTH_URL"))?
+        .join(&["access_token"], &[])?;
+    let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &cfg.client_id)
         .append_pair("client_secret", &cfg.client_secret)
         .append_pair("grant_type", "refresh_token")
         .append_pair("refresh_token", refresh_token)
         .finish();
-    HttpRequest::post(
-        format!("{}/access_token", cfg.oauth_url),
-        "application/x-www-form-urlencoded",
-        body,
+    Ok(
+        HttpRequest::post(oauth_url, "application/x-www-form-urlencoded", body)
+            .header("user-agent", USER_AGENT),
     )
-    .header("user-agent", USER_AGENT)
 }
 
 /// `POST /app/installations/{id}/access_tokens` with the App's JWT.
@@ -192,11 +199,9 @@ pub fn next_link(link_header: &str) -> Option<&str> {
 /// The next page of a listing. The token is only ever sent back to the API's own origin:
 /// a link elsewhere is refused.
 pub fn next_page(cfg: &Config, token: &str, next: &str) -> Result<HttpRequest, Failure> {
-    if !urls::within(&cfg.api_url, next) {
-        return Err(Failure::Parse(
-            "next link points outside the GitHub API".into(),
-        ));
-    }
+    let next = api_base(cfg)?
+        .link_within(next)
+        .ok_or_else(|| Failure::Parse("next link points outside the GitHub API".into()))?;
     Ok(rest(HttpRequest::get(next), token))
 }
 
@@ -246,7 +251,7 @@ mod tests {
 
     #[test]
     fn refresh_is_a_form_post_answered_in_json() {
-        let r = refresh_token(&cfg(), "ghr_+/=");
+        let r = refresh_token(&cfg(), "ghr_+/=").unwrap();
         assert_eq!(r.url, "http://127.0.0.1:9/login/oauth/access_token");
         assert_eq!(r.header_value("accept"), Some("application/json"));
         assert_eq!(
@@ -283,5 +288,14 @@ mod tests {
         assert_eq!(next_link("<http://x/1>; rel=\"prev\""), None);
         assert!(next_page(&cfg(), "UT", "http://127.0.0.1:9/user/repos?page=2").is_ok());
         assert!(next_page(&cfg(), "UT", "https://evil.example/user/repos?page=2").is_err());
+        let bad = Config::new("api.github.com", "https://github.com/login/oauth", "c", "s");
+        assert_eq!(
+            next_page(&bad, "UT", "https://api.github.com/user").unwrap_err(),
+            Failure::Config("GITHUB_API_URL")
+        );
+        assert_eq!(
+            repository(&cfg(), "UT", "octocat", "..").unwrap_err(),
+            Failure::NotFound("no such name: \"..\"".into())
+        );
     }
 }
