@@ -102,3 +102,4 @@ function durableObject(Inner) {
 
 export const SessionObject = durableObject(wasm.SessionObject);
 export const RefreshObject = durableObject(wasm.RefreshObject);
+export const NonceObject = durableObject(wasm.NonceObject);

@@ -18,6 +18,7 @@ use crate::auth::refresher::RefreshObject;
 use crate::error::ApiError;
 use crate::http::incoming::Incoming;
 use crate::http::respond;
+use crate::identity::nonces::NonceObject;
 use crate::session::object::SessionObject;
 use crate::settle::{first_poll, FirstPoll};
 
@@ -89,6 +90,7 @@ macro_rules! object_class {
 
 object_class!(SessionClass, SessionObject, SessionObject);
 object_class!(RefreshClass, RefreshObject, RefreshObject);
+object_class!(NonceClass, NonceObject, NonceObject);
 
 /// What the runtime calls on a session besides `fetch`: its alarm and its sockets' events.
 #[wasm_bindgen(js_class = SessionObject)]

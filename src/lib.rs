@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod exports;
 pub mod http;
+pub mod identity;
 pub mod index;
 pub mod json;
 pub mod keep;

@@ -647,3 +647,124 @@ async fn github_listings_without_the_app_or_a_user_say_what_is_missing() {
     );
     assert!(r.message().contains("GITHUB_APP_ID"), "{}", r.body);
 }
+
+/// Open-Inspect's current web app and bots sign each call with their own secret (`sig1`);
+/// every part of the request is covered, each nonce is accepted once, and a bot may assert
+/// only an actor of its own namespace.
+#[tokio::test]
+async fn services_sign_their_calls_with_sig1() {
+    use common::Sig1;
+    let c = client();
+    let get = |path: &str| c.http.get(c.url(path));
+    // The web app, no body, a query.
+    let r = c
+        .send(Sig1::now("web").sign(get("/sessions?limit=2&offset=0"), None))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A bot acting for a Slack user creates a session: the body is signed and then read.
+    let mut slack = Sig1::now("slack-bot");
+    slack.actor = "slack:U0123456";
+    let body = json!({"repoOwner": "acme", "repoName": "web", "userId": "slack:U0123456"});
+    let r = c
+        .send(slack.sign(c.http.post(c.url("/sessions")), Some(&body)))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["sessionId"].as_str().unwrap().to_string();
+    let r = c
+        .send(Sig1::now("github-bot").sign(get(&format!("/sessions/{id}")), None))
+        .await;
+    assert_eq!((r.status, r.body["repoName"].as_str()), (200, Some("web")));
+
+    // The same signed request again: its nonce was used.
+    let once = Sig1::now("web");
+    let r = c.send(once.sign(get("/sessions"), None)).await;
+    assert_eq!(r.status, 200);
+    let r = c.send(once.sign(get("/sessions"), None)).await;
+    assert_eq!((r.status, r.code()), (401, "unauthorized"), "a replay");
+
+    let refused = |what: &str, r: common::Reply| {
+        assert_eq!(
+            (r.status, r.code()),
+            (401, "unauthorized"),
+            "{what}: {}",
+            r.body
+        );
+    };
+    let mut wrong_secret = Sig1::now("web");
+    wrong_secret.secret = "not-the-web-secret";
+    refused(
+        "wrong secret",
+        c.send(wrong_secret.sign(get("/sessions"), None)).await,
+    );
+    let mut other_service = Sig1::now("slack-bot");
+    other_service.secret = common::SERVICE_SECRETS[0].2;
+    refused(
+        "the web app's secret in the Slack bot's name",
+        c.send(other_service.sign(get("/sessions"), None)).await,
+    );
+    refused(
+        "an unknown service",
+        c.send(Sig1::now("evil-bot").sign(get("/sessions"), None))
+            .await,
+    );
+    let mut stale = Sig1::now("web");
+    stale.at_ms -= 6 * 60 * 1000;
+    refused(
+        "a stale signature",
+        c.send(stale.sign(get("/sessions"), None)).await,
+    );
+    let signed_path = Sig1::now("web").sign(get("/sessions?limit=2"), None);
+    let moved = signed_path.build().unwrap();
+    let mut to_other_path = c.http.get(c.url("/sessions?limit=3"));
+    for (k, v) in moved.headers() {
+        to_other_path = to_other_path.header(k, v);
+    }
+    refused("another query", c.send(to_other_path).await);
+    let mut body_swapped = slack_signed_with_other_body(&c);
+    body_swapped = body_swapped.header("X-OpenInspect-Actor", "slack:U0123456");
+    refused("another body", c.send(body_swapped).await);
+    let mut web_actor = Sig1::now("web");
+    web_actor.actor = "slack:U1";
+    refused(
+        "the web app asserts no actor",
+        c.send(web_actor.sign(get("/sessions"), None)).await,
+    );
+    let mut cross = Sig1::now("slack-bot");
+    cross.actor = "github:583231";
+    refused(
+        "another namespace",
+        c.send(cross.sign(get("/sessions"), None)).await,
+    );
+
+    // A service whose secret is not configured is a misconfiguration, not a stranger.
+    let r = c
+        .send(Sig1::now("linear-bot").sign(get("/sessions"), None))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "server_misconfigured"),
+        "{}",
+        r.body
+    );
+    // The older web app's shared bearer still works while INTERNAL_CALLBACK_SECRET is set.
+    assert_eq!(c.get("/sessions").await.status, 200);
+}
+
+/// A session creation signed by the Slack bot, sent with another body than it signed.
+fn slack_signed_with_other_body(c: &Client) -> reqwest::RequestBuilder {
+    let signed = json!({"repoOwner": "acme", "repoName": "web", "userId": "slack:U0123456"});
+    let sent = json!({"repoOwner": "acme", "repoName": "secret", "userId": "slack:U0123456"});
+    let mut sig = common::Sig1::now("slack-bot");
+    sig.actor = "slack:U0123456";
+    let req = sig
+        .sign(c.http.post(c.url("/sessions")), Some(&signed))
+        .build()
+        .unwrap();
+    let mut out = c.http.post(c.url("/sessions")).body(sent.to_string());
+    for (k, v) in req.headers() {
+        if k != "x-openinspect-actor" {
+            out = out.header(k, v);
+        }
+    }
+    out
+}

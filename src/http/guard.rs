@@ -1,4 +1,5 @@
-//! The service-token check, and who is calling a route open to the service or the sandbox.
+//! Who may call a service route (a service's `sig1` signature, or the older shared bearer),
+//! and who is calling a route open to the service or the sandbox.
 
 use worker::Env;
 
@@ -8,10 +9,31 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::session_call;
+use crate::identity::{self, sig1, Signer};
 use crate::session::command::PrCaller;
 
+/// How a service route's caller proved who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceCaller {
+    /// A service's `sig1` signature (Open-Inspect's current web app and bots).
+    Signed(Signer),
+    /// The shared `Bearer <ms>.<hex>` of older web apps (while `INTERNAL_CALLBACK_SECRET` is set).
+    Bearer,
+}
+
+/// Requires a service's valid `sig1` signature when the request carries one, else a valid
+/// shared bearer.
+pub async fn require_service(req: &Incoming, env: &Env) -> ApiResult<ServiceCaller> {
+    match req.headers().get(sig1::SIGNATURE_HEADER)? {
+        Some(signature) => Ok(ServiceCaller::Signed(
+            identity::verify_signed(req, env, &signature).await?,
+        )),
+        None => require_service_token(req, env).map(|()| ServiceCaller::Bearer),
+    }
+}
+
 /// Requires a valid `Authorization: Bearer <ms>.<hex>` service token.
-pub fn require_service_token(req: &Incoming, env: &Env) -> ApiResult<()> {
+fn require_service_token(req: &Incoming, env: &Env) -> ApiResult<()> {
     let secret = config::secret(env, "INTERNAL_CALLBACK_SECRET")
         .ok_or_else(|| ApiError::misconfigured("INTERNAL_CALLBACK_SECRET"))?;
     let header = req.headers().get("authorization")?;
@@ -32,7 +54,10 @@ pub fn sandbox_token(req: &Incoming, env: &Env, id: &str) -> ApiResult<String> {
 
 /// The caller of a service-or-sandbox route of session `id`: the service when its token is
 /// valid, else whoever holds the bearer token (which the session checks).
-pub fn service_or_sandbox(req: &Incoming, env: &Env, id: &str) -> ApiResult<PrCaller> {
+pub async fn service_or_sandbox(req: &Incoming, env: &Env, id: &str) -> ApiResult<PrCaller> {
+    if req.headers().get(sig1::SIGNATURE_HEADER)?.is_some() {
+        return require_service(req, env).await.map(|_| PrCaller::Service);
+    }
     match require_service_token(req, env) {
         Ok(()) => Ok(PrCaller::Service),
         Err(e) if e.status == 401 => {

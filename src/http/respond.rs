@@ -69,6 +69,14 @@ pub async fn raw_body(req: &Incoming) -> ApiResult<Vec<u8>> {
             return Err(ApiError::unsupported_media_type());
         }
     }
+    match req.take_read_body() {
+        Some(bytes) => Ok(bytes),
+        None => read_capped(req).await,
+    }
+}
+
+/// Reads the body, whatever its type, up to [`MAX_BODY_BYTES`] (413 past it); none is empty.
+pub async fn read_capped(req: &Incoming) -> ApiResult<Vec<u8>> {
     // Read while counting: a body without (or lying about) Content-Length stops at the limit.
     let Some(mut stream) = req.body() else {
         return Ok(Vec::new());

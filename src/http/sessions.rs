@@ -93,7 +93,7 @@ pub async fn ws_token(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Res
 /// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
 /// (its own token, which the session checks before it reads the body).
 pub async fn create_pr(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
-    let caller = guard::service_or_sandbox(&req, edge.env, id)?;
+    let caller = guard::service_or_sandbox(&req, edge.env, id).await?;
     // A sandbox caller is checked by the session before its body is read at all.
     if let PrCaller::Sandbox(token) = &caller {
         let ask = Command::Sandbox {

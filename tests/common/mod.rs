@@ -22,6 +22,22 @@ use wiremock::MockServer;
 
 pub const SECRET: &str = "test-internal-callback-secret";
 
+/// The `sig1` secrets of the services that sign in tests (`SERVICE_AUTH_SECRET_*`); the Linear
+/// bot has none, so its calls are refused as a misconfiguration.
+pub const SERVICE_SECRETS: &[(&str, &str, &str)] = &[
+    ("web", "SERVICE_AUTH_SECRET_WEB", "test-web-service-secret"),
+    (
+        "slack-bot",
+        "SERVICE_AUTH_SECRET_SLACK_BOT",
+        "test-slack-service-secret",
+    ),
+    (
+        "github-bot",
+        "SERVICE_AUTH_SECRET_GITHUB_BOT",
+        "test-github-service-secret",
+    ),
+];
+
 pub fn token_key() -> String {
     base64::engine::general_purpose::STANDARD.encode([7u8; 32])
 }
@@ -313,6 +329,15 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn test_vars(fake: &str) -> Vec<(&'static str, String)> {
     vec![
         ("INTERNAL_CALLBACK_SECRET", SECRET.to_string()),
+        ("SERVICE_AUTH_SECRET_WEB", SERVICE_SECRETS[0].2.to_string()),
+        (
+            "SERVICE_AUTH_SECRET_SLACK_BOT",
+            SERVICE_SECRETS[1].2.to_string(),
+        ),
+        (
+            "SERVICE_AUTH_SECRET_GITHUB_BOT",
+            SERVICE_SECRETS[2].2.to_string(),
+        ),
         ("TOKEN_ENCRYPTION_KEY", token_key()),
         ("BITBUCKET_API_URL", format!("{fake}/2.0")),
         ("BITBUCKET_OAUTH_URL", format!("{fake}/site/oauth2")),
@@ -368,6 +393,68 @@ pub fn shared_with(extra: &[(&'static str, &str)]) -> &'static Shared {
 /// A service token for `INTERNAL_CALLBACK_SECRET` at `ms`.
 pub fn service_token_at(ms: i64) -> String {
     control_plane::auth::service_token::sign(SECRET.as_bytes(), ms)
+}
+
+/// One request signed as Open-Inspect's services sign it (`sig1`): what to sign and how.
+pub struct Sig1<'a> {
+    pub service: &'a str,
+    pub secret: &'a str,
+    pub actor: &'a str,
+    pub at_ms: i64,
+    pub nonce: String,
+}
+
+impl<'a> Sig1<'a> {
+    /// A fresh signature of `service` with its test secret, now, with a new nonce.
+    pub fn now(service: &'a str) -> Self {
+        let secret = SERVICE_SECRETS
+            .iter()
+            .find(|(s, _, _)| *s == service)
+            .map_or("no-secret", |(_, _, secret)| *secret);
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Sig1 {
+            service,
+            secret,
+            actor: "",
+            at_ms: now_ms(),
+            nonce: format!("{:x}{:08x}{n:x}", std::process::id(), now_ms() as u32),
+        }
+    }
+
+    /// `req` (a JSON `body`, if any) with this signature's headers.
+    pub fn sign(
+        &self,
+        req: reqwest::RequestBuilder,
+        body: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        use control_plane::identity::sig1;
+        let built = req
+            .try_clone()
+            .expect("a request")
+            .build()
+            .expect("a request");
+        let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let request = sig1::Signed {
+            service: sig1::Service::parse(self.service).unwrap_or(sig1::Service::Web),
+            method: built.method().as_str(),
+            url: built.url(),
+            body: &bytes,
+            actor: self.actor,
+        };
+        let hex = sig1::sign(self.secret.as_bytes(), &request, self.at_ms, &self.nonce);
+        let mut req = req.header("X-OpenInspect-Service", self.service).header(
+            "X-OpenInspect-Service-Signature",
+            format!("sig1.{}.{}.{hex}", self.at_ms, self.nonce),
+        );
+        if !self.actor.is_empty() {
+            req = req.header("X-OpenInspect-Actor", self.actor);
+        }
+        match body {
+            Some(_) => req.header("content-type", "application/json").body(bytes),
+            None => req,
+        }
+    }
 }
 
 /// A name no other test of any run uses: `prefix`, the process id, the time and a counter.
