@@ -26,9 +26,12 @@ wasm-bindgen target/wasm32-unknown-unknown/release/control_plane.wasm --out-dir 
 
 # `--low-memory-unused`: the first KiB of linear memory is the bottom of Rust's stack (the
 # stack comes first and grows down), never addressed, so wasm-opt may fold constant offsets
-# into loads and stores. The features are the ones workerd runs, as worker-build lists them.
+# into loads and stores. `--debuginfo` keeps the `name` section, so that stack traces name
+# functions (wasm-opt drops it without; `--strip-debug` would strip it too), and
+# `--strip-dwarf` drops any DWARF. The features are the ones workerd runs, as worker-build
+# lists them.
 node_modules/.bin/wasm-opt "$stage/index_bg.wasm" -o "$stage/index_bg.wasm" -Oz \
-  --low-memory-unused --strip-debug --strip-producers \
+  --low-memory-unused --debuginfo --strip-dwarf --strip-producers \
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
   --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
 

@@ -49,11 +49,11 @@ pub fn repo_access(env: &Env) -> RepoAccess {
 }
 
 /// The token vault keyed by `TOKEN_ENCRYPTION_KEY` (fails closed when missing or invalid).
-pub fn vault(env: &Env) -> Result<crate::auth::webcrypto::Vault, crate::error::ApiError> {
+pub fn vault(env: &Env) -> Result<crate::auth::vault::Vault, crate::error::ApiError> {
     use crate::error::ApiError;
     let key = secret(env, "TOKEN_ENCRYPTION_KEY")
         .ok_or_else(|| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))?;
-    crate::auth::webcrypto::Vault::from_base64_key(&key)
+    crate::auth::vault::Vault::from_base64_key(&key)
         .map_err(|_| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))
 }
 

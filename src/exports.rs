@@ -5,6 +5,10 @@
 //! on I/O (`GET /health`, most commands, most socket messages) is answered with its value
 //! itself, and only one that waits with a Promise (the `worker` crate's macros, which these
 //! replace, answer every call with a Promise).
+//!
+//! The first call into a wasm instance (the worker's `fetch`, or a Durable Object's
+//! constructor, which src/entry.js runs again on every new instance before its handlers)
+//! also adds our panic report to the `worker` crate's ([`instance_started`]).
 
 use std::rc::Rc;
 
@@ -21,6 +25,25 @@ use crate::http::respond;
 use crate::identity::nonces::NonceObject;
 use crate::session::object::SessionObject;
 use crate::settle::{first_poll, FirstPoll};
+
+/// Runs once per wasm instance, before any handler: chains `console_error_panic_hook` after
+/// the panic hook already installed, the `worker` crate's (its `#[wasm_bindgen(start)]`
+/// function installs it as the instance starts; it logs "Critical" and sets `criticalError`,
+/// which makes src/entry.js reset the broken instance before the next call). On a panic both
+/// run: the worker's first, so the reset is asked for whatever the report does, then
+/// `console_error_panic_hook`'s `console.error` of the message and its stack. Never
+/// `console_error_panic_hook::set_once`: it would replace the worker's hook and lose the
+/// reset. The `Once` lives in the instance's memory, so a reset instance chains again.
+fn instance_started() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            previous(info);
+            console_error_panic_hook::hook(info);
+        }));
+    });
+}
 
 /// Runs `handler` until it finishes or first waits: its answer if it finished, else a
 /// Promise of its answer (wasm-bindgen's executor runs the rest).
@@ -44,6 +67,7 @@ fn answer(r: Result<Response>) -> std::result::Result<JsValue, JsValue> {
 /// it) is logged and answered with the contract's JSON 500.
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env) -> std::result::Result<JsValue, JsValue> {
+    instance_started();
     settle(async move {
         let response = crate::fetch(Incoming::new(req), env).await.or_else(|e| {
             crate::log::error(
@@ -68,6 +92,7 @@ macro_rules! object_class {
         impl $class {
             #[wasm_bindgen(constructor)]
             pub fn new(state: worker::worker_sys::DurableObjectState, env: Env) -> Self {
+                instance_started();
                 Self(Rc::new(<$object>::new(State::from(state), env)))
             }
 

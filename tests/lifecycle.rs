@@ -15,8 +15,8 @@ use common::bitbucket::{mount_repos, mount_workspaces};
 use common::{start_fake, temp_dir, test_vars, unique, Client, Reply, Worker};
 use serde_json::{json, Value};
 
-/// The vault's cipher under the tests' `TOKEN_ENCRYPTION_KEY`, as the aes-gcm crate (which
-/// sealed stored tokens before the runtime's WebCrypto did) implements it.
+/// The vault's cipher under the tests' `TOKEN_ENCRYPTION_KEY`, built here independently of
+/// the worker's `auth::vault` (same crate, aes-gcm, but none of the worker's code).
 fn cipher() -> Aes256Gcm {
     Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&[7u8; 32]))
 }
@@ -140,7 +140,7 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
     assert!(!log.contains("PLAINTEXT-"), "a token reached the log");
 
     // The user's stored credentials are standard AES-256-GCM in the vault's format: what the
-    // runtime's WebCrypto sealed opens with the aes-gcm crate (the previous version)...
+    // worker sealed opens here...
     let stored = Worker::d1(
         &state,
         "SELECT user_id, access_token_encrypted, refresh_token_encrypted FROM user_scm_tokens",
@@ -155,8 +155,8 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
     let mine = row("restart-user");
     assert_eq!(open_stored(&mine["access_token_encrypted"]), access);
     assert_eq!(open_stored(&mine["refresh_token_encrypted"]), refresh);
-    // ...and what the previous version sealed opens with the runtime's, below. A changed
-    // value is refused.
+    // ...and what is sealed here opens in the worker, below (values stored by earlier
+    // versions, WebCrypto's included, have this format). A changed value is refused.
     let legacy = unique("LEGACY-ACCESS");
     let mut tampered = B64
         .decode(

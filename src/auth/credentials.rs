@@ -12,7 +12,7 @@ use worker::{D1Database, Date, Delay, Env};
 use crate::auth::lifecycle::{self, Action, CredentialState};
 use crate::auth::refresh::{self, Refreshed};
 use crate::auth::refresher;
-use crate::auth::webcrypto::Vault;
+use crate::auth::vault::Vault;
 use crate::clock::now_ms;
 use crate::config;
 use crate::error::{ApiError, ApiResult};
@@ -133,8 +133,8 @@ impl Credentials {
         Ok(rows::d1_changes(&stmt).await? > 0)
     }
 
-    async fn open(&self, sealed: &str) -> ApiResult<String> {
-        self.vault.decrypt(sealed).await.map_err(|_| {
+    fn open(&self, sealed: &str) -> ApiResult<String> {
+        self.vault.decrypt(sealed).map_err(|_| {
             log::error("a stored token could not be decrypted", &[]);
             reauth("the stored credentials cannot be read; sign in again")
         })
@@ -149,8 +149,8 @@ impl Credentials {
             if !lifecycle::incoming_replaces(stored, offer.expires_at) {
                 return Ok(false);
             }
-            let access = self.vault.encrypt(offer.access_token).await?;
-            let refresh = self.vault.encrypt_optional(offer.refresh_token).await?;
+            let access = self.vault.encrypt(offer.access_token)?;
+            let refresh = self.vault.encrypt_optional(offer.refresh_token)?;
             let now = now_ms();
             let written = match &row {
                 None => {
@@ -242,9 +242,9 @@ impl Credentials {
     }
 
     /// The stored access token of `row`, as it is.
-    async fn stored(&self, row: &Row) -> ApiResult<Fresh> {
+    fn stored(&self, row: &Row) -> ApiResult<Fresh> {
         Ok(Fresh {
-            token: self.open(&row.access_token_encrypted).await?,
+            token: self.open(&row.access_token_encrypted)?,
             version: row.version,
             expires_at: row.expires_at,
         })
@@ -260,7 +260,7 @@ impl Credentials {
             })?;
             let now = now_ms();
             match lifecycle::decide(&row.state(), now) {
-                Action::Use => return self.stored(&row).await,
+                Action::Use => return self.stored(&row),
                 Action::Reauth => {
                     return Err(reauth(&format!(
                         "the user's {} authorization has expired or was revoked; sign in again",
@@ -278,7 +278,7 @@ impl Credentials {
                     }
                     // Another refresh is under way: the token serves while it lasts.
                     if row.expires_at.is_some_and(|at| at > now) {
-                        return self.stored(&row).await;
+                        return self.stored(&row);
                     }
                 }
             }
@@ -355,17 +355,16 @@ impl Credentials {
             return Ok(None);
         }
         let refresh_token = match &row.refresh_token_encrypted {
-            Some(r) => self.open(r).await?,
+            Some(r) => self.open(r)?,
             None => return Err(reauth("no refresh token is stored; sign in again")),
         };
         match self.refresh_within(&refresh_token).await {
             Refreshed::Granted(grant) => {
                 let done = now_ms();
-                let access = self.vault.encrypt(&grant.access_token).await?;
+                let access = self.vault.encrypt(&grant.access_token)?;
                 let refresh = self
                     .vault
-                    .encrypt_optional(grant.refresh_token.as_deref())
-                    .await?;
+                    .encrypt_optional(grant.refresh_token.as_deref())?;
                 // Stored before use: rotation kills the old refresh token within minutes.
                 let expires_at = lifecycle::expiry(done, grant.expires_in_secs);
                 let stored = self

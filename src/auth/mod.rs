@@ -1,7 +1,6 @@
-//! Credentials: HMAC service tokens, random bearer tokens, the AES-256-GCM token vault (its
-//! format; the cipher is the runtime's WebCrypto), the token lifecycle (pure), users' stored
-//! credentials and their refresh at the provider (one at a time per user, in the user's
-//! `RefreshObject`).
+//! Credentials: HMAC service tokens, random bearer tokens, the AES-256-GCM token vault, the
+//! token lifecycle (pure), users' stored credentials and their refresh at the provider (one
+//! at a time per user, in the user's `RefreshObject`).
 
 pub mod credentials;
 pub mod lifecycle;
@@ -10,4 +9,3 @@ pub mod refresh;
 pub mod refresher;
 pub mod service_token;
 pub mod vault;
-pub mod webcrypto;

@@ -78,7 +78,7 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
     }
     // Fail before storing anything if the tokens cannot be sealed, or if the owner cannot
     // read the repository with their own token (REPO_ACCESS=user).
-    let sealed = seal(ctx, &new.owner, new.vcs_provider).await?;
+    let sealed = seal(ctx, &new.owner, new.vcs_provider)?;
     let checked = access::require(
         ctx,
         &Ask {

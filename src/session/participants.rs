@@ -22,20 +22,14 @@ pub fn token_provider(ctx: &Ctx, p: &ParticipantInput) -> VcsProvider {
 
 /// Encrypts the participant's tokens with `TOKEN_ENCRYPTION_KEY` (fails closed without it).
 /// Tokens of another provider than the session's are not kept in the session.
-pub async fn seal(
-    ctx: &Ctx,
-    p: &ParticipantInput,
-    session: VcsProvider,
-) -> ApiResult<SealedTokens> {
+pub fn seal(ctx: &Ctx, p: &ParticipantInput, session: VcsProvider) -> ApiResult<SealedTokens> {
     if !p.has_tokens() || token_provider(ctx, p) != session {
         return Ok(SealedTokens::default());
     }
     let vault = config::vault(&ctx.env)?;
     Ok(SealedTokens {
-        access: vault.encrypt_optional(p.scm_token.as_deref()).await?,
-        refresh: vault
-            .encrypt_optional(p.scm_refresh_token.as_deref())
-            .await?,
+        access: vault.encrypt_optional(p.scm_token.as_deref())?,
+        refresh: vault.encrypt_optional(p.scm_refresh_token.as_deref())?,
     })
 }
 
@@ -56,7 +50,7 @@ pub fn given_token<'a>(
 /// the identity at the session's provider filled in when name or email is missing.
 pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<ParticipantRow> {
     let provider = ctx.store.existing_session()?.vcs_provider;
-    let sealed = seal(ctx, p, provider).await?;
+    let sealed = seal(ctx, p, provider)?;
     join_sealed(ctx, p, sealed, role).await
 }
 
