@@ -82,9 +82,30 @@ pub fn fetch(req: web_sys::Request, env: Env) -> std::result::Result<JsValue, Js
 
 /// A Durable Object class for JavaScript named `$js`, around an `Rc` of `$object` (a
 /// handler that waits keeps its object alive): its constructor, `fetch` (what the object
-/// takes over HTTP) and `command` (the worker's RPC calls).
+/// takes over HTTP; `rpc_only`: nothing, 404) and `command` (the worker's RPC calls).
 macro_rules! object_class {
     ($class:ident, $object:ty, $js:ident) => {
+        object_class!(@class $class, $object, $js);
+
+        #[wasm_bindgen(js_class = $js)]
+        impl $class {
+            pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
+                let object = Rc::clone(&self.0);
+                settle(async move { answer(object.fetch(Incoming::new(req)).await) })
+            }
+        }
+    };
+    ($class:ident, $object:ty, $js:ident, rpc_only) => {
+        object_class!(@class $class, $object, $js);
+
+        #[wasm_bindgen(js_class = $js)]
+        impl $class {
+            pub fn fetch(&self, _req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
+                answer(respond::finish(Err(ApiError::no_route())))
+            }
+        }
+    };
+    (@class $class:ident, $object:ty, $js:ident) => {
         #[wasm_bindgen(js_name = $js)]
         pub struct $class(Rc<$object>);
 
@@ -94,11 +115,6 @@ macro_rules! object_class {
             pub fn new(state: worker::worker_sys::DurableObjectState, env: Env) -> Self {
                 instance_started();
                 Self(Rc::new(<$object>::new(State::from(state), env)))
-            }
-
-            pub fn fetch(&self, req: web_sys::Request) -> std::result::Result<JsValue, JsValue> {
-                let object = Rc::clone(&self.0);
-                settle(async move { answer(object.fetch(Incoming::new(req)).await) })
             }
 
             pub fn command(
@@ -114,8 +130,8 @@ macro_rules! object_class {
 }
 
 object_class!(SessionClass, SessionObject, SessionObject);
-object_class!(RefreshClass, RefreshObject, RefreshObject);
-object_class!(NonceClass, NonceObject, NonceObject);
+object_class!(RefreshClass, RefreshObject, RefreshObject, rpc_only);
+object_class!(NonceClass, NonceObject, NonceObject, rpc_only);
 
 /// What the runtime calls on a session besides `fetch`: its alarm and its sockets' events.
 #[wasm_bindgen(js_class = SessionObject)]

@@ -682,59 +682,58 @@ async fn services_sign_their_calls_with_sig1() {
     let r = c.send(once.sign(get("/sessions"), None)).await;
     assert_eq!((r.status, r.code()), (401, "unauthorized"), "a replay");
 
-    let refused = |what: &str, r: common::Reply| {
+    // Each of these is refused on a plain GET /sessions.
+    let with = |service, change: &dyn Fn(&mut Sig1)| {
+        let mut sig = Sig1::now(service);
+        change(&mut sig);
+        sig
+    };
+    let forged = vec![
+        (
+            "a wrong secret",
+            with("web", &|s| s.secret = "not-the-web-secret"),
+        ),
+        (
+            "the web app's secret in the Slack bot's name",
+            with("slack-bot", &|s| s.secret = common::SERVICE_SECRETS[0].2),
+        ),
+        ("an unknown service", Sig1::now("evil-bot")),
+        (
+            "a stale signature",
+            with("web", &|s| s.at_ms -= 6 * 60 * 1000),
+        ),
+        (
+            "the web app asserts no actor",
+            with("web", &|s| s.actor = "slack:U1"),
+        ),
+        (
+            "another namespace",
+            with("slack-bot", &|s| s.actor = "github:583231"),
+        ),
+    ];
+    let mut sent: Vec<(&str, reqwest::RequestBuilder)> = forged
+        .into_iter()
+        .map(|(what, sig)| (what, sig.sign(get("/sessions"), None)))
+        .collect();
+    // Signed for one request, sent with another.
+    let query = Sig1::now("web").sign(get("/sessions?limit=2"), None);
+    sent.push(("another query", headers_of(query, get("/sessions?limit=3"))));
+    let mut slack = Sig1::now("slack-bot");
+    slack.actor = "slack:U0123456";
+    let signed = json!({"repoOwner": "acme", "repoName": "web", "userId": "slack:U0123456"});
+    let other = json!({"repoOwner": "acme", "repoName": "secret", "userId": "slack:U0123456"});
+    let body = slack.sign(c.http.post(c.url("/sessions")), Some(&signed));
+    let post_other = c.http.post(c.url("/sessions")).body(other.to_string());
+    sent.push(("another body", headers_of(body, post_other)));
+    for (what, req) in sent {
+        let r = c.send(req).await;
         assert_eq!(
             (r.status, r.code()),
             (401, "unauthorized"),
             "{what}: {}",
             r.body
         );
-    };
-    let mut wrong_secret = Sig1::now("web");
-    wrong_secret.secret = "not-the-web-secret";
-    refused(
-        "wrong secret",
-        c.send(wrong_secret.sign(get("/sessions"), None)).await,
-    );
-    let mut other_service = Sig1::now("slack-bot");
-    other_service.secret = common::SERVICE_SECRETS[0].2;
-    refused(
-        "the web app's secret in the Slack bot's name",
-        c.send(other_service.sign(get("/sessions"), None)).await,
-    );
-    refused(
-        "an unknown service",
-        c.send(Sig1::now("evil-bot").sign(get("/sessions"), None))
-            .await,
-    );
-    let mut stale = Sig1::now("web");
-    stale.at_ms -= 6 * 60 * 1000;
-    refused(
-        "a stale signature",
-        c.send(stale.sign(get("/sessions"), None)).await,
-    );
-    let signed_path = Sig1::now("web").sign(get("/sessions?limit=2"), None);
-    let moved = signed_path.build().unwrap();
-    let mut to_other_path = c.http.get(c.url("/sessions?limit=3"));
-    for (k, v) in moved.headers() {
-        to_other_path = to_other_path.header(k, v);
     }
-    refused("another query", c.send(to_other_path).await);
-    let mut body_swapped = slack_signed_with_other_body(&c);
-    body_swapped = body_swapped.header("X-OpenInspect-Actor", "slack:U0123456");
-    refused("another body", c.send(body_swapped).await);
-    let mut web_actor = Sig1::now("web");
-    web_actor.actor = "slack:U1";
-    refused(
-        "the web app asserts no actor",
-        c.send(web_actor.sign(get("/sessions"), None)).await,
-    );
-    let mut cross = Sig1::now("slack-bot");
-    cross.actor = "github:583231";
-    refused(
-        "another namespace",
-        c.send(cross.sign(get("/sessions"), None)).await,
-    );
 
     // A service whose secret is not configured is a misconfiguration, not a stranger.
     let r = c
@@ -750,21 +749,11 @@ async fn services_sign_their_calls_with_sig1() {
     assert_eq!(c.get("/sessions").await.status, 200);
 }
 
-/// A session creation signed by the Slack bot, sent with another body than it signed.
-fn slack_signed_with_other_body(c: &Client) -> reqwest::RequestBuilder {
-    let signed = json!({"repoOwner": "acme", "repoName": "web", "userId": "slack:U0123456"});
-    let sent = json!({"repoOwner": "acme", "repoName": "secret", "userId": "slack:U0123456"});
-    let mut sig = common::Sig1::now("slack-bot");
-    sig.actor = "slack:U0123456";
-    let req = sig
-        .sign(c.http.post(c.url("/sessions")), Some(&signed))
-        .build()
-        .unwrap();
-    let mut out = c.http.post(c.url("/sessions")).body(sent.to_string());
-    for (k, v) in req.headers() {
-        if k != "x-openinspect-actor" {
-            out = out.header(k, v);
-        }
-    }
-    out
+/// `to` with the headers of `from` (a signature made for another request).
+fn headers_of(
+    from: reqwest::RequestBuilder,
+    to: reqwest::RequestBuilder,
+) -> reqwest::RequestBuilder {
+    let from = from.build().expect("a request");
+    from.headers().iter().fold(to, |to, (k, v)| to.header(k, v))
 }

@@ -8,11 +8,10 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
-use worker::{Env, Response, Result, State};
+use worker::{Env, Response, State};
 
 use crate::auth::credentials::Credentials;
 use crate::error::{ApiError, ApiResult};
-use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call};
 use crate::json::{self, Field};
 use crate::keep;
@@ -107,11 +106,6 @@ impl RefreshObject {
             env,
             busy: Cell::new(false),
         }
-    }
-
-    /// Asks come as RPC calls (see [`RefreshObject::command`]), nothing over HTTP.
-    pub async fn fetch(&self, _req: Incoming) -> Result<Response> {
-        respond::finish(Err(ApiError::no_route()))
     }
 
     /// An [`Ask`], called over RPC by [`ask`] (`session_call::post`).

@@ -8,11 +8,10 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
-use worker::{Env, Response, Result, SqlStorageValue as V, State};
+use worker::{Env, Response, SqlStorageValue as V, State};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
-use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call};
 use crate::identity::sig1::{self, Service};
 use crate::raw::Object;
@@ -110,11 +109,6 @@ impl NonceObject {
             )?
             .rows_written();
         respond::object(200, Object::new().field("fresh", &(written > 0)))
-    }
-
-    /// Claims come as RPC calls, nothing over HTTP.
-    pub async fn fetch(&self, _req: Incoming) -> Result<Response> {
-        respond::finish(Err(ApiError::no_route()))
     }
 
     /// A [`Claim`], called over RPC by [`first_use`].
