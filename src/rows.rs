@@ -194,6 +194,21 @@ pub async fn d1_first<T: FromRow>(stmt: &D1PreparedStatement) -> ApiResult<Optio
     Ok(d1_all(stmt).await?.into_iter().next())
 }
 
+/// An integer bound to a D1 statement.
+pub fn bind_int(v: i64) -> JsValue {
+    JsValue::from_f64(v as f64)
+}
+
+/// An optional integer bound to a D1 statement (`NULL` when absent).
+pub fn bind_opt_int(v: Option<i64>) -> JsValue {
+    v.map(bind_int).unwrap_or(JsValue::NULL)
+}
+
+/// An optional text bound to a D1 statement (`NULL` when absent).
+pub fn bind_opt_text(v: Option<&str>) -> JsValue {
+    v.map(JsValue::from).unwrap_or(JsValue::NULL)
+}
+
 /// How many rows a D1 write changed.
 pub async fn d1_changes(stmt: &D1PreparedStatement) -> ApiResult<i64> {
     let answer = JsFuture::from(stmt.inner().run().map_err(thrown)?)

@@ -6,7 +6,6 @@
 //! (compare-and-swap on its version) before use. Credentials are refreshed by the provider
 //! they belong to.
 
-use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Date, Delay, Env};
 
 use crate::auth::lifecycle::{self, Action, CredentialState};
@@ -71,18 +70,6 @@ pub struct Offer<'a> {
     pub access_token: &'a str,
     pub refresh_token: Option<&'a str>,
     pub expires_at: Option<i64>,
-}
-
-fn num(v: i64) -> JsValue {
-    JsValue::from_f64(v as f64)
-}
-
-fn opt_num(v: Option<i64>) -> JsValue {
-    v.map(num).unwrap_or(JsValue::NULL)
-}
-
-fn opt_str(v: Option<&str>) -> JsValue {
-    v.map(JsValue::from).unwrap_or(JsValue::NULL)
 }
 
 pub fn reauth(message: &str) -> ApiError {
@@ -165,9 +152,9 @@ impl Credentials {
                             self.provider.as_str().into(),
                             user_id.into(),
                             access.as_str().into(),
-                            opt_str(refresh.as_deref()),
-                            opt_num(offer.expires_at),
-                            num(now),
+                            rows::bind_opt_text(refresh.as_deref()),
+                            rows::bind_opt_int(offer.expires_at),
+                            rows::bind_int(now),
                         ])?;
                     self.changed(insert).await?
                 }
@@ -217,11 +204,11 @@ impl Credentials {
             .bind(&[
                 self.provider.as_str().into(),
                 user_id.into(),
-                num(version),
+                rows::bind_int(version),
                 access_sealed.into(),
-                opt_str(refresh_sealed),
-                opt_num(expires_at),
-                num(now),
+                rows::bind_opt_text(refresh_sealed),
+                rows::bind_opt_int(expires_at),
+                rows::bind_int(now),
             ])?;
         self.changed(update).await
     }
@@ -235,7 +222,11 @@ impl Credentials {
                 "UPDATE user_scm_tokens SET needs_reauth = 1, version = version + 1
                  WHERE provider = ?1 AND user_id = ?2 AND version = ?3",
             )
-            .bind(&[self.provider.as_str().into(), user_id.into(), num(version)])?
+            .bind(&[
+                self.provider.as_str().into(),
+                user_id.into(),
+                rows::bind_int(version),
+            ])?
             .run()
             .await?;
         Ok(())

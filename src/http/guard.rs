@@ -32,6 +32,22 @@ pub async fn require_service(req: &Incoming, env: &Env) -> ApiResult<ServiceCall
     }
 }
 
+/// Requires the web app's own `sig1` signature, with no actor (browser sign-in routes).
+pub async fn require_web_service(req: &Incoming, env: &Env) -> ApiResult<()> {
+    let refused = || ApiError::unauthorized("only the web app may call this route");
+    let signature = req
+        .headers()
+        .get(sig1::SIGNATURE_HEADER)?
+        .ok_or_else(refused)?;
+    match identity::verify_signed(req, env, &signature).await? {
+        Signer {
+            service: sig1::Service::Web,
+            actor: None,
+        } => Ok(()),
+        _ => Err(refused()),
+    }
+}
+
 /// Requires a valid `Authorization: Bearer <ms>.<hex>` service token.
 fn require_service_token(req: &Incoming, env: &Env) -> ApiResult<()> {
     let secret = config::secret(env, "INTERNAL_CALLBACK_SECRET")

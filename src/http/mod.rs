@@ -20,6 +20,7 @@ use worker::{Env, Headers, Response, Result};
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
+use crate::identity::browser;
 use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
@@ -109,9 +110,11 @@ async fn serve(
         Err(Unmatched::NotFound) => return Err(ApiError::no_route()),
         Err(Unmatched::MethodNotAllowed) => return Err(ApiError::method_not_allowed()),
     };
-    if route.access() == Access::Service {
+    match route.access() {
         // Who signed is not used yet: handlers take identity from the body, as for the bearer.
-        guard::require_service(&req, edge.env).await?;
+        Access::Service => drop(guard::require_service(&req, edge.env).await?),
+        Access::WebService => guard::require_web_service(&req, edge.env).await?,
+        Access::Public | Access::ServiceOrSandbox | Access::Sandbox => {}
     }
     dispatch(route, req, edge).await
 }
@@ -149,5 +152,11 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::RefreshPr(id) => session_call::call(edge, &id, &Command::RefreshPr).await,
         Route::Webhook(provider) => webhooks::receive(req, edge, provider).await,
         Route::Branches(owner, name) => repos::branches(&req, env, &owner, &name).await,
+        Route::SignInProviders => browser::providers(env),
+        Route::SignInSocial => browser::sign_in_social(&req, env).await,
+        Route::AuthCallback(provider) => browser::callback(&req, env, provider).await,
+        Route::GetAuthSession => browser::get_session(&req, env).await,
+        Route::SignOut => browser::sign_out(&req, env).await,
+        Route::AuthError => browser::error_page(&req),
     }
 }

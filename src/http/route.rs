@@ -3,6 +3,7 @@
 
 use worker::Method;
 
+use crate::identity::settings::Provider;
 use crate::session::paging::ListKind;
 use crate::vcs::VcsProvider;
 
@@ -18,6 +19,8 @@ pub enum Access {
     ServiceOrSandbox,
     /// The session's sandbox token only (checked by the session).
     Sandbox,
+    /// The web app's own `sig1` signature, with no actor: browser sign-in, which it proxies.
+    WebService,
 }
 
 /// One route of the API, with its path parameters.
@@ -53,6 +56,18 @@ pub enum Route {
     RefreshPr(String),
     /// `POST /webhooks/{bitbucket|github}`.
     Webhook(VcsProvider),
+    /// `GET /internal/auth/sign-in-providers`.
+    SignInProviders,
+    /// `POST /api/auth/sign-in/social`.
+    SignInSocial,
+    /// `GET /api/auth/callback/{github|google|bitbucket}`.
+    AuthCallback(Provider),
+    /// `GET /api/auth/get-session`.
+    GetAuthSession,
+    /// `POST /api/auth/sign-out`.
+    SignOut,
+    /// `GET /api/auth/error`.
+    AuthError,
 }
 
 /// Why a request matches no route.
@@ -107,6 +122,14 @@ impl Route {
             (["sessions", s, "pr", "refresh"], Post, _) => Route::RefreshPr(id(s)),
             (["webhooks", "bitbucket"], Post, _) => Route::Webhook(VcsProvider::Bitbucket),
             (["webhooks", "github"], Post, _) => Route::Webhook(VcsProvider::Github),
+            (["internal", "auth", "sign-in-providers"], Get, _) => Route::SignInProviders,
+            (["api", "auth", "sign-in", "social"], Post, _) => Route::SignInSocial,
+            (["api", "auth", "callback", p], Get, _) if Provider::parse(p).is_some() => {
+                Route::AuthCallback(Provider::parse(p).unwrap_or(Provider::Github))
+            }
+            (["api", "auth", "get-session"], Get, _) => Route::GetAuthSession,
+            (["api", "auth", "sign-out"], Post, _) => Route::SignOut,
+            (["api", "auth", "error"], Get, _) => Route::AuthError,
             (path, _, _) if Self::path_exists(path) => return Err(Unmatched::MethodNotAllowed),
             _ => return Err(Unmatched::NotFound),
         };
@@ -125,6 +148,10 @@ impl Route {
             ["repos", _, _, "branches"] => true,
             ["sessions", _, "pr", "refresh"] => true,
             ["webhooks", "bitbucket" | "github"] => true,
+            ["internal", "auth", "sign-in-providers"] => true,
+            ["api", "auth", "sign-in", "social"] => true,
+            ["api", "auth", "callback", p] => Provider::parse(p).is_some(),
+            ["api", "auth", "get-session" | "sign-out" | "error"] => true,
             ["sessions", _, sub] => {
                 ListKind::parse(sub).is_some()
                     || [
@@ -179,6 +206,12 @@ impl Route {
             Route::Branches(s(), s()),
             Route::RefreshPr(s()),
             Route::Webhook(VcsProvider::Bitbucket),
+            Route::SignInProviders,
+            Route::SignInSocial,
+            Route::AuthCallback(Provider::Bitbucket),
+            Route::GetAuthSession,
+            Route::SignOut,
+            Route::AuthError,
         ];
         // A new variant must be added above (this match fails to compile until it is).
         for r in &all {
@@ -207,7 +240,13 @@ impl Route {
                 | Route::SetModelPreferences
                 | Route::Branches(..)
                 | Route::RefreshPr(_)
-                | Route::Webhook(_) => {}
+                | Route::Webhook(_)
+                | Route::SignInProviders
+                | Route::SignInSocial
+                | Route::AuthCallback(_)
+                | Route::GetAuthSession
+                | Route::SignOut
+                | Route::AuthError => {}
             }
         }
         all
@@ -245,6 +284,14 @@ impl Route {
             Route::RefreshPr(_) => "POST /sessions/{id}/pr/refresh",
             Route::Webhook(VcsProvider::Bitbucket) => "POST /webhooks/bitbucket",
             Route::Webhook(VcsProvider::Github) => "POST /webhooks/github",
+            Route::SignInProviders => "GET /internal/auth/sign-in-providers",
+            Route::SignInSocial => "POST /api/auth/sign-in/social",
+            Route::AuthCallback(Provider::Github) => "GET /api/auth/callback/github",
+            Route::AuthCallback(Provider::Google) => "GET /api/auth/callback/google",
+            Route::AuthCallback(Provider::Bitbucket) => "GET /api/auth/callback/bitbucket",
+            Route::GetAuthSession => "GET /api/auth/get-session",
+            Route::SignOut => "POST /api/auth/sign-out",
+            Route::AuthError => "GET /api/auth/error",
         }
     }
 
@@ -259,6 +306,12 @@ impl Route {
             Route::CommitSigning(_) | Route::SandboxSkills(_) | Route::ScmCredentials(_) => {
                 Access::Sandbox
             }
+            Route::SignInProviders
+            | Route::SignInSocial
+            | Route::AuthCallback(_)
+            | Route::GetAuthSession
+            | Route::SignOut
+            | Route::AuthError => Access::WebService,
             _ => Access::Service,
         }
     }
@@ -408,6 +461,37 @@ mod tests {
                 Route::Branches("acme".into(), "web".into()),
                 Access::Service,
             ),
+            (
+                Get,
+                "/internal/auth/sign-in-providers",
+                Route::SignInProviders,
+                Access::WebService,
+            ),
+            (
+                Post,
+                "/api/auth/sign-in/social",
+                Route::SignInSocial,
+                Access::WebService,
+            ),
+            (
+                Get,
+                "/api/auth/callback/bitbucket",
+                Route::AuthCallback(Provider::Bitbucket),
+                Access::WebService,
+            ),
+            (
+                Get,
+                "/api/auth/get-session",
+                Route::GetAuthSession,
+                Access::WebService,
+            ),
+            (
+                Post,
+                "/api/auth/sign-out",
+                Route::SignOut,
+                Access::WebService,
+            ),
+            (Get, "/api/auth/error", Route::AuthError, Access::WebService),
         ];
         for (method, path, route, access) in table {
             let parsed = parse(method, path).unwrap();
@@ -430,6 +514,18 @@ mod tests {
             assert_eq!(parse(Get, p), Err(Unmatched::NotFound), "{p}");
         }
         assert_eq!(parse(Put, "/sessions/a"), Err(Unmatched::MethodNotAllowed));
+        assert_eq!(
+            parse(Get, "/api/auth/callback/gitlab"),
+            Err(Unmatched::NotFound)
+        );
+        assert_eq!(
+            parse(Get, "/api/auth/sign-in/social"),
+            Err(Unmatched::MethodNotAllowed)
+        );
+        assert_eq!(
+            parse(Get, "/api/auth/list-sessions"),
+            Err(Unmatched::NotFound)
+        );
         assert_eq!(parse(Post, "/health"), Err(Unmatched::MethodNotAllowed));
         assert_eq!(
             parse(Get, "/sessions/a/pr"),

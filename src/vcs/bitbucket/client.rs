@@ -22,6 +22,11 @@ pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Fa
     .await
 }
 
+/// Exchanges an authorization code (the consumer's callback) for a grant.
+pub async fn exchange_code(cfg: &Config, code: &str) -> Result<TokenGrant, Failure> {
+    call(&requests::exchange_code(cfg, code)?, responses::token_grant).await
+}
+
 /// Bitbucket on behalf of one user (their access token) or the bot (its API token).
 pub struct Client<'a> {
     pub cfg: &'a Config,
@@ -131,11 +136,16 @@ impl<'a> Client<'a> {
         Ok(identity)
     }
 
+    /// The slugs of the workspaces the user belongs to.
+    pub async fn workspaces(&self) -> Result<Vec<String>, Failure> {
+        let first = requests::user_workspaces(self.cfg, self.auth)?;
+        self.all_pages(first, responses::workspaces).await
+    }
+
     /// Every repository of every workspace the user belongs to, sorted by full name:
     /// workspaces first, then each one's repositories page by page, a few at a time.
     pub async fn repos(&self) -> Result<Vec<Repo>, Failure> {
-        let first = requests::user_workspaces(self.cfg, self.auth)?;
-        let workspaces = self.all_pages(first, responses::workspaces).await?;
+        let workspaces = self.workspaces().await?;
         let per_workspace: Vec<Vec<Repo>> = futures::stream::iter(workspaces)
             .map(|ws| async move {
                 let first = requests::workspace_repos(self.cfg, self.auth, &ws)?;

@@ -22,20 +22,54 @@ fn api_base(cfg: &Config) -> Result<Base, Failure> {
     Base::parse(&cfg.api_url).ok_or(Failure::Config("BITBUCKET_API_URL"))
 }
 
-/// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, HTTP Basic client auth.
-pub fn refresh_token(cfg: &Config, refresh_token: &str) -> Result<HttpRequest, Failure> {
-    let oauth_url = Base::parse(&cfg.oauth_url)
+fn oauth_url(cfg: &Config, path: &str, query: &[(&str, &str)]) -> Result<Url, Failure> {
+    Ok(Base::parse(&cfg.oauth_url)
         .ok_or(Failure::Config("BITBUCKET_OAUTH_URL"))?
-        .join(&["access_token"], &[])?;
+        .join(&[path], query)?)
+}
+
+/// `POST {oauth_url}/access_token` with the form `pairs`, HTTP Basic client auth.
+fn token_request(cfg: &Config, pairs: &[(&str, &str)]) -> Result<HttpRequest, Failure> {
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", refresh_token)
+        .extend_pairs(pairs)
         .finish();
     let basic = B64.encode(format!("{}:{}", cfg.client_id, cfg.client_secret));
-    Ok(
-        HttpRequest::post(oauth_url, "application/x-www-form-urlencoded", body)
-            .header("authorization", format!("Basic {basic}")),
+    Ok(HttpRequest::post(
+        oauth_url(cfg, "access_token", &[])?,
+        "application/x-www-form-urlencoded",
+        body,
     )
+    .header("authorization", format!("Basic {basic}")))
+}
+
+/// `POST {oauth_url}/access_token` with `grant_type=refresh_token`.
+pub fn refresh_token(cfg: &Config, refresh_token: &str) -> Result<HttpRequest, Failure> {
+    token_request(
+        cfg,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+/// Where a user grants the OAuth consumer access: `{oauth_url}/authorize`. The consumer has
+/// exactly one callback URL, where Bitbucket sends the browser back; it takes no PKCE.
+pub fn authorize_url(cfg: &Config, state: &str) -> Result<Url, Failure> {
+    oauth_url(
+        cfg,
+        "authorize",
+        &[
+            ("client_id", &cfg.client_id),
+            ("response_type", "code"),
+            ("state", state),
+        ],
+    )
+}
+
+/// `POST {oauth_url}/access_token` with `grant_type=authorization_code`.
+pub fn exchange_code(cfg: &Config, code: &str) -> Result<HttpRequest, Failure> {
+    token_request(cfg, &[("grant_type", "authorization_code"), ("code", code)])
 }
 
 /// `GET /user`.

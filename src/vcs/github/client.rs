@@ -16,6 +16,20 @@ pub async fn refresh(cfg: &Config, refresh_token: &str) -> Result<TokenGrant, Fa
     .await
 }
 
+/// Exchanges an authorization code and its PKCE verifier for a user's grant.
+pub async fn exchange_code(
+    cfg: &Config,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<TokenGrant, Failure> {
+    call(
+        &requests::exchange_code(cfg, code, redirect_uri, verifier)?,
+        responses::token_grant,
+    )
+    .await
+}
+
 /// GitHub on behalf of a user (their token) or of the App's installation.
 pub struct Client<'a> {
     pub cfg: &'a Config,
@@ -133,23 +147,42 @@ impl<'a> Client<'a> {
         call(&req, responses::pull_request).await
     }
 
-    /// The user's git identity: name (else login) from `/user`, and the primary, verified
-    /// address from `/user/emails`, else GitHub's no-reply address.
-    pub async fn identity(&self) -> Result<Identity, Failure> {
+    /// The user's id, login and name from `/user`, and their primary address if it is
+    /// verified (a token that may not read addresses has none).
+    pub async fn verified_identity(&self) -> Result<Identity, Failure> {
         let mut identity = call(&requests::user(self.cfg, self.token)?, responses::user).await?;
-        let email = match call(
+        identity.email = match call(
             &requests::user_emails(self.cfg, self.token)?,
             responses::primary_email,
         )
         .await
         {
             Ok(email) => email,
-            // A token without the e-mail scope still has the no-reply address.
             Err(Failure::NotFound(_) | Failure::Forbidden(_)) => None,
             Err(e) => return Err(e),
         };
-        identity.email = email.or_else(|| responses::noreply_email(&identity));
         Ok(identity)
+    }
+
+    /// The user's git identity: [`Client::verified_identity`], with GitHub's no-reply
+    /// address when no verified address is readable.
+    pub async fn identity(&self) -> Result<Identity, Failure> {
+        let mut identity = self.verified_identity().await?;
+        identity.email = identity
+            .email
+            .take()
+            .or_else(|| responses::noreply_email(&identity));
+        Ok(identity)
+    }
+
+    /// Whether the user is an active member of `org`.
+    pub async fn active_member_of(&self, org: &str) -> Result<bool, Failure> {
+        let req = requests::org_membership(self.cfg, self.token, org)?;
+        match call(&req, responses::membership_active).await {
+            Ok(active) => Ok(active),
+            Err(Failure::NotFound(_) | Failure::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 

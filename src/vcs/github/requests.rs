@@ -45,21 +45,82 @@ fn get(
     ))
 }
 
-/// `POST {oauth_url}/access_token` with `grant_type=refresh_token`, answered in JSON.
-pub fn refresh_token(cfg: &Config, refresh_token: &str) -> Result<HttpRequest, Failure> {
-    let oauth_url = Base::parse(&cfg.oauth_url)
+fn oauth_url(cfg: &Config, path: &str, query: &[(&str, &str)]) -> Result<Url, Failure> {
+    Ok(Base::parse(&cfg.oauth_url)
         .ok_or(Failure::Config("GITHUB_OAUTH_URL"))?
-        .join(&["access_token"], &[])?;
+        .join(&[path], query)?)
+}
+
+/// `POST {oauth_url}/access_token` with the client's credentials and the form `pairs`,
+/// answered in JSON.
+fn token_request(cfg: &Config, pairs: &[(&str, &str)]) -> Result<HttpRequest, Failure> {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &cfg.client_id)
         .append_pair("client_secret", &cfg.client_secret)
-        .append_pair("grant_type", "refresh_token")
-        .append_pair("refresh_token", refresh_token)
+        .extend_pairs(pairs)
         .finish();
-    Ok(
-        HttpRequest::post(oauth_url, "application/x-www-form-urlencoded", body)
-            .header("user-agent", USER_AGENT),
+    Ok(HttpRequest::post(
+        oauth_url(cfg, "access_token", &[])?,
+        "application/x-www-form-urlencoded",
+        body,
     )
+    .header("user-agent", USER_AGENT))
+}
+
+/// `POST {oauth_url}/access_token` with `grant_type=refresh_token`.
+pub fn refresh_token(cfg: &Config, refresh_token: &str) -> Result<HttpRequest, Failure> {
+    token_request(
+        cfg,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+/// Where a user authorizes the GitHub App (or OAuth app): `{oauth_url}/authorize`, with the
+/// callback URL and a PKCE challenge (S256). No scope: an App's permissions are its own.
+pub fn authorize_url(
+    cfg: &Config,
+    state: &str,
+    redirect_uri: &str,
+    challenge: &str,
+) -> Result<Url, Failure> {
+    oauth_url(
+        cfg,
+        "authorize",
+        &[
+            ("response_type", "code"),
+            ("client_id", &cfg.client_id),
+            ("state", state),
+            ("scope", ""),
+            ("redirect_uri", redirect_uri),
+            ("code_challenge_method", "S256"),
+            ("code_challenge", challenge),
+        ],
+    )
+}
+
+/// `POST {oauth_url}/access_token` for an authorization code, with its PKCE verifier.
+pub fn exchange_code(
+    cfg: &Config,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<HttpRequest, Failure> {
+    token_request(
+        cfg,
+        &[
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ],
+    )
+}
+
+/// `GET /user/memberships/orgs/{org}`: the user's membership of `org` (active or pending).
+pub fn org_membership(cfg: &Config, token: &str, org: &str) -> Result<HttpRequest, Failure> {
+    get(cfg, token, &["user", "memberships", "orgs", org], &[])
 }
 
 /// `POST /app/installations/{id}/access_tokens` with the App's JWT.

@@ -219,6 +219,12 @@ pub fn primary_email(resp: &HttpResponse) -> Result<Option<String>, Failure> {
     Ok(primary)
 }
 
+/// `GET /user/memberships/orgs/{org}`: whether the membership is active (not pending).
+pub fn membership_active(resp: &HttpResponse) -> Result<bool, Failure> {
+    let body = ok_json(resp)?;
+    Ok(Field::of(&body).text("state").as_deref() == Some("active"))
+}
+
 /// GitHub's no-reply address for a user: `{id}+{login}@users.noreply.github.com`.
 pub fn noreply_email(identity: &Identity) -> Option<String> {
     Some(format!(

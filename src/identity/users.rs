@@ -1,0 +1,245 @@
+//! The only SQL of sign-in (D1): users, the provider accounts they sign in with, and their
+//! browser sessions. A session's cookie holds a random token; only its SHA-256 is stored.
+
+use worker::{D1Database, Env};
+
+use crate::auth::random;
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::settings::Provider;
+use crate::log::{self, D1};
+use crate::rows::{self, bind_int, bind_opt_text, FromRow, Read, Row};
+
+/// How long a browser session lives (Open-Inspect's seven days).
+pub const SESSION_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+/// Who signed in, as the provider described them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    /// The provider's stable id of the account (GitHub's number, Bitbucket's uuid).
+    pub account_id: String,
+    pub login: Option<String>,
+    pub name: Option<String>,
+    /// The verified primary address.
+    pub email: Option<String>,
+    pub image: Option<String>,
+}
+
+/// A user as get-session shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub image: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A browser session and its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub user: User,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl FromRow for Session {
+    fn from_row(r: &Row) -> Read<Self> {
+        let user = User {
+            id: r.text("user_id"),
+            name: r.opt_text("name"),
+            email: r.opt_text("email"),
+            email_verified: r.int("email_verified") != 0,
+            image: r.opt_text("image"),
+            created_at: r.int("user_created_at"),
+            updated_at: r.int("user_updated_at"),
+        };
+        r.done(Session {
+            id: r.text("id"),
+            user,
+            expires_at: r.int("expires_at"),
+            created_at: r.int("created_at"),
+            updated_at: r.int("updated_at"),
+            ip_address: r.opt_text("ip_address"),
+            user_agent: r.opt_text("user_agent"),
+        })
+    }
+}
+
+/// A user id found by one column.
+struct UserId(String);
+
+impl FromRow for UserId {
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(UserId(r.text("user_id")))
+    }
+}
+
+fn new_id() -> ApiResult<String> {
+    random::id().map_err(|_| ApiError::internal("no randomness"))
+}
+
+pub struct Users {
+    db: D1Database,
+}
+
+impl Users {
+    pub fn new(env: &Env) -> ApiResult<Self> {
+        Ok(Users { db: env.d1("DB")? })
+    }
+
+    /// The user who signs in with `provider`'s account `profile`: the one it signed in
+    /// before, updated, or a new one. Answers the user id.
+    pub async fn sign_in(&self, provider: Provider, profile: &Profile) -> ApiResult<String> {
+        log::d1(D1::Read);
+        let known = self
+            .db
+            .prepare(
+                "SELECT user_id FROM user_identities WHERE provider = ?1 AND provider_user_id = ?2",
+            )
+            .bind(&[provider.as_str().into(), profile.account_id.as_str().into()])?;
+        let now = bind_int(now_ms());
+        let (name, email, image, login) = (
+            bind_opt_text(profile.name.as_deref()),
+            bind_opt_text(profile.email.as_deref()),
+            bind_opt_text(profile.image.as_deref()),
+            bind_opt_text(profile.login.as_deref()),
+        );
+        let verified = bind_int(i64::from(profile.email.is_some()));
+        if let Some(UserId(user_id)) = rows::d1_first(&known).await? {
+            log::d1(D1::Write);
+            let update_user = self
+                .db
+                .prepare(
+                    "UPDATE users SET name = COALESCE(?2, name), email = COALESCE(?3, email),
+                        email_verified = MAX(email_verified, ?4), image = COALESCE(?5, image),
+                        updated_at = ?6 WHERE id = ?1",
+                )
+                .bind(&[
+                    user_id.as_str().into(),
+                    name,
+                    email,
+                    verified,
+                    image,
+                    now.clone(),
+                ])?;
+            let update_identity = self
+                .db
+                .prepare(
+                    "UPDATE user_identities SET login = ?3, updated_at = ?4
+                     WHERE provider = ?1 AND provider_user_id = ?2",
+                )
+                .bind(&[
+                    provider.as_str().into(),
+                    profile.account_id.as_str().into(),
+                    login,
+                    now,
+                ])?;
+            rows::d1_batch(&self.db, &[update_user, update_identity]).await?;
+            return Ok(user_id);
+        }
+        let user_id = new_id()?;
+        log::d1(D1::Write);
+        let insert_user = self
+            .db
+            .prepare(
+                "INSERT INTO users (id, name, email, email_verified, image, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                user_id.as_str().into(),
+                name,
+                email,
+                verified,
+                image,
+                now.clone(),
+            ])?;
+        let insert_identity = self
+            .db
+            .prepare(
+                "INSERT INTO user_identities (id, user_id, provider, provider_user_id, login,
+                    created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                new_id()?.into(),
+                user_id.as_str().into(),
+                provider.as_str().into(),
+                profile.account_id.as_str().into(),
+                login,
+                now,
+            ])?;
+        rows::d1_batch(&self.db, &[insert_user, insert_identity]).await?;
+        Ok(user_id)
+    }
+
+    /// Starts a browser session for `user_id`; answers the cookie's token.
+    pub async fn start_session(
+        &self,
+        user_id: &str,
+        ip_address: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> ApiResult<String> {
+        let token = random::token().map_err(|_| ApiError::internal("no randomness"))?;
+        let now = now_ms();
+        log::d1(D1::Write);
+        let insert = self
+            .db
+            .prepare(
+                "INSERT INTO auth_sessions (id, token_hash, user_id, expires_at, ip_address,
+                    user_agent, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+            )
+            .bind(&[
+                new_id()?.into(),
+                random::sha256_hex(&token).into(),
+                user_id.into(),
+                bind_int(now + SESSION_TTL_MS),
+                bind_opt_text(ip_address),
+                bind_opt_text(user_agent),
+                bind_int(now),
+            ])?;
+        rows::d1_changes(&insert).await?;
+        Ok(token)
+    }
+
+    /// The live session of a cookie's token (an expired one is removed).
+    pub async fn session(&self, token: &str) -> ApiResult<Option<Session>> {
+        log::d1(D1::Read);
+        let stmt = self
+            .db
+            .prepare(
+                "SELECT s.id, s.user_id, s.expires_at, s.ip_address, s.user_agent, s.created_at,
+                    s.updated_at, u.name, u.email, u.email_verified, u.image,
+                    u.created_at AS user_created_at, u.updated_at AS user_updated_at
+                 FROM auth_sessions s JOIN users u ON u.id = s.user_id
+                 WHERE s.token_hash = ?1",
+            )
+            .bind(&[random::sha256_hex(token).into()])?;
+        match rows::d1_first::<Session>(&stmt).await? {
+            Some(s) if s.expires_at > now_ms() => Ok(Some(s)),
+            Some(_) => {
+                self.end_session(token).await?;
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Ends the session of a cookie's token.
+    pub async fn end_session(&self, token: &str) -> ApiResult<()> {
+        log::d1(D1::Write);
+        let stmt = self
+            .db
+            .prepare("DELETE FROM auth_sessions WHERE token_hash = ?1")
+            .bind(&[random::sha256_hex(token).into()])?;
+        rows::d1_changes(&stmt).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,508 @@
+//! End-to-end tests of browser sign-in through `wrangler dev`, as Open-Inspect's web app
+//! proxies it (every call signed by the web app with `sig1`, the browser's cookies passed
+//! through): Bitbucket and GitHub against fake OAuth servers, from the provider list and the
+//! start (the authorize URL, the flow cookie) through the callback (code → tokens → profile
+//! → admission → session cookie) to get-session and sign-out; the stored provider token
+//! serving the user's repositories; cancelled, forged and stale sign-ins; a public
+//! Bitbucket consumer; admission.
+
+mod common;
+
+use base64::Engine;
+use common::{fixture, now_ms, shared_with, unique, Client, Reply, Shared, Sig1};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+const WEB: &str = "https://app.example.test";
+const BROWSER_SECRET: &str = "test-browser-auth-secret-0123456789abcdef";
+
+fn shared() -> &'static Shared {
+    shared_with(&[
+        ("BROWSER_AUTH_SECRET", BROWSER_SECRET),
+        ("WEB_APP_URL", WEB),
+        ("SIGN_IN_PROVIDERS", "bitbucket,github"),
+        ("ALLOWED_EMAIL_DOMAINS", "example.com"),
+        ("ALLOWED_BITBUCKET_WORKSPACES", "acme-team"),
+    ])
+}
+
+fn client() -> Client {
+    shared().worker.client()
+}
+
+/// An answer of the auth routes: status, headers, body text (redirects are not followed).
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+
+    fn location(&self) -> String {
+        self.headers["location"].to_str().unwrap().to_string()
+    }
+
+    /// `name=value` of each cookie set, by name.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(|v| v.split(';').next().unwrap().to_string())
+    }
+
+    /// The error code and description of a redirect to the error page.
+    fn error(&self) -> (String, String) {
+        assert_eq!(self.status, 302, "{}", self.body);
+        let to = url::Url::parse(&self.location()).unwrap();
+        assert_eq!(to.path(), "/api/auth/error", "{to}");
+        let get = |k: &str| {
+            to.query_pairs()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default()
+        };
+        (get("error"), get("error_description"))
+    }
+}
+
+/// A call as the web app's proxy makes it: signed as `web`, with the browser's `cookie`.
+async fn web(
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+    cookie: Option<&str>,
+) -> Answer {
+    let c = client();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut req = http.request(method, c.url(path));
+    if let Some(cookie) = cookie {
+        req = req.header("cookie", cookie);
+    }
+    let req = Sig1::now("web").sign(req, body);
+    let resp = req.send().await.expect("the worker answers");
+    Answer {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.text().await.unwrap_or_default(),
+    }
+}
+
+async fn start(provider: &str) -> (url::Url, String) {
+    let body = json!({"provider": provider, "callbackURL": "/", "disableRedirect": true});
+    let a = web(
+        reqwest::Method::POST,
+        "/api/auth/sign-in/social",
+        Some(&body),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.json()["redirect"], false);
+    let url = url::Url::parse(a.json()["url"].as_str().unwrap()).unwrap();
+    let flow = a
+        .cookie("__Secure-openinspect.state")
+        .expect("the flow cookie");
+    let set = a.headers["set-cookie"].to_str().unwrap();
+    assert!(set.contains("HttpOnly") && set.contains("Secure") && set.contains("SameSite=Lax"));
+    (url, flow)
+}
+
+fn param(url: &url::Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default()
+}
+
+async fn callback(provider: &str, query: &str, cookie: Option<&str>) -> Answer {
+    let path = format!("/api/auth/callback/{provider}?{query}");
+    web(reqwest::Method::GET, &path, None, cookie).await
+}
+
+/// Fakes Bitbucket's side of one sign-in: the code → a grant (with a refresh token unless
+/// `public`), the account (a fresh id), its addresses and workspaces. Answers the access token.
+async fn bitbucket_account(code: &str, email: &str, workspaces: &[&str], public: bool) -> String {
+    let fake = &shared().fake;
+    let access = unique("AT-signin");
+    let mut grant = common::bitbucket::grant(&access, &unique("RT-signin"), 7200);
+    if public {
+        grant.as_object_mut().unwrap().remove("refresh_token");
+    }
+    Mock::given(method("POST"))
+        .and(path("/site/oauth2/access_token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains(format!("code={code}")))
+        .and(header(
+            "authorization",
+            "Basic dGVzdC1jbGllbnQtaWQ6dGVzdC1jbGllbnQtc2VjcmV0",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(grant))
+        .mount(fake)
+        .await;
+    let mut user = fixture("bitbucket", "user.json");
+    user["account_id"] = json!(unique("557058:acct"));
+    let bearer = format!("Bearer {access}");
+    Mock::given(method("GET"))
+        .and(path("/2.0/user"))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(user))
+        .mount(fake)
+        .await;
+    let mut emails = fixture("bitbucket", "user_emails.json");
+    emails["values"][1]["email"] = json!(email);
+    Mock::given(method("GET"))
+        .and(path("/2.0/user/emails"))
+        .and(header("authorization", bearer.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(emails))
+        .mount(fake)
+        .await;
+    common::bitbucket::mount_workspaces(fake, &access, workspaces).await;
+    access
+}
+
+async fn get_session(cookie: &str) -> Value {
+    let a = web(
+        reqwest::Method::GET,
+        "/api/auth/get-session",
+        None,
+        Some(cookie),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.headers["cache-control"], "no-store");
+    a.json()
+}
+
+#[tokio::test]
+async fn the_provider_list_follows_the_setting_in_the_web_apps_order() {
+    let a = web(
+        reqwest::Method::GET,
+        "/internal/auth/sign-in-providers",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.json()),
+        (200, json!({"providers": ["github", "bitbucket"]}))
+    );
+    // Only the web app, signing as itself, may call the sign-in routes.
+    let c = client();
+    let mut bot = Sig1::now("slack-bot");
+    bot.actor = "slack:U1";
+    let r = c
+        .send(bot.sign(c.http.get(c.url("/internal/auth/sign-in-providers")), None))
+        .await;
+    assert_eq!(r.status, 401);
+    let r: Reply = c.get("/internal/auth/sign-in-providers").await;
+    assert_eq!(
+        r.status, 401,
+        "the shared bearer is not the web app's signature"
+    );
+    let body = json!({"provider": "google", "callbackURL": "/"});
+    let a = web(
+        reqwest::Method::POST,
+        "/api/auth/sign-in/social",
+        Some(&body),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 404, "google is not offered: {}", a.body);
+    let evil = json!({"provider": "bitbucket", "callbackURL": "https://evil.example/"});
+    let a = web(
+        reqwest::Method::POST,
+        "/api/auth/sign-in/social",
+        Some(&evil),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 403, "{}", a.body);
+}
+
+#[tokio::test]
+async fn a_bitbucket_user_signs_in_and_their_token_serves_their_repositories() {
+    let (authorize, flow) = start("bitbucket").await;
+    let fake = shared().fake.uri();
+    assert_eq!(
+        authorize.as_str().split('?').next().unwrap(),
+        format!("{fake}/site/oauth2/authorize")
+    );
+    assert_eq!(param(&authorize, "client_id"), "test-client-id");
+    assert_eq!(param(&authorize, "response_type"), "code");
+    let state = param(&authorize, "state");
+    assert!(state.len() >= 32);
+
+    let code = unique("code-bb");
+    let access = bitbucket_account(&code, "ada@example.com", &["acme-team"], false).await;
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    assert_eq!(a.status, 302, "{}", a.body);
+    assert_eq!(a.location(), format!("{WEB}/"));
+    assert!(a.headers.get_all("set-cookie").iter().any(|v| v
+        .to_str()
+        .unwrap()
+        .starts_with("__Secure-openinspect.state=; Max-Age=0")));
+    let session = a
+        .cookie("__Secure-openinspect.session_token")
+        .expect("the session cookie");
+
+    let s = get_session(&session).await;
+    let user_id = s["user"]["id"].as_str().unwrap().to_string();
+    assert!(
+        user_id.len() == 32
+            && user_id
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    );
+    assert_eq!(s["session"]["userId"], user_id.as_str());
+    assert!(s["session"]["expiresAt"].is_string());
+    assert_eq!(s["user"]["email"], "ada@example.com");
+    assert_eq!(s["user"]["name"], "Brad Rydzewski");
+    assert!(!s.to_string().contains(&access), "no token in the answer");
+
+    // The stored token is the user's: their repositories, listed with it.
+    common::bitbucket::mount_repos(&shared().fake, &access, "acme-team", 2).await;
+    let c = client();
+    let r = c
+        .get_with(
+            "/repos",
+            &[("x-vcs-provider", "bitbucket"), ("x-user-id", &user_id)],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["repos"].as_array().unwrap().len(), 2);
+
+    // The same flow cannot be used twice: its cookie was removed, and a replay without it
+    // is refused.
+    let again = callback("bitbucket", &format!("code={code}&state={state}"), None).await;
+    assert_eq!(again.error().0, "state_not_found");
+
+    // Signing out ends the session.
+    let a = web(
+        reqwest::Method::POST,
+        "/api/auth/sign-out",
+        Some(&json!({})),
+        Some(&session),
+    )
+    .await;
+    assert_eq!((a.status, a.json()), (200, json!({"success": true})));
+    assert!(a.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(get_session(&session).await, Value::Null);
+    assert_eq!(
+        get_session("openinspect.session_token=forged.sig").await,
+        Value::Null
+    );
+}
+
+#[tokio::test]
+async fn a_github_user_signs_in_with_pkce() {
+    let (authorize, flow) = start("github").await;
+    let fake = &shared().fake;
+    assert_eq!(authorize.path(), "/github-oauth/authorize");
+    assert_eq!(param(&authorize, "client_id"), "test-github-client");
+    assert_eq!(
+        param(&authorize, "redirect_uri"),
+        format!("{WEB}/api/auth/callback/github")
+    );
+    assert_eq!(param(&authorize, "code_challenge_method"), "S256");
+    let challenge = param(&authorize, "code_challenge");
+    let state = param(&authorize, "state");
+
+    let code = unique("code-gh");
+    let access = unique("ghu-signin");
+    Mock::given(method("POST"))
+        .and(path("/github-oauth/access_token"))
+        .and(body_string_contains(format!("code={code}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": access, "token_type": "bearer", "scope": "",
+            "expires_in": 28800, "refresh_token": unique("ghr-signin"),
+            "refresh_token_expires_in": 15897600
+        })))
+        .mount(fake)
+        .await;
+    let mut user = fixture("github", "user.json");
+    user["id"] = json!(now_ms());
+    Mock::given(method("GET"))
+        .and(path("/github/user"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(user))
+        .mount(fake)
+        .await;
+    let emails = json!([{"email": "octo@example.com", "primary": true, "verified": true}]);
+    Mock::given(method("GET"))
+        .and(path("/github/user/emails"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(emails))
+        .mount(fake)
+        .await;
+
+    let a = callback("github", &format!("code={code}&state={state}"), Some(&flow)).await;
+    assert_eq!(
+        (a.status, a.location()),
+        (302, format!("{WEB}/")),
+        "{}",
+        a.body
+    );
+    // The code was exchanged with the verifier whose challenge the authorize URL carried.
+    let exchange = common::requests(fake, |r| {
+        r.url.path() == "/github-oauth/access_token"
+            && String::from_utf8_lossy(&r.body).contains(&code)
+    })
+    .await;
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&exchange[0].body)
+        .into_owned()
+        .collect();
+    let verifier = &form.iter().find(|(k, _)| k == "code_verifier").unwrap().1;
+    let derived = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
+    assert_eq!(derived, challenge);
+    let session = a.cookie("__Secure-openinspect.session_token").unwrap();
+    assert_eq!(
+        get_session(&session).await["user"]["email"],
+        "octo@example.com"
+    );
+}
+
+#[tokio::test]
+async fn cancelled_forged_and_stale_sign_ins_land_on_the_error_page() {
+    let (authorize, flow) = start("bitbucket").await;
+    let state = param(&authorize, "state");
+    // The user cancels on Bitbucket.
+    let a = callback(
+        "bitbucket",
+        &format!("error=access_denied&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    let (code, message) = a.error();
+    assert_eq!(code, "access_denied");
+    assert!(
+        message.contains("cancelled signing in with Bitbucket"),
+        "{message}"
+    );
+    // The page the browser lands on says so.
+    let page = web(
+        reqwest::Method::GET,
+        &a.location().replace(WEB, ""),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(page.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(
+        page.body.contains("cancelled signing in with Bitbucket"),
+        "{}",
+        page.body
+    );
+    assert!(!web(
+        reqwest::Method::GET,
+        "/api/auth/error?error=%3Cscript%3E",
+        None,
+        None
+    )
+    .await
+    .body
+    .contains("<script>"));
+
+    // A state this browser did not start, or no flow cookie at all.
+    let a = callback("bitbucket", "code=x&state=forged", Some(&flow)).await;
+    assert_eq!(a.error().0, "state_mismatch");
+    let a = callback("bitbucket", &format!("code=x&state={state}"), None).await;
+    assert_eq!(a.error().0, "state_not_found");
+    // Another provider's callback with this flow.
+    let a = callback("github", &format!("code=x&state={state}"), Some(&flow)).await;
+    assert_eq!(a.error().0, "state_mismatch");
+    // A flow cookie not signed by us.
+    let forged = flow.replace(&flow[flow.len() - 8..], "AAAAAAAA");
+    let a = callback("bitbucket", &format!("code=x&state={state}"), Some(&forged)).await;
+    assert_eq!(a.error().0, "state_not_found");
+
+    // A flow older than 15 minutes (its cookie made as ours would be, with our secret).
+    use control_plane::identity::{cookies, flow::Flow, settings::Provider};
+    let old = Flow {
+        state: "old-state".into(),
+        provider: Provider::Bitbucket,
+        verifier: None,
+        callback: format!("{WEB}/"),
+        error_callback: None,
+        started_at: now_ms() - 16 * 60 * 1000,
+    };
+    let cookie = format!(
+        "__Secure-openinspect.state={}",
+        cookies::sign(BROWSER_SECRET.as_bytes(), &old.encode())
+    );
+    let a = callback("bitbucket", "code=x&state=old-state", Some(&cookie)).await;
+    let (code, message) = a.error();
+    assert_eq!(code, "state_mismatch");
+    assert!(message.contains("15 minutes"), "{message}");
+}
+
+#[tokio::test]
+async fn a_public_consumer_and_an_unadmitted_user_are_refused_with_the_reason() {
+    // A public consumer: Bitbucket grants no refresh token.
+    let (authorize, flow) = start("bitbucket").await;
+    let code = unique("code-public");
+    bitbucket_account(&code, "ada@example.com", &["acme-team"], true).await;
+    let state = param(&authorize, "state");
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    let (code, message) = a.error();
+    assert_eq!(code, "no_refresh_token");
+    assert!(message.contains("private consumer"), "{message}");
+    assert!(a.cookie("__Secure-openinspect.session_token").is_none());
+
+    // Someone outside the admitted domain and workspace.
+    let (authorize, flow) = start("bitbucket").await;
+    let code = unique("code-stranger");
+    bitbucket_account(&code, "eve@elsewhere.io", &["other-team"], false).await;
+    let state = param(&authorize, "state");
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    let (code, message) = a.error();
+    assert_eq!(code, "access_denied");
+    assert!(message.contains("not admitted"), "{message}");
+    assert!(a.cookie("__Secure-openinspect.session_token").is_none());
+
+    // A member of the admitted workspace, whatever their address.
+    let (authorize, flow) = start("bitbucket").await;
+    let code = unique("code-member");
+    bitbucket_account(&code, "kim@elsewhere.io", &["other", "acme-team"], false).await;
+    let state = param(&authorize, "state");
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    assert_eq!(a.status, 302, "{}", a.body);
+    assert_eq!(a.location(), format!("{WEB}/"));
+}
