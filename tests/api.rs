@@ -656,27 +656,51 @@ async fn services_sign_their_calls_with_sig1() {
     use common::Sig1;
     let c = client();
     let get = |path: &str| c.http.get(c.url(path));
-    // The web app, no body, a query.
+    // A bot, no body, a query.
     let r = c
-        .send(Sig1::now("web").sign(get("/sessions?limit=2&offset=0"), None))
+        .send(Sig1::now("github-bot").sign(get("/sessions?limit=2&offset=0"), None))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    // A bot acting for a Slack user creates a session: the body is signed and then read.
+    // A bot acting for a Slack user creates a session: the body is signed and then read,
+    // and the session's owner is the actor (a body may not say who acts).
     let mut slack = Sig1::now("slack-bot");
     slack.actor = "slack:U0123456";
-    let body = json!({"repoOwner": "acme", "repoName": "web", "userId": "slack:U0123456"});
+    let body = json!({"repoOwner": "acme", "repoName": "web"});
     let r = c
         .send(slack.sign(c.http.post(c.url("/sessions")), Some(&body)))
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["sessionId"].as_str().unwrap().to_string();
+    let r = c.get(&format!("/sessions/{id}/participants")).await;
+    assert_eq!(
+        r.body["participants"][0]["userId"], "slack:U0123456",
+        "{}",
+        r.body
+    );
+    let mut claims = Sig1::now("slack-bot");
+    claims.actor = "slack:U0123456";
+    let body = json!({"repoOwner": "acme", "repoName": "web", "userId": "someone-else"});
+    let r = c
+        .send(claims.sign(c.http.post(c.url("/sessions")), Some(&body)))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.message(),
+        "Field 'userId' is not accepted from verified callers"
+    );
+    // A bot acting for nobody cannot start a session.
+    let body = json!({"repoOwner": "acme", "repoName": "web"});
+    let r = c
+        .send(Sig1::now("github-bot").sign(c.http.post(c.url("/sessions")), Some(&body)))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
     let r = c
         .send(Sig1::now("github-bot").sign(get(&format!("/sessions/{id}")), None))
         .await;
     assert_eq!((r.status, r.body["repoName"].as_str()), (200, Some("web")));
 
     // The same signed request again: its nonce was used.
-    let once = Sig1::now("web");
+    let once = Sig1::now("github-bot");
     let r = c.send(once.sign(get("/sessions"), None)).await;
     assert_eq!(r.status, 200);
     let r = c.send(once.sign(get("/sessions"), None)).await;
@@ -716,7 +740,7 @@ async fn services_sign_their_calls_with_sig1() {
         .map(|(what, sig)| (what, sig.sign(get("/sessions"), None)))
         .collect();
     // Signed for one request, sent with another.
-    let query = Sig1::now("web").sign(get("/sessions?limit=2"), None);
+    let query = Sig1::now("github-bot").sign(get("/sessions?limit=2"), None);
     sent.push(("another query", headers_of(query, get("/sessions?limit=3"))));
     let mut slack = Sig1::now("slack-bot");
     slack.actor = "slack:U0123456";

@@ -4,7 +4,8 @@
 //! start (the authorize URL, the flow cookie) through the callback (code → tokens → profile
 //! → admission → session cookie) to get-session and sign-out; the stored provider token
 //! serving the user's repositories; cancelled, forged and stale sign-ins; a public
-//! Bitbucket consumer; admission.
+//! Bitbucket consumer; admission; and a signed-in user's calls taking their identity and
+//! their stored token from the session, never from the body.
 
 mod common;
 
@@ -25,6 +26,8 @@ fn shared() -> &'static Shared {
         ("SIGN_IN_PROVIDERS", "bitbucket,github"),
         ("ALLOWED_EMAIL_DOMAINS", "example.com"),
         ("ALLOWED_BITBUCKET_WORKSPACES", "acme-team"),
+        // The default: what reaches a repository is the user's own right.
+        ("REPO_ACCESS", "user"),
     ])
 }
 
@@ -505,4 +508,118 @@ async fn a_public_consumer_and_an_unadmitted_user_are_refused_with_the_reason() 
     .await;
     assert_eq!(a.status, 302, "{}", a.body);
     assert_eq!(a.location(), format!("{WEB}/"));
+}
+
+/// Signs a new Bitbucket user in: their session cookie, user id and access token.
+async fn signed_in_bitbucket(email: &str) -> (String, String, String) {
+    let (authorize, flow) = start("bitbucket").await;
+    let code = unique("code-user");
+    let access = bitbucket_account(&code, email, &["acme-team"], false).await;
+    let state = param(&authorize, "state");
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    assert_eq!(a.status, 302, "{}", a.body);
+    let cookie = a.cookie("__Secure-openinspect.session_token").unwrap();
+    let user_id = get_session(&cookie).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (cookie, user_id, access)
+}
+
+#[tokio::test]
+async fn a_signed_in_user_acts_as_themselves_with_their_stored_token() {
+    let (cookie, user_id, access) = signed_in_bitbucket("ada@example.com").await;
+    let fake = &shared().fake;
+    common::sandbox::mount_provider_ok(fake).await;
+    let repo = unique("signed-repo");
+    let mut body = fixture("bitbucket", "repo.json");
+    body["full_name"] = json!(format!("acme/{repo}"));
+    body["slug"] = json!(repo);
+    Mock::given(method("GET"))
+        .and(path(format!("/2.0/repositories/acme/{repo}")))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .mount(fake)
+        .await;
+    let post = |path: String, body: Value| {
+        let cookie = cookie.clone();
+        async move { web(reqwest::Method::POST, &path, Some(&body), Some(&cookie)).await }
+    };
+
+    // Identity and tokens are the session's: a body may not claim them.
+    for field in ["userId", "scmToken", "scmRefreshToken", "scmUserId"] {
+        let mut claim = json!({"repoOwner": "acme", "repoName": repo});
+        claim[field] = json!("someone-else");
+        let a = post("/sessions".into(), claim).await;
+        assert_eq!(a.status, 400, "{field}: {}", a.body);
+        assert_eq!(
+            a.json()["error"],
+            format!("Field '{field}' is not accepted from verified callers")
+        );
+    }
+    let a = post(
+        "/sessions".into(),
+        json!({"repoOwner": "acme", "repoName": repo}),
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let id = a.json()["sessionId"].as_str().unwrap().to_string();
+    let c = client();
+    let people = c.get(&format!("/sessions/{id}/participants")).await;
+    assert_eq!(people.body["participants"][0]["userId"], user_id.as_str());
+
+    // A prompt is the user's, and the sandbox clones with the user's stored token.
+    let a = post(
+        format!("/sessions/{id}/prompt"),
+        json!({"content": "hello"}),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let (_, spawn) = common::sandbox::wait_for_spawns(fake, &id, 1, 20).await;
+    assert_eq!(spawn["clone_username"], "x-token-auth");
+    assert_eq!(spawn["clone_token"], access.as_str());
+    let messages = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(messages.body["messages"][0]["authorId"], user_id.as_str());
+    let a = post(
+        format!("/sessions/{id}/prompt"),
+        json!({"content": "x", "authorId": "eve"}),
+    )
+    .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let a = post(format!("/sessions/{id}/ws-token"), json!({})).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.json()["token"].is_string());
+
+    // A provider the user has not connected: they are told which account to connect.
+    let gh = json!({"repoOwner": "acme", "repoName": "web", "vcsProvider": "github"});
+    let a = post("/sessions".into(), gh).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert_eq!(a.json()["code"], "reauth_required");
+    assert!(a.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("connect your GitHub account"));
+
+    // Their repositories are their own, whatever the user headers say.
+    common::bitbucket::mount_repos(fake, &access, "acme-team", 3).await;
+    let mut req = reqwest::Client::new()
+        .get(c.url("/repos"))
+        .header("x-vcs-provider", "bitbucket")
+        .header("x-user-id", "someone-else")
+        .header("cookie", &cookie);
+    req = Sig1::now("web").sign(req, None);
+    let r = c.send(req).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["repos"].as_array().unwrap().len(), 3);
+
+    // The web app's signature without a signed-in user is not enough.
+    let a = web(reqwest::Method::GET, "/sessions", None, None).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    let a = web(reqwest::Method::GET, "/sessions", None, Some(&cookie)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
 }

@@ -9,26 +9,85 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::session_call;
-use crate::identity::{self, sig1, Signer};
-use crate::session::command::PrCaller;
+use serde_json::{Map, Value};
 
-/// How a service route's caller proved who it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ServiceCaller {
-    /// A service's `sig1` signature (Open-Inspect's current web app and bots).
-    Signed(Signer),
-    /// The shared `Bearer <ms>.<hex>` of older web apps (while `INTERNAL_CALLBACK_SECRET` is set).
-    Bearer,
+use crate::auth::credentials::{reauth, Credentials};
+use crate::http::respond;
+use crate::identity::principal::{self, Caller, IdentityRoute};
+use crate::identity::{self, browser, sig1, Signer};
+use crate::session::command::PrCaller;
+use crate::vcs::VcsProvider;
+
+/// Who calls a service route: a bot by its `sig1` signature; a person signed in through the
+/// web app by the web app's signature and their session cookie (the web app's signature
+/// without one is refused, as Open-Inspect refuses it); else an older web app by the shared
+/// bearer.
+pub async fn require_service(req: &Incoming, env: &Env) -> ApiResult<Caller> {
+    let Some(signature) = req.headers().get(sig1::SIGNATURE_HEADER)? else {
+        return require_service_token(req, env).map(|()| Caller::Bearer);
+    };
+    match identity::verify_signed(req, env, &signature).await? {
+        Signer {
+            service: sig1::Service::Web,
+            actor: None,
+        } => match browser::signed_in_user(req, env).await? {
+            Some(user_id) => Ok(Caller::User { user_id }),
+            None => Err(ApiError::unauthorized("sign in first")),
+        },
+        Signer { service, actor } => Ok(Caller::Bot { service, actor }),
+    }
 }
 
-/// Requires a service's valid `sig1` signature when the request carries one, else a valid
-/// shared bearer.
-pub async fn require_service(req: &Incoming, env: &Env) -> ApiResult<ServiceCaller> {
-    match req.headers().get(sig1::SIGNATURE_HEADER)? {
-        Some(signature) => Ok(ServiceCaller::Signed(
-            identity::verify_signed(req, env, &signature).await?,
-        )),
-        None => require_service_token(req, env).map(|()| ServiceCaller::Bearer),
+/// For a verified caller of a route whose body says who acts: refuses identity fields and
+/// writes the caller's identity in their place, for the handler to read; a person starting
+/// a session must have connected the session's provider. The bearer's bodies stay as sent.
+pub async fn enforce_identity(
+    req: &Incoming,
+    env: &Env,
+    route: IdentityRoute,
+    caller: &Caller,
+) -> ApiResult<()> {
+    if *caller == Caller::Bearer {
+        return Ok(());
+    }
+    let bytes = match req.take_read_body() {
+        Some(bytes) => bytes,
+        None => respond::read_capped(req).await?,
+    };
+    let mut body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => map,
+        _ if bytes.iter().all(u8::is_ascii_whitespace) => Map::new(),
+        // Not an object: the handler says what is wrong with it.
+        _ => {
+            req.keep_read_body(bytes);
+            return Ok(());
+        }
+    };
+    principal::enforce(route, caller, &mut body)?;
+    if let (IdentityRoute::CreateSession, Caller::User { user_id }) = (route, caller) {
+        let provider = match body.get("vcsProvider").and_then(Value::as_str) {
+            Some(named) => VcsProvider::from_input(named),
+            None => Some(config::default_provider(env)),
+        };
+        if let Some(provider) = provider {
+            require_connected(env, provider, user_id).await?;
+        }
+    }
+    req.keep_read_body(serde_json::to_vec(&Value::Object(body))?);
+    Ok(())
+}
+
+/// 401 `reauth_required` unless the user has usable credentials at `provider`.
+async fn require_connected(env: &Env, provider: VcsProvider, user_id: &str) -> ApiResult<()> {
+    let name = provider.display_name();
+    match Credentials::new(env, provider)?.state(user_id).await? {
+        Some(state) if !state.needs_reauth => Ok(()),
+        Some(_) => Err(reauth(&format!(
+            "{name} no longer accepts your connected account: connect your {name} account again"
+        ))),
+        None => Err(reauth(&format!(
+            "connect your {name} account to start a session on a {name} repository"
+        ))),
     }
 }
 

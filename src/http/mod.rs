@@ -21,6 +21,7 @@ use crate::auth::random;
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::browser;
+use crate::identity::principal::{Caller, IdentityRoute};
 use crate::log::{self, Level};
 use crate::session::command::{Command, SandboxAsk};
 use route::{Access, Route, Unmatched};
@@ -49,6 +50,8 @@ const SLOW_MS: i64 = 1_000;
 pub struct Edge<'a> {
     pub env: &'a Env,
     pub request_id: &'a str,
+    /// Who calls a service route (the bearer on other routes).
+    pub caller: Caller,
 }
 
 /// Handles one request to the worker: answers it, echoes (or gives) its `x-request-id`, and
@@ -71,6 +74,7 @@ pub async fn handle(req: Incoming, env: Env) -> Result<Response> {
     let edge = Edge {
         env: &env,
         request_id: &request_id,
+        caller: Caller::Bearer,
     };
     let resp = respond::finish(serve(route, req, &edge).await)?;
     let resp = with_request_id(resp, &request_id);
@@ -110,13 +114,30 @@ async fn serve(
         Err(Unmatched::NotFound) => return Err(ApiError::no_route()),
         Err(Unmatched::MethodNotAllowed) => return Err(ApiError::method_not_allowed()),
     };
-    match route.access() {
-        // Who signed is not used yet: handlers take identity from the body, as for the bearer.
-        Access::Service => drop(guard::require_service(&req, edge.env).await?),
-        Access::WebService => guard::require_web_service(&req, edge.env).await?,
-        Access::Public | Access::ServiceOrSandbox | Access::Sandbox => {}
+    let caller = match route.access() {
+        Access::Service => guard::require_service(&req, edge.env).await?,
+        Access::WebService => {
+            guard::require_web_service(&req, edge.env).await?;
+            Caller::Bearer
+        }
+        Access::Public | Access::ServiceOrSandbox | Access::Sandbox => Caller::Bearer,
+    };
+    if let Some(kind) = identity_route(&route) {
+        guard::enforce_identity(&req, edge.env, kind, &caller).await?;
     }
-    dispatch(route, req, edge).await
+    let edge = Edge { caller, ..*edge };
+    dispatch(route, req, &edge).await
+}
+
+/// The routes whose bodies say who acts.
+fn identity_route(route: &Route) -> Option<IdentityRoute> {
+    match route {
+        Route::CreateSession => Some(IdentityRoute::CreateSession),
+        Route::WsToken(_) => Some(IdentityRoute::WsToken),
+        Route::Prompt(_) => Some(IdentityRoute::Prompt),
+        Route::Archive(_) | Route::Unarchive(_) => Some(IdentityRoute::Lifecycle),
+        _ => None,
+    }
 }
 
 /// The route table.
@@ -125,7 +146,7 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
     match route {
         Route::Health => health::get(),
         Route::OpenApi => openapi::get(),
-        Route::ListRepos => repos::list(&req, env).await,
+        Route::ListRepos => repos::list(&req, env, &edge.caller).await,
         Route::ListSessions => sessions::list(&req, edge).await,
         Route::CreateSession => sessions::create(req, edge).await,
         Route::GetSession(id) => sessions::get(edge, &id).await,
@@ -151,7 +172,9 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::SetModelPreferences => preferences::put(req, env).await,
         Route::RefreshPr(id) => session_call::call(edge, &id, &Command::RefreshPr).await,
         Route::Webhook(provider) => webhooks::receive(req, edge, provider).await,
-        Route::Branches(owner, name) => repos::branches(&req, env, &owner, &name).await,
+        Route::Branches(owner, name) => {
+            repos::branches(&req, env, &edge.caller, &owner, &name).await
+        }
         Route::SignInProviders => browser::providers(env),
         Route::SignInSocial => browser::sign_in_social(&req, env).await,
         Route::AuthCallback(provider) => browser::callback(&req, env, provider).await,

@@ -13,6 +13,7 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::respond;
+use crate::identity::principal::Caller as Principal;
 use crate::log;
 use crate::validate;
 use crate::vcs::repos_cache::{self, Cache, Cached, Caller};
@@ -35,18 +36,21 @@ struct Asker {
     credentials: Option<Credentials>,
 }
 
-/// Reads `X-VCS-Provider`, `X-User-Token` / `X-User-Id` (neither: the bot).
-async fn asker(req: &Incoming, env: &Env) -> ApiResult<Asker> {
+/// Reads `X-VCS-Provider`, and who asks: a signed-in person always as themselves (their
+/// stored credentials; the user headers are ignored), else `X-User-Token` / `X-User-Id`
+/// (neither: the bot).
+async fn asker(req: &Incoming, env: &Env, who: &Principal) -> ApiResult<Asker> {
     let provider = match header(req, "x-vcs-provider")? {
         None => config::default_provider(env),
         Some(p) => VcsProvider::from_input(&p).ok_or_else(|| {
             ApiError::bad_request("X-VCS-Provider must be \"bitbucket\" or \"github\"")
         })?,
     };
-    let caller = match (header(req, "x-user-token")?, header(req, "x-user-id")?) {
-        (Some(t), _) => Caller::Token(t),
-        (None, Some(u)) => Caller::User(u),
-        (None, None) => Caller::Bot,
+    let caller = match (who, header(req, "x-user-token")?, header(req, "x-user-id")?) {
+        (Principal::User { user_id }, _, _) => Caller::User(user_id.clone()),
+        (_, Some(t), _) => Caller::Token(t),
+        (_, None, Some(u)) => Caller::User(u),
+        (_, None, None) => Caller::Bot,
     };
     let credentials = match &caller {
         Caller::User(u) => {
@@ -139,8 +143,8 @@ async fn cached<T: Serialize + serde::de::DeserializeOwned>(
 }
 
 /// `GET /repos`.
-pub async fn list(req: &Incoming, env: &Env) -> ApiResult<Response> {
-    let asker = asker(req, env).await?;
+pub async fn list(req: &Incoming, env: &Env, who: &Principal) -> ApiResult<Response> {
+    let asker = asker(req, env, who).await?;
     let key = repos_cache::key(asker.provider, &asker.caller, None);
     cached(env, &key, "repos", async || {
         as_asker(env, &asker, async |c| c.repos().await).await
@@ -149,10 +153,16 @@ pub async fn list(req: &Incoming, env: &Env) -> ApiResult<Response> {
 }
 
 /// `GET /repos/{owner}/{name}/branches` → `{branches: [{name}]}`.
-pub async fn branches(req: &Incoming, env: &Env, owner: &str, name: &str) -> ApiResult<Response> {
+pub async fn branches(
+    req: &Incoming,
+    env: &Env,
+    who: &Principal,
+    owner: &str,
+    name: &str,
+) -> ApiResult<Response> {
     validate::slug("owner", owner)?;
     validate::slug("name", name)?;
-    let asker = asker(req, env).await?;
+    let asker = asker(req, env, who).await?;
     let repo = format!("{owner}/{name}");
     let key = repos_cache::key(asker.provider, &asker.caller, Some(&repo));
     cached(env, &key, "branches", async || {

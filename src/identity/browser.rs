@@ -417,6 +417,15 @@ async fn current(
     Ok(Some((token, session)))
 }
 
+/// The user signed in with the request's session cookie, if any.
+pub async fn signed_in_user(req: &Incoming, env: &Env) -> ApiResult<Option<String>> {
+    let s = settings(env)?;
+    Ok(current(req, env, &s)
+        .await?
+        .and_then(|(_, session)| session)
+        .map(|session| session.user.id))
+}
+
 /// `GET /api/auth/get-session`: `{session, user}`, or `null` when signed out.
 pub async fn get_session(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let s = settings(env)?;

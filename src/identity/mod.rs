@@ -8,6 +8,7 @@ pub mod browser;
 pub mod cookies;
 pub mod flow;
 pub mod nonces;
+pub mod principal;
 pub mod settings;
 pub mod sig1;
 pub mod users;
