@@ -136,6 +136,17 @@ async fn callback(provider: &str, query: &str, cookie: Option<&str>) -> Answer {
 /// Fakes Bitbucket's side of one sign-in: the code → a grant (with a refresh token unless
 /// `public`), the account (a fresh id), its addresses and workspaces. Answers the access token.
 async fn bitbucket_account(code: &str, email: &str, workspaces: &[&str], public: bool) -> String {
+    bitbucket_account_as(&unique("557058:acct"), code, email, workspaces, public).await
+}
+
+/// [`bitbucket_account`] for the account `account`.
+async fn bitbucket_account_as(
+    account: &str,
+    code: &str,
+    email: &str,
+    workspaces: &[&str],
+    public: bool,
+) -> String {
     let fake = &shared().fake;
     let access = unique("AT-signin");
     let mut grant = common::bitbucket::grant(&access, &unique("RT-signin"), 7200);
@@ -154,7 +165,7 @@ async fn bitbucket_account(code: &str, email: &str, workspaces: &[&str], public:
         .mount(fake)
         .await;
     let mut user = fixture("bitbucket", "user.json");
-    user["account_id"] = json!(unique("557058:acct"));
+    user["account_id"] = json!(account);
     let bearer = format!("Bearer {access}");
     Mock::given(method("GET"))
         .and(path("/2.0/user"))
@@ -450,6 +461,7 @@ async fn cancelled_forged_and_stale_sign_ins_land_on_the_error_page() {
         callback: format!("{WEB}/"),
         error_callback: None,
         started_at: now_ms() - 16 * 60 * 1000,
+        link_user: None,
     };
     let cookie = format!(
         "__Secure-openinspect.state={}",
@@ -622,4 +634,225 @@ async fn a_signed_in_user_acts_as_themselves_with_their_stored_token() {
     assert_eq!(a.status, 401, "{}", a.body);
     let a = web(reqwest::Method::GET, "/sessions", None, Some(&cookie)).await;
     assert_eq!(a.status, 200, "{}", a.body);
+}
+
+/// Signs a new GitHub user in: their session cookie and user id.
+async fn signed_in_github() -> (String, String) {
+    let (authorize, flow) = start("github").await;
+    let fake = &shared().fake;
+    let (code, access) = (unique("code-gh-user"), unique("ghu-user"));
+    Mock::given(method("POST"))
+        .and(path("/github-oauth/access_token"))
+        .and(body_string_contains(format!("code={code}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": access, "expires_in": 28800, "refresh_token": unique("ghr-user")
+        })))
+        .mount(fake)
+        .await;
+    let mut user = fixture("github", "user.json");
+    user["id"] = json!(now_ms() * 1000 + (unique("n").len() as i64));
+    user["login"] = json!(unique("octo"));
+    Mock::given(method("GET"))
+        .and(path("/github/user"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(user))
+        .mount(fake)
+        .await;
+    let emails = json!([{"email": "gh@example.com", "primary": true, "verified": true}]);
+    Mock::given(method("GET"))
+        .and(path("/github/user/emails"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(emails))
+        .mount(fake)
+        .await;
+    let state = param(&authorize, "state");
+    let a = callback("github", &format!("code={code}&state={state}"), Some(&flow)).await;
+    assert_eq!(a.status, 302, "{}", a.body);
+    let cookie = a.cookie("__Secure-openinspect.session_token").unwrap();
+    let id = get_session(&cookie).await["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (cookie, id)
+}
+
+/// Starts connecting `provider` for the user of `cookie`: the authorize URL's state and
+/// the cookies to send back (the session's and the flow's).
+async fn start_link(provider: &str, cookie: &str) -> (String, String) {
+    let body = json!({"provider": provider, "callbackURL": "/settings", "disableRedirect": true});
+    let a = web(
+        reqwest::Method::POST,
+        "/api/auth/link-social",
+        Some(&body),
+        Some(cookie),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let url = url::Url::parse(a.json()["url"].as_str().unwrap()).unwrap();
+    let flow = a.cookie("__Secure-openinspect.state").unwrap();
+    (param(&url, "state"), format!("{cookie}; {flow}"))
+}
+
+#[tokio::test]
+async fn a_user_connects_and_disconnects_a_bitbucket_account() {
+    let (cookie, user_id) = signed_in_github().await;
+    let fake = &shared().fake;
+    // Linking needs a signed-in user.
+    let body = json!({"provider": "bitbucket", "callbackURL": "/"});
+    let a = web(
+        reqwest::Method::POST,
+        "/api/auth/link-social",
+        Some(&body),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+
+    let (state, both) = start_link("bitbucket", &cookie).await;
+    let code = unique("code-link");
+    let access = bitbucket_account(&code, "gh@example.com", &["acme-team"], false).await;
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&both),
+    )
+    .await;
+    assert_eq!(
+        (a.status, a.location()),
+        (302, format!("{WEB}/settings")),
+        "{}",
+        a.body
+    );
+    assert!(
+        a.cookie("__Secure-openinspect.session_token").is_none(),
+        "the same session"
+    );
+
+    let list = |cookie: String| async move {
+        let a = web(
+            reqwest::Method::GET,
+            "/api/auth/list-accounts",
+            None,
+            Some(&cookie),
+        )
+        .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()
+    };
+    let accounts = list(cookie.clone()).await;
+    let providers: Vec<&str> = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["providerId"].as_str().unwrap())
+        .collect();
+    assert_eq!(providers, vec!["github", "bitbucket"]);
+    assert_eq!(accounts[1]["login"], "brydzewski");
+    assert_eq!(accounts[1]["userId"], user_id.as_str());
+    assert_eq!(accounts[1]["reauthRequired"], false);
+    assert_eq!(
+        get_session(&cookie).await["user"]["reauthRequired"],
+        json!([])
+    );
+
+    // Bitbucket refuses the token: the account must be connected again, and says so.
+    Mock::given(method("GET"))
+        .and(path("/2.0/user/workspaces"))
+        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(
+                json!({"type": "error", "error": {"message": "Access token expired"}}),
+            ),
+        )
+        .with_priority(1)
+        .mount(fake)
+        .await;
+    let c = client();
+    let mut req = reqwest::Client::new()
+        .get(c.url("/repos"))
+        .header("x-vcs-provider", "bitbucket")
+        .header("cookie", &cookie);
+    req = Sig1::now("web").sign(req, None);
+    assert_eq!(c.send(req).await.code(), "reauth_required");
+    assert_eq!(
+        get_session(&cookie).await["user"]["reauthRequired"],
+        json!(["bitbucket"])
+    );
+    assert_eq!(list(cookie.clone()).await[1]["reauthRequired"], true);
+    let bb = json!({"repoOwner": "acme", "repoName": "web", "vcsProvider": "bitbucket"});
+    let a = web(reqwest::Method::POST, "/sessions", Some(&bb), Some(&cookie)).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(a.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("connect your Bitbucket account again"));
+
+    // Disconnecting discards the account and its tokens; the last account stays.
+    let unlink = |body: Value| {
+        let cookie = cookie.clone();
+        async move {
+            web(
+                reqwest::Method::POST,
+                "/api/auth/unlink-account",
+                Some(&body),
+                Some(&cookie),
+            )
+            .await
+        }
+    };
+    assert_eq!(unlink(json!({"providerId": "gitlab"})).await.status, 400);
+    let a = unlink(json!({"providerId": "bitbucket"})).await;
+    assert_eq!((a.status, a.json()), (200, json!({"status": true})));
+    assert_eq!(list(cookie.clone()).await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        get_session(&cookie).await["user"]["reauthRequired"],
+        json!([])
+    );
+    let a = unlink(json!({"providerId": "github"})).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.json()["error"], "You can't unlink your last account");
+}
+
+#[tokio::test]
+async fn another_users_account_is_not_connected() {
+    // A Bitbucket account signs in as its own user first.
+    let account = unique("557058:taken");
+    let (authorize, flow) = start("bitbucket").await;
+    let code = unique("code-owner");
+    bitbucket_account_as(&account, &code, "own@example.com", &["acme-team"], false).await;
+    let state = param(&authorize, "state");
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow),
+    )
+    .await;
+    assert_eq!(a.status, 302, "{}", a.body);
+
+    // Someone else may not connect it to theirs.
+    let (cookie, _) = signed_in_github().await;
+    let (state, both) = start_link("bitbucket", &cookie).await;
+    let code = unique("code-thief");
+    bitbucket_account_as(&account, &code, "own@example.com", &["acme-team"], false).await;
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&both),
+    )
+    .await;
+    let (code, message) = a.error();
+    assert_eq!(code, "account_already_linked");
+    assert!(message.contains("connected to another user"), "{message}");
+    // A link flow finished in a browser whose session is gone is refused too.
+    let (state, both) = start_link("bitbucket", &cookie).await;
+    let flow_only = both.split("; ").nth(1).unwrap().to_string();
+    let code = unique("code-nosession");
+    bitbucket_account(&code, "x@example.com", &["acme-team"], false).await;
+    let a = callback(
+        "bitbucket",
+        &format!("code={code}&state={state}"),
+        Some(&flow_only),
+    )
+    .await;
+    assert_eq!(a.error().0, "state_mismatch");
 }

@@ -232,6 +232,17 @@ impl Credentials {
         Ok(())
     }
 
+    /// Discards the user's credentials (an account disconnected).
+    pub async fn discard(&self, user_id: &str) -> ApiResult<()> {
+        log::d1(D1::Write);
+        self.db
+            .prepare("DELETE FROM user_scm_tokens WHERE provider = ?1 AND user_id = ?2")
+            .bind(&[self.provider.as_str().into(), user_id.into()])?
+            .run()
+            .await?;
+        Ok(())
+    }
+
     /// The stored access token of `row`, as it is.
     fn stored(&self, row: &Row) -> ApiResult<Fresh> {
         Ok(Fresh {

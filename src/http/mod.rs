@@ -181,5 +181,8 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::GetAuthSession => browser::get_session(&req, env).await,
         Route::SignOut => browser::sign_out(&req, env).await,
         Route::AuthError => browser::error_page(&req),
+        Route::LinkSocial => browser::link_social(&req, env).await,
+        Route::ListAccounts => browser::list_accounts(&req, env).await,
+        Route::UnlinkAccount => browser::unlink_account(&req, env).await,
     }
 }

@@ -68,6 +68,12 @@ pub enum Route {
     SignOut,
     /// `GET /api/auth/error`.
     AuthError,
+    /// `POST /api/auth/link-social`.
+    LinkSocial,
+    /// `GET /api/auth/list-accounts`.
+    ListAccounts,
+    /// `POST /api/auth/unlink-account`.
+    UnlinkAccount,
 }
 
 /// Why a request matches no route.
@@ -130,6 +136,9 @@ impl Route {
             (["api", "auth", "get-session"], Get, _) => Route::GetAuthSession,
             (["api", "auth", "sign-out"], Post, _) => Route::SignOut,
             (["api", "auth", "error"], Get, _) => Route::AuthError,
+            (["api", "auth", "link-social"], Post, _) => Route::LinkSocial,
+            (["api", "auth", "list-accounts"], Get, _) => Route::ListAccounts,
+            (["api", "auth", "unlink-account"], Post, _) => Route::UnlinkAccount,
             (path, _, _) if Self::path_exists(path) => return Err(Unmatched::MethodNotAllowed),
             _ => return Err(Unmatched::NotFound),
         };
@@ -152,6 +161,7 @@ impl Route {
             ["api", "auth", "sign-in", "social"] => true,
             ["api", "auth", "callback", p] => Provider::parse(p).is_some(),
             ["api", "auth", "get-session" | "sign-out" | "error"] => true,
+            ["api", "auth", "link-social" | "list-accounts" | "unlink-account"] => true,
             ["sessions", _, sub] => {
                 ListKind::parse(sub).is_some()
                     || [
@@ -212,6 +222,9 @@ impl Route {
             Route::GetAuthSession,
             Route::SignOut,
             Route::AuthError,
+            Route::LinkSocial,
+            Route::ListAccounts,
+            Route::UnlinkAccount,
         ];
         // A new variant must be added above (this match fails to compile until it is).
         for r in &all {
@@ -246,7 +259,10 @@ impl Route {
                 | Route::AuthCallback(_)
                 | Route::GetAuthSession
                 | Route::SignOut
-                | Route::AuthError => {}
+                | Route::AuthError
+                | Route::LinkSocial
+                | Route::ListAccounts
+                | Route::UnlinkAccount => {}
             }
         }
         all
@@ -292,6 +308,9 @@ impl Route {
             Route::GetAuthSession => "GET /api/auth/get-session",
             Route::SignOut => "POST /api/auth/sign-out",
             Route::AuthError => "GET /api/auth/error",
+            Route::LinkSocial => "POST /api/auth/link-social",
+            Route::ListAccounts => "GET /api/auth/list-accounts",
+            Route::UnlinkAccount => "POST /api/auth/unlink-account",
         }
     }
 
@@ -311,7 +330,10 @@ impl Route {
             | Route::AuthCallback(_)
             | Route::GetAuthSession
             | Route::SignOut
-            | Route::AuthError => Access::WebService,
+            | Route::AuthError
+            | Route::LinkSocial
+            | Route::ListAccounts
+            | Route::UnlinkAccount => Access::WebService,
             _ => Access::Service,
         }
     }

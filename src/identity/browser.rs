@@ -99,6 +99,33 @@ struct SignIn {
 /// OAuth state to this browser.
 pub async fn sign_in_social(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let s = settings(env)?;
+    start(req, env, &s, None).await
+}
+
+/// `POST /api/auth/link-social`: as a sign-in's start, for the signed-in user to connect
+/// another account (the flow binds the user too).
+pub async fn link_social(req: &Incoming, env: &Env) -> ApiResult<Response> {
+    let s = settings(env)?;
+    let user = required_user(req, env, &s).await?;
+    start(req, env, &s, Some(user)).await
+}
+
+/// The signed-in user of the request, else 401.
+async fn required_user(req: &Incoming, env: &Env, s: &Settings) -> ApiResult<String> {
+    current(req, env, s)
+        .await?
+        .and_then(|(_, session)| session)
+        .map(|session| session.user.id)
+        .ok_or_else(|| ApiError::unauthorized("sign in first"))
+}
+
+/// The start of a sign-in, or of connecting an account to `link_user`.
+async fn start(
+    req: &Incoming,
+    env: &Env,
+    s: &Settings,
+    link_user: Option<String>,
+) -> ApiResult<Response> {
     let body: SignIn = respond::body(req).await?;
     let provider = Provider::parse(&body.provider)
         .filter(|p| s.offers(*p))
@@ -129,6 +156,7 @@ pub async fn sign_in_social(req: &Incoming, env: &Env) -> ApiResult<Response> {
         callback,
         error_callback,
         started_at: now_ms(),
+        link_user,
     };
     let url = match (
         provider,
@@ -364,6 +392,9 @@ pub async fn callback(req: &Incoming, env: &Env, provider: Provider) -> ApiResul
         Ok(signed) => signed,
         Err(stop) => return fail(Some(&flow), stop),
     };
+    if let Some(user_id) = &flow.link_user {
+        return connect(req, env, &s, &flow, user_id, signed, fail).await;
+    }
     if let Err(why) = s.admission.admit(&signed.applicant) {
         let stop = Stop {
             code: "access_denied",
@@ -373,14 +404,7 @@ pub async fn callback(req: &Incoming, env: &Env, provider: Provider) -> ApiResul
     }
     let users = Users::new(env)?;
     let user_id = users.sign_in(provider, &signed.profile).await?;
-    if let Some(vp) = vcs_provider(provider) {
-        let offer = Offer {
-            access_token: &signed.grant.access_token,
-            refresh_token: signed.grant.refresh_token.as_deref(),
-            expires_at: Some(now_ms() + signed.grant.expires_in_secs * 1000),
-        };
-        Credentials::new(env, vp)?.offer(&user_id, &offer).await?;
-    }
+    store_tokens(env, provider, &user_id, &signed.grant).await?;
     let headers = req.headers();
     let ip = headers.get("x-openinspect-client-ip")?;
     let agent = headers.get("user-agent")?;
@@ -401,6 +425,133 @@ pub async fn callback(req: &Incoming, env: &Env, provider: Provider) -> ApiResul
         SESSION_TTL_MS / 1000,
     );
     answer(302, None, Some(&flow.callback), &[clear_flow, session])
+}
+
+/// Keeps a grant as the user's credentials at `provider` (sealed; refreshed by the refresher).
+async fn store_tokens(
+    env: &Env,
+    provider: Provider,
+    user_id: &str,
+    grant: &TokenGrant,
+) -> ApiResult<()> {
+    if let Some(vp) = vcs_provider(provider) {
+        let offer = Offer {
+            access_token: &grant.access_token,
+            refresh_token: grant.refresh_token.as_deref(),
+            expires_at: Some(now_ms() + grant.expires_in_secs * 1000),
+        };
+        Credentials::new(env, vp)?.offer(user_id, &offer).await?;
+    }
+    Ok(())
+}
+
+/// Completes connecting an account to `user_id`, who must still be the browser's
+/// signed-in user; another user's account is refused.
+async fn connect(
+    req: &Incoming,
+    env: &Env,
+    s: &Settings,
+    flow: &Flow,
+    user_id: &str,
+    signed: SignedIn,
+    fail: impl Fn(Option<&Flow>, Stop) -> ApiResult<Response>,
+) -> ApiResult<Response> {
+    let provider = flow.provider;
+    let current = current(req, env, s).await?.and_then(|(_, session)| session);
+    if current.map(|session| session.user.id).as_deref() != Some(user_id) {
+        let stop = Stop {
+            code: "state_mismatch",
+            message: "The user who started connecting this account is no longer signed in here."
+                .into(),
+        };
+        return fail(Some(flow), stop);
+    }
+    let users = Users::new(env)?;
+    if users
+        .link(user_id, provider, &signed.profile)
+        .await?
+        .is_err()
+    {
+        let name = provider.display_name();
+        let stop = Stop {
+            code: "account_already_linked",
+            message: format!("This {name} account is connected to another user."),
+        };
+        return fail(Some(flow), stop);
+    }
+    store_tokens(env, provider, user_id, &signed.grant).await?;
+    let jar = Jar { secure: s.secure };
+    answer(302, None, Some(&flow.callback), &[jar.remove(FLOW)])
+}
+
+/// `GET /api/auth/list-accounts`: the signed-in user's accounts, each with its login and
+/// whether it must be connected again.
+pub async fn list_accounts(req: &Incoming, env: &Env) -> ApiResult<Response> {
+    let s = settings(env)?;
+    let user_id = required_user(req, env, &s).await?;
+    let users = Users::new(env)?;
+    let stale = users.needing_reauth(&user_id).await?;
+    let list: Vec<Value> = users
+        .accounts(&user_id)
+        .await?
+        .into_iter()
+        .map(|a| {
+            json!({
+                "id": a.id,
+                "providerId": a.provider,
+                "accountId": a.account_id,
+                "userId": user_id,
+                "login": a.login,
+                "scopes": [],
+                "reauthRequired": stale.contains(&a.provider),
+                "createdAt": iso8601(a.created_at),
+                "updatedAt": iso8601(a.updated_at),
+            })
+        })
+        .collect();
+    answer(200, Some(&Value::Array(list)), None, &[])
+}
+
+/// The body of `POST /api/auth/unlink-account`: the provider (Better Auth 1.6), or the
+/// account's id (1.7), or both.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Unlink {
+    provider_id: Option<String>,
+    account_id: Option<String>,
+}
+
+/// `POST /api/auth/unlink-account`: disconnects an account and discards its tokens; the
+/// last one stays.
+pub async fn unlink_account(req: &Incoming, env: &Env) -> ApiResult<Response> {
+    let s = settings(env)?;
+    let user_id = required_user(req, env, &s).await?;
+    let body: Unlink = respond::body(req).await?;
+    let users = Users::new(env)?;
+    let accounts = users.accounts(&user_id).await?;
+    let chosen = accounts.iter().find(|a| {
+        body.provider_id.as_ref().is_none_or(|p| *p == a.provider)
+            && body
+                .account_id
+                .as_ref()
+                .is_none_or(|id| *id == a.id || *id == a.account_id)
+            && (body.provider_id.is_some() || body.account_id.is_some())
+    });
+    let Some(account) = chosen else {
+        return Err(ApiError::new(400, "account_not_found", "Account not found"));
+    };
+    if accounts.len() == 1 {
+        return Err(ApiError::new(
+            400,
+            "failed_to_unlink_last_account",
+            "You can't unlink your last account",
+        ));
+    }
+    users.unlink(&user_id, &account.provider).await?;
+    if let Some(vp) = Provider::parse(&account.provider).and_then(vcs_provider) {
+        Credentials::new(env, vp)?.discard(&user_id).await?;
+    }
+    answer(200, Some(&json!({ "status": true })), None, &[])
 }
 
 /// The session of the request's cookie, if it is live; also the token it holds.
@@ -431,14 +582,20 @@ pub async fn get_session(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let s = settings(env)?;
     let jar = Jar { secure: s.secure };
     match current(req, env, &s).await? {
-        Some((_, Some(session))) => answer(200, Some(&session_json(&session)), None, &[]),
+        Some((_, Some(session))) => {
+            let stale = Users::new(env)?.needing_reauth(&session.user.id).await?;
+            let mut body = session_json(&session);
+            body["user"]["reauthRequired"] = json!(stale);
+            answer(200, Some(&body), None, &[])
+        }
         // A cookie without a live session is removed.
         Some((_, None)) => answer(200, Some(&Value::Null), None, &[jar.remove(SESSION)]),
         None => answer(200, Some(&Value::Null), None, &[]),
     }
 }
 
-/// A session as Better Auth's get-session shows it (the token itself is never answered).
+/// A session as Better Auth's get-session shows it (the token itself is never answered);
+/// the caller adds the user's accounts that must be connected again (`reauthRequired`).
 fn session_json(s: &Session) -> Value {
     let u = &s.user;
     json!({

@@ -27,6 +27,9 @@ pub struct Flow {
     /// Where it goes when the sign-in fails (default: our error page).
     pub error_callback: Option<String>,
     pub started_at: i64,
+    /// The signed-in user who connects this account to theirs (absent: a sign-in).
+    #[serde(default)]
+    pub link_user: Option<String>,
 }
 
 impl Flow {
@@ -137,6 +140,7 @@ mod tests {
             callback: "https://app.example.com/".into(),
             error_callback: None,
             started_at: 1_000_000,
+            link_user: None,
         }
     }
 

@@ -81,6 +81,46 @@ impl FromRow for UserId {
     }
 }
 
+/// One provider account of a user, as the account list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub provider: String,
+    pub account_id: String,
+    pub login: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl FromRow for Account {
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(Account {
+            id: r.text("id"),
+            provider: r.text("provider"),
+            account_id: r.text("provider_user_id"),
+            login: r.opt_text("login"),
+            created_at: r.int("created_at"),
+            updated_at: r.int("updated_at"),
+        })
+    }
+}
+
+/// A provider's name in a row.
+struct ProviderName(String);
+
+impl FromRow for ProviderName {
+    fn from_row(r: &Row) -> Read<Self> {
+        r.done(ProviderName(r.text("provider")))
+    }
+}
+
+/// Why an account cannot be linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefused {
+    /// It is another user's account.
+    OtherUsers,
+}
+
 fn new_id() -> ApiResult<String> {
     random::id().map_err(|_| ApiError::internal("no randomness"))
 }
@@ -177,6 +217,91 @@ impl Users {
             ])?;
         rows::d1_batch(&self.db, &[insert_user, insert_identity]).await?;
         Ok(user_id)
+    }
+
+    /// The user's provider accounts, oldest first.
+    pub async fn accounts(&self, user_id: &str) -> ApiResult<Vec<Account>> {
+        log::d1(D1::Read);
+        let stmt = self
+            .db
+            .prepare(
+                "SELECT id, provider, provider_user_id, login, created_at, updated_at
+                 FROM user_identities WHERE user_id = ?1 ORDER BY created_at, id",
+            )
+            .bind(&[user_id.into()])?;
+        rows::d1_all(&stmt).await
+    }
+
+    /// Links `provider`'s account `profile` to `user_id` (in place of the account of that
+    /// provider it had); an account of another user is refused.
+    pub async fn link(
+        &self,
+        user_id: &str,
+        provider: Provider,
+        profile: &Profile,
+    ) -> ApiResult<Result<(), LinkRefused>> {
+        log::d1(D1::Read);
+        let owner = self
+            .db
+            .prepare(
+                "SELECT user_id FROM user_identities WHERE provider = ?1 AND provider_user_id = ?2",
+            )
+            .bind(&[provider.as_str().into(), profile.account_id.as_str().into()])?;
+        if let Some(UserId(owner)) = rows::d1_first(&owner).await? {
+            if owner != user_id {
+                return Ok(Err(LinkRefused::OtherUsers));
+            }
+        }
+        let now = bind_int(now_ms());
+        log::d1(D1::Write);
+        let replace = self
+            .db
+            .prepare("DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2")
+            .bind(&[user_id.into(), provider.as_str().into()])?;
+        let insert = self
+            .db
+            .prepare(
+                "INSERT INTO user_identities (id, user_id, provider, provider_user_id, login,
+                    created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                new_id()?.into(),
+                user_id.into(),
+                provider.as_str().into(),
+                profile.account_id.as_str().into(),
+                bind_opt_text(profile.login.as_deref()),
+                now,
+            ])?;
+        rows::d1_batch(&self.db, &[replace, insert]).await?;
+        Ok(Ok(()))
+    }
+
+    /// The providers of the user's accounts whose credentials are gone or refused: they
+    /// must be connected again.
+    pub async fn needing_reauth(&self, user_id: &str) -> ApiResult<Vec<String>> {
+        log::d1(D1::Read);
+        let stmt = self
+            .db
+            .prepare(
+                "SELECT i.provider FROM user_identities i
+                 LEFT JOIN user_scm_tokens t ON t.provider = i.provider AND t.user_id = i.user_id
+                 WHERE i.user_id = ?1 AND (t.user_id IS NULL OR t.needs_reauth = 1)
+                 ORDER BY i.provider",
+            )
+            .bind(&[user_id.into()])?;
+        let rows: Vec<ProviderName> = rows::d1_all(&stmt).await?;
+        Ok(rows.into_iter().map(|p| p.0).collect())
+    }
+
+    /// Unlinks the user's account at `provider`; answers whether there was one.
+    pub async fn unlink(&self, user_id: &str, provider: &str) -> ApiResult<bool> {
+        log::d1(D1::Write);
+        let stmt = self
+            .db
+            .prepare("DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2")
+            .bind(&[user_id.into(), provider.into()])?;
+        Ok(rows::d1_changes(&stmt).await? > 0)
     }
 
     /// Starts a browser session for `user_id`; answers the cookie's token.
