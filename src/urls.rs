@@ -4,7 +4,20 @@
 //! under it, a git remote with credentials, and the origin of a request. Pure functions and
 //! types, no I/O.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use url::Url;
+
+/// What JavaScript's `encodeURIComponent` leaves as it is: letters, digits and `-_.!~*'()`.
+pub const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'!')
+    .remove(b'~')
+    .remove(b'*')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')');
 
 /// A configured base URL: `http(s)`, with a host, and without credentials, query or
 /// fragment (each would be sent along with every call made under it).

@@ -341,32 +341,7 @@ async fn a_github_user_signs_in_with_pkce() {
     let state = param(&authorize, "state");
 
     let code = unique("code-gh");
-    let access = unique("ghu-signin");
-    Mock::given(method("POST"))
-        .and(path("/github-oauth/access_token"))
-        .and(body_string_contains(format!("code={code}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": access, "token_type": "bearer", "scope": "",
-            "expires_in": 28800, "refresh_token": unique("ghr-signin"),
-            "refresh_token_expires_in": 15897600
-        })))
-        .mount(fake)
-        .await;
-    let mut user = fixture("github", "user.json");
-    user["id"] = json!(now_ms());
-    Mock::given(method("GET"))
-        .and(path("/github/user"))
-        .and(header("authorization", format!("Bearer {access}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(user))
-        .mount(fake)
-        .await;
-    let emails = json!([{"email": "octo@example.com", "primary": true, "verified": true}]);
-    Mock::given(method("GET"))
-        .and(path("/github/user/emails"))
-        .and(header("authorization", format!("Bearer {access}").as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(emails))
-        .mount(fake)
-        .await;
+    github_account(&code, "octo@example.com").await;
 
     let a = callback("github", &format!("code={code}&state={state}"), Some(&flow)).await;
     assert_eq!(
@@ -636,35 +611,48 @@ async fn a_signed_in_user_acts_as_themselves_with_their_stored_token() {
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
-/// Signs a new GitHub user in: their session cookie and user id.
-async fn signed_in_github() -> (String, String) {
-    let (authorize, flow) = start("github").await;
+/// Fakes GitHub's side of one sign-in: the code → a grant, a new account (a fresh id and
+/// login) and its verified primary `email`. Answers the access token.
+async fn github_account(code: &str, email: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
     let fake = &shared().fake;
-    let (code, access) = (unique("code-gh-user"), unique("ghu-user"));
+    let access = unique("ghu-signin");
     Mock::given(method("POST"))
         .and(path("/github-oauth/access_token"))
         .and(body_string_contains(format!("code={code}")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": access, "expires_in": 28800, "refresh_token": unique("ghr-user")
+            "access_token": access, "token_type": "bearer", "scope": "",
+            "expires_in": 28800, "refresh_token": unique("ghr-signin"),
+            "refresh_token_expires_in": 15897600
         })))
         .mount(fake)
         .await;
     let mut user = fixture("github", "user.json");
-    user["id"] = json!(now_ms() * 1000 + (unique("n").len() as i64));
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    user["id"] = json!(now_ms() * 1000 + n);
     user["login"] = json!(unique("octo"));
+    let bearer = format!("Bearer {access}");
     Mock::given(method("GET"))
         .and(path("/github/user"))
-        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .and(header("authorization", bearer.as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(user))
         .mount(fake)
         .await;
-    let emails = json!([{"email": "gh@example.com", "primary": true, "verified": true}]);
+    let emails = json!([{"email": email, "primary": true, "verified": true}]);
     Mock::given(method("GET"))
         .and(path("/github/user/emails"))
-        .and(header("authorization", format!("Bearer {access}").as_str()))
+        .and(header("authorization", bearer.as_str()))
         .respond_with(ResponseTemplate::new(200).set_body_json(emails))
         .mount(fake)
         .await;
+    access
+}
+
+/// Signs a new GitHub user in: their session cookie and user id.
+async fn signed_in_github() -> (String, String) {
+    let (authorize, flow) = start("github").await;
+    let code = unique("code-gh-user");
+    github_account(&code, "gh@example.com").await;
     let state = param(&authorize, "state");
     let a = callback("github", &format!("code={code}&state={state}"), Some(&flow)).await;
     assert_eq!(a.status, 302, "{}", a.body);

@@ -7,9 +7,11 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::urls::URI_COMPONENT;
 
 /// The browser session's cookie.
 pub const SESSION: &str = "session_token";
@@ -21,18 +23,6 @@ pub const FLOW: &str = "state";
 pub struct Jar {
     pub secure: bool,
 }
-
-/// What `encodeURIComponent` leaves alone.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
 
 fn mac(secret: &[u8], value: &str) -> Vec<u8> {
     // HMAC takes a key of any length.
@@ -80,7 +70,7 @@ impl Jar {
 /// `value` signed as a cookie value: `value.<base64 signature>`, URI-encoded.
 pub fn sign(secret: &[u8], value: &str) -> String {
     let signed = format!("{value}.{}", B64.encode(mac(secret, value)));
-    utf8_percent_encode(&signed, COMPONENT).to_string()
+    utf8_percent_encode(&signed, URI_COMPONENT).to_string()
 }
 
 /// The value of a signed cookie value, if the signature is `secret`'s.

@@ -7,9 +7,11 @@
 //! sig1.<ms>.<nonce>.<hex>` and, for a bot acting for someone, `X-OpenInspect-Actor`.
 
 use hmac::{Hmac, Mac};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::urls::URI_COMPONENT;
 
 pub const SERVICE_HEADER: &str = "x-openinspect-service";
 pub const SIGNATURE_HEADER: &str = "x-openinspect-service-signature";
@@ -125,18 +127,6 @@ pub fn parse_header(header: &str, now_ms: i64) -> Result<Header, Refusal> {
     })
 }
 
-/// What JavaScript's `encodeURIComponent` leaves as it is: letters, digits and `-_.!~*'()`.
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'!')
-    .remove(b'~')
-    .remove(b'*')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')');
-
 /// The canonical form of a query (without its `?`): its pairs decoded as `URLSearchParams`
 /// decodes them, sorted by the UTF-8 bytes of `key\0value`, each part encoded as
 /// `encodeURIComponent` encodes it, joined by `&`. No query is the empty string.
@@ -147,7 +137,7 @@ pub fn canonical_query(query: Option<&str>) -> String {
             .collect();
     // `str` orders by UTF-8 bytes.
     pairs.sort_by_cached_key(|(k, v)| format!("{k}\0{v}"));
-    let encode = |s: &str| utf8_percent_encode(s, COMPONENT).to_string();
+    let encode = |s: &str| utf8_percent_encode(s, URI_COMPONENT).to_string();
     pairs
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))

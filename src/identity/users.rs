@@ -72,12 +72,12 @@ impl FromRow for Session {
     }
 }
 
-/// A user id found by one column.
-struct UserId(String);
+/// The one text column `v` of a row.
+struct Text(String);
 
-impl FromRow for UserId {
+impl FromRow for Text {
     fn from_row(r: &Row) -> Read<Self> {
-        r.done(UserId(r.text("user_id")))
+        r.done(Text(r.text("v")))
     }
 }
 
@@ -105,15 +105,6 @@ impl FromRow for Account {
     }
 }
 
-/// A provider's name in a row.
-struct ProviderName(String);
-
-impl FromRow for ProviderName {
-    fn from_row(r: &Row) -> Read<Self> {
-        r.done(ProviderName(r.text("provider")))
-    }
-}
-
 /// Why an account cannot be linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkRefused {
@@ -134,16 +125,22 @@ impl Users {
         Ok(Users { db: env.d1("DB")? })
     }
 
+    /// The user whose account at `provider` is `account_id`, if any.
+    async fn owner(&self, provider: Provider, account_id: &str) -> ApiResult<Option<String>> {
+        log::d1(D1::Read);
+        let stmt = self
+            .db
+            .prepare(
+                "SELECT user_id AS v FROM user_identities WHERE provider = ?1 AND provider_user_id = ?2",
+            )
+            .bind(&[provider.as_str().into(), account_id.into()])?;
+        Ok(rows::d1_first::<Text>(&stmt).await?.map(|t| t.0))
+    }
+
     /// The user who signs in with `provider`'s account `profile`: the one it signed in
     /// before, updated, or a new one. Answers the user id.
     pub async fn sign_in(&self, provider: Provider, profile: &Profile) -> ApiResult<String> {
-        log::d1(D1::Read);
-        let known = self
-            .db
-            .prepare(
-                "SELECT user_id FROM user_identities WHERE provider = ?1 AND provider_user_id = ?2",
-            )
-            .bind(&[provider.as_str().into(), profile.account_id.as_str().into()])?;
+        let known = self.owner(provider, &profile.account_id).await?;
         let now = bind_int(now_ms());
         let (name, email, image, login) = (
             bind_opt_text(profile.name.as_deref()),
@@ -152,7 +149,7 @@ impl Users {
             bind_opt_text(profile.login.as_deref()),
         );
         let verified = bind_int(i64::from(profile.email.is_some()));
-        if let Some(UserId(user_id)) = rows::d1_first(&known).await? {
+        if let Some(user_id) = known {
             log::d1(D1::Write);
             let update_user = self
                 .db
@@ -240,14 +237,7 @@ impl Users {
         provider: Provider,
         profile: &Profile,
     ) -> ApiResult<Result<(), LinkRefused>> {
-        log::d1(D1::Read);
-        let owner = self
-            .db
-            .prepare(
-                "SELECT user_id FROM user_identities WHERE provider = ?1 AND provider_user_id = ?2",
-            )
-            .bind(&[provider.as_str().into(), profile.account_id.as_str().into()])?;
-        if let Some(UserId(owner)) = rows::d1_first(&owner).await? {
+        if let Some(owner) = self.owner(provider, &profile.account_id).await? {
             if owner != user_id {
                 return Ok(Err(LinkRefused::OtherUsers));
             }
@@ -284,13 +274,13 @@ impl Users {
         let stmt = self
             .db
             .prepare(
-                "SELECT i.provider FROM user_identities i
+                "SELECT i.provider AS v FROM user_identities i
                  LEFT JOIN user_scm_tokens t ON t.provider = i.provider AND t.user_id = i.user_id
                  WHERE i.user_id = ?1 AND (t.user_id IS NULL OR t.needs_reauth = 1)
                  ORDER BY i.provider",
             )
             .bind(&[user_id.into()])?;
-        let rows: Vec<ProviderName> = rows::d1_all(&stmt).await?;
+        let rows: Vec<Text> = rows::d1_all(&stmt).await?;
         Ok(rows.into_iter().map(|p| p.0).collect())
     }
 
