@@ -68,6 +68,22 @@ pub fn bitbucket(env: &Env) -> crate::vcs::bitbucket::Config {
     )
 }
 
+/// Google's sign-in endpoints (`GOOGLE_AUTHORIZE_URL`, `GOOGLE_TOKEN_URL`,
+/// `GOOGLE_USERINFO_URL`, for tests) and OAuth client.
+pub fn google(env: &Env) -> crate::identity::google::Config {
+    use crate::identity::google::{
+        Config, DEFAULT_AUTHORIZE_URL, DEFAULT_TOKEN_URL, DEFAULT_USERINFO_URL,
+    };
+    let or = |name: &str, default: &str| secret(env, name).unwrap_or_else(|| default.into());
+    Config {
+        authorize_url: or("GOOGLE_AUTHORIZE_URL", DEFAULT_AUTHORIZE_URL),
+        token_url: or("GOOGLE_TOKEN_URL", DEFAULT_TOKEN_URL),
+        userinfo_url: or("GOOGLE_USERINFO_URL", DEFAULT_USERINFO_URL),
+        client_id: secret(env, "GOOGLE_CLIENT_ID").unwrap_or_default(),
+        client_secret: secret(env, "GOOGLE_CLIENT_SECRET").unwrap_or_default(),
+    }
+}
+
 /// The GitHub endpoints, OAuth app and (when all three `GITHUB_APP_*` are set) the App.
 pub fn github(env: &Env) -> crate::vcs::github::Config {
     use crate::vcs::github::{AppConfig, Config, DEFAULT_API_URL, DEFAULT_OAUTH_URL};

@@ -23,7 +23,9 @@ fn shared() -> &'static Shared {
     shared_with(&[
         ("BROWSER_AUTH_SECRET", BROWSER_SECRET),
         ("WEB_APP_URL", WEB),
-        ("SIGN_IN_PROVIDERS", "bitbucket,github"),
+        ("SIGN_IN_PROVIDERS", "bitbucket,github,google"),
+        ("GOOGLE_CLIENT_ID", "test-google-client"),
+        ("GOOGLE_CLIENT_SECRET", "test-google-secret"),
         ("ALLOWED_EMAIL_DOMAINS", "example.com"),
         ("ALLOWED_BITBUCKET_WORKSPACES", "acme-team"),
         // The default: what reaches a repository is the user's own right.
@@ -209,7 +211,7 @@ async fn the_provider_list_follows_the_setting_in_the_web_apps_order() {
     .await;
     assert_eq!(
         (a.status, a.json()),
-        (200, json!({"providers": ["github", "bitbucket"]}))
+        (200, json!({"providers": ["github", "google", "bitbucket"]}))
     );
     // Only the web app, signing as itself, may call the sign-in routes.
     let c = client();
@@ -224,7 +226,7 @@ async fn the_provider_list_follows_the_setting_in_the_web_apps_order() {
         r.status, 401,
         "the shared bearer is not the web app's signature"
     );
-    let body = json!({"provider": "google", "callbackURL": "/"});
+    let body = json!({"provider": "gitlab", "callbackURL": "/"});
     let a = web(
         reqwest::Method::POST,
         "/api/auth/sign-in/social",
@@ -232,7 +234,7 @@ async fn the_provider_list_follows_the_setting_in_the_web_apps_order() {
         None,
     )
     .await;
-    assert_eq!(a.status, 404, "google is not offered: {}", a.body);
+    assert_eq!(a.status, 404, "gitlab is not offered: {}", a.body);
     let evil = json!({"provider": "bitbucket", "callbackURL": "https://evil.example/"});
     let a = web(
         reqwest::Method::POST,
@@ -843,4 +845,82 @@ async fn another_users_account_is_not_connected() {
     )
     .await;
     assert_eq!(a.error().0, "state_mismatch");
+}
+
+#[tokio::test]
+async fn a_google_user_signs_in_with_a_verified_address() {
+    let (authorize, flow) = start("google").await;
+    let fake = &shared().fake;
+    assert_eq!(authorize.path(), "/google/authorize");
+    assert_eq!(param(&authorize, "client_id"), "test-google-client");
+    assert_eq!(param(&authorize, "scope"), "email profile openid");
+    assert_eq!(
+        param(&authorize, "redirect_uri"),
+        format!("{WEB}/api/auth/callback/google")
+    );
+    let challenge = param(&authorize, "code_challenge");
+    let person = |verified: bool| {
+        let (code, access) = (unique("code-google"), unique("ya29"));
+        let info = json!({"sub": unique("sub"), "name": "Grace", "email": "grace@example.com",
+                          "email_verified": verified, "picture": "https://example.com/g.png"});
+        async move {
+            Mock::given(method("POST"))
+                .and(path("/google/token"))
+                .and(body_string_contains(format!("code={code}")))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                    "access_token": access, "expires_in": 3599, "token_type": "Bearer",
+                    "scope": "openid email profile", "id_token": "not-read"
+                })))
+                .mount(fake)
+                .await;
+            Mock::given(method("GET"))
+                .and(path("/google/userinfo"))
+                .and(header("authorization", format!("Bearer {access}").as_str()))
+                .respond_with(ResponseTemplate::new(200).set_body_json(info))
+                .mount(fake)
+                .await;
+            code
+        }
+    };
+    let code = person(true).await;
+    let state = param(&authorize, "state");
+    let a = callback("google", &format!("code={code}&state={state}"), Some(&flow)).await;
+    assert_eq!(a.status, 302, "{}", a.body);
+    let exchange = common::requests(fake, |r| {
+        r.url.path() == "/google/token" && String::from_utf8_lossy(&r.body).contains(&code)
+    })
+    .await;
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&exchange[0].body)
+        .into_owned()
+        .collect();
+    let verifier = &form.iter().find(|(k, _)| k == "code_verifier").unwrap().1;
+    let derived = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier));
+    assert_eq!(derived, challenge);
+    let cookie = a.cookie("__Secure-openinspect.session_token").unwrap();
+    let s = get_session(&cookie).await;
+    assert_eq!(s["user"]["email"], "grace@example.com");
+    assert_eq!(s["user"]["image"], "https://example.com/g.png");
+    // Google holds no repositories: a session needs a connected forge.
+    let body = json!({"repoOwner": "acme", "repoName": "web"});
+    let a = web(
+        reqwest::Method::POST,
+        "/sessions",
+        Some(&body),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(a.status, 401, "{}", a.body);
+    assert!(a.json()["error"]
+        .as_str()
+        .unwrap()
+        .contains("connect your Bitbucket account"));
+
+    // An address Google has not verified admits no one.
+    let (authorize, flow) = start("google").await;
+    let code = person(false).await;
+    let state = param(&authorize, "state");
+    let a = callback("google", &format!("code={code}&state={state}"), Some(&flow)).await;
+    let (code, message) = a.error();
+    assert_eq!(code, "access_denied");
+    assert!(message.contains("not admitted"), "{message}");
 }

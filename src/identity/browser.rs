@@ -18,6 +18,7 @@ use crate::http::respond;
 use crate::identity::admission::Applicant;
 use crate::identity::cookies::{self, Jar, FLOW, SESSION};
 use crate::identity::flow::{self, Callback, Flow, Stop};
+use crate::identity::google;
 use crate::identity::settings::{Provider, Settings};
 use crate::identity::users::{Profile, Session, Users, SESSION_TTL_MS};
 use crate::log;
@@ -152,16 +153,24 @@ async fn start(
     let flow = Flow {
         state: random()?,
         provider,
-        verifier: (provider == Provider::Github).then(random).transpose()?,
+        // Bitbucket takes no PKCE.
+        verifier: (provider != Provider::Bitbucket).then(random).transpose()?,
         callback,
         error_callback,
         started_at: now_ms(),
         link_user,
     };
+    let challenge = flow.challenge().unwrap_or_default();
     let url = match (
         provider,
         config::vcs(env, vcs_provider(provider).unwrap_or_default()),
     ) {
+        (Provider::Google, _) => google::authorize_url(
+            &config::google(env),
+            &flow.state,
+            &s.callback_url(provider),
+            &challenge,
+        ),
         (Provider::Bitbucket, vcs::Config::Bitbucket(cfg)) => {
             vcs::bitbucket::requests::authorize_url(&cfg, &flow.state)
         }
@@ -169,7 +178,7 @@ async fn start(
             &cfg,
             &flow.state,
             &s.callback_url(provider),
-            &flow.challenge().unwrap_or_default(),
+            &challenge,
         ),
         _ => {
             return Err(ApiError::new(
@@ -233,10 +242,11 @@ fn upstream_stop(provider: Provider, failure: Failure) -> Stop {
     }
 }
 
-/// Who signed in, the tokens they granted, and what admission needs to know of them.
+/// Who signed in, the tokens they granted (kept for a forge, not for Google), and what
+/// admission needs to know of them.
 struct SignedIn {
     profile: Profile,
-    grant: TokenGrant,
+    grant: Option<TokenGrant>,
     applicant: Applicant,
 }
 
@@ -298,6 +308,33 @@ async fn github_sign_in(
     signed_in(p, identity, grant, orgs, Vec::new())
 }
 
+async fn google_sign_in(
+    env: &Env,
+    s: &Settings,
+    code: &str,
+    flow: &Flow,
+) -> Result<SignedIn, Stop> {
+    let p = Provider::Google;
+    let cfg = config::google(env);
+    let verifier = flow.verifier.as_deref().unwrap_or_default();
+    let stop = |e| upstream_stop(p, e);
+    let exchange = google::exchange_code(&cfg, code, &s.callback_url(p), verifier).map_err(stop)?;
+    let access = vcs::call(&exchange, google::access_token)
+        .await
+        .map_err(stop)?;
+    let who = google::userinfo(&cfg, &access).map_err(stop)?;
+    let profile = vcs::call(&who, google::profile).await.map_err(stop)?;
+    Ok(SignedIn {
+        applicant: Applicant {
+            provider: Some(p),
+            email: profile.email.clone(),
+            ..Applicant::default()
+        },
+        profile,
+        grant: None,
+    })
+}
+
 fn signed_in(
     provider: Provider,
     identity: vcs::Identity,
@@ -324,7 +361,7 @@ fn signed_in(
             email: identity.email,
             image: None,
         },
-        grant,
+        grant: Some(grant),
     })
 }
 
@@ -383,10 +420,7 @@ pub async fn callback(req: &Incoming, env: &Env, provider: Provider) -> ApiResul
     let signed = match provider {
         Provider::Bitbucket => bitbucket_sign_in(env, &s, &code).await,
         Provider::Github => github_sign_in(env, &s, &code, &flow).await,
-        Provider::Google => Err(Stop {
-            code: "provider_not_found",
-            message: "Sign-in with Google is not offered here.".into(),
-        }),
+        Provider::Google => google_sign_in(env, &s, &code, &flow).await,
     };
     let signed = match signed {
         Ok(signed) => signed,
@@ -404,7 +438,9 @@ pub async fn callback(req: &Incoming, env: &Env, provider: Provider) -> ApiResul
     }
     let users = Users::new(env)?;
     let user_id = users.sign_in(provider, &signed.profile).await?;
-    store_tokens(env, provider, &user_id, &signed.grant).await?;
+    if let Some(grant) = &signed.grant {
+        store_tokens(env, provider, &user_id, grant).await?;
+    }
     let headers = req.headers();
     let ip = headers.get("x-openinspect-client-ip")?;
     let agent = headers.get("user-agent")?;
@@ -479,7 +515,9 @@ async fn connect(
         };
         return fail(Some(flow), stop);
     }
-    store_tokens(env, provider, user_id, &signed.grant).await?;
+    if let Some(grant) = &signed.grant {
+        store_tokens(env, provider, user_id, grant).await?;
+    }
     let jar = Jar { secure: s.secure };
     answer(302, None, Some(&flow.callback), &[jar.remove(FLOW)])
 }

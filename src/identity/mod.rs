@@ -1,12 +1,13 @@
 //! Who is calling: the services that sign their requests with Open-Inspect's `sig1` (the
 //! web app's server and the Slack, GitHub and Linear bots, each with its own secret), each
 //! signature's nonce accepted once; and the people who sign in through the web app with
-//! Bitbucket or GitHub (their users, accounts and browser sessions, `browser`).
+//! Bitbucket, GitHub or Google (their users, accounts and browser sessions, `browser`).
 
 pub mod admission;
 pub mod browser;
 pub mod cookies;
 pub mod flow;
+pub mod google;
 pub mod nonces;
 pub mod principal;
 pub mod settings;

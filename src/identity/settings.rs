@@ -8,8 +8,7 @@ use url::Url;
 
 use crate::identity::admission::Admission;
 
-/// A way to sign in. Google is one the web app knows, but this control plane does not offer
-/// it yet: it is never listed.
+/// A way to sign in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
     Github,
@@ -43,11 +42,6 @@ impl Provider {
             Provider::Google => ("GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET"),
             Provider::Bitbucket => ("BITBUCKET_CLIENT_ID", "BITBUCKET_CLIENT_SECRET"),
         }
-    }
-
-    /// Whether this control plane can sign a user in with it.
-    fn offered(self) -> bool {
-        self != Provider::Google
     }
 }
 
@@ -93,12 +87,12 @@ impl Settings {
         };
         let providers: Vec<Provider> = Provider::ORDER
             .into_iter()
-            .filter(|p| named.contains(p) && p.offered() && configured(*p))
+            .filter(|p| named.contains(p) && configured(*p))
             .collect();
         if providers.is_empty() {
             return Err(
-                "no sign-in provider is offered: SIGN_IN_PROVIDERS must name github or bitbucket \
-                 with its client id and secret set"
+                "no sign-in provider is offered: SIGN_IN_PROVIDERS must name github, google or \
+                 bitbucket with its client id and secret set"
                     .into(),
             );
         }

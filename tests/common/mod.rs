@@ -349,6 +349,9 @@ pub fn test_vars(fake: &str) -> Vec<(&'static str, String)> {
         ("GITHUB_GIT_URL", format!("{fake}/gh-git")),
         ("GITHUB_CLIENT_ID", "test-github-client".to_string()),
         ("GITHUB_CLIENT_SECRET", "test-github-secret".to_string()),
+        ("GOOGLE_AUTHORIZE_URL", format!("{fake}/google/authorize")),
+        ("GOOGLE_TOKEN_URL", format!("{fake}/google/token")),
+        ("GOOGLE_USERINFO_URL", format!("{fake}/google/userinfo")),
         ("SANDBOX_API_URL", format!("{fake}/sandbox")),
         ("SANDBOX_API_SECRET", "test-sandbox-secret".to_string()),
         // Open-Inspect's model, explicitly: these binaries test other things. The access
