@@ -187,6 +187,17 @@ async fn bitbucket_account_as(
     access
 }
 
+/// A whole Bitbucket sign-in of a new account with `email` in `workspaces` (`public`: a
+/// consumer that grants no refresh token): the callback's answer, and the access token.
+async fn through_bitbucket(email: &str, workspaces: &[&str], public: bool) -> (Answer, String) {
+    let (authorize, flow) = start("bitbucket").await;
+    let code = unique("code-bb-account");
+    let access = bitbucket_account(&code, email, workspaces, public).await;
+    let state = param(&authorize, "state");
+    let query = format!("code={code}&state={state}");
+    (callback("bitbucket", &query, Some(&flow)).await, access)
+}
+
 async fn get_session(cookie: &str) -> Value {
     let a = web(
         reqwest::Method::GET,
@@ -453,64 +464,28 @@ async fn cancelled_forged_and_stale_sign_ins_land_on_the_error_page() {
 #[tokio::test]
 async fn a_public_consumer_and_an_unadmitted_user_are_refused_with_the_reason() {
     // A public consumer: Bitbucket grants no refresh token.
-    let (authorize, flow) = start("bitbucket").await;
-    let code = unique("code-public");
-    bitbucket_account(&code, "ada@example.com", &["acme-team"], true).await;
-    let state = param(&authorize, "state");
-    let a = callback(
-        "bitbucket",
-        &format!("code={code}&state={state}"),
-        Some(&flow),
-    )
-    .await;
+    let (a, _) = through_bitbucket("ada@example.com", &["acme-team"], true).await;
     let (code, message) = a.error();
     assert_eq!(code, "no_refresh_token");
     assert!(message.contains("private consumer"), "{message}");
     assert!(a.cookie("__Secure-openinspect.session_token").is_none());
 
     // Someone outside the admitted domain and workspace.
-    let (authorize, flow) = start("bitbucket").await;
-    let code = unique("code-stranger");
-    bitbucket_account(&code, "eve@elsewhere.io", &["other-team"], false).await;
-    let state = param(&authorize, "state");
-    let a = callback(
-        "bitbucket",
-        &format!("code={code}&state={state}"),
-        Some(&flow),
-    )
-    .await;
+    let (a, _) = through_bitbucket("eve@elsewhere.io", &["other-team"], false).await;
     let (code, message) = a.error();
     assert_eq!(code, "access_denied");
     assert!(message.contains("not admitted"), "{message}");
     assert!(a.cookie("__Secure-openinspect.session_token").is_none());
 
     // A member of the admitted workspace, whatever their address.
-    let (authorize, flow) = start("bitbucket").await;
-    let code = unique("code-member");
-    bitbucket_account(&code, "kim@elsewhere.io", &["other", "acme-team"], false).await;
-    let state = param(&authorize, "state");
-    let a = callback(
-        "bitbucket",
-        &format!("code={code}&state={state}"),
-        Some(&flow),
-    )
-    .await;
+    let (a, _) = through_bitbucket("kim@elsewhere.io", &["other", "acme-team"], false).await;
     assert_eq!(a.status, 302, "{}", a.body);
     assert_eq!(a.location(), format!("{WEB}/"));
 }
 
 /// Signs a new Bitbucket user in: their session cookie, user id and access token.
 async fn signed_in_bitbucket(email: &str) -> (String, String, String) {
-    let (authorize, flow) = start("bitbucket").await;
-    let code = unique("code-user");
-    let access = bitbucket_account(&code, email, &["acme-team"], false).await;
-    let state = param(&authorize, "state");
-    let a = callback(
-        "bitbucket",
-        &format!("code={code}&state={state}"),
-        Some(&flow),
-    )
-    .await;
+    let (a, access) = through_bitbucket(email, &["acme-team"], false).await;
     assert_eq!(a.status, 302, "{}", a.body);
     let cookie = a.cookie("__Secure-openinspect.session_token").unwrap();
     let user_id = get_session(&cookie).await["user"]["id"]

@@ -1,7 +1,7 @@
 //! The only SQL of sign-in (D1): users, the provider accounts they sign in with, and their
 //! browser sessions. A session's cookie holds a random token; only its SHA-256 is stored.
 
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, Env};
 
 use crate::auth::random;
 use crate::clock::now_ms;
@@ -137,6 +137,30 @@ impl Users {
         Ok(rows::d1_first::<Text>(&stmt).await?.map(|t| t.0))
     }
 
+    /// The statement that records `profile` as `user_id`'s account at `provider`.
+    fn insert_identity(
+        &self,
+        user_id: &str,
+        provider: Provider,
+        profile: &Profile,
+    ) -> ApiResult<D1PreparedStatement> {
+        Ok(self
+            .db
+            .prepare(
+                "INSERT INTO user_identities (id, user_id, provider, provider_user_id, login,
+                    created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+            )
+            .bind(&[
+                new_id()?.into(),
+                user_id.into(),
+                provider.as_str().into(),
+                profile.account_id.as_str().into(),
+                bind_opt_text(profile.login.as_deref()),
+                bind_int(now_ms()),
+            ])?)
+    }
+
     /// The user who signs in with `provider`'s account `profile`: the one it signed in
     /// before, updated, or a new one. Answers the user id.
     pub async fn sign_in(&self, provider: Provider, profile: &Profile) -> ApiResult<String> {
@@ -197,21 +221,7 @@ impl Users {
                 image,
                 now.clone(),
             ])?;
-        let insert_identity = self
-            .db
-            .prepare(
-                "INSERT INTO user_identities (id, user_id, provider, provider_user_id, login,
-                    created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            )
-            .bind(&[
-                new_id()?.into(),
-                user_id.as_str().into(),
-                provider.as_str().into(),
-                profile.account_id.as_str().into(),
-                login,
-                now,
-            ])?;
+        let insert_identity = self.insert_identity(&user_id, provider, profile)?;
         rows::d1_batch(&self.db, &[insert_user, insert_identity]).await?;
         Ok(user_id)
     }
@@ -242,27 +252,12 @@ impl Users {
                 return Ok(Err(LinkRefused::OtherUsers));
             }
         }
-        let now = bind_int(now_ms());
         log::d1(D1::Write);
         let replace = self
             .db
             .prepare("DELETE FROM user_identities WHERE user_id = ?1 AND provider = ?2")
             .bind(&[user_id.into(), provider.as_str().into()])?;
-        let insert = self
-            .db
-            .prepare(
-                "INSERT INTO user_identities (id, user_id, provider, provider_user_id, login,
-                    created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-            )
-            .bind(&[
-                new_id()?.into(),
-                user_id.into(),
-                provider.as_str().into(),
-                profile.account_id.as_str().into(),
-                bind_opt_text(profile.login.as_deref()),
-                now,
-            ])?;
+        let insert = self.insert_identity(user_id, provider, profile)?;
         rows::d1_batch(&self.db, &[replace, insert]).await?;
         Ok(Ok(()))
     }
