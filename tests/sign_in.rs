@@ -354,7 +354,7 @@ async fn a_github_user_signs_in_with_pkce() {
     let state = param(&authorize, "state");
 
     let code = unique("code-gh");
-    github_account(&code, "octo@example.com").await;
+    let access = github_account(&code, "octo@example.com").await;
 
     let a = callback("github", &format!("code={code}&state={state}"), Some(&flow)).await;
     assert_eq!(
@@ -380,6 +380,16 @@ async fn a_github_user_signs_in_with_pkce() {
         get_session(&session).await["user"]["email"],
         "octo@example.com"
     );
+    // The web app names no provider: a GitHub user's repositories are GitHub's, though the
+    // deployment's default is Bitbucket.
+    common::github::mount_user_repos(fake, &access, "octo-org", 2).await;
+    let c = client();
+    let req = reqwest::Client::new()
+        .get(c.url("/repos"))
+        .header("cookie", &session);
+    let r = c.send(Sig1::now("web").sign(req, None)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["repos"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]

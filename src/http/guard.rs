@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 use crate::auth::credentials::{reauth, Credentials};
 use crate::http::respond;
 use crate::identity::principal::{self, Caller, IdentityRoute};
+use crate::identity::users::Users;
 use crate::identity::{self, browser, sig1, Signer};
 use crate::session::command::PrCaller;
 use crate::vcs::VcsProvider;
@@ -67,7 +68,12 @@ pub async fn enforce_identity(
     if let (IdentityRoute::CreateSession, Caller::User { user_id }) = (route, caller) {
         let provider = match body.get("vcsProvider").and_then(Value::as_str) {
             Some(named) => VcsProvider::from_input(named),
-            None => Some(config::default_provider(env)),
+            None => {
+                let connected = Users::new(env)?.connected(user_id).await?;
+                let chosen = principal::pick_provider(config::default_provider(env), &connected);
+                body.insert("vcsProvider".into(), chosen.as_str().into());
+                Some(chosen)
+            }
         };
         if let Some(provider) = provider {
             require_connected(env, provider, user_id).await?;

@@ -13,7 +13,8 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::respond;
-use crate::identity::principal::Caller as Principal;
+use crate::identity::principal::{pick_provider, Caller as Principal};
+use crate::identity::users::Users;
 use crate::log;
 use crate::validate;
 use crate::vcs::repos_cache::{self, Cache, Cached, Caller};
@@ -40,11 +41,15 @@ struct Asker {
 /// stored credentials; the user headers are ignored), else `X-User-Token` / `X-User-Id`
 /// (neither: the bot).
 async fn asker(req: &Incoming, env: &Env, who: &Principal) -> ApiResult<Asker> {
-    let provider = match header(req, "x-vcs-provider")? {
-        None => config::default_provider(env),
-        Some(p) => VcsProvider::from_input(&p).ok_or_else(|| {
+    let provider = match (header(req, "x-vcs-provider")?, who) {
+        (Some(p), _) => VcsProvider::from_input(&p).ok_or_else(|| {
             ApiError::bad_request("X-VCS-Provider must be \"bitbucket\" or \"github\"")
         })?,
+        (None, Principal::User { user_id }) => pick_provider(
+            config::default_provider(env),
+            &Users::new(env)?.connected(user_id).await?,
+        ),
+        (None, _) => config::default_provider(env),
     };
     let caller = match (who, header(req, "x-user-token")?, header(req, "x-user-id")?) {
         (Principal::User { user_id }, _, _) => Caller::User(user_id.clone()),

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{ApiError, ApiResult};
 use crate::identity::sig1::Service;
+use crate::vcs::VcsProvider;
 
 /// The verified caller of a service route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,17 @@ impl Caller {
             Caller::Bot { actor, .. } => actor.as_deref(),
             Caller::Bearer => None,
         }
+    }
+}
+
+/// The provider of a signed-in user's listing or new session that names none: the
+/// deployment's default if they connected it (or connected nothing), else the first they
+/// connected.
+pub fn pick_provider(default: VcsProvider, connected: &[VcsProvider]) -> VcsProvider {
+    if connected.is_empty() || connected.contains(&default) {
+        default
+    } else {
+        connected[0]
     }
 }
 
@@ -176,6 +188,15 @@ mod tests {
         assert_eq!(e.unwrap_err().status, 400);
         let e = run(IdentityRoute::Lifecycle, &user(), json!({"userId": "eve"}));
         assert_eq!(e.unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn a_user_works_where_they_connected() {
+        use VcsProvider::{Bitbucket, Github};
+        assert_eq!(pick_provider(Bitbucket, &[]), Bitbucket);
+        assert_eq!(pick_provider(Bitbucket, &[Github]), Github);
+        assert_eq!(pick_provider(Bitbucket, &[Github, Bitbucket]), Bitbucket);
+        assert_eq!(pick_provider(Github, &[Bitbucket]), Bitbucket);
     }
 
     #[test]

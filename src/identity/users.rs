@@ -9,6 +9,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::settings::Provider;
 use crate::log::{self, D1};
 use crate::rows::{self, bind_int, bind_opt_text, FromRow, Read, Row};
+use crate::vcs::VcsProvider;
 
 /// How long a browser session lives (Open-Inspect's seven days).
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
@@ -277,6 +278,23 @@ impl Users {
             .bind(&[user_id.into()])?;
         let rows: Vec<Text> = rows::d1_all(&stmt).await?;
         Ok(rows.into_iter().map(|p| p.0).collect())
+    }
+
+    /// The forges whose credentials the user has and that are not refused.
+    pub async fn connected(&self, user_id: &str) -> ApiResult<Vec<VcsProvider>> {
+        log::d1(D1::Read);
+        let stmt = self
+            .db
+            .prepare(
+                "SELECT provider AS v FROM user_scm_tokens
+                 WHERE user_id = ?1 AND needs_reauth = 0 ORDER BY provider",
+            )
+            .bind(&[user_id.into()])?;
+        let rows: Vec<Text> = rows::d1_all(&stmt).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|t| VcsProvider::parse(&t.0))
+            .collect())
     }
 
     /// Unlinks the user's account at `provider`; answers whether there was one.
