@@ -90,9 +90,14 @@ async fn web(
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    let post = method != reqwest::Method::GET;
     let mut req = http.request(method, c.url(path));
     if let Some(cookie) = cookie {
         req = req.header("cookie", cookie);
+        // The browser's own page asks (its origin, forwarded by the web app's proxy).
+        if post {
+            req = req.header("origin", WEB);
+        }
     }
     let req = Sig1::now("web").sign(req, body);
     let resp = req.send().await.expect("the worker answers");
@@ -779,6 +784,15 @@ async fn a_user_connects_and_disconnects_a_bitbucket_account() {
     let a = unlink(json!({"providerId": "bitbucket"})).await;
     assert_eq!((a.status, a.json()), (200, json!({"status": true})));
     assert_eq!(list(cookie.clone()).await.as_array().unwrap().len(), 1);
+    // A change with the user's cookie from another site is refused.
+    let c = client();
+    let cross = reqwest::Client::new()
+        .post(c.url("/api/auth/unlink-account"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example");
+    let body = json!({"providerId": "github"});
+    let r = c.send(Sig1::now("web").sign(cross, Some(&body))).await;
+    assert_eq!((r.status, r.code()), (403, "invalid_origin"));
     assert_eq!(
         get_session(&cookie).await["user"]["reauthRequired"],
         json!([])

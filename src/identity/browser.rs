@@ -20,7 +20,7 @@ use crate::identity::cookies::{self, Jar, FLOW, SESSION};
 use crate::identity::flow::{self, Callback, Flow, Stop};
 use crate::identity::google;
 use crate::identity::settings::{Provider, Settings};
-use crate::identity::users::{Profile, Session, Users, SESSION_TTL_MS};
+use crate::identity::users::{self, Profile, Session, Users, SESSION_TTL_MS};
 use crate::log;
 use crate::vcs::{self, Failure, TokenGrant, VcsProvider};
 
@@ -66,6 +66,32 @@ fn answer(
         .with_status(status)
         .with_headers(headers)
         .fixed(bytes))
+}
+
+/// A change asked with the browser's cookies must come from the web app's own pages: its
+/// `Origin` (else its `Referer`) is the web app's origin (Better Auth's check against
+/// cross-site requests), else 403.
+fn same_origin(req: &Incoming, s: &Settings) -> ApiResult<()> {
+    let headers = req.headers();
+    if headers.get("cookie")?.is_none() {
+        return Ok(());
+    }
+    let from = match headers.get("origin")?.filter(|o| o != "null") {
+        Some(origin) => Some(origin),
+        None => headers
+            .get("referer")?
+            .and_then(|r| url::Url::parse(&r).ok())
+            .map(|u| u.origin().ascii_serialization()),
+    };
+    match from {
+        Some(origin) if origin == s.web_origin => Ok(()),
+        Some(_) => Err(ApiError::new(403, "invalid_origin", "Invalid origin")),
+        None => Err(ApiError::new(
+            403,
+            "missing_or_null_origin",
+            "Missing or null Origin",
+        )),
+    }
 }
 
 fn vcs_provider(p: Provider) -> Option<VcsProvider> {
@@ -127,6 +153,7 @@ async fn start(
     s: &Settings,
     link_user: Option<String>,
 ) -> ApiResult<Response> {
+    same_origin(req, s)?;
     let body: SignIn = respond::body(req).await?;
     let provider = Provider::parse(&body.provider)
         .filter(|p| s.offers(*p))
@@ -563,6 +590,7 @@ struct Unlink {
 /// last one stays.
 pub async fn unlink_account(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let s = settings(env)?;
+    same_origin(req, &s)?;
     let user_id = required_user(req, env, &s).await?;
     let body: Unlink = respond::body(req).await?;
     let users = Users::new(env)?;
@@ -620,11 +648,20 @@ pub async fn get_session(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let s = settings(env)?;
     let jar = Jar { secure: s.secure };
     match current(req, env, &s).await? {
-        Some((_, Some(session))) => {
-            let stale = Users::new(env)?.needing_reauth(&session.user.id).await?;
+        Some((token, Some(mut session))) => {
+            let users = Users::new(env)?;
+            // In use: once a day the session (and its cookie) runs seven days again.
+            let mut cookies = Vec::new();
+            if let Some(expires_at) = users::extended_expiry(session.expires_at, now_ms()) {
+                users.extend_session(&session.id, expires_at).await?;
+                session.expires_at = expires_at;
+                let value = cookies::sign(s.secret.as_bytes(), &token);
+                cookies.push(jar.set(SESSION, &value, SESSION_TTL_MS / 1000));
+            }
+            let stale = users.needing_reauth(&session.user.id).await?;
             let mut body = session_json(&session);
             body["user"]["reauthRequired"] = json!(stale);
-            answer(200, Some(&body), None, &[])
+            answer(200, Some(&body), None, &cookies)
         }
         // A cookie without a live session is removed.
         Some((_, None)) => answer(200, Some(&Value::Null), None, &[jar.remove(SESSION)]),
@@ -661,6 +698,7 @@ fn session_json(s: &Session) -> Value {
 /// `POST /api/auth/sign-out`: ends the session and removes its cookie.
 pub async fn sign_out(req: &Incoming, env: &Env) -> ApiResult<Response> {
     let s = settings(env)?;
+    same_origin(req, &s)?;
     if let Some((token, _)) = current(req, env, &s).await? {
         Users::new(env)?.end_session(&token).await?;
     }

@@ -13,6 +13,13 @@ use crate::vcs::VcsProvider;
 
 /// How long a browser session lives (Open-Inspect's seven days).
 pub const SESSION_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+/// A session in use is extended to a full [`SESSION_TTL_MS`] once a day.
+pub const SESSION_EXTEND_AFTER_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// The new expiry of a session seen at `now`, when a day has passed since it was last set.
+pub fn extended_expiry(expires_at: i64, now: i64) -> Option<i64> {
+    (expires_at - SESSION_TTL_MS + SESSION_EXTEND_AFTER_MS <= now).then_some(now + SESSION_TTL_MS)
+}
 
 /// Who signed in, as the provider described them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -360,6 +367,17 @@ impl Users {
         }
     }
 
+    /// Moves a session's expiry to `expires_at`.
+    pub async fn extend_session(&self, session_id: &str, expires_at: i64) -> ApiResult<()> {
+        log::d1(D1::Write);
+        let stmt = self
+            .db
+            .prepare("UPDATE auth_sessions SET expires_at = ?2, updated_at = ?3 WHERE id = ?1")
+            .bind(&[session_id.into(), bind_int(expires_at), bind_int(now_ms())])?;
+        rows::d1_changes(&stmt).await?;
+        Ok(())
+    }
+
     /// Ends the session of a cookie's token.
     pub async fn end_session(&self, token: &str) -> ApiResult<()> {
         log::d1(D1::Write);
@@ -369,5 +387,23 @@ impl Users {
             .bind(&[random::sha256_hex(token).into()])?;
         rows::d1_changes(&stmt).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_in_use_is_extended_once_a_day() {
+        let start = 1_000_000_000;
+        let expires = start + SESSION_TTL_MS;
+        assert_eq!(extended_expiry(expires, start + 1000), None);
+        assert_eq!(
+            extended_expiry(expires, start + SESSION_EXTEND_AFTER_MS - 1),
+            None
+        );
+        let day = start + SESSION_EXTEND_AFTER_MS;
+        assert_eq!(extended_expiry(expires, day), Some(day + SESSION_TTL_MS));
     }
 }
