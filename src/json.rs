@@ -13,17 +13,24 @@ use serde_json::Value;
 /// when it is JSON of another shape (`why` names the field, e.g. ``page.limit: invalid
 /// type: string "x", expected u32``).
 pub fn read<T: DeserializeOwned>(text: &str) -> Result<T, Option<String>> {
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(e) if e.classify() != serde_json::error::Category::Data => Err(None),
+        // Read again, only to say where: tracking the path costs on every field.
+        Err(e) => Err(Some(
+            where_wrong::<T>(text).unwrap_or_else(|| e.to_string()),
+        )),
+    }
+}
+
+/// What is wrong with `text` as a `T`, with the path of the field at fault.
+fn where_wrong<T: DeserializeOwned>(text: &str) -> Option<String> {
     let mut de = serde_json::Deserializer::from_str(text);
-    let value =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| match e.inner().classify() {
-            serde_json::error::Category::Data => Some(match e.path().to_string().as_str() {
-                "." => e.inner().to_string(),
-                path => format!("{path}: {}", e.inner()),
-            }),
-            _ => None,
-        })?;
-    de.end().map_err(|_| None)?;
-    Ok(value)
+    let e = serde_path_to_error::deserialize::<_, T>(&mut de).err()?;
+    Some(match e.path().to_string().as_str() {
+        "." => e.inner().to_string(),
+        path => format!("{path}: {}", e.inner()),
+    })
 }
 
 /// Whether `text` is a JSON object (its first token is `{`; [`read`] says whether the rest
