@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod lifecycle;
+pub mod mac;
 pub mod random;
 pub mod refresh;
 pub mod refresher;

@@ -1,10 +1,7 @@
 //! The web → control plane bearer scheme: `<ms>.<hex>` where `<hex>` is the lowercase hex
 //! HMAC-SHA256 of `<ms>` under `INTERNAL_CALLBACK_SECRET`, valid within ±5 minutes.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::auth::mac;
 
 /// How far the token's clock may be from ours.
 pub const MAX_SKEW_MS: i64 = 5 * 60 * 1000;
@@ -28,18 +25,9 @@ impl TokenError {
     }
 }
 
-fn mac(secret: &[u8], msg: &[u8]) -> HmacSha256 {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut m = HmacSha256::new_from_slice(secret).expect("hmac accepts any key length");
-    m.update(msg);
-    m
-}
-
 /// Signs `ms` as a service token (used by tests, benchmarks and callers of other services).
 pub fn sign(secret: &[u8], ms: i64) -> String {
-    let tag = mac(secret, ms.to_string().as_bytes())
-        .finalize()
-        .into_bytes();
+    let tag = mac::sign(secret, ms.to_string().as_bytes());
     format!("{ms}.{}", hex::encode(tag))
 }
 
@@ -64,9 +52,11 @@ pub fn verify(secret: &[u8], token: &str, now_ms: i64) -> Result<(), TokenError>
     if (now_ms - ts).abs() > MAX_SKEW_MS {
         return Err(TokenError::Expired);
     }
-    mac(secret, ms.as_bytes())
-        .verify_slice(&sig)
-        .map_err(|_| TokenError::BadSignature)
+    if mac::verify(secret, ms.as_bytes(), &sig) {
+        Ok(())
+    } else {
+        Err(TokenError::BadSignature)
+    }
 }
 
 #[cfg(test)]

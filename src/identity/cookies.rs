@@ -6,11 +6,9 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use percent_encoding::{percent_decode_str, utf8_percent_encode};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
+use crate::auth::mac;
 use crate::urls::URI_COMPONENT;
 
 /// The browser session's cookie.
@@ -22,13 +20,6 @@ pub const FLOW: &str = "state";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Jar {
     pub secure: bool,
-}
-
-fn mac(secret: &[u8], value: &str) -> Vec<u8> {
-    // HMAC takes a key of any length.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
-    m.update(value.as_bytes());
-    m.finalize().into_bytes().to_vec()
 }
 
 impl Jar {
@@ -69,7 +60,7 @@ impl Jar {
 
 /// `value` signed as a cookie value: `value.<base64 signature>`, URI-encoded.
 pub fn sign(secret: &[u8], value: &str) -> String {
-    let signed = format!("{value}.{}", B64.encode(mac(secret, value)));
+    let signed = format!("{value}.{}", B64.encode(mac::sign(secret, value.as_bytes())));
     utf8_percent_encode(&signed, URI_COMPONENT).to_string()
 }
 
@@ -78,7 +69,7 @@ pub fn unsign(secret: &[u8], cookie: &str) -> Option<String> {
     let decoded = percent_decode_str(cookie).decode_utf8().ok()?;
     let (value, signature) = decoded.rsplit_once('.')?;
     let given = B64.decode(signature).ok()?;
-    bool::from(mac(secret, value).ct_eq(&given)).then(|| value.to_string())
+    mac::verify(secret, value.as_bytes(), &given).then(|| value.to_string())
 }
 
 #[cfg(test)]

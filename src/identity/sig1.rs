@@ -6,10 +6,10 @@
 //! A caller sends `X-OpenInspect-Service: <service>`, `X-OpenInspect-Service-Signature:
 //! sig1.<ms>.<nonce>.<hex>` and, for a bot acting for someone, `X-OpenInspect-Actor`.
 
-use hmac::{Hmac, Mac};
 use percent_encoding::utf8_percent_encode;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+
+use crate::auth::mac;
 
 use crate::urls::URI_COMPONENT;
 
@@ -170,25 +170,17 @@ pub fn canonical_string(request: &Signed, timestamp_ms: i64, nonce: &str) -> Str
     )
 }
 
-fn mac(secret: &[u8], text: &str) -> Hmac<Sha256> {
-    // HMAC takes a key of any length.
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
-    m.update(text.as_bytes());
-    m
-}
-
 /// The lowercase hex signature of `request` (what a signing service sends).
 pub fn sign(secret: &[u8], request: &Signed, timestamp_ms: i64, nonce: &str) -> String {
     let text = canonical_string(request, timestamp_ms, nonce);
-    hex::encode(mac(secret, &text).finalize().into_bytes())
+    hex::encode(mac::sign(secret, text.as_bytes()))
 }
 
 /// Checks `header` (already parsed) against `request` and the service's `secret`, in
 /// constant time over the signature.
 pub fn verify(secret: &[u8], header: &Header, request: &Signed) -> Result<(), Refusal> {
     let text = canonical_string(request, header.timestamp_ms, &header.nonce);
-    let expected = mac(secret, &text).finalize().into_bytes();
-    if bool::from(expected.as_slice().ct_eq(&header.signature)) {
+    if mac::verify(secret, text.as_bytes(), &header.signature) {
         Ok(())
     } else {
         Err(Refusal::Mismatch)
