@@ -32,6 +32,10 @@ mod tests {
         );
         assert!(verify(b"Jefe", b"what do ya want for nothing?", &tag));
         assert!(!verify(b"Jefe", b"what do ya want for nothing!", &tag));
-        assert!(!verify(b"Jefe", b"what do ya want for nothing?", &tag[..31]));
+        assert!(!verify(
+            b"Jefe",
+            b"what do ya want for nothing?",
+            &tag[..31]
+        ));
     }
 }

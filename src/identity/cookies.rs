@@ -60,7 +60,10 @@ impl Jar {
 
 /// `value` signed as a cookie value: `value.<base64 signature>`, URI-encoded.
 pub fn sign(secret: &[u8], value: &str) -> String {
-    let signed = format!("{value}.{}", B64.encode(mac::sign(secret, value.as_bytes())));
+    let signed = format!(
+        "{value}.{}",
+        B64.encode(mac::sign(secret, value.as_bytes()))
+    );
     utf8_percent_encode(&signed, URI_COMPONENT).to_string()
 }
 
