@@ -176,6 +176,9 @@ mod tests {
         assert_eq!(p.limit, 5);
         assert_eq!(p.event_type.as_deref(), Some("token"));
         assert_eq!(p.message_id.as_deref(), Some("m1"));
+        // Events the session writes itself can be asked for too.
+        let pushed = Page::from_query(ListKind::Events, [("type", "branch_pushed")]).unwrap();
+        assert_eq!(pushed.event_type.as_deref(), Some("branch_pushed"));
         let none: [(&str, &str); 0] = [];
         assert_eq!(
             Page::from_query(ListKind::Events, none).unwrap(),

@@ -1,9 +1,12 @@
 //! The typed states of the session's rows (session, sandbox, role, message, artifact) with
 //! their stored names, and the event types the session stores.
 
-/// Every event type the session stores (what the sandbox sends, and `user_message`).
+/// Every event type the session stores (what the sandbox sends, `user_message`, and
+/// `branch_pushed`: someone else's push to the session's branch), the ones an event page may
+/// be filtered by.
 pub const EVENT_TYPES: &[&str] = &[
     "user_message",
+    "branch_pushed",
     "token",
     "tool_call",
     "tool_result",
