@@ -923,3 +923,56 @@ async fn a_google_user_signs_in_with_a_verified_address() {
     assert_eq!(code, "access_denied");
     assert!(message.contains("not admitted"), "{message}");
 }
+
+#[tokio::test]
+async fn a_users_keyboard_shortcuts_are_their_own() {
+    let (cookie, _, _) = signed_in_bitbucket("keys@example.com").await;
+    let call = |method: reqwest::Method, body: Option<Value>| {
+        let cookie = cookie.clone();
+        async move { web(method, "/keyboard-shortcuts", body.as_ref(), Some(&cookie)).await }
+    };
+    // Open-Inspect's defaults until the user saves theirs.
+    let a = call(reqwest::Method::GET, None).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.json()["shortcuts"]["open-command-menu"],
+        json!({"code": "KeyK", "primary": true, "alt": false, "shift": false})
+    );
+    let mut mine = a.json();
+    mine["shortcuts"]["toggle-sidebar"] =
+        json!({"code": "KeyB", "primary": true, "alt": false, "shift": true});
+    let a = call(reqwest::Method::PUT, Some(mine.clone())).await;
+    assert_eq!((a.status, a.json()), (200, mine.clone()), "{}", a.body);
+    assert_eq!(call(reqwest::Method::GET, None).await.json(), mine);
+
+    // Two actions on one key, a modifier alone, a missing action: refused, nothing saved.
+    let mut twice = mine.clone();
+    twice["shortcuts"]["new-session"] = twice["shortcuts"]["send-prompt"].clone();
+    let mut modifier = mine.clone();
+    modifier["shortcuts"]["new-session"] =
+        json!({"code": "ShiftLeft", "primary": true, "alt": false, "shift": false});
+    let mut missing = mine.clone();
+    missing["shortcuts"]
+        .as_object_mut()
+        .unwrap()
+        .remove("send-prompt");
+    for bad in [twice, modifier, missing] {
+        let a = call(reqwest::Method::PUT, Some(bad)).await;
+        assert_eq!(a.status, 400, "{}", a.body);
+        assert_eq!(a.json()["error"], "Invalid keyboard shortcuts");
+    }
+    assert_eq!(call(reqwest::Method::GET, None).await.json(), mine);
+
+    // Another user has the defaults; a caller who is no user has none.
+    let (other, _, _) = signed_in_bitbucket("keys2@example.com").await;
+    let a = web(
+        reqwest::Method::GET,
+        "/keyboard-shortcuts",
+        None,
+        Some(&other),
+    )
+    .await;
+    assert_eq!(a.json()["shortcuts"]["toggle-sidebar"]["code"], "Slash");
+    let r = client().get("/keyboard-shortcuts").await;
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -12,6 +12,7 @@ pub mod respond;
 pub mod route;
 pub mod session_call;
 pub mod sessions;
+pub mod shortcuts;
 pub mod webhooks;
 
 use incoming::Incoming;
@@ -182,6 +183,8 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::SignOut => browser::sign_out(&req, env).await,
         Route::AuthError => browser::error_page(&req),
         Route::LinkSocial => browser::link_social(&req, env).await,
+        Route::GetKeyboardShortcuts => shortcuts::get(env, &edge.caller).await,
+        Route::SetKeyboardShortcuts => shortcuts::put(&req, env, &edge.caller).await,
         Route::ListAccounts => browser::list_accounts(&req, env).await,
         Route::UnlinkAccount => browser::unlink_account(&req, env).await,
     }

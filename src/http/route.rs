@@ -74,6 +74,8 @@ pub enum Route {
     ListAccounts,
     /// `POST /api/auth/unlink-account`.
     UnlinkAccount,
+    GetKeyboardShortcuts,
+    SetKeyboardShortcuts,
 }
 
 /// Why a request matches no route.
@@ -108,6 +110,8 @@ impl Route {
             (["repos", o, n, "branches"], Get, _) => Route::Branches(id(o), id(n)),
             (["model-preferences"], Get, _) => Route::GetModelPreferences,
             (["model-preferences"], Put, _) => Route::SetModelPreferences,
+            (["keyboard-shortcuts"], Get, _) => Route::GetKeyboardShortcuts,
+            (["keyboard-shortcuts"], Put, _) => Route::SetKeyboardShortcuts,
             (["sessions"], Get, _) => Route::ListSessions,
             (["sessions"], Post, _) => Route::CreateSession,
             (["sessions", s], Get, _) => Route::GetSession(id(s)),
@@ -153,7 +157,8 @@ impl Route {
             | ["repos"]
             | ["sessions"]
             | ["sessions", _]
-            | ["model-preferences"] => true,
+            | ["model-preferences"]
+            | ["keyboard-shortcuts"] => true,
             ["repos", _, _, "branches"] => true,
             ["sessions", _, "pr", "refresh"] => true,
             ["webhooks", "bitbucket" | "github"] => true,
@@ -225,6 +230,8 @@ impl Route {
             Route::LinkSocial,
             Route::ListAccounts,
             Route::UnlinkAccount,
+            Route::GetKeyboardShortcuts,
+            Route::SetKeyboardShortcuts,
         ];
         // A new variant must be added above (this match fails to compile until it is).
         for r in &all {
@@ -262,7 +269,9 @@ impl Route {
                 | Route::AuthError
                 | Route::LinkSocial
                 | Route::ListAccounts
-                | Route::UnlinkAccount => {}
+                | Route::UnlinkAccount
+                | Route::GetKeyboardShortcuts
+                | Route::SetKeyboardShortcuts => {}
             }
         }
         all
@@ -311,6 +320,8 @@ impl Route {
             Route::LinkSocial => "POST /api/auth/link-social",
             Route::ListAccounts => "GET /api/auth/list-accounts",
             Route::UnlinkAccount => "POST /api/auth/unlink-account",
+            Route::GetKeyboardShortcuts => "GET /keyboard-shortcuts",
+            Route::SetKeyboardShortcuts => "PUT /keyboard-shortcuts",
         }
     }
 
