@@ -11,10 +11,10 @@ use crate::http::incoming::Incoming;
 use crate::http::session_call;
 use serde_json::{Map, Value};
 
-use crate::auth::credentials::{reauth, Credentials};
+use crate::auth::credentials::reauth;
 use crate::http::respond;
 use crate::identity::principal::{self, Caller, IdentityRoute};
-use crate::identity::users::Users;
+use crate::identity::users::{self, Users};
 use crate::identity::{self, browser, sig1, Signer};
 use crate::session::command::PrCaller;
 use crate::vcs::VcsProvider;
@@ -66,29 +66,31 @@ pub async fn enforce_identity(
     };
     principal::enforce(route, caller, &mut body)?;
     if let (IdentityRoute::CreateSession, Caller::User { user_id }) = (route, caller) {
+        let stored = Users::new(env)?.credentials(user_id).await?;
         let provider = match body.get("vcsProvider").and_then(Value::as_str) {
             Some(named) => VcsProvider::from_input(named),
             None => {
-                let connected = Users::new(env)?.connected(user_id).await?;
-                let chosen = principal::pick_provider(config::default_provider(env), &connected);
+                let usable = users::usable(&stored);
+                let chosen = principal::pick_provider(config::default_provider(env), &usable);
                 body.insert("vcsProvider".into(), chosen.as_str().into());
                 Some(chosen)
             }
         };
         if let Some(provider) = provider {
-            require_connected(env, provider, user_id).await?;
+            require_connected(provider, &stored)?;
         }
     }
     req.keep_read_body(serde_json::to_vec(&Value::Object(body))?);
     Ok(())
 }
 
-/// 401 `reauth_required` unless the user has usable credentials at `provider`.
-async fn require_connected(env: &Env, provider: VcsProvider, user_id: &str) -> ApiResult<()> {
+/// 401 `reauth_required` unless `stored` (the user's credentials, each with whether the
+/// forge refused them) has usable ones at `provider`.
+fn require_connected(provider: VcsProvider, stored: &[(VcsProvider, bool)]) -> ApiResult<()> {
     let name = provider.display_name();
-    match Credentials::new(env, provider)?.state(user_id).await? {
-        Some(state) if !state.needs_reauth => Ok(()),
-        Some(_) => Err(reauth(&format!(
+    match stored.iter().find(|(p, _)| *p == provider) {
+        Some((_, false)) => Ok(()),
+        Some((_, true)) => Err(reauth(&format!(
             "{name} no longer accepts your connected account: connect your {name} account again"
         ))),
         None => Err(reauth(&format!(

@@ -113,6 +113,29 @@ impl FromRow for Account {
     }
 }
 
+/// One forge's credentials of a user: whose they are, and whether the forge refused them.
+struct StoredCredential {
+    provider: VcsProvider,
+    refused: bool,
+}
+
+impl FromRow for StoredCredential {
+    fn from_row(r: &Row) -> Read<Self> {
+        let provider = r.state("provider", VcsProvider::parse)?;
+        let refused = r.int("needs_reauth") != 0;
+        r.done(StoredCredential { provider, refused })
+    }
+}
+
+/// The forges of `stored` whose credentials were not refused.
+pub fn usable(stored: &[(VcsProvider, bool)]) -> Vec<VcsProvider> {
+    stored
+        .iter()
+        .filter(|(_, refused)| !refused)
+        .map(|(p, _)| *p)
+        .collect()
+}
+
 /// Why an account cannot be linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkRefused {
@@ -287,21 +310,23 @@ impl Users {
         Ok(rows.into_iter().map(|p| p.0).collect())
     }
 
-    /// The forges whose credentials the user has and that are not refused.
-    pub async fn connected(&self, user_id: &str) -> ApiResult<Vec<VcsProvider>> {
+    /// The forges the user has credentials at, each with whether the forge refused them.
+    pub async fn credentials(&self, user_id: &str) -> ApiResult<Vec<(VcsProvider, bool)>> {
         log::d1(D1::Read);
         let stmt = self
             .db
             .prepare(
-                "SELECT provider AS v FROM user_scm_tokens
-                 WHERE user_id = ?1 AND needs_reauth = 0 ORDER BY provider",
+                "SELECT provider, needs_reauth FROM user_scm_tokens
+                 WHERE user_id = ?1 ORDER BY provider",
             )
             .bind(&[user_id.into()])?;
-        let rows: Vec<Text> = rows::d1_all(&stmt).await?;
-        Ok(rows
-            .iter()
-            .filter_map(|t| VcsProvider::parse(&t.0))
-            .collect())
+        let rows: Vec<StoredCredential> = rows::d1_all(&stmt).await?;
+        Ok(rows.into_iter().map(|c| (c.provider, c.refused)).collect())
+    }
+
+    /// The forges whose credentials the user has and that are not refused.
+    pub async fn connected(&self, user_id: &str) -> ApiResult<Vec<VcsProvider>> {
+        Ok(usable(&self.credentials(user_id).await?))
     }
 
     /// Unlinks the user's account at `provider`; answers whether there was one.
