@@ -91,6 +91,7 @@ async fn web(
         .build()
         .unwrap();
     let post = method != reqwest::Method::GET;
+    let method_name = method.to_string();
     let mut req = http.request(method, c.url(path));
     if let Some(cookie) = cookie {
         req = req.header("cookie", cookie);
@@ -101,11 +102,22 @@ async fn web(
     }
     let req = Sig1::now("web").sign(req, body);
     let resp = req.send().await.expect("the worker answers");
-    Answer {
+    let a = Answer {
         status: resp.status().as_u16(),
         headers: resp.headers().clone(),
         body: resp.text().await.unwrap_or_default(),
+    };
+    // Every JSON answer is what the OpenAPI document says (redirects and the error page
+    // are not JSON).
+    let json = a
+        .headers
+        .get("content-type")
+        .is_some_and(|t| t.to_str().is_ok_and(|t| t.starts_with("application/json")));
+    if json {
+        let route = path.split('?').next().unwrap_or(path);
+        common::openapi::check(&method_name, route, a.status, &a.json());
     }
+    a
 }
 
 async fn start(provider: &str) -> (url::Url, String) {
