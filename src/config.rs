@@ -57,6 +57,13 @@ pub fn vault(env: &Env) -> Result<crate::auth::vault::Vault, crate::error::ApiEr
         .map_err(|_| ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))
 }
 
+/// The key of git tickets, derived from `TOKEN_ENCRYPTION_KEY` (fails closed without it).
+pub fn git_ticket_key(env: &Env) -> Result<[u8; 32], crate::error::ApiError> {
+    secret(env, "TOKEN_ENCRYPTION_KEY")
+        .map(|k| crate::git::ticket::key(&k))
+        .ok_or_else(|| crate::error::ApiError::misconfigured("TOKEN_ENCRYPTION_KEY"))
+}
+
 /// The Bitbucket endpoints and OAuth consumer.
 pub fn bitbucket(env: &Env) -> crate::vcs::bitbucket::Config {
     use crate::vcs::bitbucket::{Config, DEFAULT_API_URL, DEFAULT_OAUTH_URL};

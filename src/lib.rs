@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod exports;
+pub mod git;
 pub mod http;
 pub mod identity;
 pub mod index;

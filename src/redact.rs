@@ -4,9 +4,10 @@
 /// Secrets shorter than this are not masked (they would mask ordinary words).
 const MIN_SECRET_LEN: usize = 8;
 
-/// `text` with each of `secrets` replaced by `***`, cut to `max` characters.
+/// `text` with each of `secrets`, and every git ticket, replaced by `***`, cut to `max`
+/// characters.
 pub fn clean(text: &str, secrets: &[&str], max: usize) -> String {
-    let mut out = text.to_string();
+    let mut out = crate::git::ticket::mask(text).into_owned();
     for s in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
         if out.contains(s) {
             out = out.replace(s, "***");

@@ -131,9 +131,37 @@ pub fn origin(url: &Url) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| url.origin().ascii_serialization())
 }
 
+/// The `host[:port]` of an `http(s)` base URL (a default port left out): what git names as
+/// the host of a remote there.
+pub fn host_port(base: &str) -> Option<String> {
+    let url = Base::parse(base)?.url().clone();
+    let host = url.host_str()?;
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_port_of_a_base() {
+        assert_eq!(
+            host_port("https://cp.example.com/").as_deref(),
+            Some("cp.example.com")
+        );
+        assert_eq!(
+            host_port("https://cp.example.com:443").as_deref(),
+            Some("cp.example.com")
+        );
+        assert_eq!(
+            host_port("http://127.0.0.1:8787").as_deref(),
+            Some("127.0.0.1:8787")
+        );
+        assert_eq!(host_port("cp.example.com"), None);
+    }
 
     fn base(text: &str) -> Base {
         Base::parse(text).unwrap()

@@ -2,7 +2,9 @@
 //! default `REPO_ACCESS` (user) and a Bitbucket bot configured: a user who cannot read the
 //! repository with their own token is refused at creation and at spawn (nothing is cloned
 //! with the bot for them), one who cannot write to it is refused before any push, and the
-//! force-push goes only to the session's own branch.
+//! force-push goes only to the session's own branch. Every door checks: joining, a ws-token,
+//! each prompt; and the sandbox's git carries the prompting user's own right, never the
+//! owner's once their prompts end.
 
 mod common;
 
@@ -10,7 +12,7 @@ use std::time::Duration;
 
 use common::bitbucket::{fixture, requests};
 use common::sandbox::*;
-use common::{now_ms, shared_with, unique, Client, Shared, WsClient};
+use common::{now_ms, shared_with, unique, Client, Shared};
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -128,41 +130,133 @@ async fn session(c: &Client, fake: &MockServer, repo: &str, owner: &str, token: 
 }
 
 #[tokio::test]
-async fn nothing_is_cloned_for_a_user_who_cannot_read_the_repository() {
+async fn a_user_who_cannot_read_the_repository_is_refused_at_every_door() {
     let sh = shared();
     let c = sh.worker.client();
     mount_provider_ok(&sh.fake).await;
     let (repo, owner) = (unique("team-repo"), unique("owner"));
     let id = session(&c, &sh.fake, &repo, &owner, &unique("AT-owner")).await;
-    // A member whose own token cannot read the repository prompts.
+    // A member whose own token cannot read the repository tries to join, watch and prompt.
     let (member, member_token) = (unique("member"), unique("AT-member"));
     mount_read(&sh.fake, &repo, &member_token, 404).await;
-    let r = c
-        .post(
-            &format!("/sessions/{id}/ws-token"),
-            &json!({"userId": member, "scmToken": member_token,
-                    "scmTokenExpiresAt": now_ms() + 3_600_000}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let (watch, _) = c.ws_token(&id, &owner).await;
-    let (mut web, _) = WsClient::subscribed(&sh.worker, &id, &watch).await;
+    let joining = json!({"userId": member, "scmToken": member_token,
+                         "scmTokenExpiresAt": now_ms() + 3_600_000});
+    for route in ["ws-token", "participants"] {
+        let r = c.post(&format!("/sessions/{id}/{route}"), &joining).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (404, "not_found"),
+            "{route}: {}",
+            r.body
+        );
+    }
+    // Their token is stored now (it was offered), and still reads nothing: no prompt.
     let r = c
         .post(
             &format!("/sessions/{id}/prompt"),
             &json!({"content": "read the secrets", "authorId": member}),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let err = web.expect_type("sandbox_error").await;
-    assert!(
-        err["error"].as_str().unwrap().contains("not started"),
-        "{err}"
-    );
+    assert_eq!((r.status, r.code()), (404, "not_found"), "{}", r.body);
+    // Someone with no credentials at all is refused too (fails closed).
+    let r = c
+        .post(
+            &format!("/sessions/{id}/prompt"),
+            &json!({"content": "hello", "authorId": unique("stranger")}),
+        )
+        .await;
+    assert!(r.status == 401 || r.status == 404, "{}", r.body);
+    let participants = c.get(&format!("/sessions/{id}/participants")).await;
+    assert!(!participants.body.to_string().contains(&member));
+    let messages = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(messages.body["messages"], json!([]));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         spawn_requests(&sh.fake, &id).await.is_empty(),
-        "no sandbox was asked for, so the bot cloned nothing"
+        "no sandbox was asked for, so nothing was cloned"
+    );
+}
+
+#[tokio::test]
+async fn git_carries_the_prompting_users_own_right_and_nobodys_once_prompts_end() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let (repo, owner, owner_token) = (unique("right-repo"), unique("owner"), unique("AT-own"));
+    let (member, member_token) = (unique("member"), unique("AT-mem"));
+    let forge = common::git::Forge::new(common::temp_dir(&format!("forge-{repo}")), "");
+    forge.mount(&sh.fake).await;
+    // The bot reaches the repository too; with REPO_ACCESS=user it is never what git uses.
+    forge.repo(
+        "acme",
+        &repo,
+        &[
+            &format!("x-token-auth:{owner_token}"),
+            &format!("x-token-auth:{member_token}"),
+            "access-bot:ACCESS-BOT-TOKEN",
+        ],
+    );
+    let id = session(&c, &sh.fake, &repo, &owner, &owner_token).await;
+    mount_read(&sh.fake, &repo, &member_token, 200).await;
+    let r = c
+        .post(
+            &format!("/sessions/{id}/participants"),
+            &json!({"userId": member, "scmToken": member_token,
+                    "scmTokenExpiresAt": now_ms() + 3_600_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // The member's prompt starts the sandbox; its git carries the member's token.
+    let (mut sandbox, spawn) = start_working(&sh.worker, &sh.fake, &id, &member).await;
+    let ticket = spawn["clone_token"].as_str().unwrap().to_string();
+    let host = common::git_host(&sh.worker);
+    let git = common::git::Sandbox::new(common::temp_dir(&format!("sb-{repo}")));
+    let url = common::git::clone_url(&host, "x-token-auth", &ticket, "acme", &repo);
+    let (ok, out) = git.git(&["clone", "-q", &url, "work"]);
+    assert!(ok, "{out}");
+    let used: Vec<String> = forge
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|s| s.2.clone())
+        .collect();
+    assert!(!used.is_empty());
+    assert!(
+        used.iter()
+            .all(|c| c == &format!("x-token-auth:{member_token}")),
+        "only the member's own right: {used:?}"
+    );
+    // The prompt ends: no one's right is handed out any more, not even the owner's.
+    let running = c.get(&format!("/sessions/{id}/messages")).await;
+    let message_id = running.body["messages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sandbox
+        .send(json!({"type": "execution_complete", "messageId": message_id, "success": true}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let token = spawn["sandbox_auth_token"].as_str().unwrap();
+    let r = c
+        .send(
+            c.http
+                .post(c.url(&format!("/sessions/{id}/scm-credentials")))
+                .bearer_auth(token),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "no_prompt_running"),
+        "{}",
+        r.body
+    );
+    let before = forge.seen.lock().unwrap().len();
+    let (ok, out) = git.git_in("work", &["fetch", "-q", "origin"]);
+    assert!(!ok && out.contains("409"), "{out}");
+    assert_eq!(
+        forge.seen.lock().unwrap().len(),
+        before,
+        "the forge was not asked"
     );
 }
 
@@ -224,20 +318,33 @@ async fn a_writer_pushes_the_sessions_branch_with_force_and_others_without() {
     );
     assert_eq!(push["pushSpec"]["force"], true);
     pending.await.unwrap();
-    // The tool asks for an existing team branch: pushed, but never forced.
-    let c2 = c.clone();
-    let path = format!("/sessions/{id}/pr");
-    let pending = tokio::spawn(async move {
-        c2.post(
-            &path,
-            &json!({"title": "T", "body": "B", "baseBranch": "trunk", "headBranch": "release/2.3"}),
-        )
-        .await
-    });
-    let push = sandbox.complete_push().await;
-    assert_eq!(push["pushSpec"]["targetBranch"], "release/2.3");
-    assert_eq!(push["pushSpec"]["force"], false);
-    pending.await.unwrap();
+    // A protected-looking team branch is passed over for the session's own; a new feature
+    // branch is pushed, never forced. Every push goes through the control plane with a ticket.
+    for (asked, expected, force) in [
+        ("release/2.3", format!("agent/session-{id}"), true),
+        ("feature/login-fix", "feature/login-fix".to_string(), false),
+    ] {
+        let c2 = c.clone();
+        let path = format!("/sessions/{id}/pr");
+        let pending = tokio::spawn(async move {
+            c2.post(
+                &path,
+                &json!({"title": "T", "body": "B", "baseBranch": "trunk", "headBranch": asked}),
+            )
+            .await
+        });
+        let push = sandbox.complete_push().await;
+        assert_eq!(push["pushSpec"]["targetBranch"], expected.as_str());
+        assert_eq!(push["pushSpec"]["force"], force);
+        common::assert_ticket_remote(
+            &push,
+            &sh.worker,
+            "x-token-auth",
+            ("acme", &repo),
+            &["ACCESS-BOT-TOKEN", &token],
+        );
+        pending.await.unwrap();
+    }
     // The write check was asked once and then cached.
     let checks = requests(&sh.fake, |q| {
         q.url.path() == "/2.0/repositories/acme"

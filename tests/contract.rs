@@ -377,7 +377,8 @@ async fn the_newer_runtimes_sandbox_routes() {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     );
 
-    // The git credential helper: the bot's credentials, never cached.
+    // The git credential helper: a ticket for the control plane's git, never the bot's token,
+    // never cached.
     let resp = call(reqwest::Method::POST, "scm-credentials", token)
         .send()
         .await
@@ -392,9 +393,11 @@ async fn the_newer_runtimes_sandbox_routes() {
         "no-store"
     );
     let creds: Value = resp.json().await.unwrap();
-    assert_eq!(creds["username"], "cp-bot");
-    assert_eq!(creds["password"], BOT_TOKEN);
-    assert!(creds["expires_at_epoch_ms"].as_i64().unwrap() > now_ms());
+    assert_eq!(creds["username"], "x-token-auth");
+    assert!(creds["password"].as_str().unwrap().starts_with("oig1."));
+    assert!(!creds.to_string().contains(BOT_TOKEN));
+    let expires = creds["expires_at_epoch_ms"].as_i64().unwrap();
+    assert!(expires > now_ms() && expires <= now_ms() + 3_600_000);
 
     // Only the session's own sandbox token: another token, the service token, none → 401.
     let service = common::service_token_at(now_ms());
@@ -469,10 +472,13 @@ async fn without_an_authors_token_the_bot_opens_the_pull_request() {
         .await
     });
     let push = sandbox.complete_push().await;
-    assert!(push["pushSpec"]["remoteUrl"]
-        .as_str()
-        .unwrap()
-        .starts_with("http://cp-bot:"));
+    common::assert_ticket_remote(
+        &push,
+        &sh.worker,
+        "x-token-auth",
+        ("acme", "web"),
+        &[BOT_TOKEN],
+    );
     let r = pending.await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["prNumber"], 4242);

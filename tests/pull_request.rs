@@ -143,17 +143,20 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
         json!({"title": "Fix the login page", "body": "It works now."}),
     );
     let push = s.sandbox.expect_type("push").await;
-    let port = fake.address().port();
-    assert_eq!(
-        push["pushSpec"],
-        json!({
-            "remoteUrl": format!("http://pr-bot:{BOT_TOKEN}@127.0.0.1:{port}/acme/{}.git", s.repo),
-            "redactedRemoteUrl": format!("http://pr-bot:***@127.0.0.1:{port}/acme/{}.git", s.repo),
-            "refspec": format!("HEAD:refs/heads/{head}"),
-            "targetBranch": head,
-            "force": true,
-        })
+    // Through the control plane's git with a ticket: the bot's token stays with us.
+    common::assert_ticket_remote(
+        &push,
+        &sh.worker,
+        "x-token-auth",
+        ("acme", &s.repo),
+        &[BOT_TOKEN, &s.access, &s.refresh],
     );
+    assert_eq!(
+        push["pushSpec"]["refspec"],
+        format!("HEAD:refs/heads/{head}").as_str()
+    );
+    assert_eq!(push["pushSpec"]["targetBranch"], head.as_str());
+    assert_eq!(push["pushSpec"]["force"], true);
     assert_eq!(push["vcsProvider"], "bitbucket");
     s.sandbox
         .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-1"}))
@@ -493,15 +496,13 @@ async fn without_a_bot_the_user_token_pushes() {
         json!({"title": "T", "body": "B", "baseBranch": "main"}),
     );
     let push = s.sandbox.complete_push().await;
-    let remote = push["pushSpec"]["remoteUrl"].as_str().unwrap();
-    assert!(
-        remote.starts_with(&format!("http://x-token-auth:{}@127.0.0.1", s.access)),
-        "{remote}"
+    common::assert_ticket_remote(
+        &push,
+        &worker,
+        "x-token-auth",
+        ("acme", &s.repo),
+        &[&s.access, &s.refresh],
     );
-    assert!(!push["pushSpec"]["redactedRemoteUrl"]
-        .as_str()
-        .unwrap()
-        .contains(&s.access));
     let r = pending.await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     worker.stop();

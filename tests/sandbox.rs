@@ -88,9 +88,11 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
     assert_eq!(spawn["repo_name"], "web");
     assert_eq!(spawn["branch"], "main");
     assert_eq!(spawn["vcs_provider"], "bitbucket");
-    assert_eq!(spawn["vcs_host"], "127.0.0.1");
+    // The sandbox clones through the control plane with a ticket; the user's token stays here.
+    assert_eq!(spawn["vcs_host"], common::git_host(&sh.worker).as_str());
     assert_eq!(spawn["clone_username"], "x-token-auth");
-    assert_eq!(spawn["clone_token"], token.as_str());
+    assert!(spawn["clone_token"].as_str().unwrap().starts_with("oig1."));
+    assert!(!spawn.to_string().contains(&token));
     assert_eq!(spawn["control_plane_url"], sh.worker.base.as_str());
     assert_eq!(spawn["sandbox_auth_token"].as_str().unwrap().len(), 64);
     assert!(spawn["timeout_seconds"].as_u64().unwrap() > 0);
@@ -441,7 +443,7 @@ async fn an_idle_sandbox_without_clients_is_shut_down_and_a_later_prompt_respawn
 }
 
 #[tokio::test]
-async fn the_bot_clones_when_configured() {
+async fn the_bots_token_never_reaches_the_sandbox() {
     let fake = common::start_fake();
     mount_provider_ok(&fake).await;
     let root = common::temp_dir("bot");
@@ -454,8 +456,9 @@ async fn the_bot_clones_when_configured() {
     let id = session(&c, &user, &unique("AT-user")).await;
     prompt(&c, &id, &user, "go").await;
     let (_, spawn) = wait_for_spawns(&fake, &id, 1, 20).await;
-    assert_eq!(spawn["clone_username"], "agent-bot");
-    assert_eq!(spawn["clone_token"], "BOT-API-TOKEN");
+    assert_eq!(spawn["clone_username"], "x-token-auth");
+    assert!(spawn["clone_token"].as_str().unwrap().starts_with("oig1."));
+    assert!(!spawn.to_string().contains("BOT-API-TOKEN"));
     let log = std::fs::read_to_string(&worker.log).expect("worker log");
     assert!(log.contains("Ready on"), "not the worker's log");
     assert!(!log.contains("BOT-API-TOKEN"));

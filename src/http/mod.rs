@@ -187,5 +187,6 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::SetKeyboardShortcuts => shortcuts::put(&req, env, &edge.caller).await,
         Route::ListAccounts => browser::list_accounts(&req, env).await,
         Route::UnlinkAccount => browser::unlink_account(&req, env).await,
+        Route::Git(path) => crate::git::proxy::serve(&req, edge, path).await,
     }
 }

@@ -43,7 +43,12 @@ mod tests {
             for m in ops.as_object().unwrap().keys() {
                 let path = template
                     .split('/')
-                    .map(|s| if s.starts_with('{') { "x" } else { s })
+                    .map(
+                        |s| match s.strip_prefix('{').and_then(|s| s.split_once('}')) {
+                            Some((_, rest)) => format!("x{rest}"),
+                            None => s.to_string(),
+                        },
+                    )
                     .collect::<Vec<_>>()
                     .join("/");
                 let route = Route::parse(&method(m), &path).unwrap_or_else(|e| {

@@ -77,6 +77,11 @@ pub async fn raw_body(req: &Incoming) -> ApiResult<Vec<u8>> {
 
 /// Reads the body, whatever its type, up to [`MAX_BODY_BYTES`] (413 past it); none is empty.
 pub async fn read_capped(req: &Incoming) -> ApiResult<Vec<u8>> {
+    read_up_to(req, MAX_BODY_BYTES).await
+}
+
+/// Reads the body, whatever its type, up to `limit` bytes (413 past it); none is empty.
+pub async fn read_up_to(req: &Incoming, limit: usize) -> ApiResult<Vec<u8>> {
     // Read while counting: a body without (or lying about) Content-Length stops at the limit.
     let Some(mut stream) = req.body() else {
         return Ok(Vec::new());
@@ -84,9 +89,9 @@ pub async fn read_capped(req: &Incoming) -> ApiResult<Vec<u8>> {
     let mut bytes = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|_| ApiError::bad_request("could not read the request body"))?;
-        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+        if bytes.len() + chunk.len() > limit {
             discard(stream, bytes.len() + chunk.len()).await;
-            return Err(ApiError::payload_too_large(MAX_BODY_BYTES));
+            return Err(ApiError::payload_too_large(limit));
         }
         bytes.extend_from_slice(&chunk);
     }

@@ -3,6 +3,7 @@
 
 use worker::Method;
 
+use crate::git::rules::{Endpoint, GitPath, Service};
 use crate::identity::settings::Provider;
 use crate::session::paging::ListKind;
 use crate::vcs::VcsProvider;
@@ -76,6 +77,9 @@ pub enum Route {
     UnlinkAccount,
     GetKeyboardShortcuts,
     SetKeyboardShortcuts,
+    /// Git's smart HTTP through the control plane: `GET /{owner}/{name}.git/info/refs`,
+    /// `POST /{owner}/{name}.git/git-{upload,receive}-pack` (a sandbox's ticket, in-band).
+    Git(GitPath),
 }
 
 /// Why a request matches no route.
@@ -103,6 +107,12 @@ impl Route {
             ["sessions", _, sub] => ListKind::parse(sub),
             _ => None,
         };
+        if let Some(git) = GitPath::parse(&segments) {
+            return match (git.endpoint, method) {
+                (Endpoint::InfoRefs, Get) | (Endpoint::Rpc, Post) => Ok(Route::Git(git)),
+                _ => Err(Unmatched::MethodNotAllowed),
+            };
+        }
         let route = match (segments.as_slice(), method, list) {
             (["health"], Get, _) => Route::Health,
             (["openapi.json"], Get, _) => Route::OpenApi,
@@ -232,6 +242,24 @@ impl Route {
             Route::UnlinkAccount,
             Route::GetKeyboardShortcuts,
             Route::SetKeyboardShortcuts,
+            Route::Git(GitPath {
+                owner: s(),
+                name: s(),
+                endpoint: Endpoint::InfoRefs,
+                service: None,
+            }),
+            Route::Git(GitPath {
+                owner: s(),
+                name: s(),
+                endpoint: Endpoint::Rpc,
+                service: Some(Service::UploadPack),
+            }),
+            Route::Git(GitPath {
+                owner: s(),
+                name: s(),
+                endpoint: Endpoint::Rpc,
+                service: Some(Service::ReceivePack),
+            }),
         ];
         // A new variant must be added above (this match fails to compile until it is).
         for r in &all {
@@ -271,7 +299,8 @@ impl Route {
                 | Route::ListAccounts
                 | Route::UnlinkAccount
                 | Route::GetKeyboardShortcuts
-                | Route::SetKeyboardShortcuts => {}
+                | Route::SetKeyboardShortcuts
+                | Route::Git(_) => {}
             }
         }
         all
@@ -322,16 +351,23 @@ impl Route {
             Route::UnlinkAccount => "POST /api/auth/unlink-account",
             Route::GetKeyboardShortcuts => "GET /keyboard-shortcuts",
             Route::SetKeyboardShortcuts => "PUT /keyboard-shortcuts",
+            Route::Git(g) => match g.service {
+                None => "GET /{owner}/{name}.git/info/refs",
+                Some(Service::UploadPack) => "POST /{owner}/{name}.git/git-upload-pack",
+                Some(Service::ReceivePack) => "POST /{owner}/{name}.git/git-receive-pack",
+            },
         }
     }
 
     /// Who may call this route.
     pub fn access(&self) -> Access {
         match self {
-            // Webhooks prove themselves with the forge's signature.
-            Route::Health | Route::OpenApi | Route::WebSocket(_) | Route::Webhook(_) => {
-                Access::Public
-            }
+            // Webhooks prove themselves with the forge's signature; git with a ticket.
+            Route::Health
+            | Route::OpenApi
+            | Route::WebSocket(_)
+            | Route::Webhook(_)
+            | Route::Git(_) => Access::Public,
             Route::CreatePr(_) => Access::ServiceOrSandbox,
             Route::CommitSigning(_) | Route::SandboxSkills(_) | Route::ScmCredentials(_) => {
                 Access::Sandbox
@@ -525,7 +561,27 @@ mod tests {
                 Access::WebService,
             ),
             (Get, "/api/auth/error", Route::AuthError, Access::WebService),
+            (
+                Get,
+                "/acme/web.git/info/refs",
+                Route::Git(GitPath::parse(&["acme", "web.git", "info", "refs"]).unwrap()),
+                Access::Public,
+            ),
+            (
+                Post,
+                "/acme/web.git/git-receive-pack",
+                Route::Git(GitPath::parse(&["acme", "web.git", "git-receive-pack"]).unwrap()),
+                Access::Public,
+            ),
         ];
+        assert_eq!(
+            parse(Post, "/acme/web.git/info/refs"),
+            Err(Unmatched::MethodNotAllowed)
+        );
+        assert_eq!(
+            parse(Get, "/acme/web.git/git-upload-pack"),
+            Err(Unmatched::MethodNotAllowed)
+        );
         for (method, path, route, access) in table {
             let parsed = parse(method, path).unwrap();
             assert_eq!(parsed, route, "{path}");

@@ -1,5 +1,5 @@
 //! Repository access checked as the user (`REPO_ACCESS=user`, the default): before a session
-//! is created and before each clone, the user's own token must read the repository; before
+//! is created, before anyone joins, gets a ws-token or prompts, and before each clone, the user's own token must read the repository; before
 //! each push it must write to it. Bot credentials are used only after that. Fails closed: no
 //! token, a revoked one, or a refusal stops the work. Allowed answers are cached for a few
 //! minutes in KV (one provider call per user, repository and level). `REPO_ACCESS=deployment`
@@ -10,6 +10,7 @@ use crate::auth::random::sha256_hex;
 use crate::config::{self, RepoAccess};
 use crate::error::{ApiError, ApiResult};
 use crate::session::ctx::Ctx;
+use crate::session::model::SessionRow;
 use crate::vcs::repos_cache::Cache;
 use crate::vcs::{Client, Repo, VcsProvider};
 
@@ -117,6 +118,26 @@ pub async fn require(ctx: &Ctx, ask: &Ask<'_>) -> ApiResult<Option<Repo>> {
         ctx.warn("could not cache a repository access check", e);
     }
     Ok(repo)
+}
+
+/// The check at every door (joining, a ws-token, each prompt): `user_id` must read the
+/// session's repository with their own account, with `token` if they just brought one, else
+/// their stored credentials (`REPO_ACCESS=user`; cached, fails closed).
+pub async fn require_reader(
+    ctx: &Ctx,
+    session: &SessionRow,
+    user_id: &str,
+    token: Option<&str>,
+) -> ApiResult<()> {
+    let ask = Ask {
+        provider: session.vcs_provider,
+        user_id,
+        token,
+        workspace: &session.repo_owner,
+        slug: &session.repo_name,
+        level: Level::Read,
+    };
+    require(ctx, &ask).await.map(|_| ())
 }
 
 #[cfg(test)]

@@ -66,8 +66,9 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
         Command::CreatePr { .. }
         | Command::Sandbox { .. }
         | Command::Webhook { .. }
-        | Command::RefreshPr => Err(ApiError::internal(
-            "pull requests, webhooks and sandbox routes are not plain commands",
+        | Command::RefreshPr
+        | Command::Git(_) => Err(ApiError::internal(
+            "pull requests, webhooks, git and sandbox routes are not plain commands",
         )),
     }
 }
@@ -186,6 +187,10 @@ pub async fn prompt(
     p: &PromptInput,
     author: Option<&ParticipantRow>,
 ) -> ApiResult<Queued> {
+    // Every prompt's author must still read the repository (REPO_ACCESS=user).
+    let session = ctx.store.existing_session()?;
+    let author_id = author.map_or(p.author_id.as_str(), |a| a.user_id.as_str());
+    access::require_reader(ctx, &session, author_id, None).await?;
     let queued = queue::enqueue(ctx, p, author)?;
     alarm::kick(ctx).await;
     ctx.index_later("after a prompt");

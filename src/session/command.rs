@@ -257,6 +257,8 @@ pub enum Command {
     },
     /// `POST /sessions/{id}/pr/refresh`: read the pull request's state from the forge.
     RefreshPr,
+    /// A sandbox's git request through the control plane (its ticket verified by the worker).
+    Git(crate::git::ask::GitAsk),
 }
 
 /// What a sandbox asks of its session with its own token.
@@ -451,6 +453,17 @@ mod tests {
                 },
             },
             Command::RefreshPr,
+            Command::Git(crate::git::ask::GitAsk {
+                sandbox_id: "sb".into(),
+                owner: "acme".into(),
+                name: "web".into(),
+                service: crate::git::rules::Service::ReceivePack,
+                updates: vec![crate::git::pktline::RefUpdate {
+                    old: "0".repeat(40),
+                    new: "1".repeat(40),
+                    name: "refs/heads/x".into(),
+                }],
+            }),
         ];
         for c in all {
             let text = serde_json::to_string(&c).unwrap();

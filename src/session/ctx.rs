@@ -24,6 +24,9 @@ pub struct Ctx {
     pub(crate) sandbox_socket: RefCell<Option<(WebSocket, Rc<str>)>>,
     /// A pull request is under way (its push included): the sandbox is busy.
     pub(crate) pr_under_way: Cell<bool>,
+    /// Whom the pull request under way pushes for: its author's right reaches the forge
+    /// while the push goes through the control plane.
+    pub(crate) pushing_for: RefCell<Option<String>>,
     /// The armed alarm's time as this instance knows it (`None`: not read yet).
     pub(crate) armed: Cell<Option<Option<i64>>>,
     /// How many events the log holds, counted once per instance, then kept up to date.
@@ -44,6 +47,7 @@ impl Ctx {
             subscribers: RefCell::new(None),
             sandbox_socket: RefCell::new(None),
             pr_under_way: Cell::new(false),
+            pushing_for: RefCell::new(None),
             stored_events: Cell::new(None),
             armed: Cell::new(None),
             bot_token: OnceCell::new(),
@@ -55,6 +59,11 @@ impl Ctx {
         self.bot_token
             .get_or_init(|| crate::config::bitbucket_bot(&self.env).1)
             .as_deref()
+    }
+
+    /// Logs what the session did that someone may need to trace (a credential issued).
+    pub fn info(&self, msg: &str, detail: impl std::fmt::Display) {
+        crate::log::emit(crate::log::Level::Info, msg, &self.fields(detail));
     }
 
     /// Logs a warning about this session.

@@ -131,6 +131,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX deliveries_at ON deliveries(at)",
         ],
     ),
+    (
+        7,
+        &[
+            // Who the current sandbox was started for: whose right its git traffic carries
+            // while it starts, before any prompt runs (REPO_ACCESS=user).
+            "ALTER TABLE sandbox ADD COLUMN spawned_for TEXT",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

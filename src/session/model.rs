@@ -363,6 +363,8 @@ pub struct SandboxRow {
     pub last_error: Option<String>,
     pub last_failure_at: Option<i64>,
     pub blocked: i64,
+    /// The user the sandbox was started for.
+    pub spawned_for: Option<String>,
 }
 
 impl FromRow for SandboxRow {
@@ -380,6 +382,7 @@ impl FromRow for SandboxRow {
             last_error: r.opt_text("last_error"),
             last_failure_at: r.opt_int("last_failure_at"),
             blocked: r.opt_int("blocked").unwrap_or(0),
+            spawned_for: r.opt_text("spawned_for"),
         })
     }
 }

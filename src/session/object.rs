@@ -17,6 +17,7 @@ use crate::session::command::Command;
 use crate::session::ctx::Ctx;
 use crate::session::pull_request::{self, PrState};
 use crate::session::sandbox::events::{self, Followup};
+use crate::session::sandbox::git as sandbox_git;
 use crate::session::sandbox::link as sandbox_link;
 use crate::session::sandbox::policy;
 use crate::session::sandbox::routes as sandbox_routes;
@@ -68,6 +69,7 @@ impl SessionObject {
                 pull_request::status::webhook(ctx, &delivery, event).await
             }
             Command::RefreshPr => pull_request::status::refresh(ctx).await,
+            Command::Git(ask) => sandbox_git::answer(ctx, ask).await,
             other => actions::run(ctx, other).await,
         }
     }

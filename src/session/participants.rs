@@ -61,10 +61,8 @@ pub async fn join_sealed(
     sealed: SealedTokens,
     role: Role,
 ) -> ApiResult<ParticipantRow> {
-    let provider = ctx.store.existing_session()?.vcs_provider;
-    let row = ctx
-        .store
-        .upsert_participant(&random::id()?, p, &sealed, role, now_ms())?;
+    let session = ctx.store.existing_session()?;
+    let provider = session.vcs_provider;
     if let Some(access) = p.scm_token.as_deref() {
         let offer = Offer {
             access_token: access,
@@ -75,6 +73,13 @@ pub async fn join_sealed(
             .offer(&p.user_id, &offer)
             .await?;
     }
+    // Only someone who can read the repository joins (REPO_ACCESS=user), with the token they
+    // just brought, else their stored credentials (just offered, so a refresh token counts).
+    let token = given_token(ctx, p, provider);
+    crate::session::access::require_reader(ctx, &session, &p.user_id, token).await?;
+    let row = ctx
+        .store
+        .upsert_participant(&random::id()?, p, &sealed, role, now_ms())?;
     let given = given_token(ctx, p, provider).is_some();
     if looks_up_identity(&row, given, now_ms()) {
         match identity(ctx, p, provider).await {

@@ -81,6 +81,15 @@ wire_names!(SandboxStatus {
 });
 
 impl SandboxStatus {
+    /// Whether a sandbox in this state may still act for the session (its token, its git
+    /// tickets): starting, connecting or ready.
+    pub fn is_live(self) -> bool {
+        matches!(
+            self,
+            SandboxStatus::Spawning | SandboxStatus::Connecting | SandboxStatus::Ready
+        )
+    }
+
     /// The name clients know for this state (no sandbox yet is `pending`).
     pub fn client_name(self) -> &'static str {
         match self {

@@ -5,6 +5,14 @@
 use super::VcsProvider;
 use crate::urls::Base;
 
+/// The user name git sends with a token at `provider`.
+pub fn token_user(provider: VcsProvider) -> &'static str {
+    match provider {
+        VcsProvider::Bitbucket => "x-token-auth",
+        VcsProvider::Github => "x-access-token",
+    }
+}
+
 /// A user name and secret for git over HTTPS. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
 pub struct GitAuth {
@@ -26,12 +34,8 @@ impl GitAuth {
 
     /// A token standing for its holder: a user's OAuth token or a GitHub installation token.
     pub fn token(provider: VcsProvider, token: String) -> Self {
-        let username = match provider {
-            VcsProvider::Bitbucket => "x-token-auth",
-            VcsProvider::Github => "x-access-token",
-        };
         Self {
-            username: username.into(),
+            username: token_user(provider).into(),
             secret: token,
         }
     }

@@ -41,6 +41,14 @@ impl VcsProvider {
             VcsProvider::Github => "GitHub",
         }
     }
+
+    /// The setting that says where the provider serves git over HTTPS.
+    pub fn git_url_setting(self) -> &'static str {
+        match self {
+            VcsProvider::Bitbucket => "BITBUCKET_GIT_URL",
+            VcsProvider::Github => "GITHUB_GIT_URL",
+        }
+    }
 }
 
 /// A repository as `GET /repos` shows it, whatever the provider (and as the cache keeps it).

@@ -8,25 +8,32 @@ use super::git_auth::GitAuth;
 use super::{bitbucket, github, Client, Config, VcsError, VcsProvider};
 use crate::config;
 
-/// Git credentials of the deployment's own account at `provider`, if one is configured.
-pub async fn git_auth(env: &Env, provider: VcsProvider) -> Result<Option<GitAuth>, VcsError> {
+/// Git credentials of the deployment's own account at `provider` for the repository `name`,
+/// if one is configured: the Bitbucket bot's (it has no narrower kind), or a GitHub App
+/// installation token for that one repository with `contents: write` only.
+pub async fn git_auth(
+    env: &Env,
+    provider: VcsProvider,
+    name: &str,
+) -> Result<Option<GitAuth>, VcsError> {
     match provider {
         VcsProvider::Bitbucket => Ok(match config::bitbucket_bot(env) {
             (Some(user), Some(token)) => Some(GitAuth::account(user, token)),
             _ => None,
         }),
-        VcsProvider::Github => Ok(app_token(&config::github(env))
+        VcsProvider::Github => Ok(app_token(&config::github(env), Some(name))
             .await?
             .map(|token| GitAuth::token(VcsProvider::Github, token))),
     }
 }
 
-/// The GitHub App installation's token, when the App is configured.
-async fn app_token(cfg: &github::Config) -> Result<Option<String>, VcsError> {
+/// The GitHub App installation's token (for the one repository `repo`, if given), when the
+/// App is configured.
+async fn app_token(cfg: &github::Config, repo: Option<&str>) -> Result<Option<String>, VcsError> {
     if cfg.app.is_none() {
         return Ok(None);
     }
-    github::app::installation_token(cfg)
+    github::app::installation_token(cfg, repo)
         .await
         .map(Some)
         .map_err(|failure| VcsError {
@@ -49,7 +56,7 @@ impl Service {
         match provider {
             VcsProvider::Bitbucket => Ok(config::bitbucket_bot_rest(env)
                 .map(|(email, token)| Service::BitbucketBot { email, token })),
-            VcsProvider::Github => Ok(app_token(&config::github(env))
+            VcsProvider::Github => Ok(app_token(&config::github(env), None)
                 .await?
                 .map(|token| Service::GithubApp { token })),
         }
@@ -66,13 +73,6 @@ impl Service {
                 Some(Client::Github(github::Client::installation(c, token)))
             }
             _ => None,
-        }
-    }
-
-    /// The secret git falls back on when pushing as this account.
-    pub fn token(&self) -> &str {
-        match self {
-            Service::BitbucketBot { token, .. } | Service::GithubApp { token } => token,
         }
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod bitbucket;
+pub mod git;
 pub mod github;
 pub mod openapi;
 pub mod sandbox;
@@ -801,5 +802,37 @@ pub async fn assert_secrets_hidden(worker: &Worker, session: &str, frames: &str,
         );
         assert!(!log.contains(secret), "{secret} in the log");
         assert!(!disk.contains(secret), "{secret} stored in plaintext");
+    }
+}
+
+/// The git host sandboxes clone from: the worker's `host:port` (`VCS_HOST`).
+pub fn git_host(worker: &Worker) -> String {
+    format!("127.0.0.1:{}", worker.port)
+}
+
+/// Asserts that a push command sends the sandbox through the control plane's git for
+/// `owner/name` with a ticket (`{user}:oig1.…`), and that none of `secrets` is in it.
+pub fn assert_ticket_remote(
+    push: &Value,
+    worker: &Worker,
+    user: &str,
+    (owner, name): (&str, &str),
+    secrets: &[&str],
+) {
+    let spec = &push["pushSpec"];
+    let remote = spec["remoteUrl"].as_str().expect("remoteUrl");
+    let prefix = format!("http://{user}:oig1.");
+    let suffix = format!("@{}/{owner}/{name}.git", git_host(worker));
+    assert!(
+        remote.starts_with(&prefix) && remote.ends_with(&suffix),
+        "{remote}"
+    );
+    assert_eq!(
+        spec["redactedRemoteUrl"],
+        format!("http://{user}:***{suffix}").as_str()
+    );
+    let text = push.to_string();
+    for s in secrets {
+        assert!(!text.contains(s), "{s} in {text}");
     }
 }

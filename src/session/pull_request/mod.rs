@@ -24,9 +24,10 @@ use crate::session::command::PrCaller;
 use crate::session::ctx::Ctx;
 use crate::session::model::{ArtifactKind, SessionRow};
 use crate::session::queue;
+use crate::session::sandbox::git as sandbox_git;
 use crate::session::sandbox::link;
 use crate::vcs::git_auth::GitAuth;
-use crate::vcs::service::{self, Service};
+use crate::vcs::service::Service;
 use crate::vcs::{Client, NewPullRequest};
 use crate::webhooks;
 use plan::PrInput;
@@ -107,15 +108,12 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         };
         access::require(ctx, &ask).await?;
     }
-    // Who calls the provider, and whose token the push falls back on without the
-    // deployment's own git credentials.
-    let (client, push_token) = match (&fresh, &account) {
-        (Some(f), _) => (Client::user(&cfg, &f.token), f.token.as_str()),
-        (None, Some(a)) => (
-            a.client(&cfg)
-                .ok_or_else(|| ApiError::internal("no credentials to open the pull request"))?,
-            a.token(),
-        ),
+    // Who calls the provider.
+    let client = match (&fresh, &account) {
+        (Some(f), _) => Client::user(&cfg, &f.token),
+        (None, Some(a)) => a
+            .client(&cfg)
+            .ok_or_else(|| ApiError::internal("no credentials to open the pull request"))?,
         (None, None) => {
             return Err(ApiError::internal(
                 "no credentials to open the pull request",
@@ -150,10 +148,24 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
-    let git = service::git_auth(&ctx.env, provider)
-        .await?
-        .unwrap_or_else(|| GitAuth::token(provider, push_token.to_string()));
-    push::push(ctx, &pr.pushes, provider, &git, (ws, slug), &head, owned).await?;
+    // The sandbox pushes through the control plane with a ticket; the author's right (or
+    // the deployment's account, REPO_ACCESS=deployment) is added there, never sent to it.
+    let sandbox_id = ctx
+        .store
+        .sandbox()?
+        .and_then(|r| r.sandbox_id)
+        .ok_or_else(not_connected)?;
+    let git_base = sandbox_git::proxy_base(ctx, session)?;
+    let issued = sandbox_git::issue(ctx, session, &sandbox_id, now_ms(), "pull request push")?;
+    let ticket = GitAuth::token(provider, issued.ticket);
+    let remote = push::Remote {
+        git_base: &git_base,
+        auth: &ticket,
+    };
+    *ctx.pushing_for.borrow_mut() = fresh.as_ref().map(|_| user.clone());
+    let pushed = push::push(ctx, &pr.pushes, provider, remote, (ws, slug), &head, owned).await;
+    *ctx.pushing_for.borrow_mut() = None;
+    pushed?;
     ctx.store.set_branch_name(&head)?;
     ctx.store.set_own_push(now_ms())?;
     let repo = webhooks::repo_key(ws, slug);

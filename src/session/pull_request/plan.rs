@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
+use crate::git::rules;
+pub use crate::git::rules::{owned_by_session, session_branch};
 use crate::validate;
 use crate::vcs::{Failure, VcsError};
 
@@ -29,10 +31,11 @@ impl PrInput {
     }
 }
 
-/// Whether `candidate` can be the pull request's head on top of `base`: a plausible git
-/// branch name (not `HEAD`, no `..`, `@{`, space or `~^:?*[]\\`, no leading or trailing `/` or
-/// `.`) that is not the base itself (compared case-insensitively).
-pub fn usable_head(candidate: &str, base: &str) -> bool {
+/// Whether `candidate` can be the pull request's head on top of `base` for the session
+/// `session_id`: a plausible git branch name (not `HEAD`, no `..`, `@{`, space or
+/// `~^:?*[]\\`, no leading or trailing `/` or `.`), not the base itself, and either the
+/// session's own branch or a name that does not look protected ([`rules::protected`]).
+pub fn usable_head(candidate: &str, base: &str, session_id: &str) -> bool {
     let c = candidate.trim();
     !c.is_empty()
         && c != "HEAD"
@@ -44,20 +47,7 @@ pub fn usable_head(candidate: &str, base: &str) -> bool {
             .chars()
             .any(|ch| ch.is_whitespace() || ch.is_control() || "~^:?*[]\\".contains(ch))
         && !c.eq_ignore_ascii_case(base.trim())
-}
-
-/// The branch this session generates for its work: `agent/session-<session id>` (the full
-/// id, so no two sessions share it).
-pub fn session_branch(session_id: &str) -> String {
-    format!("agent/session-{session_id}")
-}
-
-/// Whether `head` is a branch this session created (its generated name, or the `-pr`
-/// variant used when that equals the base): the only branches it may force-push, and
-/// delete once merged. Any other branch is pushed without force.
-pub fn owned_by_session(head: &str, session_id: &str) -> bool {
-    let own = session_branch(session_id);
-    head == own || head.strip_suffix("-pr") == Some(own.as_str())
+        && (owned_by_session(c, session_id) || !rules::protected(c, base))
 }
 
 /// The head branch: the first usable of the one asked for (the sandbox's tool sends its
@@ -73,10 +63,10 @@ pub fn head_branch(
         .into_iter()
         .flatten()
         .map(str::trim)
-        .find(|c| usable_head(c, base))
+        .find(|c| usable_head(c, base, session_id))
         .map(str::to_string)
         .unwrap_or_else(|| {
-            if usable_head(&generated, base) {
+            if usable_head(&generated, base, session_id) {
                 generated
             } else {
                 format!("{generated}-pr")
@@ -185,6 +175,10 @@ mod tests {
         // The tool's current branch is often the base: passed over, never an error.
         assert_eq!(head_branch(Some("main"), None, &id, "main"), generated);
         assert_eq!(head_branch(Some("MAIN"), Some("work"), &id, "main"), "work");
+        // Protected-looking names and other sessions' branches are never the head.
+        for guarded in ["develop", "release/2.3", "master", "agent/session-other"] {
+            assert_eq!(head_branch(Some(guarded), None, &id, "main"), generated);
+        }
         for bad in [
             "", "HEAD", "/x", "x/", ".x", "x.", "a..b", "a b", "a@{1}", "a~1", "a^", "a:b", "a?",
             "a*", "a[", "a\\b",

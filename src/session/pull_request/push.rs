@@ -40,25 +40,27 @@ impl Pushes {
     }
 }
 
+/// Where a push goes: the control plane's git (`git_base`), with a ticket of the sandbox.
+pub struct Remote<'a> {
+    pub git_base: &'a str,
+    pub auth: &'a GitAuth,
+}
+
 /// Sends the push command for `head` (forced only when `force`: a branch the session
-/// owns) and waits for the sandbox's answer.
+/// owns) to `remote` and waits for the sandbox's answer.
 pub async fn push(
     ctx: &Ctx,
     pushes: &Pushes,
     provider: VcsProvider,
-    auth: &GitAuth,
+    remote: Remote<'_>,
     (workspace, slug): (&str, &str),
     head: &str,
     force: bool,
 ) -> ApiResult<()> {
-    let git_url = config::git_url(&ctx.env, provider);
-    let (remote_url, redacted_remote_url) = git_auth::remote_urls(&git_url, workspace, slug, auth)
-        .ok_or_else(|| {
-            ApiError::misconfigured(match provider {
-                VcsProvider::Bitbucket => "BITBUCKET_GIT_URL",
-                VcsProvider::Github => "GITHUB_GIT_URL",
-            })
-        })?;
+    let auth = remote.auth;
+    let (remote_url, redacted_remote_url) =
+        git_auth::remote_urls(remote.git_base, workspace, slug, auth)
+            .ok_or_else(|| ApiError::misconfigured("CONTROL_PLANE_URL"))?;
     let command = Outbound::Push {
         push_spec: PushSpec {
             remote_url,
@@ -94,7 +96,8 @@ pub async fn push(
     };
     outcome.map_err(|m| {
         // The sandbox's text may echo the remote URL: never relay a credential.
-        let m = redact::clean(&m, &[auth.secret()], 1_000);
+        let known = [auth.secret(), ctx.bot_token().unwrap_or_default()];
+        let m = redact::clean(&m, &known, 1_000);
         ApiError::new(
             502,
             "push_failed",

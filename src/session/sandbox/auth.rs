@@ -1,5 +1,6 @@
 //! Who may act as the session's sandbox, as a pure decision over the current sandbox row:
-//! 410 when there is no live sandbox, then 403 when the caller names another sandbox, then
+//! 410 when there is no live sandbox (none, stopped, stale or failed: the control plane gave
+//! up on it, whatever the provider did), then 403 when the caller names another sandbox, then
 //! 401 when its bearer token does not hash to the stored one. The order matters: a stopped
 //! sandbox is told so before anything about its credentials is checked.
 
@@ -8,7 +9,6 @@ use subtle::ConstantTimeEq;
 use crate::auth::random;
 use crate::error::ApiError;
 use crate::session::model::SandboxRow;
-use crate::session::sandbox::policy::Status;
 
 /// Checks a sandbox caller. `claimed`: the sandbox id it says it is (`None` when the route
 /// does not say, e.g. the PR route; then the token decides). `token`: its bearer token.
@@ -24,8 +24,11 @@ pub fn authenticate(
         .sandbox_id
         .as_deref()
         .ok_or_else(|| gone("this session has no sandbox"))?;
-    if sandbox.status == Status::Stopped {
-        return Err(gone("the sandbox was stopped"));
+    if !sandbox.status.is_live() {
+        return Err(gone(&format!(
+            "the sandbox is {}; a new one gets a new token",
+            sandbox.status.as_str()
+        )));
     }
     if claimed.is_some_and(|c| c != id) {
         return Err(ApiError::forbidden(
@@ -46,6 +49,7 @@ pub fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::sandbox::policy::Status;
 
     fn row(status: Status, id: Option<&str>, token: &str) -> SandboxRow {
         SandboxRow {
@@ -60,6 +64,7 @@ mod tests {
             last_error: None,
             last_failure_at: None,
             blocked: 0,
+            spawned_for: None,
         }
     }
 
@@ -71,6 +76,14 @@ mod tests {
     fn gone_before_wrong_sandbox_before_bad_token() {
         let stopped = row(Status::Stopped, Some("sb"), "T");
         assert_eq!(status_of(authenticate(None, Some("x"), None)), 410);
+        // A sandbox given up on keeps nothing: its own right token is refused.
+        for dead in [Status::Stale, Status::Failed, Status::Stopped] {
+            let r = row(dead, Some("sb"), "T");
+            assert_eq!(
+                status_of(authenticate(Some(&r), Some("sb"), Some("T"))),
+                410
+            );
+        }
         let no_id = row(Status::Ready, None, "T");
         assert_eq!(status_of(authenticate(Some(&no_id), None, Some("T"))), 410);
         // Stopped wins over a wrong id and a wrong token.

@@ -101,10 +101,9 @@ fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
 
 fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>> {
     let now = now_ms();
-    // The bot's token must never reach a client or the log, whatever git printed.
-    if let Some(bot) = ctx.bot_token() {
-        e.redact(bot);
-    }
+    // Neither the bot's token nor a git ticket reaches a client or the log, whatever git
+    // printed.
+    e.redact(&[ctx.bot_token().unwrap_or_default()]);
     ctx.store.sandbox_activity(now)?;
     if let Kind::SessionTitle { title } = &e.kind {
         if !title.trim().is_empty() {

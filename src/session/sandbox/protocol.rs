@@ -129,11 +129,14 @@ impl Event {
     /// Masks `secret` wherever the frame shows it. The frame is relayed as text, so a mask
     /// that left it no longer JSON (a secret that matched outside a string) gives way to a
     /// stand-in.
-    pub fn redact(&mut self, secret: &str) {
-        if !self.raw.contains(secret) {
+    pub fn redact(&mut self, secrets: &[&str]) {
+        let known = secrets
+            .iter()
+            .any(|s| !s.is_empty() && self.raw.contains(s));
+        if !known && !self.raw.contains(crate::git::ticket::PREFIX) {
             return;
         }
-        self.raw = crate::redact::clean(&self.raw, &[secret], usize::MAX);
+        self.raw = crate::redact::clean(&self.raw, secrets, usize::MAX);
         if crate::json::parse(&self.raw).is_none() {
             self.raw = self.stand_in().field("redacted", &true).end();
         }
@@ -404,17 +407,26 @@ mod tests {
             r#"{{"type":"tool_result","messageId":"m1","output":"push https://bot:{secret}@host failed"}}"#
         );
         let mut e = event(&text);
-        e.redact(secret);
+        e.redact(&[secret]);
         assert!(!e.raw.contains(secret));
         let kept: Value = serde_json::from_str(&e.raw).unwrap();
         assert_eq!(kept["output"], "push https://bot:***@host failed");
         // A secret that matches where no string is: the frame could not stay JSON.
         let mut e = event(r#"{"type":"tool_result","messageId":"m1","n":123456789}"#);
-        e.redact("123456789");
+        e.redact(&["123456789"]);
         let kept: Value = serde_json::from_str(&e.raw).unwrap();
         assert_eq!(
             kept,
             json!({"type": "tool_result", "messageId": "m1", "ackId": null, "redacted": true})
+        );
+        // A git ticket is masked wherever git printed it, with no secret named.
+        let text = r#"{"type":"tool_result","messageId":"m1","output":"origin http://x-token-auth:oig1.eyJzIjoiYSJ9.c2ln@cp/acme/web.git (fetch)"}"#;
+        let mut e = event(text);
+        e.redact(&[""]);
+        let kept: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(
+            kept["output"],
+            "origin http://x-token-auth:***@cp/acme/web.git (fetch)"
         );
     }
 

@@ -3,11 +3,10 @@
 //! start, shut down), and answers when the sandbox next needs looking at. Arming the alarm
 //! is `alarm`'s job.
 
-use crate::auth::credentials::Credentials;
 use crate::auth::random;
 use crate::clock::now_ms;
 use crate::config;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::redact;
 use crate::sandbox_api::{self, SpawnOutcome, SpawnRequest};
 use crate::session::access::{self, Ask, Level};
@@ -16,13 +15,11 @@ use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
 use crate::session::model::{MessageRow, SessionRow};
 use crate::session::queue;
+use crate::session::sandbox::git;
 use crate::session::sandbox::link;
 use crate::session::sandbox::policy::{self, Snapshot, Status, Step};
 use crate::session::sandbox::protocol::{provider_model, Author, Outbound};
 use crate::upstream::fetch;
-use crate::vcs::git_auth::GitAuth;
-use crate::vcs::service;
-use crate::vcs::VcsProvider;
 
 /// Tells every client the sandbox's status.
 pub fn announce(ctx: &Ctx, status: Status) {
@@ -205,22 +202,6 @@ fn fail_start(ctx: &Ctx, sandbox_id: &str, permanent: bool, message: &str) -> Ap
     Ok(())
 }
 
-/// The git credentials to clone with: the deployment's own account's (Bitbucket bot, GitHub
-/// App), else the prompting user's fresh token.
-async fn clone_auth(ctx: &Ctx, provider: VcsProvider, user_id: &str) -> ApiResult<GitAuth> {
-    if let Some(auth) = service::git_auth(&ctx.env, provider).await? {
-        return Ok(auth);
-    }
-    let creds = Credentials::new(&ctx.env, provider)?;
-    if creds.state(user_id).await?.is_none() {
-        return Err(ApiError::unauthorized(
-            "no bot or App is configured and the prompting user has no stored credentials to clone with",
-        ));
-    }
-    let fresh = creds.access_token(user_id).await?;
-    Ok(GitAuth::token(provider, fresh.token))
-}
-
 /// Warms the sandbox up for `user_id` (someone is typing) when none is up or coming and
 /// retries are not on hold; answers whether a spawn started.
 pub async fn warm(ctx: &Ctx, user_id: &str) -> ApiResult<bool> {
@@ -243,7 +224,7 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
     let token = random::token()?;
     // Recorded before any await, so a concurrent run sees the spawn under way.
     ctx.store
-        .sandbox_begin_spawn(&sandbox_id, &random::sha256_hex(&token), now)?;
+        .sandbox_begin_spawn(&sandbox_id, &random::sha256_hex(&token), user_id, now)?;
     announce(ctx, Status::Spawning);
     broadcast(ctx, &ServerMessage::SandboxSpawning);
 
@@ -273,16 +254,24 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
             "the sandbox provider is not configured",
         );
     };
-    let auth = match clone_auth(ctx, provider, user_id).await {
-        Ok(a) => a,
-        Err(e) => {
-            let reason = format!("no credentials to clone with: {}", e.message);
-            return fail_start(ctx, &sandbox_id, e.status < 500, &reason);
-        }
+    // The sandbox clones through the control plane with a ticket; whose credentials we add
+    // there is checked now, so a start that could not clone fails here.
+    let proxy = git::proxy_base(ctx, &session).and_then(|base| {
+        let host = git::proxy_host(&base)?;
+        Ok((base, host))
+    });
+    let ready = match proxy {
+        Ok(p) => git::forge_auth(ctx, &session).await.map(|_| p),
+        Err(e) => Err(e),
     };
-    let control_plane_url = config::secret(&ctx.env, "CONTROL_PLANE_URL")
-        .or(session.control_plane_url.clone())
-        .unwrap_or_default();
+    let ((control_plane_url, vcs_host), ticket) =
+        match ready.and_then(|p| Ok((p, git::issue(ctx, &session, &sandbox_id, now, "spawn")?))) {
+            Ok(x) => x,
+            Err(e) => {
+                let reason = format!("no credentials to clone with: {}", e.message);
+                return fail_start(ctx, &sandbox_id, e.status < 500, &reason);
+            }
+        };
     let body = SpawnRequest {
         session_id: session.id.clone(),
         sandbox_id: sandbox_id.clone(),
@@ -290,9 +279,9 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         repo_name: session.repo_name.clone(),
         branch: session.base_branch.clone().unwrap_or_else(|| "main".into()),
         vcs_provider: provider.as_str().into(),
-        vcs_host: config::git_host(&ctx.env, provider),
-        clone_username: auth.username().into(),
-        clone_token: auth.secret().into(),
+        vcs_host,
+        clone_username: ticket.username.into(),
+        clone_token: ticket.ticket.clone(),
         control_plane_url,
         sandbox_auth_token: token,
         model: model_for(ctx, &session, first),
@@ -322,7 +311,7 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         }
         SpawnOutcome::Failed { permanent, message } => {
             // The provider may echo what it was sent: mask the credentials, cap the text.
-            let message = redact::clean(&message, &[auth.secret(), &body.sandbox_auth_token], 500);
+            let message = redact::clean(&message, &[&ticket.ticket, &body.sandbox_auth_token], 500);
             fail_start(ctx, &sandbox_id, permanent, &message)
         }
     }

@@ -28,22 +28,31 @@ impl Store {
         self.changed(query, bindings)
     }
 
-    /// Records a new spawn: a new sandbox id and token hash, status `spawning`.
+    /// Records a new spawn for `user_id`: a new sandbox id and token hash, status `spawning`.
     pub fn sandbox_begin_spawn(
         &self,
         sandbox_id: &str,
         token_hash: &str,
+        user_id: &str,
         now: i64,
     ) -> ApiResult<()> {
         self.write(
             "INSERT INTO sandbox (id, sandbox_id, provider_id, token_hash, status, status_since,
-                last_heartbeat, last_activity, created_at, last_error)
-             VALUES (1, ?, NULL, ?, 'spawning', ?, NULL, ?, ?, NULL)
+                last_heartbeat, last_activity, created_at, last_error, spawned_for)
+             VALUES (1, ?, NULL, ?, 'spawning', ?, NULL, ?, ?, NULL, ?)
              ON CONFLICT(id) DO UPDATE SET sandbox_id = excluded.sandbox_id, provider_id = NULL,
                 token_hash = excluded.token_hash, status = 'spawning', status_since = excluded.status_since,
                 last_heartbeat = NULL, last_activity = excluded.last_activity,
-                created_at = excluded.created_at, last_error = NULL",
-            vec![sandbox_id.into(), token_hash.into(), now.into(), now.into(), now.into()],
+                created_at = excluded.created_at, last_error = NULL,
+                spawned_for = excluded.spawned_for",
+            vec![
+                sandbox_id.into(),
+                token_hash.into(),
+                now.into(),
+                now.into(),
+                now.into(),
+                user_id.into(),
+            ],
         )
     }
 

@@ -4,6 +4,7 @@
 //! 5 minutes before it expires, with one exchange at a time (the others wait for it).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -105,12 +106,17 @@ async fn sign_rs256(der: &[u8], data: &[u8]) -> Result<Vec<u8>, Failure> {
     Ok(Uint8Array::new(&signature).to_vec())
 }
 
-/// Buys a new installation token with a fresh JWT.
-async fn exchange(cfg: Config, app: AppConfig) -> Result<InstallationToken, Failure> {
+/// Buys a new installation token with a fresh JWT (for the one repository `repo`, if given).
+async fn exchange(
+    cfg: Config,
+    app: AppConfig,
+    repo: Option<String>,
+) -> Result<InstallationToken, Failure> {
     let der = pem_to_der(&app.private_key_pem)?;
     let input = signing_input(&app.app_id, crate::clock::now_ms());
     let signature = sign_rs256(&der, input.as_bytes()).await?;
-    let req = requests::installation_token(&cfg, &app.installation_id, &jwt(&input, &signature))?;
+    let jwt = jwt(&input, &signature);
+    let req = requests::installation_token(&cfg, &app.installation_id, &jwt, repo.as_deref())?;
     call(&req, responses::installation_token).await
 }
 
@@ -118,12 +124,12 @@ async fn exchange(cfg: Config, app: AppConfig) -> Result<InstallationToken, Fail
 const WAIT_LIMIT_MS: i64 = 15_000;
 const WAIT_STEP_MS: u64 = 25;
 
-/// This isolate's installation token for one App installation, and the exchange under way.
-/// Only plain values are shared: a request may not await I/O begun by another request (or
-/// another Durable Object), so callers wait for the holder's answer by looking again.
+/// This isolate's installation token for one App installation (and scope), and the exchange
+/// under way. Only plain values are shared: a request may not await I/O begun by another
+/// request (or another Durable Object), so callers wait for the holder's answer by looking
+/// again.
 #[derive(Default)]
 struct Kept {
-    key: String,
     token: Option<InstallationToken>,
     /// When the exchange under way began.
     under_way_since: Option<i64>,
@@ -157,29 +163,37 @@ fn step(kept: &Kept, since: i64, now_ms: i64) -> Step {
     }
 }
 
+/// The most scopes kept at once (one per repository an isolate's sessions work on).
+const MAX_KEPT: usize = 64;
+
 thread_local! {
-    static KEPT: RefCell<Kept> = RefCell::default();
+    static KEPT: RefCell<HashMap<String, Kept>> = RefCell::default();
 }
 
 /// The App installation's token: the kept one while usable, else one exchange at a time in
-/// this isolate (others wait for its answer).
-pub async fn installation_token(cfg: &Config) -> Result<String, Failure> {
+/// this isolate (others wait for its answer). For the whole installation (`repo` `None`: the
+/// control plane's own REST calls), or for one repository's git (`Some(name)`).
+pub async fn installation_token(cfg: &Config, repo: Option<&str>) -> Result<String, Failure> {
     let app = cfg.app.clone().ok_or(Failure::Config(
         "GITHUB_APP_ID, GITHUB_APP_PRIVATE_KEY and GITHUB_APP_INSTALLATION_ID",
     ))?;
-    let key = format!("{}|{}|{}", cfg.api_url, app.app_id, app.installation_id);
+    let key = format!(
+        "{}|{}|{}|{}",
+        cfg.api_url,
+        app.app_id,
+        app.installation_id,
+        repo.unwrap_or("*")
+    );
     let since = crate::clock::now_ms();
     loop {
         let now = crate::clock::now_ms();
-        let next = KEPT.with(|k| {
-            let mut k = k.borrow_mut();
-            if k.key != key {
-                *k = Kept {
-                    key: key.clone(),
-                    ..Kept::default()
-                };
+        let next = KEPT.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            if kept.len() >= MAX_KEPT && !kept.contains_key(&key) {
+                kept.retain(|_, k| k.under_way_since.is_some());
             }
-            let next = step(&k, since, now);
+            let k = kept.entry(key.clone()).or_default();
+            let next = step(k, since, now);
             if next == Step::Exchange {
                 k.under_way_since = Some(now);
             }
@@ -192,10 +206,9 @@ pub async fn installation_token(cfg: &Config) -> Result<String, Failure> {
                 worker::Delay::from(std::time::Duration::from_millis(WAIT_STEP_MS)).await;
             }
             Step::Exchange => {
-                let answer = exchange(cfg.clone(), app).await;
-                KEPT.with(|k| {
-                    let mut k = k.borrow_mut();
-                    if k.key == key {
+                let answer = exchange(cfg.clone(), app, repo.map(str::to_string)).await;
+                KEPT.with(|kept| {
+                    if let Some(k) = kept.borrow_mut().get_mut(&key) {
                         k.under_way_since = None;
                         match &answer {
                             Ok(t) => k.token = Some(t.clone()),
@@ -247,7 +260,6 @@ mod tests {
     #[test]
     fn one_exchange_at_a_time_and_waiters_share_its_answer() {
         let kept = |token: Option<i64>, under_way: Option<i64>, failed: Option<i64>| Kept {
-            key: "k".into(),
             token: token.map(|expires_at| InstallationToken {
                 token: "ghs_x".into(),
                 expires_at,

@@ -123,21 +123,29 @@ pub fn org_membership(cfg: &Config, token: &str, org: &str) -> Result<HttpReques
     get(cfg, token, &["user", "memberships", "orgs", org], &[])
 }
 
-/// `POST /app/installations/{id}/access_tokens` with the App's JWT.
+/// `POST /app/installations/{id}/access_tokens` with the App's JWT: for the whole
+/// installation, or (`repo`) for that one repository with only `contents: write`, all git
+/// needs to clone and push.
 pub fn installation_token(
     cfg: &Config,
     installation_id: &str,
     jwt: &str,
+    repo: Option<&str>,
 ) -> Result<HttpRequest, Failure> {
     let url = api_url(
         cfg,
         &["app", "installations", installation_id, "access_tokens"],
         &[],
     )?;
-    Ok(rest(
-        HttpRequest::post(url, "application/json", "{}".into()),
-        jwt,
-    ))
+    let body = match repo {
+        None => "{}".to_string(),
+        Some(name) => serde_json::json!({
+            "repositories": [name],
+            "permissions": {"contents": "write"},
+        })
+        .to_string(),
+    };
+    Ok(rest(HttpRequest::post(url, "application/json", body), jwt))
 }
 
 /// `GET /user`.
@@ -301,7 +309,15 @@ mod tests {
                 .url,
             "http://127.0.0.1:9/repos/octocat/hello/pulls?head=octocat%3Aagent%2Fx&state=open"
         );
-        let t = installation_token(&cfg(), "42", "JWT").unwrap();
+        let t = installation_token(&cfg(), "42", "JWT", None).unwrap();
+        assert_eq!(t.body.as_deref(), Some("{}"));
+        let scoped = installation_token(&cfg(), "42", "JWT", Some("hello")).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(scoped.body.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"repositories": ["hello"], "permissions": {"contents": "write"}})
+        );
         assert_eq!(t.method, Method::Post);
         assert_eq!(
             t.url,
