@@ -147,12 +147,23 @@ impl SessionClass {
         ws: web_sys::WebSocket,
         message: JsValue,
     ) -> std::result::Result<JsValue, JsValue> {
+        // Measured before anything is copied into wasm: a frame past the socket's limit
+        // closes it (1009) unread.
+        let size = match message.dyn_ref::<js_sys::JsString>() {
+            Some(text) => text.length() as usize,
+            None => js_sys::Uint8Array::new(&message).byte_length() as usize,
+        };
+        let ws = worker::WebSocket::from(ws);
+        if size > self.0.frame_limit(&ws) {
+            let _ = ws.close(Some(1009), Some("frame too large"));
+            return Ok(JsValue::UNDEFINED);
+        }
         let message = match message.as_string() {
             Some(text) => WebSocketIncomingMessage::String(text),
             None => WebSocketIncomingMessage::Binary(js_sys::Uint8Array::new(&message).to_vec()),
         };
         let object = Rc::clone(&self.0);
-        settle(async move { done(object.websocket_message(ws.into(), message).await) })
+        settle(async move { done(object.websocket_message(ws, message).await) })
     }
 
     #[wasm_bindgen(js_name = webSocketClose)]

@@ -83,9 +83,58 @@ pub fn text(field: &str, value: &str, max: usize, allow_empty: bool) -> Result<(
     Ok(())
 }
 
+/// Whether `c` is a control character a person's text may not carry: any but tab and the
+/// line breaks.
+fn forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+/// Text people write (a prompt): [`text`], no control character but tab and line breaks, and
+/// at most `max_stored` bytes once JSON-escaped, as it is stored.
+pub fn prose(field: &str, value: &str, max: usize, max_stored: usize) -> Result<(), ApiError> {
+    text(field, value, max, false)?;
+    if let Some(c) = value.chars().find(|c| forbidden_control(*c)) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must not contain control characters (U+{:04X})",
+            u32::from(c)
+        )));
+    }
+    let stored = serde_json::to_string(value).map_or(usize::MAX, |s| s.len());
+    if stored > max_stored {
+        return Err(ApiError::bad_request(format!(
+            "{field} must be at most {max_stored} bytes once stored (quotes and backslashes count twice)"
+        )));
+    }
+    Ok(())
+}
+
+/// A one-line text (a name, an e-mail address): [`text`] with no control character at all.
+pub fn line(field: &str, value: &str, max: usize, allow_empty: bool) -> Result<(), ApiError> {
+    text(field, value, max, allow_empty)?;
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(format!(
+            "{field} must not contain control characters"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_refuses_control_characters_and_counts_its_stored_size() {
+        assert!(prose("content", "fix it\n\tplease\r\n", 100, 200).is_ok());
+        for bad in ["a\u{0}b", "\u{1}", "a\u{1b}[31m", "\u{7f}", "\u{85}"] {
+            assert!(prose("content", bad, 100, 200).is_err(), "{bad:?}");
+        }
+        // Quotes and backslashes are stored escaped: 40 of them are 82 bytes stored.
+        assert!(prose("content", &"\"".repeat(40), 100, 82).is_ok());
+        assert!(prose("content", &"\"".repeat(40), 100, 81).is_err());
+        assert!(line("scmName", "Ada", 10, true).is_ok());
+        assert!(line("scmName", "Ada\nEve", 10, true).is_err());
+    }
 
     #[test]
     fn slugs() {

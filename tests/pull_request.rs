@@ -423,6 +423,21 @@ async fn push_failures_timeouts_and_disconnects() {
     assert_eq!((r.status, r.code()), (504, "push_timeout"));
     assert!(started.elapsed() >= Duration::from_secs(3));
 
+    // The sandbox reconnects mid-push (its new socket replaces the old): the push is still
+    // under way, and its report on the new socket completes it (review finding L6).
+    let pending = start_pr(&c, &s.id, body.clone());
+    let push = s.sandbox.expect_type("push").await;
+    let pushed = push["pushSpec"]["targetBranch"].clone();
+    let mut again = FakeSandbox::from_spawn(&sh.worker, &s.spawn).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    again
+        .send(json!({"type": "push_error", "branchName": pushed, "error": "rejected by hook"}))
+        .await;
+    let r = pending.await.unwrap();
+    assert_eq!((r.status, r.code()), (502, "push_failed"), "{}", r.body);
+    assert!(r.message().contains("rejected by hook"), "{}", r.body);
+    s.sandbox = again;
+
     // The sandbox drops mid-push → an error well before the timeout.
     let pending = start_pr(&c, &s.id, body.clone());
     s.sandbox.expect_type("push").await;

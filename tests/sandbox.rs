@@ -524,3 +524,100 @@ async fn an_oversized_completion_is_acknowledged_processed_and_kept_in_short() {
     assert_eq!(data["truncated"], true, "{data}");
     assert_eq!(data["messageId"], m1.as_str());
 }
+
+/// The review's probe N4: what a session replays, pages and stores is bounded by bytes, so
+/// large events (or prompts) cannot make it impossible to open.
+#[tokio::test]
+async fn replay_history_and_pages_are_bounded_by_bytes_and_large_events_are_cut() {
+    let (sh, c) = setup().await;
+    let user = unique("bytes-user");
+    let id = session(&c, &user, &unique("AT-bytes")).await;
+    // A prompt of control characters is refused before anything is stored.
+    for bad in [
+        "\u{1}".repeat(1000),
+        "ls\u{1b}[2J".to_string(),
+        "\u{0}".into(),
+    ] {
+        let r = c
+            .post(
+                &format!("/sessions/{id}/prompt"),
+                &json!({"content": bad, "authorId": user}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, "bad_request"), "{}", r.body);
+    }
+    let (mut sb, _) = start_working(&sh.worker, &sh.fake, &id, &user).await;
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    let m1 = msgs.body["messages"][0]["id"].as_str().unwrap().to_string();
+    // 48 tool results of 60 KiB (2.9 MiB), then one of 300 KiB.
+    for i in 0..48 {
+        let output = format!("{i:03}:{}", "o".repeat(60 * 1024));
+        sb.send(
+            json!({"type": "tool_result", "messageId": m1, "callId": format!("c{i}"),
+                       "output": output, "ackId": format!("a{i}")}),
+        )
+        .await;
+    }
+    let huge = format!("head:{}", "h".repeat(300 * 1024));
+    sb.send(
+        json!({"type": "tool_result", "messageId": m1, "callId": "big",
+                   "output": huge, "ackId": "big"}),
+    )
+    .await;
+    sb.send(
+        json!({"type": "execution_complete", "messageId": m1, "success": true,
+                   "ackId": "done"}),
+    )
+    .await;
+    loop {
+        if sb.expect_type("ack").await["ackId"] == "done" {
+            break;
+        }
+    }
+    let cap = 2 * 1024 * 1024 + 64 * 1024;
+    // The large one is kept cut, with its start and a marker.
+    let page = c
+        .get(&format!("/sessions/{id}/events?type=tool_result&limit=1"))
+        .await;
+    let data = &page.body["events"][0]["data"];
+    assert_eq!(
+        (data["callId"].as_str(), data["truncated"].as_bool()),
+        (Some("big"), Some(true))
+    );
+    let output = data["output"].as_str().unwrap();
+    assert!(
+        output.starts_with("head:hhh") && output.ends_with("…[truncated]"),
+        "{}",
+        output.len()
+    );
+    assert!(data.to_string().len() <= 64 * 1024);
+    // A page of 200 is cut by bytes, and says there is more.
+    let page = c.get(&format!("/sessions/{id}/events?limit=200")).await;
+    let n = page.body["events"].as_array().unwrap().len();
+    assert!(n > 1 && n < 40, "{n}");
+    assert!(page.body.to_string().len() <= cap);
+    assert_eq!(page.body["hasMore"], true);
+    // The replay on subscribe likewise; history pages the rest.
+    let (token, _) = c.ws_token(&id, &user).await;
+    let (mut web, subscribed) = WsClient::subscribed(&sh.worker, &id, &token).await;
+    let replay = &subscribed["replay"];
+    assert!(subscribed.to_string().len() <= cap);
+    assert_eq!(replay["hasMore"], true);
+    let mut seen = replay["events"].as_array().unwrap().len();
+    let mut cursor = replay["cursor"].clone();
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        web.send(json!({"type": "fetch_history", "cursor": cursor, "limit": 500}))
+            .await;
+        let page = web.expect_type("history_page").await;
+        assert!(page.to_string().len() <= cap);
+        seen += page["items"].as_array().unwrap().len();
+        if page["hasMore"] == false {
+            break;
+        }
+        cursor = page["cursor"].clone();
+    }
+    // Every event is reachable: the user's prompt, 49 results, the completion (and status
+    // events the session wrote).
+    assert!(seen >= 51, "{seen}");
+}

@@ -488,6 +488,8 @@ async fn someone_elses_push_is_recorded_and_holds_the_next_push_until_a_prompt_r
     assert_eq!(r.body["status"], "own_push", "{}", r.body);
     // Later, by someone else: recorded and shown to every client.
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Another push (another commit: deliveries are told apart by their signed bodies).
+    push["push"]["changes"][0]["new"]["target"]["hash"] = json!("f".repeat(40));
     let r = deliver(Forge::Bitbucket, "repo:push", &unique("foreign"), &push).await;
     assert_eq!(r.body["status"], "recorded", "{}", r.body);
     for client in &mut o.clients {
@@ -583,4 +585,45 @@ async fn a_refresh_reads_the_pr_from_the_forge_without_webhooks() {
     assert_eq!(pr_metadata(&o.id).await["actor"], "octocat");
     let again = c.post(&refresh, &json!({})).await;
     assert_eq!(again.body["changed"], false);
+}
+
+/// The review's probe N6: the event key and the delivery id are not signed, so a captured
+/// delivery re-sent under another key or another id must change nothing.
+#[tokio::test]
+async fn a_captured_delivery_under_another_key_or_id_changes_nothing() {
+    let _one = SERIAL.lock().await;
+    let (mut o, r) = open_pr(Forge::Bitbucket, 201, bitbucket_pr(74)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = now_ms();
+    let open = bitbucket_event("pr_updated.json", &o, t);
+    let r = deliver(
+        Forge::Bitbucket,
+        "pullrequest:updated",
+        &unique("upd"),
+        &open,
+    )
+    .await;
+    answered(&r, 200, "applied");
+    all_see(&mut o, "open").await;
+    // The same signed body under a new id and the "merged" key: a repeat.
+    let r = deliver(
+        Forge::Bitbucket,
+        "pullrequest:fulfilled",
+        &unique("x"),
+        &open,
+    )
+    .await;
+    answered(&r, 200, "duplicate");
+    // A newer signed body that says OPEN, sent as "fulfilled" and as "rejected": still open.
+    for (i, key) in ["pullrequest:fulfilled", "pullrequest:rejected"]
+        .iter()
+        .enumerate()
+    {
+        let newer = bitbucket_event("pr_updated.json", &o, t + 1000 * (i as i64 + 1));
+        let r = deliver(Forge::Bitbucket, key, &unique("flip"), &newer).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let meta = pr_metadata(&o.id).await;
+    assert_eq!(meta["state"], "open", "{meta}");
+    index_shows(&o.id, "open").await;
 }

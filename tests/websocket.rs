@@ -220,7 +220,7 @@ async fn a_client_that_never_subscribes_is_closed_with_4008() {
 }
 
 #[tokio::test]
-async fn each_tab_has_its_own_token_and_a_session_takes_at_most_32_sockets() {
+async fn each_tab_has_its_own_token_and_a_session_takes_at_most_32_subscribed_sockets() {
     let sh = shared();
     let c = sh.worker.client();
     let id = c.create_session("erin", json!({})).await;
@@ -233,10 +233,23 @@ async fn each_tab_has_its_own_token_and_a_session_takes_at_most_32_sockets() {
     drop(a);
     let (_a_again, _) = WsClient::subscribed(&sh.worker, &id, &first).await;
     drop(b);
-    // 32 sockets at most (these two included); the next upgrade is refused with 429.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Sockets that never subscribe cannot hold the session: past 8 waiting, the oldest is
+    // closed (4008) to make room, and subscribed clients are untouched.
+    let mut waiting = Vec::new();
+    for _ in 0..8 {
+        waiting.push(WsClient::connect(&sh.worker, &id).await);
+    }
+    let _newest = WsClient::connect(&sh.worker, &id).await;
+    match waiting[0].next(10).await {
+        Frame::Closed(code) => assert_eq!(code, Some(4008)),
+        Frame::Json(v) => panic!("unexpected frame {v}"),
+    }
+    drop(waiting);
+    // 32 subscribed sockets at most (the tab above included); then 429.
     let mut open = Vec::new();
     for _ in 0..31 {
-        open.push(WsClient::connect(&sh.worker, &id).await);
+        open.push(WsClient::subscribed(&sh.worker, &id, &first).await.0);
     }
     let url = format!("ws://127.0.0.1:{}/sessions/{id}/ws", sh.worker.port);
     let mut refused = None;
@@ -251,4 +264,41 @@ async fn each_tab_has_its_own_token_and_a_session_takes_at_most_32_sockets() {
         }
     }
     assert_eq!(refused, Some(429));
+}
+
+/// The review's probe N5: frames past a socket's limit close it before they are read (4 KiB
+/// before subscribing, 1 MiB after).
+#[tokio::test]
+async fn oversized_frames_close_the_socket_unread() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let id = c.create_session("frank", json!({})).await;
+    let mut early = WsClient::connect(&sh.worker, &id).await;
+    early
+        .send(json!({"type": "subscribe", "token": "x".repeat(5 * 1024)}))
+        .await;
+    match early.next(10).await {
+        Frame::Closed(code) => assert_eq!(code, Some(1009)),
+        Frame::Json(v) => panic!("unexpected frame {v}"),
+    }
+    let (token, _) = c.ws_token(&id, "frank").await;
+    let (mut web, _) = WsClient::subscribed(&sh.worker, &id, &token).await;
+    // A subscribed client's ordinary frames pass; one past 1 MiB does not.
+    web.send(json!({"type": "presence", "status": "active", "pad": "p".repeat(8 * 1024)}))
+        .await;
+    web.send(json!({"type": "ping"})).await;
+    assert_eq!(web.expect_type("pong").await["type"], "pong");
+    web.send(json!({"type": "prompt", "content": "c".repeat(1100 * 1024)}))
+        .await;
+    loop {
+        match web.next(10).await {
+            Frame::Closed(code) => {
+                assert_eq!(code, Some(1009));
+                break;
+            }
+            Frame::Json(v) => assert_ne!(v["type"], "prompt_queued", "{v}"),
+        }
+    }
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"], json!([]));
 }

@@ -64,19 +64,43 @@ pub async fn ask(env: &Env, ask: &Ask) -> ApiResult<Outcome> {
     }
 }
 
+/// How long a refresh under way holds the object: past this it is taken for hung (a D1 call
+/// that never answers) and another may start. The provider call itself is limited to 10 s.
+pub const BUSY_LIMIT_MS: i64 = 60_000;
+
+/// Whether a refresh begun at `since` still holds the object at `now`.
+pub fn holds(since: Option<i64>, now: i64) -> bool {
+    since.is_some_and(|at| now >= at && now - at < BUSY_LIMIT_MS)
+}
+
 pub struct RefreshObject {
     state: State,
     env: Env,
-    /// A refresh is under way in this object.
-    busy: Cell<bool>,
+    /// When the refresh under way in this object began.
+    busy_since: Cell<Option<i64>>,
+}
+
+/// Frees the object when the refresh ends, however it ends (an error, a dropped future).
+struct Release<'a>(&'a Cell<Option<i64>>, i64);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        // Only the refresh that took the object frees it.
+        if self.0.get() == Some(self.1) {
+            self.0.set(None);
+        }
+    }
 }
 
 impl RefreshObject {
     async fn refresh(&self, text: &str) -> ApiResult<Response> {
         let ask: Ask = session_call::read(text)?;
-        if self.busy.replace(true) {
+        let now = crate::clock::now_ms();
+        if holds(self.busy_since.get(), now) {
             return respond::json(200, &Outcome::Elsewhere);
         }
+        self.busy_since.set(Some(now));
+        let _release = Release(&self.busy_since, now);
         let env = self.env.clone();
         // Run to its end even if the caller hangs up: a rotated refresh token must be stored.
         let work = async move {
@@ -87,7 +111,6 @@ impl RefreshObject {
         let answer = keep::finish(&self.state, work)
             .await
             .unwrap_or_else(|| Err(ApiError::internal("the token refresh was torn down")));
-        self.busy.set(false);
         respond::json(
             200,
             &match answer? {
@@ -104,7 +127,7 @@ impl RefreshObject {
         Self {
             state,
             env,
-            busy: Cell::new(false),
+            busy_since: Cell::new(None),
         }
     }
 
@@ -121,6 +144,16 @@ impl RefreshObject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hung_refresh_holds_the_object_for_a_minute_at_most() {
+        assert!(!holds(None, 5));
+        assert!(holds(Some(1_000), 1_000));
+        assert!(holds(Some(1_000), 1_000 + BUSY_LIMIT_MS - 1));
+        assert!(!holds(Some(1_000), 1_000 + BUSY_LIMIT_MS));
+        // A clock that went back does not hold it forever.
+        assert!(!holds(Some(1_000), 999));
+    }
 
     /// What callers send and what the object answers, written by serde and read back.
     #[test]

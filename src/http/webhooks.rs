@@ -17,13 +17,11 @@ use crate::session::command::Command;
 use crate::vcs::VcsProvider;
 use crate::webhooks::{self, Parsed};
 
-/// Where each forge puts what: the secret's setting, the signature, event and delivery
-/// headers.
+/// Where each forge puts what: the secret's setting, the signature and event headers.
 struct Headers {
     secret: &'static str,
     signature: &'static str,
     event: &'static str,
-    delivery: &'static str,
 }
 
 fn headers_of(provider: VcsProvider) -> Headers {
@@ -32,13 +30,11 @@ fn headers_of(provider: VcsProvider) -> Headers {
             secret: "BITBUCKET_WEBHOOK_SECRET",
             signature: "x-hub-signature",
             event: "x-event-key",
-            delivery: "x-request-uuid",
         },
         VcsProvider::Github => Headers {
             secret: "GITHUB_WEBHOOK_SECRET",
             signature: "x-hub-signature-256",
             event: "x-github-event",
-            delivery: "x-github-delivery",
         },
     }
 }
@@ -69,11 +65,9 @@ pub async fn receive(req: Incoming, edge: &Edge<'_>, provider: VcsProvider) -> A
     let Parsed::Event(event) = parsed else {
         return accepted("ignored");
     };
-    let delivery = req
-        .headers()
-        .get(h.delivery)?
-        .filter(|d| !d.trim().is_empty() && d.len() <= 200)
-        .unwrap_or_else(|| sha256_hex(&String::from_utf8_lossy(&body)));
+    // Deliveries are told apart by what the forge signed: the delivery-id header is not
+    // signed, so a captured delivery re-sent under a new id is still a repeat.
+    let delivery = sha256_hex(&String::from_utf8_lossy(&body));
     let Some(session) = index::route(&edge.env.d1("DB")?, provider, &event.route()).await? else {
         return accepted("unknown");
     };

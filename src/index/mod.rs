@@ -104,7 +104,8 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
 }
 
 /// Routes the forge's webhooks about `repo` (`webhooks::repo_key`) to a session: its pull
-/// request's number (kind `pr`) or its branch (kind `branch`).
+/// request's number (kind `pr`) or its branch (kind `branch`). A route another session holds
+/// is never taken over (a deleted session's routes go with it).
 pub async fn add_route(
     db: &D1Database,
     provider: VcsProvider,
@@ -117,8 +118,7 @@ pub async fn add_route(
     db.prepare(
         "INSERT INTO vcs_routes (provider, repo, kind, key, session_id, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (provider, repo, kind, key) DO UPDATE SET session_id = excluded.session_id,
-            created_at = excluded.created_at",
+         ON CONFLICT (provider, repo, kind, key) DO NOTHING",
     )
     .bind(&[
         provider.as_str().into(),
@@ -164,7 +164,8 @@ pub async fn route(
 /// The most branches of one push looked up.
 const MAX_ROUTE_KEYS: usize = 20;
 
-/// Removes the session's index row, and remembers it is gone (one batch).
+/// Removes the session's index row and its webhook routes, and remembers it is gone (one
+/// batch): a later delivery about its pull request or branch finds no session.
 pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
     let tombstone = db
         .prepare("INSERT OR IGNORE INTO deleted_sessions (id, deleted_at) VALUES (?1, ?2)")
@@ -172,8 +173,11 @@ pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
     let delete = db
         .prepare("DELETE FROM sessions WHERE id = ?1")
         .bind(&[id.into()])?;
+    let routes = db
+        .prepare("DELETE FROM vcs_routes WHERE session_id = ?1")
+        .bind(&[id.into()])?;
     log::d1(D1::Write);
-    rows::d1_batch(db, &[tombstone, delete]).await?;
+    rows::d1_batch(db, &[tombstone, delete, routes]).await?;
     Ok(())
 }
 

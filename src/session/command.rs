@@ -57,7 +57,7 @@ impl ParticipantInput {
             ("scmEmail", &self.scm_email),
         ] {
             if let Some(v) = v {
-                validate::text(field, v, 500, true)?;
+                validate::line(field, v, 500, true)?;
             }
         }
         if let Some(at) = self.scm_token_expires_at {
@@ -194,10 +194,17 @@ fn null_as_anonymous<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D
 
 /// The largest prompt we accept (the body limit is 1 MiB; keep headroom for JSON escaping).
 pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
+/// The largest prompt once stored (JSON-escaped in its `user_message` event).
+pub const MAX_PROMPT_STORED_BYTES: usize = 384 * 1024;
 
 impl PromptInput {
     pub fn validate(&self) -> Result<(), ApiError> {
-        validate::text("content", &self.content, MAX_PROMPT_BYTES, false)?;
+        validate::prose(
+            "content",
+            &self.content,
+            MAX_PROMPT_BYTES,
+            MAX_PROMPT_STORED_BYTES,
+        )?;
         validate::ident("authorId", &self.author_id)?;
         if let Some(s) = &self.source {
             validate::text("source", s, 50, false)?;

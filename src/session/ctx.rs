@@ -24,6 +24,9 @@ pub struct Ctx {
     pub(crate) sandbox_socket: RefCell<Option<(WebSocket, Rc<str>)>>,
     /// A pull request is under way (its push included): the sandbox is busy.
     pub(crate) pr_under_way: Cell<bool>,
+    /// The `x-request-id` of the worker's command under way (the latest, when several
+    /// interleave), carried into the session's own log lines.
+    pub(crate) request_id: RefCell<Option<String>>,
     /// Whom the pull request under way pushes for: its author's right reaches the forge
     /// while the push goes through the control plane.
     pub(crate) pushing_for: RefCell<Option<String>>,
@@ -31,6 +34,8 @@ pub struct Ctx {
     pub(crate) armed: Cell<Option<Option<i64>>>,
     /// How many events the log holds, counted once per instance, then kept up to date.
     pub(crate) stored_events: Cell<Option<i64>>,
+    /// How many bytes of events the log holds, likewise.
+    pub(crate) stored_bytes: Cell<Option<i64>>,
     /// The bot's API token, read from the environment once (every sandbox event masks it).
     bot_token: OnceCell<Option<String>>,
 }
@@ -48,7 +53,9 @@ impl Ctx {
             sandbox_socket: RefCell::new(None),
             pr_under_way: Cell::new(false),
             pushing_for: RefCell::new(None),
+            request_id: RefCell::new(None),
             stored_events: Cell::new(None),
+            stored_bytes: Cell::new(None),
             armed: Cell::new(None),
             bot_token: OnceCell::new(),
         }
@@ -76,9 +83,14 @@ impl Ctx {
         crate::log::error(msg, &self.fields(detail));
     }
 
-    fn fields(&self, detail: impl std::fmt::Display) -> [(&'static str, serde_json::Value); 2] {
+    fn fields(&self, detail: impl std::fmt::Display) -> [(&'static str, serde_json::Value); 3] {
+        let request_id = self.request_id.borrow().clone();
         [
             ("sessionId", self.session_id.as_str().into()),
+            (
+                "requestId",
+                request_id.map_or(serde_json::Value::Null, Into::into),
+            ),
             ("detail", detail.to_string().into()),
         ]
     }
@@ -118,6 +130,7 @@ impl Ctx {
         self.state.storage().delete_all().await?;
         self.store.forget_schema();
         self.stored_events.set(None);
+        self.stored_bytes.set(None);
         self.armed.set(None);
         Ok(())
     }

@@ -112,14 +112,16 @@ impl SessionObject {
 /// The handlers the runtime (and, for `command`, the worker) calls, through the class
 /// `crate::exports` gives JavaScript.
 impl SessionObject {
-    /// The worker's commands, called over RPC (`session_call::post`); `request_id` is for
-    /// the log line of a failure.
+    /// The worker's commands, called over RPC (`session_call::post`); `request_id` goes into
+    /// every log line the command makes, so one request can be followed end to end.
     pub async fn command(
         &self,
         text: String,
         request_id: Option<String>,
     ) -> std::result::Result<JsValue, JsValue> {
+        let before = self.ctx.request_id.replace(request_id.clone());
         let answer = self.run(&text).await;
+        *self.ctx.request_id.borrow_mut() = before;
         if let Err(e) = &answer {
             if e.status >= 500 {
                 // The worker's line has the status; this one says why, under the same id.
@@ -146,6 +148,19 @@ impl SessionObject {
 
     pub async fn fetch(&self, req: Incoming) -> Result<Response> {
         respond::finish(self.upgrade(req).await)
+    }
+
+    /// The most a frame from `ws` may hold (UTF-16 units of a text, bytes of a binary), as
+    /// checked before it is copied into wasm: a sandbox's, a subscribed client's, or that of
+    /// a client that has not subscribed yet (whose one useful frame, `subscribe`, is small).
+    pub fn frame_limit(&self, ws: &WebSocket) -> usize {
+        if sandbox_link::is_sandbox_socket(&self.ctx, ws) {
+            crate::session::sandbox::protocol::MAX_FRAME
+        } else if client_link::attachment(ws).is_some_and(|a| a.participant_id.is_some()) {
+            crate::session::client::policy::MAX_FRAME
+        } else {
+            crate::session::client::policy::MAX_UNSUBSCRIBED_FRAME
+        }
     }
 
     pub async fn websocket_message(
@@ -176,9 +191,13 @@ impl SessionObject {
         _clean: bool,
     ) -> Result<()> {
         if sandbox_link::is_sandbox_socket(&self.ctx, &ws) {
-            self.pr
-                .pushes
-                .fail_all("the sandbox disconnected during the push");
+            // A socket replaced by the sandbox's new one takes no push with it: the sandbox
+            // reports the push on the socket it has now.
+            if !sandbox_link::replaced(&self.ctx, &ws) {
+                self.pr
+                    .pushes
+                    .fail_all("the sandbox disconnected during the push");
+            }
         } else {
             let remaining = client_link::left(&self.ctx, &ws);
             // The last client leaving a ready sandbox starts its idle countdown: plan again

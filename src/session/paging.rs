@@ -159,9 +159,51 @@ pub fn window<T>(mut rows: Vec<T>, limit: u32, seq: impl Fn(&T) -> i64) -> Windo
     }
 }
 
+/// The most bytes of stored event text one page carries (a replay, a history page, a page of
+/// `GET /events`): past it the page ends early, with `hasMore`.
+pub const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
+
+/// [`window`], then cut where the rows' sizes add up past `budget` bytes (the first row is
+/// always kept): a page bounded by bytes as well as by count.
+pub fn window_within<T>(
+    rows: Vec<T>,
+    limit: u32,
+    budget: usize,
+    size: impl Fn(&T) -> usize,
+    seq: impl Fn(&T) -> i64,
+) -> Window<T> {
+    let mut w = window(rows, limit, &seq);
+    let mut total = 0;
+    let over = w.rows.iter().position(|r| {
+        total += size(r);
+        total > budget
+    });
+    if let Some(at) = over {
+        w.rows.truncate(at.max(1));
+        w.has_more = true;
+        w.cursor = w.rows.last().map(&seq);
+    }
+    w
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pages_are_bounded_by_bytes_too() {
+        // Rows are (seq, size).
+        let rows = vec![(9, 400), (8, 400), (7, 400), (6, 400)];
+        let w = window_within(rows.clone(), 3, 1_000, |r| r.1, |r| r.0);
+        assert_eq!(w.rows, vec![(9, 400), (8, 400)]);
+        assert_eq!((w.has_more, w.cursor), (true, Some(8)));
+        // One row larger than the budget still makes a page: no page is ever empty.
+        let w = window_within(vec![(5, 5_000), (4, 1)], 3, 1_000, |r| r.1, |r| r.0);
+        assert_eq!((w.rows.len(), w.has_more, w.cursor), (1, true, Some(5)));
+        // Within budget it is the count window.
+        let w = window_within(rows, 3, 10_000, |r| r.1, |r| r.0);
+        assert_eq!((w.rows.len(), w.has_more, w.cursor), (3, true, Some(7)));
+    }
 
     #[test]
     fn parses_query() {

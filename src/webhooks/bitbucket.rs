@@ -1,17 +1,18 @@
-//! Bitbucket Cloud deliveries: `X-Event-Key` `pullrequest:fulfilled` (merged),
-//! `pullrequest:rejected` (declined), `pullrequest:updated` / `pullrequest:created` (the
-//! payload's state) and `repo:push`; anything else is ignored.
+//! Bitbucket Cloud deliveries: `X-Event-Key` `pullrequest:{created,updated,fulfilled,rejected}`
+//! and `repo:push`; anything else is ignored. The key only chooses what to read: it is not
+//! signed, so a pull request's state always comes from the signed body's `pullrequest.state`.
 
 use super::{parse_json, pr_event, repo_of, Event, Parsed, PrState};
 use crate::json::Field;
 
 /// Parses a delivery of `event_key`.
 pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
-    let fixed = match event_key.trim() {
-        "pullrequest:fulfilled" => Some(Some(PrState::Merged)),
-        "pullrequest:rejected" => Some(Some(PrState::Declined)),
-        "pullrequest:updated" | "pullrequest:created" => Some(None),
-        "repo:push" => None,
+    let is_pr = match event_key.trim() {
+        "pullrequest:fulfilled"
+        | "pullrequest:rejected"
+        | "pullrequest:updated"
+        | "pullrequest:created" => true,
+        "repo:push" => false,
         _ => return Ok(Parsed::Ignored),
     };
     let body = parse_json(body)?;
@@ -21,18 +22,20 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
     let actor = actor
         .text("display_name")
         .or_else(|| actor.text("nickname"));
-    match fixed {
-        Some(state) => {
+    match is_pr {
+        true => {
             let pr = b.get("pullrequest");
             let (Some(id), Some(updated_on)) = (pr.uint("id"), pr.get("updated_on").str()) else {
                 return Err("a pull request event without a pullrequest".into());
             };
-            let state = state
-                .or_else(|| pr.get("state").str().and_then(PrState::from_provider))
-                .unwrap_or(PrState::Open);
+            let state = pr
+                .get("state")
+                .str()
+                .and_then(PrState::from_provider)
+                .ok_or("a pull request event without a known pullrequest.state")?;
             pr_event(repo, id, state, updated_on, actor)
         }
-        None => {
+        false => {
             let branches: Vec<String> = b
                 .get("push")
                 .get("changes")
@@ -131,5 +134,30 @@ mod tests {
             Parsed::Ignored
         );
         assert!(parse("pullrequest:fulfilled", b"{}").is_err());
+    }
+
+    #[test]
+    fn the_unsigned_event_key_never_decides_the_state() {
+        // An open pull request's signed body re-sent as "fulfilled" or "rejected" stays open.
+        for key in [
+            "pullrequest:fulfilled",
+            "pullrequest:rejected",
+            "pullrequest:updated",
+        ] {
+            let e = event(key, "pr_updated.json");
+            assert!(
+                matches!(
+                    e,
+                    Event::PullRequest {
+                        update: PrUpdate {
+                            state: PrState::Open,
+                            ..
+                        },
+                        ..
+                    }
+                ),
+                "{key}"
+            );
+        }
     }
 }

@@ -10,8 +10,8 @@ use worker::{Response, WebSocket, WebSocketPair};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::session::client::policy::{
-    next_deadline, subscribe_expired, ClientAttachment, CLIENT_TAG, CLOSE_SUBSCRIBE_TIMEOUT,
-    MAX_CLIENT_SOCKETS, SUBSCRIBE_DEADLINE_MS,
+    admit, next_deadline, subscribe_expired, Admit, ClientAttachment, CLIENT_TAG,
+    CLOSE_SUBSCRIBE_TIMEOUT, MAX_CLIENT_SOCKETS, SUBSCRIBE_DEADLINE_MS,
 };
 use crate::session::client::protocol::{Present, ServerMessage};
 use crate::session::ctx::Ctx;
@@ -21,12 +21,31 @@ use crate::session::socket;
 /// caller arms the alarm for it).
 pub fn accept(ctx: &Ctx) -> ApiResult<(Response, i64)> {
     ctx.store.existing_session()?;
-    if ctx.state.get_websockets_with_tag(CLIENT_TAG).len() >= MAX_CLIENT_SOCKETS {
-        return Err(ApiError::new(
-            429,
-            "too_many_connections",
-            format!("at most {MAX_CLIENT_SOCKETS} clients may connect to one session"),
-        ));
+    let sockets = ctx.state.get_websockets_with_tag(CLIENT_TAG);
+    let (mut subscribed, mut waiting) = (0, Vec::new());
+    for ws in &sockets {
+        match attachment(ws) {
+            Some(a) if a.is_subscribed() => subscribed += 1,
+            Some(a) => waiting.push((ws, a.connected_at)),
+            None => {}
+        }
+    }
+    let since: Vec<i64> = waiting.iter().map(|(_, at)| *at).collect();
+    match admit(subscribed, &since) {
+        Admit::Refuse => {
+            return Err(ApiError::new(
+                429,
+                "too_many_connections",
+                format!("at most {MAX_CLIENT_SOCKETS} clients may connect to one session"),
+            ))
+        }
+        Admit::Evict(i) => {
+            let _ = waiting[i].0.close(
+                Some(CLOSE_SUBSCRIBE_TIMEOUT),
+                Some("made room for a new connection"),
+            );
+        }
+        Admit::Accept => {}
     }
     let pair = WebSocketPair::new()?;
     ctx.state

@@ -14,14 +14,47 @@ pub const CLOSE_AUTH_FAILED: u16 = 4001;
 /// The session lost what it knew about this client (e.g. its attachment).
 pub const CLOSE_IDENTITY_LOST: u16 = 4002;
 pub const CLOSE_SUBSCRIBE_TIMEOUT: u16 = 4008;
-/// Client sockets per session at most (authenticated or not); more are refused with 429.
+/// Subscribed client sockets per session at most; a connection past them is refused (429).
 pub const MAX_CLIENT_SOCKETS: usize = 32;
+/// Sockets that have not subscribed yet, at most: a new one evicts the oldest (4008), so
+/// nobody holds the session's slots without a ws-token.
+pub const MAX_WAITING_SOCKETS: usize = 8;
+
+/// What to do with a new connection, given the subscribed sockets and the waiting ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Accept,
+    /// Accept it, closing the waiting socket at this index (the oldest) first.
+    Evict(usize),
+    Refuse,
+}
+
+/// [`Admit`] for a new connection: refused only when the subscribed sockets fill the
+/// session; else the oldest waiting socket makes room when the waiting ones are at their cap.
+pub fn admit(subscribed: usize, waiting_since: &[i64]) -> Admit {
+    if subscribed >= MAX_CLIENT_SOCKETS {
+        return Admit::Refuse;
+    }
+    if waiting_since.len() < MAX_WAITING_SOCKETS {
+        return Admit::Accept;
+    }
+    waiting_since
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, at)| **at)
+        .map_or(Admit::Accept, |(i, _)| Admit::Evict(i))
+}
 
 /// `fetch_history` at most this often per socket.
 pub const HISTORY_INTERVAL_MS: i64 = 200;
 
 /// The tag every client socket carries, so the session can find them after hibernation.
 pub const CLIENT_TAG: &str = "client";
+
+/// The largest frame a subscribed client may send (a prompt is at most 256 KiB of text).
+pub const MAX_FRAME: usize = 1024 * 1024;
+/// The largest frame a client may send before it subscribed.
+pub const MAX_UNSUBSCRIBED_FRAME: usize = 4 * 1024;
 
 /// Kept on each client socket as its attachment (`session::socket`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +128,16 @@ pub fn ws_token_valid(issued_at: i64, now: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waiting_sockets_cannot_fill_a_session() {
+        assert_eq!(admit(0, &[]), Admit::Accept);
+        assert_eq!(admit(MAX_CLIENT_SOCKETS, &[]), Admit::Refuse);
+        let waiting: Vec<i64> = (0..MAX_WAITING_SOCKETS as i64).map(|i| 100 - i).collect();
+        // The oldest (connected first) makes room.
+        assert_eq!(admit(3, &waiting), Admit::Evict(MAX_WAITING_SOCKETS - 1));
+        assert_eq!(admit(3, &waiting[1..]), Admit::Accept);
+    }
 
     /// An attachment as it is kept on the socket, read back (and one from before a field
     /// existed still reads).

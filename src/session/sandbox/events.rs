@@ -19,13 +19,13 @@ use crate::session::queue;
 use crate::session::sandbox::link::{self, reply};
 use crate::session::sandbox::policy::Status;
 use crate::session::sandbox::protocol::{
-    parse_inbound, Event, Inbound, Kind, Outbound, MAX_STORED_EVENTS,
+    parse_inbound, Event, Inbound, Kind, Outbound, MAX_STORED_BYTES, MAX_STORED_EVENTS,
 };
 use crate::session::sandbox::runner;
 use crate::session::store::PendingEvent;
 
-/// Frames larger than this are stored and relayed as a stand-in (see `Event::cap`).
-pub const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// Frames larger than this are stored and relayed cut down (see `Event::cap`).
+pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
 /// What the dispatcher does after a sandbox frame.
 #[derive(Debug, PartialEq, Eq)]
@@ -116,7 +116,11 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         Some(n) => n,
         None => ctx.store.event_count()?,
     };
-    let stored = if e.kind.is_stored_at(so_far) {
+    let bytes = match ctx.stored_bytes.get() {
+        Some(n) => n,
+        None => ctx.store.event_bytes()?,
+    };
+    let stored = if e.kind.is_stored_at(so_far, bytes) {
         let stable = e.stable_id();
         let replace = e.replaces_on_repeat();
         let id = match &stable {
@@ -159,6 +163,14 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
     let added =
         e.kind.is_stored() && !e.replaces_on_repeat() && (stored || so_far >= MAX_STORED_EVENTS);
     ctx.stored_events.set(Some(so_far + i64::from(added)));
+    let grown = if stored { e.raw.len() as i64 } else { 0 };
+    if bytes < MAX_STORED_BYTES && bytes + grown >= MAX_STORED_BYTES {
+        ctx.warn(
+            "the event log reached its byte budget; only critical events are stored",
+            bytes + grown,
+        );
+    }
+    ctx.stored_bytes.set(Some(bytes + grown));
     // A completion counts only for the prompt that is running (a stale one is kept quiet).
     // It is applied from the message's state, not from "stored for the first time", so one
     // re-sent after a failure half-way through is still processed.

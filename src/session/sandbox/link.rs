@@ -44,6 +44,26 @@ pub fn is_sandbox_socket(ctx: &Ctx, ws: &WebSocket) -> bool {
     remembered(ctx, ws).is_some() || ctx.state.get_tags(ws).iter().any(|t| t == SANDBOX_TAG)
 }
 
+/// Whether a sandbox socket other than `closing` is open for the current sandbox: the one
+/// that replaced it.
+pub fn replaced(ctx: &Ctx, closing: &WebSocket) -> bool {
+    let Some(id) = ctx
+        .store
+        .sandbox()
+        .ok()
+        .flatten()
+        .and_then(|r| r.sandbox_id)
+    else {
+        return false;
+    };
+    ctx.state
+        .get_websockets_with_tag(SANDBOX_TAG)
+        .into_iter()
+        .filter(|ws| ws.as_ref() != closing.as_ref())
+        .filter(|ws| ws.as_ref().ready_state() == 1)
+        .any(|ws| attachment(&ws).is_some_and(|a| a.sandbox_id == id))
+}
+
 /// Checks a sandbox's bearer token (the PR route, where the sandbox does not say its id).
 pub fn authenticate_token(ctx: &Ctx, token: &str) -> ApiResult<String> {
     auth::authenticate(ctx.store.sandbox()?.as_ref(), None, Some(token))

@@ -69,15 +69,74 @@ impl Kind {
         !matches!(self, Kind::SessionTitle { .. })
     }
 
-    /// Whether the event is stored when the log already holds `stored` events: past
-    /// [`MAX_STORED_EVENTS`] only critical events are (the rest are still relayed live).
-    pub fn is_stored_at(&self, stored: i64) -> bool {
-        self.is_stored() && (stored < MAX_STORED_EVENTS || self.is_critical())
+    /// Whether the event is stored when the log holds `count` events of `bytes` in all: past
+    /// [`MAX_STORED_EVENTS`] or [`MAX_STORED_BYTES`] only critical events are (the rest are
+    /// still relayed live).
+    pub fn is_stored_at(&self, count: i64, bytes: i64) -> bool {
+        let room = count < MAX_STORED_EVENTS && bytes < MAX_STORED_BYTES;
+        self.is_stored() && (room || self.is_critical())
     }
 }
 
+/// The largest frame a sandbox may send (events past 64 KiB are cut when stored, but a
+/// frame is read whole first).
+pub const MAX_FRAME: usize = 4 * 1024 * 1024;
+
 /// How many events one session's log keeps before it keeps only critical ones.
 pub const MAX_STORED_EVENTS: i64 = 50_000;
+/// How many bytes of events one session's log keeps before it keeps only critical ones.
+pub const MAX_STORED_BYTES: i64 = 128 * 1024 * 1024;
+
+/// What ends a text cut to fit.
+pub const CUT_MARK: &str = "…[truncated]";
+
+/// The JSON pointer of the longest string in `v`, and its length.
+fn longest_string(v: &Value, at: String) -> Option<(String, usize)> {
+    let escape = |k: &str| k.replace('~', "~0").replace('/', "~1");
+    match v {
+        Value::String(s) => Some((at, s.len())),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, x)| longest_string(x, format!("{at}/{i}")))
+            .max_by_key(|(_, n)| *n),
+        Value::Object(fields) => fields
+            .iter()
+            .filter_map(|(k, x)| longest_string(x, format!("{at}/{}", escape(k))))
+            .max_by_key(|(_, n)| *n),
+        _ => None,
+    }
+}
+
+/// The event `raw` (a JSON object, `size` bytes as sent) with its longest texts cut until it
+/// fits in `max` bytes, marked `truncated`; `None` when it cannot be made to fit that way.
+fn cut_to(raw: &str, max: usize, size: usize) -> Option<String> {
+    let mut v: Value = serde_json::from_str(raw).ok()?;
+    let fields = v.as_object_mut()?;
+    fields.insert("truncated".into(), Value::Bool(true));
+    fields.insert("size".into(), Value::from(size));
+    for _ in 0..16 {
+        let text = serde_json::to_string(&v).ok()?;
+        if text.len() <= max {
+            return Some(text);
+        }
+        let (pointer, len) = longest_string(&v, String::new())?;
+        let excess = text.len() - max + CUT_MARK.len();
+        if len <= CUT_MARK.len() || len < excess / 4 {
+            return None;
+        }
+        let Some(Value::String(s)) = v.pointer_mut(&pointer) else {
+            return None;
+        };
+        let mut keep = s.len().saturating_sub(excess);
+        while !s.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        s.truncate(keep);
+        s.push_str(CUT_MARK);
+    }
+    None
+}
 
 /// A sandbox event: stored and broadcast to clients; unknown types included.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,16 +173,21 @@ impl Event {
         }
     }
 
-    /// Keeps the frame as sent, or, past `max` bytes, replaces it with a small stand-in that
-    /// keeps its type and message and says it was cut (never dropped silently).
+    /// Keeps the frame as sent; past `max` bytes its longest texts are cut (each ending in
+    /// [`CUT_MARK`]) and `truncated: true, size: <bytes as sent>` added, so what the agent
+    /// did stays readable. A frame that still does not fit becomes a small stand-in that keeps
+    /// its type and message and says it was cut (never dropped silently).
     pub fn cap(&mut self, max: usize) {
-        if self.raw.len() > max {
-            self.raw = self
-                .stand_in()
-                .field("truncated", &true)
-                .field("size", &self.raw.len())
-                .end();
+        if self.raw.len() <= max {
+            return;
         }
+        let size = self.raw.len();
+        self.raw = cut_to(&self.raw, max, size).unwrap_or_else(|| {
+            self.stand_in()
+                .field("truncated", &true)
+                .field("size", &size)
+                .end()
+        });
     }
 
     /// Masks `secret` wherever the frame shows it. The frame is relayed as text, so a mask
@@ -384,6 +448,38 @@ mod tests {
     }
 
     #[test]
+    fn oversized_events_keep_what_fits_with_a_marker() {
+        let out = "y".repeat(200_000);
+        let big = format!(
+            r#"{{"type":"tool_result","messageId":"m1","callId":"c1","output":"{out}","title":"read é"}}"#
+        );
+        let mut e = event(&big);
+        e.cap(65_536);
+        assert!(e.raw.len() <= 65_536, "{}", e.raw.len());
+        let kept: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(kept["truncated"], true);
+        assert_eq!(kept["size"], big.len());
+        assert_eq!(
+            (kept["callId"].as_str(), kept["title"].as_str()),
+            (Some("c1"), Some("read é"))
+        );
+        let output = kept["output"].as_str().unwrap();
+        assert!(output.starts_with("yyyy") && output.ends_with(CUT_MARK));
+        assert!(output.len() > 60_000, "most of it is kept");
+        // Many small texts cannot be cut to fit: a stand-in, still marked.
+        let many: Vec<String> = (0..5_000).map(|i| format!("f{i}")).collect();
+        let raw = serde_json::json!({"type": "tool_result", "messageId": "m1", "parts": many})
+            .to_string();
+        let mut e = event(&raw);
+        e.cap(1_000);
+        let kept: Value = serde_json::from_str(&e.raw).unwrap();
+        assert_eq!(
+            (kept["truncated"].as_bool(), kept.get("parts")),
+            (Some(true), None)
+        );
+    }
+
+    #[test]
     fn oversized_events_are_kept_as_a_stand_in() {
         let big = format!(
             r#"{{"type":"execution_complete","messageId":"m1","error":"{}"}}"#,
@@ -454,7 +550,7 @@ mod tests {
             }
         );
         assert!(!t.kind.is_stored());
-        assert!(!t.kind.is_stored_at(0));
+        assert!(!t.kind.is_stored_at(0, 0));
         let raw = r#"{"type":"token","timestamp":1733000000.1234567,"extra":{"kept":true}}"#;
         assert_eq!(event(raw).raw, raw);
     }
@@ -494,8 +590,9 @@ mod tests {
     #[test]
     fn a_full_log_keeps_only_critical_events() {
         let (token, done) = (Kind::Token, Kind::ExecutionComplete { success: true });
-        assert!(token.is_stored_at(MAX_STORED_EVENTS - 1));
-        assert!(!token.is_stored_at(MAX_STORED_EVENTS));
-        assert!(done.is_stored_at(MAX_STORED_EVENTS + 10));
+        assert!(token.is_stored_at(MAX_STORED_EVENTS - 1, 0));
+        assert!(!token.is_stored_at(MAX_STORED_EVENTS, 0));
+        assert!(!token.is_stored_at(0, MAX_STORED_BYTES));
+        assert!(done.is_stored_at(MAX_STORED_EVENTS + 10, MAX_STORED_BYTES));
     }
 }

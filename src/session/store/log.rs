@@ -11,7 +11,7 @@ use crate::session::model::{
     ArtifactKind, ArtifactRow, EventRow, Listed, MessageRow, ParticipantRow,
 };
 use crate::session::paging::ListKind;
-use crate::session::paging::{fetch_limit, window, Page, Window};
+use crate::session::paging::{fetch_limit, window, window_within, Page, Window, MAX_PAGE_BYTES};
 use crate::webhooks::DELIVERY_MEMORY_MS;
 
 /// An event kept in memory until the next batch write.
@@ -27,6 +27,27 @@ pub struct PendingEvent {
 
 /// Events kept in memory at most; one more writes the batch at once.
 const MAX_PENDING_EVENTS: usize = 256;
+/// The most bytes of event text one batch statement carries (SQLite refuses a string over
+/// 2 MB; the batch is one string); pending events past it are written at once.
+const MAX_BATCH_BYTES: usize = 1024 * 1024;
+
+/// The pending events cut into consecutive batches of at most `max` bytes of text each (an
+/// event larger than that alone), given each event's size.
+fn batches(sizes: &[usize], max: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut total) = (0, 0);
+    for (i, size) in sizes.iter().enumerate() {
+        if i > start && total + size > max {
+            out.push(start..i);
+            (start, total) = (i, 0);
+        }
+        total += size;
+    }
+    if start < sizes.len() {
+        out.push(start..sizes.len());
+    }
+    out
+}
 
 /// The conflict clause of an event that replaces its earlier self (a literal, so
 /// [`INSERT_BATCH`] is built from the same text as [`REPLACE`]).
@@ -149,20 +170,34 @@ impl Store {
             Some(same) => *same = event,
             None => pending.push(event),
         }
-        pending.len() >= MAX_PENDING_EVENTS
+        let bytes: usize = pending.iter().map(|p| p.data.len()).sum();
+        pending.len() >= MAX_PENDING_EVENTS || bytes >= MAX_BATCH_BYTES
     }
 
-    /// Writes the events kept by [`Self::defer_event`], in order, in one transaction. Every
-    /// read of the log and every other write to it comes after this.
+    /// Writes the events kept by [`Self::defer_event`], in order, in statements of at most
+    /// [`MAX_BATCH_BYTES`] each. Every read of the log and every other write to it comes after
+    /// this. A failed statement loses nothing: what it and the later ones held is kept
+    /// pending, ahead of anything deferred since.
     pub fn flush_events(&self) -> ApiResult<()> {
         let pending = std::mem::take(&mut *self.pending_events.borrow_mut());
         if pending.is_empty() {
             return Ok(());
         }
-        // One statement for the whole batch: its rows go to SQLite as one JSON array.
-        let rows = serde_json::to_string(&batch_rows(&pending))
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        self.run(INSERT_BATCH, vec![rows.into()])
+        let sizes: Vec<usize> = pending.iter().map(|p| p.data.len()).collect();
+        for range in batches(&sizes, MAX_BATCH_BYTES) {
+            // One statement per batch: its rows go to SQLite as one JSON array.
+            let written = serde_json::to_string(&batch_rows(&pending[range.clone()]))
+                .map_err(|e| ApiError::internal(e.to_string()))
+                .and_then(|rows| self.run(INSERT_BATCH, vec![rows.into()]));
+            if let Err(e) = written {
+                let mut kept = self.pending_events.borrow_mut();
+                let later = std::mem::take(&mut *kept);
+                kept.extend(pending[range.start..].iter().cloned());
+                kept.extend(later);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Claims the one scheduled write of pending events: answers whether the caller should
@@ -263,6 +298,15 @@ impl Store {
         self.count("SELECT COUNT(*) AS n FROM events", vec![])
     }
 
+    /// How many bytes of event text the log holds.
+    pub fn event_bytes(&self) -> ApiResult<i64> {
+        self.flush_pending_first()?;
+        self.count(
+            "SELECT COALESCE(SUM(length(CAST(data AS BLOB))), 0) AS n FROM events",
+            vec![],
+        )
+    }
+
     /// The position of the event `id` in the log, if it is stored.
     pub fn event_seq(&self, id: &str) -> ApiResult<Option<i64>> {
         self.flush_pending_first()?;
@@ -274,13 +318,20 @@ impl Store {
         Ok(seqs.first().copied())
     }
 
-    /// One page of events, newest first.
+    /// One page of events, newest first, of at most `page.limit` events and about
+    /// [`MAX_PAGE_BYTES`]: SQLite adds up the sizes, so no row past the budget (but the one
+    /// that crosses it) is read into memory.
     pub fn events(&self, page: &Page) -> ApiResult<Window<EventRow>> {
         self.flush_pending_first()?;
         let query = format!(
-            "SELECT seq, id, type, data, message_id, created_at FROM events
-             WHERE seq < ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR message_id = ?3)
-             ORDER BY seq DESC{}",
+            "SELECT seq, id, type, data, message_id, created_at FROM (
+                SELECT seq, id, type, data, message_id, created_at,
+                    SUM(length(CAST(data AS BLOB))) OVER (ORDER BY seq DESC
+                        ROWS UNBOUNDED PRECEDING) - length(CAST(data AS BLOB)) AS before
+                FROM events
+                WHERE seq < ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR message_id = ?3)
+                ORDER BY seq DESC{})
+             WHERE before <= ?4 ORDER BY seq DESC",
             fetch_limit(page.limit)
         );
         let rows = self.rows(
@@ -289,9 +340,16 @@ impl Store {
                 page.cursor.unwrap_or(NO_CURSOR).into(),
                 opt(&page.event_type),
                 opt(&page.message_id),
+                (MAX_PAGE_BYTES as i64).into(),
             ],
         )?;
-        Ok(window(rows, page.limit, EventRow::seq))
+        Ok(window_within(
+            rows,
+            page.limit,
+            MAX_PAGE_BYTES,
+            |r: &EventRow| r.data.as_str().len(),
+            EventRow::seq,
+        ))
     }
 
     /// One page of typed rows (fetched with `limit + 1`), as callers see them.
@@ -339,6 +397,21 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_stay_under_the_byte_limit_in_order() {
+        assert_eq!(batches(&[], 10), vec![]);
+        assert_eq!(batches(&[4, 4, 4], 10), vec![0..2, 2..3]);
+        assert_eq!(batches(&[4, 20, 1, 1], 10), vec![0..1, 1..2, 2..4]);
+        assert_eq!(batches(&[10, 10], 10), vec![0..1, 1..2]);
+        // 256 events of 64 KiB: 16 MiB in statements of at most 1 MiB.
+        let big = vec![64 * 1024; 256];
+        let cut = batches(&big, MAX_BATCH_BYTES);
+        assert_eq!(cut.len(), 16);
+        assert!(cut
+            .iter()
+            .all(|r| big[r.clone()].iter().sum::<usize>() <= MAX_BATCH_BYTES));
+    }
 
     #[test]
     fn a_batch_is_one_json_array_of_rows_in_arrival_order() {

@@ -63,9 +63,9 @@ pub fn from_oauth(resp: &HttpResponse) -> Failure {
         Some((code, e)) => {
             let description = e.text("error_description").unwrap_or_else(|| code.clone());
             match code.as_str() {
-                "invalid_grant" | "unauthorized_client" | "access_denied" => {
-                    Failure::Reauth(description)
-                }
+                // `unauthorized_client` is the consumer's misconfiguration, not the user's
+                // token: it must not mark every refreshing user as needing to sign in again.
+                "invalid_grant" | "access_denied" => Failure::Reauth(description),
                 _ => Failure::OAuth { code, description },
             }
         }
@@ -133,6 +133,11 @@ mod tests {
             r#"{"error":"invalid_request","error_description":"missing grant"}"#,
         ));
         assert!(matches!(e, Failure::OAuth { ref code, .. } if code == "invalid_request"));
+        let e = from_oauth(&HttpResponse::new(
+            400,
+            r#"{"error":"unauthorized_client","error_description":"grant not allowed"}"#,
+        ));
+        assert!(matches!(e, Failure::OAuth { ref code, .. } if code == "unauthorized_client"));
         let e = from_oauth(&HttpResponse::new(502, "<html>bad gateway</html>"));
         assert!(matches!(e, Failure::Upstream { status: 502, .. }));
     }

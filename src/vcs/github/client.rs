@@ -112,8 +112,9 @@ impl<'a> Client<'a> {
             .is_some_and(|(_, push)| push))
     }
 
-    /// Opens a pull request as the caller. When one is already open for the head branch,
-    /// that one is found and answered (never a second).
+    /// Opens a pull request as the caller. One already open for the head branch is someone
+    /// else's (a session opens one per head and remembers it): it is never adopted, and the
+    /// forge's refusal is answered as a conflict.
     pub async fn create_pull_request(
         &self,
         owner: &str,
@@ -122,16 +123,15 @@ impl<'a> Client<'a> {
     ) -> Result<PullRequest, Failure> {
         let req = requests::create_pull_request(self.cfg, self.token, owner, repo, pr)?;
         match call(&req, responses::pull_request).await {
-            Err(e) if already_exists(&e) => {
-                let find = requests::open_pull_requests(
-                    self.cfg,
-                    self.token,
-                    owner,
-                    repo,
-                    &pr.source_branch,
-                )?;
-                call(&find, responses::first_pull_request).await?.ok_or(e)
-            }
+            Err(e) if already_exists(&e) => Err(Failure::Api {
+                status: 409,
+                message: format!(
+                    "an open pull request for {} already exists, and this session did not open it",
+                    pr.source_branch
+                ),
+                detail: None,
+                fields: None,
+            }),
             answer => answer,
         }
     }
