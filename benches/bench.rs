@@ -634,7 +634,10 @@ async fn burst(sender: &mut common::Socket, clients: Vec<common::Socket>) -> Bur
         .collect();
     let start = Instant::now();
     for i in 0..EVENTS {
-        let event = json!({"type": "tool_call", "tool": "bash", "n": i});
+        // As a bridge sends it (the web's schema: relayed only when complete).
+        let event = json!({"type": "tool_call", "tool": "bash", "args": {}, "callId": format!("c{i}"),
+                           "messageId": "m-bench", "sandboxId": "sb-bench",
+                           "timestamp": 1_733_000_000.5, "n": i});
         sender
             .send(Message::text(event.to_string()))
             .await

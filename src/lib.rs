@@ -20,6 +20,7 @@ pub mod raw;
 pub mod redact;
 pub mod rows;
 pub mod sandbox_api;
+pub mod secrets;
 pub mod session;
 pub mod settle;
 pub mod upstream;

@@ -27,9 +27,28 @@ impl Raw {
         &self.0
     }
 
+    /// A JSON array of `items`.
+    pub fn array<'a>(items: impl IntoIterator<Item = &'a Raw>) -> Raw {
+        let mut text = String::new();
+        push_array(&mut text, items);
+        Raw(text)
+    }
+
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// Writes `[item,item,...]` onto `out`.
+fn push_array<'a>(out: &mut String, items: impl IntoIterator<Item = &'a Raw>) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(item.as_str());
+    }
+    out.push(']');
 }
 
 /// A JSON object written field by field. Keys are our own wire names (no character in them
@@ -75,14 +94,7 @@ impl Object {
     /// A field whose value is an array of JSON texts.
     pub fn raws<'a>(mut self, key: &str, items: impl IntoIterator<Item = &'a Raw>) -> Object {
         self.key(key);
-        self.0.push('[');
-        for (i, item) in items.into_iter().enumerate() {
-            if i > 0 {
-                self.0.push(',');
-            }
-            self.0.push_str(item.as_str());
-        }
-        self.0.push(']');
+        push_array(&mut self.0, items);
         self
     }
 

@@ -25,6 +25,8 @@ pub struct SpawnRequest {
     pub sandbox_auth_token: String,
     pub model: String,
     pub timeout_seconds: u64,
+    /// The secrets the sandbox's environment gets (the repository's over the global ones).
+    pub secrets: serde_json::Map<String, Value>,
 }
 
 impl std::fmt::Debug for SpawnRequest {
@@ -126,6 +128,7 @@ mod tests {
             sandbox_auth_token: "SANDBOX-SECRET".into(),
             model: "m".into(),
             timeout_seconds: 3600,
+            secrets: serde_json::Map::new(),
         }
     }
 
@@ -154,6 +157,7 @@ mod tests {
             "sandbox_auth_token",
             "model",
             "timeout_seconds",
+            "secrets",
         ] {
             assert!(sent.get(k).is_some(), "{k}");
         }

@@ -1,12 +1,12 @@
 //! Wire names of our enums: [`wire_names!`] names each variant once and gives the enum
 //! everything that reads or writes that name: `as_str` (for SQL and logs), `parse` (exact
-//! names only), serde's `Serialize` and `Deserialize`, and, for tests, `ALL`.
+//! names only), serde's `Serialize` and `Deserialize`, and `ALL`, every variant in order.
 
 /// Names each variant of a fieldless enum once: `wire_names!(Kind { A => "a", B => "b" })`.
 macro_rules! wire_names {
     ($t:ident { $($v:ident => $name:literal),+ $(,)? }) => {
         impl $t {
-            #[cfg(test)]
+            /// Every variant, in the order they are named.
             pub const ALL: &'static [$t] = &[$($t::$v),+];
 
             /// The wire name.

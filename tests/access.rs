@@ -111,7 +111,7 @@ async fn a_user_who_cannot_read_the_repository_cannot_create_a_session() {
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.body["sessionId"].as_str().unwrap().to_string();
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["baseBranch"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["baseBranch"],
         "trunk"
     );
     let calls = requests(&sh.fake, |q| {

@@ -147,7 +147,7 @@ async fn bad_inputs_get_clear_client_errors() {
     assert_eq!((r.status, r.code()), (404, "not_found"));
     assert_eq!(r.body, json!({"error": "Not found", "code": "not_found"}));
     for auth in [None, Some("Bearer f00d")] {
-        let mut req = c.http.get(c.url(&format!("/sessions/{SID}/diff")));
+        let mut req = c.http.get(c.url(&format!("/sessions/{SID}/nothing-here")));
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
@@ -186,22 +186,37 @@ async fn session_lifecycle_and_index() {
         .await;
     assert_eq!(id.len(), 64);
 
+    // The snapshot Open-Inspect's session page reads.
     let r = c.get(&format!("/sessions/{id}")).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["id"], id.as_str());
-    assert_eq!(r.body["vcsProvider"], "bitbucket");
-    assert_eq!(r.body["repoOwner"], "acme");
-    assert_eq!(r.body["repoName"], "web");
-    assert_eq!(r.body["baseBranch"], "develop");
-    assert_eq!(r.body["title"], "Fix the login");
-    assert_eq!(r.body["status"], "created");
-    assert!(r.body.get("sandbox").is_some());
+    let s = &r.body["session"];
+    assert_eq!(s["id"], id.as_str());
+    assert_eq!(s["vcsProvider"], "bitbucket");
+    assert_eq!(s["repoOwner"], "acme");
+    assert_eq!(s["repoName"], "web");
+    assert_eq!(s["baseBranch"], "develop");
+    assert_eq!(s["title"], "Fix the login");
+    assert_eq!(s["status"], "created");
+    assert_eq!(s["sandboxStatus"], "pending");
+    assert!(s.get("sandbox").is_some());
+    assert_eq!(
+        (
+            &r.body["artifacts"],
+            &r.body["promptQueue"],
+            &r.body["spawnError"]
+        ),
+        (&json!([]), &json!([]), &serde_json::Value::Null)
+    );
+    assert_eq!(
+        r.body["timeline"],
+        json!({"events": [], "hasMore": false, "cursor": null})
+    );
 
     let gh = c
         .create_session(&user, json!({"vcsProvider": "github"}))
         .await;
     assert_eq!(
-        c.get(&format!("/sessions/{gh}")).await.body["vcsProvider"],
+        c.get(&format!("/sessions/{gh}")).await.body["session"]["vcsProvider"],
         "github"
     );
 
@@ -258,7 +273,7 @@ async fn session_lifecycle_and_index() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["status"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["status"],
         "active"
     );
     let r = c
@@ -340,20 +355,16 @@ async fn prompts_messages_events_and_paging_newest_first() {
     assert_eq!(page3.body["messages"].as_array().unwrap().len(), 1);
     assert_eq!(page3.body["hasMore"], false);
 
+    // A prompt shows in the timeline once it starts (no sandbox here): the queue has them.
     let events = c
         .get(&format!("/sessions/{id}/events?type=user_message&limit=10"))
         .await;
-    let evs = events.body["events"].as_array().unwrap();
-    assert_eq!(evs.len(), 5);
-    assert_eq!(evs[0]["data"]["content"], "prompt 4");
-    assert_eq!(evs[0]["data"]["type"], "user_message");
-    assert_eq!(evs[0]["messageId"], ids[4].as_str());
-    let one = c
-        .get(&format!("/sessions/{id}/events?message_id={}", ids[2]))
-        .await;
-    let one = one.body["events"].as_array().unwrap().clone();
-    assert_eq!(one.len(), 1);
-    assert_eq!(one[0]["data"]["content"], "prompt 2");
+    assert_eq!(events.body["events"], json!([]));
+    let snapshot = c.get(&format!("/sessions/{id}")).await;
+    let queue = snapshot.body["promptQueue"].as_array().unwrap();
+    assert_eq!(queue.len(), 5);
+    assert_eq!(queue[0]["content"], "prompt 0");
+    assert_eq!(queue[4]["messageId"], ids[4].as_str());
     let pending = c
         .get(&format!("/sessions/{id}/messages?status=pending&limit=500"))
         .await;
@@ -376,10 +387,9 @@ async fn prompts_messages_events_and_paging_newest_first() {
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         let m = r.body["messageId"].as_str().unwrap();
-        let got = c
-            .get(&format!("/sessions/{id}/events?message_id={m}"))
-            .await;
-        assert_eq!(got.body["events"][0]["data"]["content"], content);
+        let got = c.get(&format!("/sessions/{id}/messages?limit=1")).await;
+        assert_eq!(got.body["messages"][0]["id"], m);
+        assert_eq!(got.body["messages"][0]["content"], content);
     }
     let none = c
         .get(&format!("/sessions/{id}/events?type=tool_call"))
@@ -389,7 +399,7 @@ async fn prompts_messages_events_and_paging_newest_first() {
     assert_eq!((arts.status, &arts.body["artifacts"]), (200, &json!([])));
 
     let s = c.get(&format!("/sessions/{id}")).await;
-    assert_eq!(s.body["status"], "active");
+    assert_eq!(s.body["session"]["status"], "active");
     let stop = c.post(&format!("/sessions/{id}/stop"), &json!({})).await;
     assert_eq!(
         (stop.status, &stop.body),
@@ -697,7 +707,10 @@ async fn services_sign_their_calls_with_sig1() {
     let r = c
         .send(Sig1::now("github-bot").sign(get(&format!("/sessions/{id}")), None))
         .await;
-    assert_eq!((r.status, r.body["repoName"].as_str()), (200, Some("web")));
+    assert_eq!(
+        (r.status, r.body["session"]["repoName"].as_str()),
+        (200, Some("web"))
+    );
 
     // The same signed request again: its nonce was used.
     let once = Sig1::now("github-bot");
@@ -780,4 +793,152 @@ fn headers_of(
 ) -> reqwest::RequestBuilder {
     let from = from.build().expect("a request");
     from.headers().iter().fold(to, |to, (k, v)| to.header(k, v))
+}
+
+/// Open-Inspect's pages call these on load: each answers what they render as "none
+/// configured", and a write is an honest 501 `not_offered` the page shows.
+#[tokio::test]
+async fn features_not_offered_answer_none_configured_and_refuse_writes() {
+    let c = shared().worker.client();
+    let id = c.create_session("pages", json!({})).await;
+    for (path, body) in [
+        ("/skill-profiles", json!({"profiles": []})),
+        ("/image-builds/enabled", json!({"units": []})),
+        ("/image-builds/enabled-repos", json!({"repos": []})),
+        ("/image-builds/status", json!({"images": []})),
+        (
+            "/integration-settings/sandbox",
+            json!({"integrationId": "sandbox", "settings": null}),
+        ),
+        (
+            "/model-provider-accounts/legacy-credentials",
+            json!({"legacyKeys": []}),
+        ),
+        ("/model-provider-accounts", json!({"accounts": []})),
+        ("/mcp-servers", json!([])),
+        ("/commit-signing", json!({"enabled": false})),
+        (
+            &format!("/sessions/{id}/sandbox-access"),
+            json!({"codeServer": null, "vnc": null, "ttyd": null}),
+        ),
+        (
+            &format!("/sessions/{id}/diff"),
+            json!({"version": 1, "current": null, "lastError": null,
+                   "unavailableReason": "Changes unavailable for this session"}),
+        ),
+        (&format!("/sessions/{id}/children"), json!({"children": []})),
+    ] {
+        let r = c.get(path).await;
+        assert_eq!((r.status, &r.body), (200, &body), "{path}");
+    }
+    let skills = c.get(&format!("/sessions/{id}/skills")).await;
+    assert_eq!(
+        (skills.status, &skills.body["selection"]),
+        (200, &json!({"mode": "none"}))
+    );
+    let preview = c
+        .post(
+            "/skills/resolve-preview",
+            &json!({"selection": {"mode": "all"}}),
+        )
+        .await;
+    assert_eq!(
+        preview.body,
+        json!({"skills": [], "totalBytes": 0, "ignoredProfileSkillIds": []})
+    );
+    let summary = c.get("/analytics/summary?days=7").await;
+    assert_eq!(summary.body["statusBreakdown"]["active"], 0);
+    for (method, path) in [
+        (reqwest::Method::POST, "/mcp-servers"),
+        (reqwest::Method::PUT, "/scm-settings"),
+        (reqwest::Method::POST, "/environments"),
+        (reqwest::Method::PUT, "/integration-settings/sandbox"),
+    ] {
+        let r = c
+            .send(
+                c.authed(method.clone(), path)
+                    .json(&json!({"settings": {}})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (501, "not_offered"),
+            "{method} {path}"
+        );
+        assert!(r.message().contains("not offered"), "{}", r.body);
+    }
+    // Without the service's signature, nothing is answered.
+    let anonymous = c.send(c.http.get(c.url("/skill-profiles"))).await;
+    assert_eq!(anonymous.status, 401);
+}
+
+/// The list filters Open-Inspect's web and bots send: `createdBy` (`me` or a user id) and
+/// `excludeAutomationLineage`, refused when malformed as Open-Inspect refuses them.
+#[tokio::test]
+async fn the_session_list_filters_by_creator() {
+    let c = shared().worker.client();
+    let creator = "0123456789abcdef0123456789abcd01";
+    let id = c.create_session(creator, json!({})).await;
+    let other = c.create_session("someone-else", json!({})).await;
+    let r = c
+        .get(&format!(
+            "/sessions?createdBy={creator}&excludeAutomationLineage=true&limit=100"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let ids: Vec<&str> = r.body["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [id.as_str()],
+        "only that creator's: {ids:?} (not {other})"
+    );
+    assert_eq!(r.body["hasMore"], false);
+    for bad in [
+        "createdBy=alice",
+        "excludeAutomationLineage=yes",
+        // The shared-secret bearer is nobody: it has no "me".
+        "createdBy=me",
+    ] {
+        let r = c.get(&format!("/sessions?{bad}")).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+}
+
+/// Repository metadata as the bots read it (`GET`/`PUT /repos/{owner}/{name}/metadata`).
+#[tokio::test]
+async fn repository_metadata_is_kept_for_the_bots() {
+    let c = shared().worker.client();
+    let r = c.get("/repos/Acme/Meta-Repo/metadata").await;
+    assert_eq!(r.body, json!({"repo": "acme/meta-repo", "metadata": null}));
+    let put = |body: serde_json::Value| {
+        let c = c.clone();
+        async move {
+            c.send(
+                c.authed(reqwest::Method::PUT, "/repos/acme/meta-repo/metadata")
+                    .json(&body),
+            )
+            .await
+        }
+    };
+    let r = put(json!({"aliases": ["web"], "keywords": ["login"], "ignored": 1})).await;
+    assert_eq!(
+        r.body,
+        json!({"status": "updated", "repo": "acme/meta-repo",
+               "metadata": {"aliases": ["web"], "keywords": ["login"]}})
+    );
+    let r = c.get("/repos/acme/meta-repo/metadata").await;
+    assert_eq!(
+        r.body["metadata"],
+        json!({"aliases": ["web"], "keywords": ["login"]})
+    );
+    let r = put(json!({"aliases": "web"})).await;
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "Invalid repository metadata")
+    );
 }

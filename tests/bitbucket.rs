@@ -109,9 +109,10 @@ async fn lists_250_repositories_of_two_workspaces_with_exact_upstream_calls() {
     assert_eq!(names, sorted, "sorted by fullName");
     assert_eq!(
         repos[1],
-        json!({"id": "{ws-alpha-repo-0001}", "owner": "ws-alpha", "name": "repo-0001",
+        json!({"id": control_plane::vcs::bitbucket::responses::repo_number("{ws-alpha-repo-0001}"),
+               "owner": "ws-alpha", "name": "repo-0001",
                "fullName": "ws-alpha/repo-0001", "description": "repo repo-0001", "private": true,
-               "defaultBranch": "master"})
+               "defaultBranch": "master", "archived": false})
     );
     assert_eq!(repos[0]["defaultBranch"], "main", "no mainbranch → main");
     let calls = calls_with(fake, &token).await;

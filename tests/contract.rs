@@ -112,12 +112,13 @@ async fn the_web_apps_server_calls() {
     assert_eq!(r.status, 400);
     assert_error_shape(&r);
 
-    // Not ours yet: 404 in the error shape (the page shows "Failed to load").
-    for p in ["/secrets", "/repos/contract-ws/site/secrets"] {
-        let r = c.get(p).await;
-        assert_eq!(r.status, 404, "{p}");
-        assert_error_shape(&r);
-    }
+    // Secrets, as the settings page loads them.
+    assert_eq!(c.get("/secrets").await.status, 200);
+    let r = c.get("/repos/contract-ws/site/secrets").await;
+    assert_eq!(
+        (r.status, &r.body["repo"], &r.body["secrets"]),
+        (200, &json!("contract-ws/site"), &json!([]))
+    );
 
     // A session as the web creates it, then its sidebar and list entries.
     let r = c
@@ -209,7 +210,8 @@ async fn warmed(c: &Client) -> (String, WsClient, FakeSandbox, Value) {
     let (mut web, sub) = WsClient::subscribed(&sh.worker, &id, &token).await;
     assert_eq!(sub["participant"]["participantId"], pid.as_str());
     assert_eq!(sub["spawnError"], Value::Null);
-    assert_eq!(sub["state"]["sandboxStatus"], "pending");
+    assert_eq!(sub["session"]["sandboxStatus"], "pending");
+    assert_eq!(sub["session"]["reasoningEffort"], "medium");
     // Typing warms the sandbox: no prompt yet, and never an error frame.
     web.send(json!({"type": "typing"})).await;
     web.expect_type("sandbox_warming").await;
@@ -316,7 +318,7 @@ async fn the_browser_socket_and_the_bridge() {
         .await;
     assert_eq!(sandbox.expect_type("ack").await["ackId"], "snap-1");
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["title"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["title"],
         "Login fix"
     );
 
@@ -331,12 +333,15 @@ async fn the_browser_socket_and_the_bridge() {
     let status = web.expect_type("session_status").await;
     assert_eq!(status["status"], "completed");
 
-    // History: raw items, oldest first, with a {timestamp, id} cursor.
+    // History: envelopes {eventId, timelineSequence, event}, oldest first, with a
+    // {timestamp, id, sequence} cursor.
     web.send(json!({"type": "fetch_history", "limit": 2})).await;
     let page = web.expect_type("history_page").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert!(page["items"][0]["eventId"].is_string() && page["items"][0]["event"].is_object());
     assert_eq!(page["hasMore"], true);
     assert!(page["cursor"]["timestamp"].is_i64() && page["cursor"]["id"].is_string());
+    assert!(page["cursor"]["sequence"].is_i64());
 
     // Stop when nothing runs: still "stopping", and processing_status false.
     web.send(json!({"type": "stop"})).await;

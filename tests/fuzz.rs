@@ -273,7 +273,12 @@ async fn generated_malformed_input_never_breaks_the_worker() {
             &json!({"content": "still fine?", "authorId": user}),
         )
         .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    // Queued, or refused by a limit the fuzzing reached (10 waiting, 10 a minute each).
+    assert!(
+        r.status == 200 || r.code() == "PROMPT_QUEUE_FULL" || r.code() == "rate_limited",
+        "{}",
+        r.body
+    );
     assert_eq!(c.get(&format!("/sessions/{id}")).await.status, 200);
     assert_eq!(c.get(&format!("/sessions/{sid}/events")).await.status, 200);
     // Nothing panicked in the worker.

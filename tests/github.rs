@@ -11,7 +11,7 @@ use common::github::*;
 use common::sandbox::*;
 use common::{now_ms, shared_with, unique, Client, Reply, Shared, WsClient};
 use serde_json::{json, Value};
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// The App's private key (PEM, `\n` escaped) and its public key (PEM).
@@ -59,8 +59,9 @@ async fn a_users_repositories_follow_link_pages_and_are_cached() {
     assert_eq!(r.body["cached"], false);
     assert_eq!(
         repos[0],
-        json!({"id": "10000", "owner": owner, "name": "repo-0000", "fullName": format!("{owner}/repo-0000"),
-               "description": "This your first repo!", "private": true, "defaultBranch": "master"})
+        json!({"id": 10000, "owner": owner, "name": "repo-0000", "fullName": format!("{owner}/repo-0000"),
+               "description": "This your first repo!", "private": true, "defaultBranch": "master",
+               "archived": false})
     );
     assert_eq!(calls_with(&sh.fake, &token).await.len(), 2, "two pages");
     let again = github_get(&c, "/repos", &[("x-user-token", &token)]).await;
@@ -330,7 +331,8 @@ async fn a_github_session_clones_and_pushes_with_the_app_and_opens_the_pr_as_the
     let url = format!("https://github.com/octo/{}/pull/1347", w.repo);
     assert_eq!(
         r.body,
-        json!({"prNumber": 1347, "prUrl": url, "state": "open"})
+        json!({"prNumber": 1347, "prUrl": url, "state": "open", "headBranch": head,
+               "baseBranch": "trunk", "updated": false})
     );
     let mut frames = String::new();
     for client in [&mut a, &mut b] {
@@ -342,7 +344,9 @@ async fn a_github_session_clones_and_pushes_with_the_app_and_opens_the_pr_as_the
     let arts = c.get(&format!("/sessions/{}/artifacts", w.id)).await;
     assert_eq!(
         arts.body["artifacts"][0]["metadata"],
-        json!({"number": 1347, "state": "open", "head": head, "base": "trunk", "vcsProvider": "github"})
+        json!({"number": 1347, "state": "open", "lifecycleState": "open", "isDraft": false,
+               "head": head, "base": "trunk", "repoOwner": "octo", "repoName": w.repo,
+               "vcsProvider": "github"})
     );
     // The push permission was checked as the user before the push.
     let checks = requests(&sh.fake, |q| {
@@ -360,39 +364,30 @@ async fn a_github_session_clones_and_pushes_with_the_app_and_opens_the_pr_as_the
 }
 
 #[tokio::test]
-async fn an_open_pr_for_the_branch_is_recorded_instead_of_a_second() {
+async fn an_open_pr_the_session_did_not_open_is_never_adopted() {
     let sh = setup().await;
     let c = sh.worker.client();
     let mut w = working_session(sh).await;
-    let head = head_of(&w.id);
     Mock::given(method("POST"))
         .and(path(pulls_path("octo", &w.repo)))
         .respond_with(ResponseTemplate::new(422).set_body_json(fixture("pr_exists.json")))
         .mount(&sh.fake)
         .await;
-    let mut listed = fixture("pulls.json");
-    listed[0]["number"] = json!(88);
-    listed[0]["html_url"] = json!(format!("https://github.com/octo/{}/pull/88", w.repo));
-    Mock::given(method("GET"))
-        .and(path(pulls_path("octo", &w.repo)))
-        .and(query_param("head", format!("octo:{head}")))
-        .and(query_param("state", "open"))
-        .and(header("authorization", bearer(&w.token).as_str()))
-        .respond_with(ResponseTemplate::new(200).set_body_json(listed))
-        .mount(&sh.fake)
-        .await;
     let pending = start_pr(&c, &w.id, json!({"title": "T", "body": "B"}));
     w.sandbox.complete_push().await;
     let r = pending.await.unwrap();
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert_eq!(r.body["prNumber"], 88);
-    let posts = requests(&sh.fake, |q| {
-        q.method.as_str() == "POST" && q.url.path() == pulls_path("octo", &w.repo)
+    assert_eq!((r.status, r.code()), (409, "conflict"), "{}", r.body);
+    assert!(r.message().contains("did not open it"), "{}", r.body);
+    let lookups = requests(&sh.fake, |q| {
+        q.method.as_str() == "GET" && q.url.path() == pulls_path("octo", &w.repo)
     })
     .await;
-    assert_eq!(posts.len(), 1, "never a second pull request");
+    assert!(
+        lookups.is_empty(),
+        "someone else's pull request is not looked for"
+    );
     let arts = c.get(&format!("/sessions/{}/artifacts", w.id)).await;
-    assert_eq!(arts.body["artifacts"][0]["metadata"]["number"], 88);
+    assert_eq!(arts.body["artifacts"], json!([]));
 }
 
 #[tokio::test]

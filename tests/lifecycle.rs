@@ -184,7 +184,7 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
     let c = worker.client();
     let s = c.get(&format!("/sessions/{id}")).await;
     assert_eq!(s.status, 200, "{}", s.body);
-    assert_eq!(s.body["repoName"], "persisted-repo-name");
+    assert_eq!(s.body["session"]["repoName"], "persisted-repo-name");
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     let contents: Vec<&str> = msgs.body["messages"]
         .as_array()

@@ -165,7 +165,8 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
         r.body,
-        json!({"prNumber": 77, "prUrl": format!("https://bitbucket.org/acme/{}/pull-requests/77", s.repo), "state": "open"})
+        json!({"prNumber": 77, "prUrl": format!("https://bitbucket.org/acme/{}/pull-requests/77", s.repo),
+               "state": "open", "headBranch": head, "baseBranch": "master", "updated": false})
     );
     assert_eq!(refreshes_with(fake, &s.refresh).await, 1, "one refresh");
 
@@ -181,7 +182,9 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
     let art = &arts.body["artifacts"][0];
     assert_eq!(
         art["metadata"],
-        json!({"number": 77, "state": "open", "head": head, "base": "master", "vcsProvider": "bitbucket"})
+        json!({"number": 77, "state": "open", "lifecycleState": "open", "isDraft": false,
+               "head": head, "base": "master", "repoOwner": "acme", "repoName": s.repo,
+               "vcsProvider": "bitbucket"})
     );
     let again = c
         .post(&pr_path(&s.id), &json!({"title": "Again", "body": "x"}))
@@ -477,7 +480,7 @@ async fn push_failures_timeouts_and_disconnects() {
     let r = pending.await.unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(
-        c.get(&format!("/sessions/{}", s.id)).await.body["branchName"],
+        c.get(&format!("/sessions/{}", s.id)).await.body["session"]["branchName"],
         branch.as_str()
     );
 }

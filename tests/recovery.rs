@@ -84,7 +84,7 @@ async fn worker_and_objects_answer_again_after_a_panic() {
         // The object built on the old instance is built again on the new one.
         let again = c.get(&session).await;
         assert_eq!(again.status, 200, "after {what}: {}", again.body);
-        assert_eq!(again.body["id"], id.as_str(), "after {what}");
+        assert_eq!(again.body["session"]["id"], id.as_str(), "after {what}");
     }
     // The reset says so in the log (written by wrangler a little later than it happens).
     let resets = || {

@@ -141,8 +141,11 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     sb.send(json!({"type": "token", "content": "Hello", "messageId": m1}))
         .await;
-    sb.send(json!({"type": "tool_call", "tool": "bash", "args": {"cmd": "ls"}, "messageId": m1}))
-        .await;
+    sb.send(
+        json!({"type": "tool_call", "tool": "bash", "args": {"cmd": "ls"}, "callId": "c1",
+                   "messageId": m1}),
+    )
+    .await;
     sb.send(json!({"type": "mystery_event", "x": 1})).await;
     sb.send(
         json!({"type": "execution_complete", "messageId": m1, "success": true, "ackId": "ack-1"}),
@@ -160,7 +163,7 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
         "token",
         "token",
         "tool_call",
-        "mystery_event",
+        // (mystery_event is stored, but Open-Inspect's web would refuse it live)
         "execution_complete",
     ];
     for client in [&mut alice, &mut bob] {
@@ -183,7 +186,7 @@ async fn prompts_run_in_order_and_every_client_sees_the_events() {
     assert_eq!(msgs.body["messages"][1]["status"], "completed");
     assert_eq!(msgs.body["messages"][0]["status"], "processing");
     let state = c.get(&format!("/sessions/{id}")).await;
-    assert_eq!(state.body["sandbox"]["status"], "ready");
+    assert_eq!(state.body["session"]["sandbox"]["status"], "ready");
     assert!(
         !state.body.to_string().contains(good),
         "the sandbox token is never shown"
@@ -246,7 +249,7 @@ async fn stop_fails_the_running_prompt_and_tells_the_sandbox() {
     assert_eq!(completes[0]["data"]["success"], false);
     assert_eq!(completes[0]["data"]["sandboxId"], "");
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["status"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["status"],
         "failed"
     );
     // Deleting the session ends the sandbox: told first, then stopped at the provider.
@@ -283,7 +286,7 @@ async fn missed_heartbeats_make_the_sandbox_stale() {
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.body["messages"][0]["status"], "failed");
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["sandbox"]["status"],
         "stale"
     );
     // It was told to shut down, its socket closed normally, and the provider told.
@@ -345,7 +348,7 @@ async fn spawn_refusals_are_retried_then_stop_until_the_next_prompt() {
         "retries stop after 3 refusals"
     );
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["retriesStopped"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["sandbox"]["retriesStopped"],
         true
     );
     prompt(&c, &id, &user, "try again").await;
@@ -372,13 +375,21 @@ async fn done_with_one_prompt(
 }
 
 /// Heartbeats (so only inactivity can stop the sandbox) until it is told to shut down, which
-/// must come `within` this long.
-async fn heartbeat_until_shutdown(sb: &mut FakeSandbox, within: Duration) {
+/// must come `within` this long; a push asked for first (the work saved) is reported done.
+/// Answers the pushes asked for.
+async fn heartbeat_until_shutdown(sb: &mut FakeSandbox, within: Duration) -> Vec<Value> {
     let started = tokio::time::Instant::now();
+    let mut pushes = Vec::new();
     loop {
         sb.send(json!({"type": "heartbeat"})).await;
         match tokio::time::timeout(Duration::from_secs(1), sb.next(20)).await {
-            Ok(Some(v)) if v["type"] == "shutdown" => return,
+            Ok(Some(v)) if v["type"] == "shutdown" => return pushes,
+            Ok(Some(v)) if v["type"] == "push" => {
+                let branch = v["pushSpec"]["targetBranch"].clone();
+                sb.send(json!({"type": "push_complete", "branchName": branch}))
+                    .await;
+                pushes.push(v);
+            }
             Ok(None) => panic!("closed before shutdown"),
             _ => assert!(started.elapsed() < within, "no shutdown within {within:?}"),
         }
@@ -407,9 +418,9 @@ async fn a_ready_sandbox_idles_from_when_its_last_client_leaves() {
     let _ = client.socket.close(None).await;
     // Idle for long enough already: the shutdown follows the client's leaving at once, not
     // a later look at the sandbox (the heartbeat's, every few seconds here).
-    heartbeat_until_shutdown(&mut sb, Duration::from_secs(3)).await;
+    heartbeat_until_shutdown(&mut sb, Duration::from_secs(8)).await;
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["sandbox"]["status"],
         "stopped"
     );
 }
@@ -420,10 +431,22 @@ async fn an_idle_sandbox_without_clients_is_shut_down_and_a_later_prompt_respawn
     let user = unique("idle-user");
     let id = session(&c, &user, &unique("AT-idle")).await;
     let (mut sb, spawn) = done_with_one_prompt(sh, &c, &id, &user).await;
-    // Keep heartbeating: only inactivity may stop it.
-    heartbeat_until_shutdown(&mut sb, Duration::from_secs(30)).await;
+    // Keep heartbeating: only inactivity may stop it, and its work is pushed to the
+    // session's own branch first (review finding M2).
+    let pushes = heartbeat_until_shutdown(&mut sb, Duration::from_secs(30)).await;
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["sandbox"]["status"],
+        pushes[0]["pushSpec"]["targetBranch"],
+        format!("agent/session-{id}").as_str()
+    );
+    assert_eq!(pushes[0]["pushSpec"]["force"], true);
+    let snapshot = c.get(&format!("/sessions/{id}")).await;
+    assert_eq!(
+        snapshot.body["session"]["branchName"],
+        format!("agent/session-{id}").as_str()
+    );
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["session"]["sandbox"]["status"],
         "stopped"
     );
     assert!(
@@ -491,7 +514,7 @@ async fn without_a_branch_the_sandbox_clones_the_repositorys_main_branch() {
         )
         .await;
     assert_eq!(
-        c.get(&format!("/sessions/{id}")).await.body["baseBranch"],
+        c.get(&format!("/sessions/{id}")).await.body["session"]["baseBranch"],
         "trunk"
     );
     prompt(&c, &id, &user, "go").await;
@@ -600,11 +623,24 @@ async fn replay_history_and_pages_are_bounded_by_bytes_and_large_events_are_cut(
     // The replay on subscribe likewise; history pages the rest.
     let (token, _) = c.ws_token(&id, &user).await;
     let (mut web, subscribed) = WsClient::subscribed(&sh.worker, &id, &token).await;
-    let replay = &subscribed["replay"];
+    let replay = &subscribed["timeline"];
     assert!(subscribed.to_string().len() <= cap);
     assert_eq!(replay["hasMore"], true);
-    let mut seen = replay["events"].as_array().unwrap().len();
+    let envelopes = replay["events"].as_array().unwrap();
+    // Each item is Open-Inspect's strict envelope, oldest first.
+    for e in envelopes {
+        let keys: Vec<&String> = e.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["event", "eventId", "timelineSequence"], "{e}");
+    }
+    let seqs: Vec<i64> = envelopes
+        .iter()
+        .map(|e| e["timelineSequence"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    let mut seen = envelopes.len();
     let mut cursor = replay["cursor"].clone();
+    assert!(cursor["sequence"].is_i64(), "{cursor}");
+    let mut oldest = Value::Null;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(250)).await;
         web.send(json!({"type": "fetch_history", "cursor": cursor, "limit": 500}))
@@ -613,11 +649,258 @@ async fn replay_history_and_pages_are_bounded_by_bytes_and_large_events_are_cut(
         assert!(page.to_string().len() <= cap);
         seen += page["items"].as_array().unwrap().len();
         if page["hasMore"] == false {
+            oldest = page["items"][0]["event"].clone();
             break;
         }
         cursor = page["cursor"].clone();
     }
-    // Every event is reachable: the user's prompt, 49 results, the completion (and status
-    // events the session wrote).
+    // Every event is reachable: the user's prompt (first), 49 results, the completion.
     assert!(seen >= 51, "{seen}");
+    assert_eq!(oldest["type"], "user_message", "{oldest}");
+    assert_eq!(oldest["author"]["userId"], user.as_str());
+}
+
+#[tokio::test]
+async fn an_idle_sandbox_whose_work_cannot_be_pushed_is_kept() {
+    let (sh, c) = setup().await;
+    let user = unique("keep-user");
+    let id = session(&c, &user, &unique("AT-keep")).await;
+    let (mut sb, _) = done_with_one_prompt(sh, &c, &id, &user).await;
+    // Past the idle timeout (6 s) the work is to be saved; the push fails: no shutdown.
+    let until = tokio::time::Instant::now() + Duration::from_secs(12);
+    let mut refused = 0;
+    while tokio::time::Instant::now() < until {
+        sb.send(json!({"type": "heartbeat"})).await;
+        if let Ok(Some(v)) = tokio::time::timeout(Duration::from_secs(1), sb.next(20)).await {
+            assert_ne!(v["type"], "shutdown", "shut down with its work unsaved");
+            if v["type"] == "push" {
+                let branch = v["pushSpec"]["targetBranch"].clone();
+                sb.send(json!({"type": "push_error", "branchName": branch, "error": "no route"}))
+                    .await;
+                refused += 1;
+            }
+        }
+    }
+    assert!(refused >= 1, "the work was to be pushed first");
+    assert_eq!(
+        c.get(&format!("/sessions/{id}")).await.body["session"]["sandbox"]["status"],
+        "ready"
+    );
+}
+
+/// The sidebar's inbox and read state (Open-Inspect's `GET /sessions/inbox`,
+/// `PATCH /sessions/:id/read-state`): a finished answer needs attention until it is read.
+#[tokio::test]
+async fn a_finished_answer_needs_attention_until_it_is_read() {
+    let (sh, c) = setup().await;
+    let user = unique("inbox-user");
+    let id = session(&c, &user, &unique("AT-inbox")).await;
+    let inbox = |category: Option<&str>| {
+        let c = c.clone();
+        let path = match category {
+            Some(cat) => format!("/sessions/inbox?category={cat}"),
+            None => "/sessions/inbox".to_string(),
+        };
+        let user = user.clone();
+        async move { c.get_with(&path, &[("x-user-id", user.as_str())]).await }
+    };
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["rootSession"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (mut sb, _) = start_working(&sh.worker, &sh.fake, &id, &user).await;
+    // Working: in progress.
+    let r = inbox(None).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        ids(&r.body["categories"]["in_progress"]).contains(&id),
+        "{}",
+        r.body
+    );
+    let m1 = c.get(&format!("/sessions/{id}/messages")).await.body["messages"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Each step's cost adds to the session's (Open-Inspect's totalCost).
+    for cost in [0.125, 0.25] {
+        sb.send(json!({"type": "step_finish", "messageId": m1, "cost": cost}))
+            .await;
+    }
+    sb.send(json!({"type": "execution_complete", "messageId": m1, "success": true, "ackId": "d"}))
+        .await;
+    sb.expect_type("ack").await;
+    let snapshot = c.get(&format!("/sessions/{id}")).await;
+    assert_eq!(snapshot.body["session"]["totalCost"], 0.375);
+    // Finished and unread: needs attention, until it is read.
+    let mut unread = Value::Null;
+    for _ in 0..50 {
+        let r = inbox(Some("needs_attention")).await;
+        if let Some(item) = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["rootSession"]["id"] == id.as_str())
+        {
+            unread = item.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        unread["rootSession"]["readState"],
+        json!({"latestMessageId": m1, "unread": true}),
+        "{unread}"
+    );
+    assert_eq!(unread["descendantSessions"], json!([]));
+    let mark = |body: Value| {
+        let c = c.clone();
+        let path = format!("/sessions/{id}/read-state");
+        let user = user.clone();
+        async move {
+            c.send(
+                c.authed(reqwest::Method::PATCH, &path)
+                    .header("x-user-id", user)
+                    .json(&body),
+            )
+            .await
+        }
+    };
+    let r = mark(json!({"action": "mark_message_read", "messageId": "older"})).await;
+    assert_eq!(r.body["outcome"], "not_latest", "{}", r.body);
+    let r = mark(json!({"action": "mark_latest_message_read"})).await;
+    assert_eq!(
+        r.body,
+        json!({"sessionId": id, "outcome": "marked_read", "unread": false, "latestMessageId": m1})
+    );
+    let r = mark(json!({"action": "mark_latest_message_read"})).await;
+    assert_eq!(r.body["outcome"], "already_read");
+    let r = mark(json!({"action": "mark_latest_message_read", "extra": 1})).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let finished = inbox(Some("finished")).await;
+    assert!(ids(&finished.body).contains(&id), "{}", finished.body);
+    // Malformed queries are refused as Open-Inspect refuses them.
+    for bad in [
+        "category=urgent",
+        "cursor=abc&category=finished",
+        "cursor=20",
+        "mine=yes",
+    ] {
+        let r = c
+            .get_with(
+                &format!("/sessions/inbox?{bad}"),
+                &[("x-user-id", user.as_str())],
+            )
+            .await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+}
+
+/// Secrets (Open-Inspect's six routes): validated, never answered, and given to each new
+/// sandbox, a repository's over the global ones.
+#[tokio::test]
+async fn secrets_reach_the_next_sandbox_and_are_never_answered() {
+    let (sh, c) = setup().await;
+    let repo = unique("secret-repo");
+    let put = |path: String, body: Value| {
+        let c = c.clone();
+        async move {
+            c.send(c.authed(reqwest::Method::PUT, &path).json(&body))
+                .await
+        }
+    };
+    let global_key = format!("G_{}", repo.replace('-', "_").to_uppercase());
+    let r = put(
+        "/secrets".into(),
+        json!({"secrets": {global_key.to_lowercase(): "global-value", "SHARED_X": "global"}}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = put(
+        format!("/repos/acme/{repo}/secrets"),
+        json!({"secrets": {"shared_x": "repo-value"}}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["keys"], &r.body["created"]),
+        (200, &json!(["SHARED_X"]), &json!(1)),
+        "{}",
+        r.body
+    );
+    let listed = c.get(&format!("/repos/acme/{repo}/secrets")).await;
+    assert_eq!(listed.body["repo"], format!("acme/{repo}").as_str());
+    assert_eq!(listed.body["secrets"][0]["key"], "SHARED_X");
+    assert!(
+        !listed.body.to_string().contains("repo-value"),
+        "values are never answered"
+    );
+    assert!(!c
+        .get("/secrets")
+        .await
+        .body
+        .to_string()
+        .contains("global-value"));
+    for (body, why) in [
+        (json!({"secrets": {"path": "x"}}), "Key 'PATH' is reserved"),
+        (
+            json!({"secrets": {"1X": "x"}}),
+            "Key must match [A-Za-z_][A-Za-z0-9_]*",
+        ),
+        (
+            json!({"nope": {}}),
+            "Request body must include secrets object",
+        ),
+    ] {
+        let r = put("/secrets".into(), body).await;
+        assert_eq!((r.status, r.message()), (400, why));
+    }
+    // A sandbox for that repository gets both, the repository's value over the global one.
+    let user = unique("secret-user");
+    let id = c
+        .create_session(
+            &user,
+            json!({"repoName": repo, "scmToken": unique("AT-secret")}),
+        )
+        .await;
+    prompt(&c, &id, &user, "go").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    assert_eq!(spawn["secrets"][&global_key], "global-value");
+    assert_eq!(spawn["secrets"]["SHARED_X"], "repo-value");
+    // A change reaches the next sandbox; a deleted one is gone.
+    put(
+        format!("/repos/acme/{repo}/secrets"),
+        json!({"secrets": {"LATER": "v2"}}),
+    )
+    .await;
+    let gone = c
+        .send(c.authed(
+            reqwest::Method::DELETE,
+            &format!("/repos/acme/{repo}/secrets/shared_x"),
+        ))
+        .await;
+    assert_eq!(gone.body["key"], "SHARED_X", "{}", gone.body);
+    let again = c
+        .send(c.authed(
+            reqwest::Method::DELETE,
+            &format!("/repos/acme/{repo}/secrets/SHARED_X"),
+        ))
+        .await;
+    assert_eq!((again.status, again.message()), (404, "Secret not found"));
+    let id2 = c
+        .create_session(
+            &user,
+            json!({"repoName": repo, "scmToken": unique("AT-secret2")}),
+        )
+        .await;
+    prompt(&c, &id2, &user, "go").await;
+    let (_, spawn2) = wait_for_spawns(&sh.fake, &id2, 1, 20).await;
+    assert_eq!(spawn2["secrets"]["LATER"], "v2");
+    assert_eq!(spawn2["secrets"]["SHARED_X"], "global");
+    let r = c
+        .send(c.authed(reqwest::Method::DELETE, &format!("/secrets/{global_key}")))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -276,7 +276,7 @@ async fn bitbucket_events_update_the_session_and_every_client() {
         .client()
         .get(&format!("/sessions/{}", o.id))
         .await;
-    assert_eq!(session.body["prState"], "merged");
+    assert_eq!(session.body["session"]["prState"], "merged");
 }
 
 #[tokio::test]
@@ -574,7 +574,7 @@ async fn a_refresh_reads_the_pr_from_the_forge_without_webhooks() {
         .mount(&sh.fake)
         .await;
     let c = sh.worker.client();
-    let refresh = format!("/sessions/{}/pr/refresh", o.id);
+    let refresh = format!("/sessions/{}/pull-requests/refresh", o.id);
     let r = c.post(&refresh, &json!({})).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(

@@ -1,5 +1,6 @@
-//! End-to-end tests of the browser WebSocket through `wrangler dev`: subscribe, replay,
-//! ping, prompts over the socket, broadcast to every client, 4001 and 4008 closes.
+//! End-to-end tests of the browser WebSocket through `wrangler dev`: subscribe (the session's
+//! snapshot as Open-Inspect's web reads it), ping, prompts and cancelling them over the socket,
+//! the prompt queue broadcast to every client, 4001, 4008 and 1009 closes.
 
 mod common;
 
@@ -11,7 +12,7 @@ async fn two_clients_see_the_same_broadcasts() {
     let sh = shared();
     let c = sh.worker.client();
     let id = c.create_session("alice", json!({})).await;
-    // An event before anyone connects is replayed on subscribe.
+    // A prompt before anyone connects: in the queue (it shows in the timeline once it runs).
     let r = c
         .post(
             &format!("/sessions/{id}/prompt"),
@@ -24,28 +25,30 @@ async fn two_clients_see_the_same_broadcasts() {
     let (bob_token, bob_pid) = c.ws_token(&id, "bob").await;
     assert_ne!(alice_pid, bob_pid);
     let (mut alice, sub) = WsClient::subscribed(&sh.worker, &id, &alice_token).await;
-    assert_eq!(sub["sessionId"], id.as_str());
+    // The snapshot, as Open-Inspect's sessionSnapshotSchema reads it, and who subscribed.
     assert_eq!(sub["participantId"], alice_pid.as_str());
     assert_eq!(
         sub["participant"],
-        json!({"participantId": alice_pid, "name": "alice"})
+        json!({"participantId": alice_pid, "userId": "alice", "name": "alice"})
     );
     assert!(sub.get("spawnError").is_some(), "{sub}");
-    let state = &sub["state"];
+    let state = &sub["session"];
     assert_eq!(state["repoName"], "web");
     assert_eq!(state["id"], id.as_str());
     assert_eq!(state["status"], "active");
     assert_eq!(state["messageCount"], 1);
     assert!(state["isProcessing"].is_boolean() && state["sandboxStatus"].is_string());
-    // Replay: the raw events, oldest first, with a cursor the web echoes back.
-    let replay = sub["replay"]["events"].as_array().unwrap();
-    assert_eq!(replay.len(), 1);
-    assert_eq!(replay[0]["type"], "user_message");
-    assert_eq!(replay[0]["content"], "first");
-    assert_eq!(sub["replay"]["hasMore"], false);
     assert!(
-        sub["replay"]["cursor"]["id"].is_string() && sub["replay"]["cursor"]["timestamp"].is_i64()
+        state.get("reasoningEffort").is_none(),
+        "left out, never null: {state}"
     );
+    assert_eq!(
+        sub["timeline"],
+        json!({"events": [], "hasMore": false, "cursor": null})
+    );
+    assert_eq!(sub["artifacts"], json!([]));
+    assert_eq!(sub["promptQueue"][0]["content"], "first");
+    assert_eq!(sub["promptQueue"][0]["status"], "pending");
     let sync = alice.expect_type("presence_sync").await;
     assert_eq!(sync["participants"][0]["userId"], "alice");
     let (mut bob, _) = WsClient::subscribed(&sh.worker, &id, &bob_token).await;
@@ -67,77 +70,81 @@ async fn two_clients_see_the_same_broadcasts() {
     alice.send(json!({"type": "ping"})).await;
     assert_eq!(alice.expect_type("pong").await["type"], "pong");
 
-    // A prompt over Alice's socket: she gets prompt_queued, both get the event.
+    // A prompt over Alice's socket: she gets prompt_queued with her request's id; both see
+    // the queue.
     alice
-        .send(json!({"type": "prompt", "content": "over the socket", "reasoningEffort": "high"}))
+        .send(
+            json!({"type": "prompt", "content": "over the socket", "reasoningEffort": "high",
+                     "clientRequestId": "req-1"}),
+        )
         .await;
-    let (mut queued, mut alice_event) = (None, None);
-    while queued.is_none() || alice_event.is_none() {
+    // The queue is broadcast first (as Open-Inspect does), then the sender's answer.
+    let (mut queued, mut alice_queue) = (None, None);
+    while queued.is_none() || alice_queue.is_none() {
         let v = alice.json().await;
         match v["type"].as_str() {
             Some("prompt_queued") => queued = Some(v),
-            Some("sandbox_event") => alice_event = Some(v),
+            Some("prompt_queue_updated") if v["promptQueue"].as_array().unwrap().len() == 2 => {
+                alice_queue = Some(v)
+            }
             _ => {}
         }
     }
-    let (queued, alice_event) = (queued.unwrap(), alice_event.unwrap());
+    let queued = queued.unwrap();
+    assert_eq!(queued["clientRequestId"], "req-1");
     assert_eq!(queued["position"], 2);
     let message_id = queued["messageId"].as_str().unwrap().to_string();
-    let bob_event = bob.expect_type("sandbox_event").await;
-    for ev in [alice_event, bob_event] {
-        let e = &ev["event"];
-        assert_eq!(e["type"], "user_message");
-        assert_eq!(e["messageId"], message_id.as_str());
-        assert_eq!(e["content"], "over the socket");
-        assert_eq!(
-            e["author"],
-            json!({"participantId": alice_pid, "name": "alice"})
-        );
-        assert!(e["timestamp"].as_f64().unwrap() > 1.7e9, "seconds: {e}");
-    }
-    // An HTTP prompt reaches both sockets too, in order.
-    for i in 0..3 {
-        let r = c
-            .post(
-                &format!("/sessions/{id}/prompt"),
-                &json!({"content": format!("http {i}"), "authorId": "bob"}),
-            )
-            .await;
-        assert_eq!(r.status, 200);
-    }
-    for client in [&mut alice, &mut bob] {
-        for i in 0..3 {
-            let ev = client.expect_type("sandbox_event").await;
-            assert_eq!(ev["event"]["content"], format!("http {i}"));
+    let bob_queue = loop {
+        let q = bob.expect_type("prompt_queue_updated").await;
+        if q["promptQueue"].as_array().unwrap().len() == 2 {
+            break q;
         }
+    };
+    for q in [alice_queue.unwrap(), bob_queue] {
+        assert_eq!(q["promptQueue"][1]["messageId"], message_id.as_str());
     }
-    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
-    assert_eq!(msgs.body["messages"].as_array().unwrap().len(), 5);
-    assert_eq!(msgs.body["messages"][3]["authorId"], "alice");
-
-    // History paging over the socket.
-    bob.send(json!({"type": "fetch_history", "limit": 2})).await;
-    let page = bob.expect_type("history_page").await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    assert_eq!(page["items"][1]["content"], "http 2");
-    assert_eq!(page["hasMore"], true);
-    let cursor = page["cursor"].clone();
-    assert!(cursor.is_object(), "{cursor}");
-    // The web sends the cursor back as it got it.
-    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    bob.send(json!({"type": "fetch_history", "cursor": cursor, "limit": 10}))
+    // Cancelled before it ran: answered, and gone from the queue; a second time refused.
+    alice
+        .send(json!({"type": "cancel_prompt", "messageId": message_id, "clientRequestId": "req-2"}))
         .await;
-    let page = bob.expect_type("history_page").await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 3);
-    assert_eq!(page["items"][0]["content"], "first");
-    assert_eq!(page["hasMore"], false);
-    // Too soon after the last page, and a cursor that names nothing.
-    bob.send(json!({"type": "fetch_history"})).await;
-    assert_eq!(bob.expect_type("error").await["code"], "RATE_LIMITED");
+    let cancelled = alice.expect_type("prompt_cancelled").await;
+    assert_eq!(
+        (
+            cancelled["clientRequestId"].as_str(),
+            cancelled["messageId"].as_str()
+        ),
+        (Some("req-2"), Some(message_id.as_str()))
+    );
+    let q = bob.expect_type("prompt_queue_updated").await;
+    assert_eq!(q["promptQueue"].as_array().unwrap().len(), 1);
+    alice
+        .send(json!({"type": "cancel_prompt", "messageId": message_id, "clientRequestId": "req-3"}))
+        .await;
+    let refused = alice.expect_type("error").await;
+    assert_eq!(
+        (
+            refused["code"].as_str(),
+            refused["clientRequestId"].as_str()
+        ),
+        (Some("PROMPT_NOT_CANCELLABLE"), Some("req-3"))
+    );
+    // A prompt the web would send empty is refused with its request's id.
+    alice
+        .send(json!({"type": "prompt", "content": " ", "clientRequestId": "req-4"}))
+        .await;
+    let refused = alice.expect_type("error").await;
+    assert_eq!(refused["clientRequestId"], "req-4");
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    assert_eq!(msgs.body["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(msgs.body["messages"][0]["status"], "failed");
+
+    // Cursors that name nothing, and history asked for too soon.
     tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     bob.send(json!({"type": "fetch_history", "cursor": {"timestamp": 1, "id": "nope"}}))
         .await;
     assert_eq!(bob.expect_type("error").await["code"], "INVALID_CURSOR");
+    bob.send(json!({"type": "fetch_history"})).await;
+    assert_eq!(bob.expect_type("error").await["code"], "RATE_LIMITED");
 
     // Unknown types are ignored; malformed frames are answered, never fatal.
     bob.send(json!({"type": "dance"})).await;
@@ -301,4 +308,47 @@ async fn oversized_frames_close_the_socket_unread() {
     }
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.body["messages"], json!([]));
+}
+
+/// Renaming (Open-Inspect's `PATCH /sessions/:id/title`) and the participants' names.
+#[tokio::test]
+async fn a_participant_renames_the_session_and_every_client_hears_it() {
+    let sh = shared();
+    let c = sh.worker.client();
+    let id = c
+        .create_session("gina", json!({"scmName": "Gina Lane"}))
+        .await;
+    let (token, _) = c.ws_token(&id, "gina").await;
+    let (mut web, _) = WsClient::subscribed(&sh.worker, &id, &token).await;
+    let rename = |body: serde_json::Value| {
+        let c = c.clone();
+        let path = format!("/sessions/{id}/title");
+        async move {
+            c.send(c.authed(reqwest::Method::PATCH, &path).json(&body))
+                .await
+        }
+    };
+    let r = rename(json!({"title": "  Fix the login page  ", "userId": "gina"})).await;
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"title": "Fix the login page"}))
+    );
+    assert_eq!(
+        web.expect_type("session_title").await["title"],
+        "Fix the login page"
+    );
+    let snapshot = c.get(&format!("/sessions/{id}")).await;
+    assert_eq!(snapshot.body["session"]["title"], "Fix the login page");
+    for (body, status) in [
+        (json!({"title": " ", "userId": "gina"}), 400),
+        (json!({"title": "t".repeat(201), "userId": "gina"}), 400),
+        (json!({"title": "ok", "userId": "stranger"}), 403),
+    ] {
+        assert_eq!(rename(body.clone()).await.status, status, "{body}");
+    }
+    let profiles = c.get(&format!("/sessions/{id}/participant-profiles")).await;
+    assert_eq!(
+        profiles.body,
+        json!({"profiles": {"gina": {"userId": "gina", "displayName": "Gina Lane", "avatarUrl": null}}})
+    );
 }

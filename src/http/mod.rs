@@ -4,12 +4,16 @@
 
 pub mod guard;
 pub mod health;
+pub mod inbox;
 pub mod incoming;
+pub mod not_offered;
 pub mod openapi;
 pub mod preferences;
+pub mod repo_metadata;
 pub mod repos;
 pub mod respond;
 pub mod route;
+pub mod secrets;
 pub mod session_call;
 pub mod sessions;
 pub mod shortcuts;
@@ -137,6 +141,7 @@ fn identity_route(route: &Route) -> Option<IdentityRoute> {
         Route::WsToken(_) => Some(IdentityRoute::WsToken),
         Route::Prompt(_) => Some(IdentityRoute::Prompt),
         Route::Archive(_) | Route::Unarchive(_) => Some(IdentityRoute::Lifecycle),
+        Route::SetTitle(_) => Some(IdentityRoute::Title),
         _ => None,
     }
 }
@@ -172,6 +177,25 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::GetModelPreferences => preferences::get(env).await,
         Route::SetModelPreferences => preferences::put(req, env).await,
         Route::RefreshPr(id) => session_call::call(edge, &id, &Command::RefreshPr).await,
+        Route::SetTitle(id) => sessions::set_title(req, edge, &id).await,
+        Route::Inbox => inbox::list(&req, edge).await,
+        Route::RepoMetadata(owner, name) => match req.method() {
+            worker::Method::Put => repo_metadata::put(&req, env, &owner, &name).await,
+            _ => repo_metadata::get(env, &owner, &name).await,
+        },
+        Route::Secrets(repo, key) => {
+            let repo = repo.as_ref().map(|(o, n)| (o.as_str(), n.as_str()));
+            match (req.method(), key) {
+                (worker::Method::Get, None) => secrets::list(&req, env, repo).await,
+                (worker::Method::Put, None) => secrets::put(&req, env, repo).await,
+                (_, Some(key)) => secrets::delete(&req, env, repo, &key).await,
+                _ => Err(ApiError::method_not_allowed()),
+            }
+        }
+        Route::ReadState(id) => inbox::mark(&req, edge, &id).await,
+        Route::ParticipantProfiles(id) => {
+            session_call::call(edge, &id, &Command::ParticipantProfiles).await
+        }
         Route::Webhook(provider) => webhooks::receive(req, edge, provider).await,
         Route::Branches(owner, name) => {
             repos::branches(&req, env, &edge.caller, &owner, &name).await
@@ -188,5 +212,16 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::ListAccounts => browser::list_accounts(&req, env).await,
         Route::UnlinkAccount => browser::unlink_account(&req, env).await,
         Route::Git(path) => crate::git::proxy::serve(&req, edge, path).await,
+        Route::NotOffered(_) => {
+            let path = req.path();
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            match not_offered::answer(&req.method(), &segments) {
+                not_offered::Answer::Empty(body) => respond::json(200, &body),
+                not_offered::Answer::Missing => Err(ApiError::not_found("not found")),
+                not_offered::Answer::NotOffered(f) => {
+                    Err(ApiError::new(501, "not_offered", not_offered::message(f)))
+                }
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 use worker::Method;
 
 use crate::git::rules::{Endpoint, GitPath, Service};
+use crate::http::not_offered::{self, Feature};
 use crate::identity::settings::Provider;
 use crate::session::paging::ListKind;
 use crate::vcs::VcsProvider;
@@ -53,8 +54,22 @@ pub enum Route {
     SetModelPreferences,
     /// `GET /repos/{owner}/{name}/branches`.
     Branches(String, String),
+    /// `POST /sessions/{id}/pull-requests/refresh` (Open-Inspect's path), or our older
     /// `POST /sessions/{id}/pr/refresh`.
     RefreshPr(String),
+    /// `PATCH /sessions/{id}/title`.
+    SetTitle(String),
+    /// `GET /sessions/inbox`.
+    Inbox,
+    /// `GET`/`PUT /repos/{owner}/{name}/metadata`.
+    RepoMetadata(String, String),
+    /// `GET`/`PUT /secrets`, `DELETE /secrets/{key}`, and the same under
+    /// `/repos/{owner}/{name}/secrets`: the repository, if any, and the key, if any.
+    Secrets(Option<(String, String)>, Option<String>),
+    /// `PATCH /sessions/{id}/read-state`.
+    ReadState(String),
+    /// `GET /sessions/{id}/participant-profiles`.
+    ParticipantProfiles(String),
     /// `POST /webhooks/{bitbucket|github}`.
     Webhook(VcsProvider),
     /// `GET /internal/auth/sign-in-providers`.
@@ -77,6 +92,8 @@ pub enum Route {
     UnlinkAccount,
     GetKeyboardShortcuts,
     SetKeyboardShortcuts,
+    /// A route of a feature we do not offer (`http::not_offered`).
+    NotOffered(Feature),
     /// Git's smart HTTP through the control plane: `GET /{owner}/{name}.git/info/refs`,
     /// `POST /{owner}/{name}.git/git-{upload,receive}-pack` (a sandbox's ticket, in-band).
     Git(GitPath),
@@ -94,7 +111,7 @@ pub enum Unmatched {
 impl Route {
     /// Parses a request's method and path.
     pub fn parse(method: &Method, path: &str) -> Result<Route, Unmatched> {
-        use Method::{Delete, Get, Post, Put};
+        use Method::{Delete, Get, Patch, Post, Put};
         let segments: Vec<&str> = match path.strip_prefix('/') {
             Some(rest) => rest.split('/').collect(),
             None => return Err(Unmatched::NotFound),
@@ -118,12 +135,22 @@ impl Route {
             (["openapi.json"], Get, _) => Route::OpenApi,
             (["repos"], Get, _) => Route::ListRepos,
             (["repos", o, n, "branches"], Get, _) => Route::Branches(id(o), id(n)),
+            (["repos", o, n, "metadata"], Get | Put, _) => Route::RepoMetadata(id(o), id(n)),
+            (["secrets"], Get | Put, _) => Route::Secrets(None, None),
+            (["secrets", k], Delete, _) => Route::Secrets(None, Some(id(k))),
+            (["repos", o, n, "secrets"], Get | Put, _) => {
+                Route::Secrets(Some((id(o), id(n))), None)
+            }
+            (["repos", o, n, "secrets", k], Delete, _) => {
+                Route::Secrets(Some((id(o), id(n))), Some(id(k)))
+            }
             (["model-preferences"], Get, _) => Route::GetModelPreferences,
             (["model-preferences"], Put, _) => Route::SetModelPreferences,
             (["keyboard-shortcuts"], Get, _) => Route::GetKeyboardShortcuts,
             (["keyboard-shortcuts"], Put, _) => Route::SetKeyboardShortcuts,
             (["sessions"], Get, _) => Route::ListSessions,
             (["sessions"], Post, _) => Route::CreateSession,
+            (["sessions", "inbox"], Get, _) => Route::Inbox,
             (["sessions", s], Get, _) => Route::GetSession(id(s)),
             (["sessions", s], Delete, _) => Route::DeleteSession(id(s)),
             (["sessions", s, "archive"], Post, _) => Route::Archive(id(s)),
@@ -140,6 +167,10 @@ impl Route {
             (["sessions", s, "sandbox-skills"], Get, _) => Route::SandboxSkills(id(s)),
             (["sessions", s, "scm-credentials"], Post, _) => Route::ScmCredentials(id(s)),
             (["sessions", s, "pr", "refresh"], Post, _) => Route::RefreshPr(id(s)),
+            (["sessions", s, "pull-requests", "refresh"], Post, _) => Route::RefreshPr(id(s)),
+            (["sessions", s, "title"], Patch, _) => Route::SetTitle(id(s)),
+            (["sessions", s, "read-state"], Patch, _) => Route::ReadState(id(s)),
+            (["sessions", s, "participant-profiles"], Get, _) => Route::ParticipantProfiles(id(s)),
             (["webhooks", "bitbucket"], Post, _) => Route::Webhook(VcsProvider::Bitbucket),
             (["webhooks", "github"], Post, _) => Route::Webhook(VcsProvider::Github),
             (["internal", "auth", "sign-in-providers"], Get, _) => Route::SignInProviders,
@@ -153,6 +184,9 @@ impl Route {
             (["api", "auth", "link-social"], Post, _) => Route::LinkSocial,
             (["api", "auth", "list-accounts"], Get, _) => Route::ListAccounts,
             (["api", "auth", "unlink-account"], Post, _) => Route::UnlinkAccount,
+            (path, m, _) if not_offered::feature(m, path).is_some() => {
+                Route::NotOffered(not_offered::feature(m, path).unwrap_or(Feature::Skills))
+            }
             (path, _, _) if Self::path_exists(path) => return Err(Unmatched::MethodNotAllowed),
             _ => return Err(Unmatched::NotFound),
         };
@@ -170,7 +204,10 @@ impl Route {
             | ["model-preferences"]
             | ["keyboard-shortcuts"] => true,
             ["repos", _, _, "branches"] => true,
-            ["sessions", _, "pr", "refresh"] => true,
+            ["secrets"] | ["secrets", _] => true,
+            ["repos", _, _, "metadata"] => true,
+            ["repos", _, _, "secrets"] | ["repos", _, _, "secrets", _] => true,
+            ["sessions", _, "pr" | "pull-requests", "refresh"] => true,
             ["webhooks", "bitbucket" | "github"] => true,
             ["internal", "auth", "sign-in-providers"] => true,
             ["api", "auth", "sign-in", "social"] => true,
@@ -191,6 +228,9 @@ impl Route {
                         "commit-signing",
                         "sandbox-skills",
                         "scm-credentials",
+                        "title",
+                        "participant-profiles",
+                        "read-state",
                     ]
                     .contains(sub)
             }
@@ -230,6 +270,15 @@ impl Route {
             Route::SetModelPreferences,
             Route::Branches(s(), s()),
             Route::RefreshPr(s()),
+            Route::SetTitle(s()),
+            Route::ParticipantProfiles(s()),
+            Route::Inbox,
+            Route::ReadState(s()),
+            Route::RepoMetadata(s(), s()),
+            Route::Secrets(None, None),
+            Route::Secrets(None, Some(s())),
+            Route::Secrets(Some((s(), s())), None),
+            Route::Secrets(Some((s(), s())), Some(s())),
             Route::Webhook(VcsProvider::Bitbucket),
             Route::SignInProviders,
             Route::SignInSocial,
@@ -260,6 +309,7 @@ impl Route {
                 endpoint: Endpoint::Rpc,
                 service: Some(Service::ReceivePack),
             }),
+            Route::NotOffered(Feature::Skills),
         ];
         // A new variant must be added above (this match fails to compile until it is).
         for r in &all {
@@ -288,6 +338,12 @@ impl Route {
                 | Route::SetModelPreferences
                 | Route::Branches(..)
                 | Route::RefreshPr(_)
+                | Route::SetTitle(_)
+                | Route::ParticipantProfiles(_)
+                | Route::Inbox
+                | Route::ReadState(_)
+                | Route::Secrets(..)
+                | Route::RepoMetadata(..)
                 | Route::Webhook(_)
                 | Route::SignInProviders
                 | Route::SignInSocial
@@ -300,7 +356,8 @@ impl Route {
                 | Route::UnlinkAccount
                 | Route::GetKeyboardShortcuts
                 | Route::SetKeyboardShortcuts
-                | Route::Git(_) => {}
+                | Route::Git(_)
+                | Route::NotOffered(_) => {}
             }
         }
         all
@@ -335,7 +392,16 @@ impl Route {
             Route::GetModelPreferences => "GET /model-preferences",
             Route::SetModelPreferences => "PUT /model-preferences",
             Route::Branches(..) => "GET /repos/{owner}/{name}/branches",
-            Route::RefreshPr(_) => "POST /sessions/{id}/pr/refresh",
+            Route::RefreshPr(_) => "POST /sessions/{id}/pull-requests/refresh",
+            Route::SetTitle(_) => "PATCH /sessions/{id}/title",
+            Route::Inbox => "GET /sessions/inbox",
+            Route::RepoMetadata(..) => "GET|PUT /repos/{owner}/{name}/metadata",
+            Route::Secrets(None, None) => "GET|PUT /secrets",
+            Route::Secrets(None, Some(_)) => "DELETE /secrets/{key}",
+            Route::Secrets(Some(_), None) => "GET|PUT /repos/{owner}/{name}/secrets",
+            Route::Secrets(Some(_), Some(_)) => "DELETE /repos/{owner}/{name}/secrets/{key}",
+            Route::ReadState(_) => "PATCH /sessions/{id}/read-state",
+            Route::ParticipantProfiles(_) => "GET /sessions/{id}/participant-profiles",
             Route::Webhook(VcsProvider::Bitbucket) => "POST /webhooks/bitbucket",
             Route::Webhook(VcsProvider::Github) => "POST /webhooks/github",
             Route::SignInProviders => "GET /internal/auth/sign-in-providers",
@@ -351,6 +417,7 @@ impl Route {
             Route::UnlinkAccount => "POST /api/auth/unlink-account",
             Route::GetKeyboardShortcuts => "GET /keyboard-shortcuts",
             Route::SetKeyboardShortcuts => "PUT /keyboard-shortcuts",
+            Route::NotOffered(_) => "not offered",
             Route::Git(g) => match g.service {
                 None => "GET /{owner}/{name}.git/info/refs",
                 Some(Service::UploadPack) => "POST /{owner}/{name}.git/git-upload-pack",

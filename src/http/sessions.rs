@@ -9,7 +9,8 @@ use crate::http::incoming::Incoming;
 use crate::http::{guard, respond, session_call, Edge};
 use crate::index;
 use crate::session::command::{
-    Command, CreateSession, ParticipantInput, PrCaller, PromptInput, SandboxAsk, UserRef,
+    Command, CreateSession, ParticipantInput, PrCaller, PromptInput, SandboxAsk, TitleInput,
+    UserRef,
 };
 use crate::session::paging::{ListKind, Page};
 use crate::urls;
@@ -26,7 +27,24 @@ pub async fn create(req: Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
 
 pub async fn list(req: &Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
     let query = index::ListQuery::from_query(req.query_pairs())?;
-    respond::json(200, &index::list(&edge.env.d1("DB")?, &query).await?)
+    // `createdBy=me` is the calling user; a caller who is nobody has no "me".
+    let creators = query
+        .created_by
+        .iter()
+        .map(|who| match who {
+            index::CreatedBy::Me => edge
+                .caller
+                .participant()
+                .map(str::to_string)
+                .ok_or_else(|| ApiError::bad_request("Invalid createdBy")),
+            index::CreatedBy::User(id) => Ok(id.clone()),
+        })
+        .collect::<ApiResult<Vec<String>>>()?;
+    let creators = (!creators.is_empty()).then_some(creators.as_slice());
+    respond::json(
+        200,
+        &index::list(&edge.env.d1("DB")?, &query, creators).await?,
+    )
 }
 
 pub async fn get(edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
@@ -50,6 +68,13 @@ pub async fn archive(
     } else {
         Command::Unarchive(user)
     };
+    session_call::call(edge, id, &command).await
+}
+
+/// `PATCH /sessions/{id}/title`: `{title}` (and `userId` from a bearer caller).
+pub async fn set_title(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    let input: TitleInput = respond::body(&req).await?;
+    let command = Command::SetTitle(input.validated()?);
     session_call::call(edge, id, &command).await
 }
 

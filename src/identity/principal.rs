@@ -58,6 +58,8 @@ pub enum IdentityRoute {
     Prompt,
     /// `POST /sessions/{id}/archive|unarchive`.
     Lifecycle,
+    /// `PATCH /sessions/{id}/title`.
+    Title,
 }
 
 impl IdentityRoute {
@@ -86,7 +88,7 @@ impl IdentityRoute {
                 "scmProvider",
             ],
             IdentityRoute::Prompt => &["authorId"],
-            IdentityRoute::Lifecycle => &["userId"],
+            IdentityRoute::Lifecycle | IdentityRoute::Title => &["userId"],
         }
     }
 
@@ -134,6 +136,9 @@ pub fn enforce(
         )),
         (None, IdentityRoute::Lifecycle) => Err(ApiError::forbidden(
             "A user identity is required to archive or unarchive a session",
+        )),
+        (None, IdentityRoute::Title) => Err(ApiError::forbidden(
+            "A user identity is required to rename a session",
         )),
     }
 }

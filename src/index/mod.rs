@@ -14,16 +14,42 @@ use crate::session::paging::clamp_limit;
 use crate::vcs::VcsProvider;
 use crate::webhooks::RouteKey;
 
+pub mod inbox;
+
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 
-/// `GET /sessions?limit&offset&status&excludeStatus`.
+/// `GET /sessions?limit&offset&status&excludeStatus&createdBy&excludeAutomationLineage`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
     pub limit: u32,
     pub offset: u32,
     pub status: Option<SessionStatus>,
     pub exclude_status: Option<SessionStatus>,
+    /// Only sessions these users created (`me` is the caller, resolved by the handler).
+    pub created_by: Vec<CreatedBy>,
+}
+
+/// One `createdBy`: the caller, or a user id (32 lowercase hex digits, as Open-Inspect's
+/// canonical user ids are).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreatedBy {
+    Me,
+    User(String),
+}
+
+fn created_by(v: &str) -> ApiResult<CreatedBy> {
+    if v == "me" {
+        return Ok(CreatedBy::Me);
+    }
+    let hex = v.len() == 32
+        && v.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if hex {
+        Ok(CreatedBy::User(v.to_string()))
+    } else {
+        Err(ApiError::bad_request("Invalid createdBy"))
+    }
 }
 
 fn status(v: &str) -> ApiResult<SessionStatus> {
@@ -44,6 +70,7 @@ impl ListQuery {
             offset: 0,
             status: None,
             exclude_status: None,
+            created_by: Vec::new(),
         };
         for (k, v) in pairs {
             let (k, v) = (k.as_ref(), v.as_ref());
@@ -56,6 +83,16 @@ impl ListQuery {
                 }
                 "status" if !v.is_empty() => q.status = Some(status(v)?),
                 "excludeStatus" if !v.is_empty() => q.exclude_status = Some(status(v)?),
+                "createdBy" => {
+                    let who = created_by(v)?;
+                    if !q.created_by.contains(&who) {
+                        q.created_by.push(who);
+                    }
+                }
+                // No session descends from an automation here: either way, the same list.
+                "excludeAutomationLineage" if v != "true" && v != "false" => {
+                    return Err(ApiError::bad_request("Invalid excludeAutomationLineage"))
+                }
                 _ => {}
             }
         }
@@ -67,19 +104,21 @@ fn opt(v: &Option<String>) -> JsValue {
     v.as_deref().map(JsValue::from).unwrap_or(JsValue::NULL)
 }
 
-/// Writes the session's index row (insert or full update). An older snapshot never
-/// overwrites a newer one, and a deleted session's row is never written again.
-pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
+/// Writes the session's index row (insert or full update), with its latest finished prompt
+/// (`latest`, for the inbox's read state). An older snapshot never overwrites a newer one,
+/// and a deleted session's row is never written again.
+pub async fn upsert(db: &D1Database, s: &SessionRow, latest: Option<&str>) -> ApiResult<()> {
     log::d1(D1::Write);
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
-            status, created_by, created_at, updated_at, reasoning_effort, pr_state)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13
+            status, created_by, created_at, updated_at, reasoning_effort, pr_state,
+            latest_message_id)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
          WHERE NOT EXISTS (SELECT 1 FROM deleted_sessions WHERE id = ?1)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
             base_branch = excluded.base_branch, status = excluded.status,
             updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort,
-            pr_state = excluded.pr_state
+            pr_state = excluded.pr_state, latest_message_id = excluded.latest_message_id
          WHERE excluded.updated_at >= sessions.updated_at",
     )
     .bind(&[
@@ -97,6 +136,7 @@ pub async fn upsert(db: &D1Database, s: &SessionRow) -> ApiResult<()> {
         opt(&s.reasoning_effort),
         s.pr_state
             .map_or(JsValue::NULL, |p| JsValue::from(p.as_str())),
+        latest.map_or(JsValue::NULL, JsValue::from),
     ])?
     .run()
     .await?;
@@ -227,22 +267,35 @@ impl Serialize for IndexPage {
 }
 
 /// One page of the index, most recently updated first: the page and the total in one
-/// round trip (a batch).
-pub async fn list(db: &D1Database, q: &ListQuery) -> ApiResult<IndexPage> {
+/// round trip (a batch). `creators`: only sessions these users created (`None`: anyone's).
+pub async fn list(
+    db: &D1Database,
+    q: &ListQuery,
+    creators: Option<&[String]>,
+) -> ApiResult<IndexPage> {
     let status = q.status.map_or(JsValue::NULL, |s| s.as_str().into());
     let exclude = q
         .exclude_status
         .map_or(JsValue::NULL, |s| s.as_str().into());
-    const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR status != ?2)";
+    let creators = creators.map_or(JsValue::NULL, |ids| {
+        serde_json::to_string(ids).unwrap_or_default().into()
+    });
+    const FILTER: &str = "(?1 IS NULL OR status = ?1) AND (?2 IS NULL OR status != ?2)
+        AND (?3 IS NULL OR created_by IN (SELECT value FROM json_each(?3)))";
     let page = db
         .prepare(format!(
-            "SELECT * FROM sessions WHERE {FILTER} ORDER BY updated_at DESC, id{} OFFSET ?3",
+            "SELECT * FROM sessions WHERE {FILTER} ORDER BY updated_at DESC, id{} OFFSET ?4",
             rows::limit(i64::from(q.limit))
         ))
-        .bind(&[status.clone(), exclude.clone(), (q.offset as f64).into()])?;
+        .bind(&[
+            status.clone(),
+            exclude.clone(),
+            creators.clone(),
+            (q.offset as f64).into(),
+        ])?;
     let count = db
         .prepare(format!("SELECT COUNT(*) AS n FROM sessions WHERE {FILTER}"))
-        .bind(&[status, exclude])?;
+        .bind(&[status, exclude, creators])?;
     log::d1(D1::Read);
     let answers = rows::d1_batch(db, &[page, count]).await?;
     let [page, count] = answers.as_slice() else {
@@ -285,11 +338,22 @@ mod tests {
         );
         assert_eq!(q("?limit=0").unwrap().limit, 1);
         assert_eq!(q("?limit=101").unwrap().limit, MAX_LIMIT);
+        let mine = q("?createdBy=me&createdBy=0123456789abcdef0123456789abcdef&createdBy=me&excludeAutomationLineage=true").unwrap();
+        assert_eq!(
+            mine.created_by,
+            vec![
+                CreatedBy::Me,
+                CreatedBy::User("0123456789abcdef0123456789abcdef".into())
+            ]
+        );
         for bad in [
             "?limit=x",
             "?offset=-1",
             "?status=DROP%20TABLE",
             "?excludeStatus=done",
+            "?createdBy=alice",
+            "?createdBy=",
+            "?excludeAutomationLineage=yes",
         ] {
             assert!(q(bad).is_err(), "{bad}");
         }

@@ -14,9 +14,13 @@ use crate::http::respond;
 use crate::index;
 use crate::session::access::{self, Ask, Level};
 use crate::session::alarm;
+use crate::session::client::link::broadcast;
 use crate::session::client::link::close_all;
 use crate::session::client::policy::WS_TOKEN_TTL_MS;
-use crate::session::command::{Command, NewSession, ParticipantInput, PromptInput, UserRef};
+use crate::session::client::protocol::ServerMessage;
+use crate::session::command::{
+    Command, NewSession, ParticipantInput, PromptInput, TitleInput, UserRef,
+};
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
 use crate::session::paging::{ListKind, Page};
@@ -59,6 +63,8 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
             )
         }
         Command::WsToken(p) => ws_token(ctx, &p).await,
+        Command::SetTitle(t) => set_title(ctx, t),
+        Command::ParticipantProfiles => participant_profiles(ctx),
         Command::Children => {
             ctx.store.existing_session()?;
             respond::object(200, Object::new().field("children", &[(); 0]))
@@ -107,7 +113,7 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
             return Err(e);
         }
     };
-    if let Err(e) = index::upsert(&ctx.db()?, &row).await {
+    if let Err(e) = index::upsert(&ctx.db()?, &row, None).await {
         // Without its index row nobody could find the session: undo it.
         ctx.wipe().await?;
         return Err(e);
@@ -139,10 +145,48 @@ async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
     }
 }
 
+/// A participant renames the session: stored, every client told (`session_title`), the
+/// index updated after the answer.
+fn set_title(ctx: &Ctx, t: TitleInput) -> ApiResult<Response> {
+    ctx.store.existing_session()?;
+    if ctx.store.participant_by_user(&t.user_id)?.is_none() {
+        return Err(ApiError::forbidden(
+            "Not authorized to update the session title",
+        ));
+    }
+    ctx.store.set_title(&t.title, now_ms())?;
+    broadcast(
+        ctx,
+        &ServerMessage::SessionTitle {
+            title: t.title.clone(),
+        },
+    );
+    ctx.index_later("after a rename");
+    respond::object(200, Object::new().field("title", &t.title))
+}
+
+/// The participants' display names by user id (`{profiles: {<userId>: {userId, displayName,
+/// avatarUrl}}}`; no avatars are known).
+fn participant_profiles(ctx: &Ctx) -> ApiResult<Response> {
+    ctx.store.existing_session()?;
+    let mut profiles = serde_json::Map::new();
+    for p in ctx.store.participants()? {
+        profiles.insert(
+            p.user_id.clone(),
+            serde_json::json!({
+                "userId": p.user_id,
+                "displayName": p.scm_name.clone().or(p.scm_login.clone()),
+                "avatarUrl": null,
+            }),
+        );
+    }
+    respond::json(200, &serde_json::json!({ "profiles": profiles }))
+}
+
+/// The session's snapshot (`sessionSnapshotSchema`, as the web's session page reads it).
 fn get(ctx: &Ctx) -> ApiResult<Response> {
-    let row = ctx.store.existing_session()?;
-    let sandbox = ctx.store.sandbox()?;
-    respond::json(200, &row.view(sandbox.as_ref()))
+    let snapshot = crate::session::snapshot::build(ctx)?;
+    respond::object(200, snapshot.write(Object::new()))
 }
 
 async fn delete(ctx: &Ctx) -> ApiResult<Response> {
@@ -169,7 +213,8 @@ async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Res
     }
     queue::change_status(ctx, session.status, change, now_ms())?;
     let row = ctx.store.existing_session()?;
-    index::upsert(&ctx.db()?, &row).await?;
+    let latest = ctx.store.latest_finished()?;
+    index::upsert(&ctx.db()?, &row, latest.as_deref()).await?;
     respond::object(
         200,
         Object::new()

@@ -266,6 +266,38 @@ pub enum Command {
     RefreshPr,
     /// A sandbox's git request through the control plane (its ticket verified by the worker).
     Git(crate::git::ask::GitAsk),
+    /// `PATCH /sessions/{id}/title`: a participant renames the session.
+    SetTitle(TitleInput),
+    /// `GET /sessions/{id}/participant-profiles`.
+    ParticipantProfiles,
+}
+
+/// `PATCH /sessions/{id}/title` body: the new title (trimmed, 1 to 200 characters, one line)
+/// and who renames (the caller's own identity for a signed caller).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TitleInput {
+    pub title: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub user_id: String,
+}
+
+impl TitleInput {
+    /// Trims the title and checks it and the caller.
+    pub fn validated(mut self) -> Result<TitleInput, ApiError> {
+        self.title = self.title.trim().to_string();
+        if self.title.is_empty() {
+            return Err(ApiError::bad_request("title must be a non-empty string"));
+        }
+        if self.title.chars().count() > 200 {
+            return Err(ApiError::bad_request(
+                "title must be 200 characters or fewer",
+            ));
+        }
+        validate::line("title", &self.title, 1024, false)?;
+        validate::ident("userId", &self.user_id)?;
+        Ok(self)
+    }
 }
 
 /// What a sandbox asks of its session with its own token.
@@ -460,6 +492,11 @@ mod tests {
                 },
             },
             Command::RefreshPr,
+            Command::SetTitle(TitleInput {
+                title: "t".into(),
+                user_id: "u".into(),
+            }),
+            Command::ParticipantProfiles,
             Command::Git(crate::git::ask::GitAsk {
                 sandbox_id: "sb".into(),
                 owner: "acme".into(),

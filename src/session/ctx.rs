@@ -27,6 +27,8 @@ pub struct Ctx {
     /// The `x-request-id` of the worker's command under way (the latest, when several
     /// interleave), carried into the session's own log lines.
     pub(crate) request_id: RefCell<Option<String>>,
+    /// Pushes waiting for the sandbox's answer (`pull_request::push` owns them).
+    pub(crate) pushes: crate::session::pull_request::push::Pushes,
     /// Whom the pull request under way pushes for: its author's right reaches the forge
     /// while the push goes through the control plane.
     pub(crate) pushing_for: RefCell<Option<String>>,
@@ -53,6 +55,7 @@ impl Ctx {
             sandbox_socket: RefCell::new(None),
             pr_under_way: Cell::new(false),
             pushing_for: RefCell::new(None),
+            pushes: Default::default(),
             request_id: RefCell::new(None),
             stored_events: Cell::new(None),
             stored_bytes: Cell::new(None),
@@ -99,15 +102,16 @@ impl Ctx {
     /// Writes the session's index row after the answer has gone (under `waitUntil`); `why`
     /// names the change in the log line of a failure.
     pub fn index_later(&self, why: &'static str) {
-        let (db, row) = match (self.db(), self.store.existing_session()) {
-            (Ok(db), Ok(row)) => (db, row),
-            (Err(e), _) | (_, Err(e)) => {
+        let latest = self.store.latest_finished();
+        let (db, row, latest) = match (self.db(), self.store.existing_session(), latest) {
+            (Ok(db), Ok(row), Ok(latest)) => (db, row, latest),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 return self.error(&format!("the session index was not updated {why}"), e)
             }
         };
         let session_id = self.session_id.clone();
         self.state.wait_until(async move {
-            if let Err(e) = crate::index::upsert(&db, &row).await {
+            if let Err(e) = crate::index::upsert(&db, &row, latest.as_deref()).await {
                 crate::log::error(
                     &format!("the session index was not updated {why}"),
                     &[

@@ -139,6 +139,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE sandbox ADD COLUMN spawned_for TEXT",
         ],
     ),
+    (
+        8,
+        &[
+            // What the agent's steps cost so far (step_finish's cost), in millionths of a
+            // dollar.
+            "ALTER TABLE session ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

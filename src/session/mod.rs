@@ -24,6 +24,7 @@ pub mod participants;
 pub mod pull_request;
 pub mod queue;
 pub mod sandbox;
+pub mod snapshot;
 pub mod socket;
 pub mod states;
 pub mod status;

@@ -49,6 +49,8 @@ pub struct SessionRow {
     pub own_push_at: Option<i64>,
     /// When someone else pushed the session's branch, until a prompt has run since.
     pub foreign_push_at: Option<i64>,
+    /// What the agent's steps cost so far, in millionths of a dollar.
+    pub cost_micros: i64,
 }
 
 /// Read from the session's own table and from the index (which lacks the push columns).
@@ -74,6 +76,7 @@ impl FromRow for SessionRow {
             pr_state: r.opt_state("pr_state", PrState::parse),
             own_push_at: r.opt_int("own_push_at"),
             foreign_push_at: r.opt_int("foreign_push_at"),
+            cost_micros: r.opt_int("cost_micros").unwrap_or(0),
         })
     }
 }

@@ -15,20 +15,19 @@ use crate::session::client::link as client_link;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::command::Command;
 use crate::session::ctx::Ctx;
-use crate::session::pull_request::{self, PrState};
+use crate::session::pull_request;
 use crate::session::sandbox::events::{self, Followup};
 use crate::session::sandbox::git as sandbox_git;
 use crate::session::sandbox::link as sandbox_link;
 use crate::session::sandbox::policy;
 use crate::session::sandbox::routes as sandbox_routes;
 use crate::session::sandbox::runner;
-use crate::session::{actions, alarm};
+use crate::session::{actions, alarm, queue};
 
 /// One session: its SQLite store, its client and sandbox sockets, its alarm. Everything it
 /// keeps in memory is derived or transient (pull requests under way); the rest is stored.
 pub struct SessionObject {
     ctx: Ctx,
-    pr: PrState,
 }
 
 impl SessionObject {
@@ -61,9 +60,7 @@ impl SessionObject {
         let ctx = &self.ctx;
         ctx.store.ready(now_ms())?;
         match session_call::read(text)? {
-            Command::CreatePr { body, caller } => {
-                pull_request::create(ctx, &self.pr, &body, caller).await
-            }
+            Command::CreatePr { body, caller } => pull_request::create(ctx, &body, caller).await,
             Command::Sandbox { token, ask } => sandbox_routes::answer(ctx, &token, ask).await,
             Command::Webhook { delivery, event } => {
                 pull_request::status::webhook(ctx, &delivery, event).await
@@ -77,17 +74,33 @@ impl SessionObject {
     async fn client_request(&self, ws: &WebSocket, request: ClientRequest) {
         let ctx = &self.ctx;
         match request {
-            ClientRequest::Prompt { input, author } => {
-                let queued = actions::prompt(ctx, &input, Some(&author)).await;
-                if let Some(q) = frames::answer(ws, queued) {
-                    client_link::send(
-                        ws,
-                        &ServerMessage::PromptQueued {
-                            message_id: q.message_id,
-                            position: q.position,
-                        },
-                    );
-                }
+            ClientRequest::Prompt {
+                input,
+                author,
+                client_request_id,
+            } => {
+                let answer = match actions::prompt(ctx, &input, Some(&author)).await {
+                    Ok(q) => ServerMessage::PromptQueued {
+                        client_request_id,
+                        message_id: q.message_id,
+                        position: q.position,
+                    },
+                    Err(e) => ServerMessage::error_for(&e.code, e.message, client_request_id),
+                };
+                client_link::send(ws, &answer);
+            }
+            ClientRequest::Cancel {
+                message_id,
+                client_request_id,
+            } => {
+                let answer = match queue::cancel(ctx, &message_id) {
+                    Ok(()) => ServerMessage::PromptCancelled {
+                        client_request_id,
+                        message_id,
+                    },
+                    Err(e) => ServerMessage::error_for(&e.code, e.message, client_request_id),
+                };
+                client_link::send(ws, &answer);
             }
             ClientRequest::Stop => {
                 frames::answer(ws, actions::stop(ctx).await);
@@ -104,7 +117,7 @@ impl SessionObject {
     async fn followup(&self, followup: Followup) {
         match followup {
             Followup::Schedule => alarm::kick(&self.ctx).await,
-            Followup::PushResult { branch, result } => self.pr.pushes.resolve(&branch, result),
+            Followup::PushResult { branch, result } => self.ctx.pushes.resolve(&branch, result),
         }
     }
 }
@@ -142,7 +155,6 @@ impl SessionObject {
     pub fn new(state: State, env: Env) -> Self {
         Self {
             ctx: Ctx::new(state, env),
-            pr: PrState::default(),
         }
     }
 
@@ -194,7 +206,7 @@ impl SessionObject {
             // A socket replaced by the sandbox's new one takes no push with it: the sandbox
             // reports the push on the socket it has now.
             if !sandbox_link::replaced(&self.ctx, &ws) {
-                self.pr
+                self.ctx
                     .pushes
                     .fail_all("the sandbox disconnected during the push");
             }

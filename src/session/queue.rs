@@ -18,7 +18,12 @@ use crate::session::store::SealedTokens;
 
 /// Prompts a session takes per [`RATE_WINDOW_MS`] at most.
 pub const MAX_PROMPTS_PER_WINDOW: i64 = 30;
+/// Prompts one author may send per [`RATE_WINDOW_MS`]: no one uses up the session's share.
+pub const MAX_PROMPTS_PER_AUTHOR: i64 = 10;
 pub const RATE_WINDOW_MS: i64 = 60_000;
+
+/// Unfinished prompts a session holds at most (Open-Inspect's limit).
+pub const MAX_UNFINISHED_PROMPTS: usize = 10;
 
 /// Whether another prompt may be queued after `recent` in the current window.
 pub fn prompt_allowed(recent: i64) -> bool {
@@ -39,29 +44,39 @@ pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> A
     let session = ctx.store.existing_session()?;
     let now = now_ms();
     let recent = ctx.store.messages_since(now - RATE_WINDOW_MS)?;
-    if !prompt_allowed(recent) {
+    let theirs = ctx
+        .store
+        .messages_by_since(&p.author_id, now - RATE_WINDOW_MS)?;
+    if !prompt_allowed(recent) || theirs >= MAX_PROMPTS_PER_AUTHOR {
         return Err(ApiError::new(
             429,
             "rate_limited",
-            format!("at most {MAX_PROMPTS_PER_WINDOW} prompts a minute per session; wait a little"),
+            format!(
+                "at most {MAX_PROMPTS_PER_AUTHOR} prompts a minute per person and \
+                 {MAX_PROMPTS_PER_WINDOW} per session; wait a little"
+            ),
         ));
     }
-    let author = match author {
-        Some(a) => a.clone(),
-        None => match ctx.store.participant_by_user(&p.author_id)? {
-            Some(a) => a,
-            None => ctx.store.upsert_participant(
-                &random::id()?,
-                &ParticipantInput {
-                    user_id: p.author_id.clone(),
-                    ..Default::default()
-                },
-                &SealedTokens::default(),
-                Role::Member,
-                now,
-            )?,
-        },
-    };
+    if ctx.store.unfinished_messages()?.len() >= MAX_UNFINISHED_PROMPTS {
+        return Err(ApiError::new(
+            409,
+            "PROMPT_QUEUE_FULL",
+            format!("at most {MAX_UNFINISHED_PROMPTS} prompts may wait or run at once"),
+        ));
+    }
+    // An author who is no participant yet joins as a member.
+    if author.is_none() && ctx.store.participant_by_user(&p.author_id)?.is_none() {
+        ctx.store.upsert_participant(
+            &random::id()?,
+            &ParticipantInput {
+                user_id: p.author_id.clone(),
+                ..Default::default()
+            },
+            &SealedTokens::default(),
+            Role::Member,
+            now,
+        )?;
+    }
     let message_id = random::id()?;
     let model = p.model.clone().or(session.model.clone());
     let effort = p
@@ -71,23 +86,8 @@ pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> A
     let position =
         ctx.store
             .insert_message(&message_id, p, model.as_deref(), effort.as_deref(), now)?;
-    // Written by the session as the sandbox would write an event (timestamp in seconds).
-    let event = Object::new()
-        .field("type", "user_message")
-        .field("content", &p.content)
-        .field("messageId", &message_id)
-        .field("timestamp", &(now as f64 / 1000.0))
-        .object(
-            "author",
-            Object::new()
-                .field("participantId", &author.id)
-                .field("name", &author.display_name()),
-        )
-        .field("authorId", &p.author_id)
-        .field("source", p.source.as_deref().unwrap_or("web"))
-        .field("model", &model)
-        .end();
-    record_event(ctx, "user_message", &event, Some(&message_id))?;
+    // The prompt shows in the queue now, and in the timeline once it starts.
+    announce_queue(ctx)?;
     change_status(ctx, session.status, Change::Prompt, now)?;
     // A new prompt lifts a stop on spawn retries.
     ctx.store.sandbox_set_blocked(false)?;
@@ -122,9 +122,70 @@ pub fn next(ctx: &Ctx) -> ApiResult<Option<MessageRow>> {
     ctx.store.next_pending()
 }
 
-/// The prompt was handed to the sandbox: it is processing now.
+/// Tells every client the unfinished prompts (`prompt_queue_updated`).
+pub fn announce_queue(ctx: &Ctx) -> ApiResult<()> {
+    let prompt_queue = crate::session::snapshot::prompt_queue(ctx)?;
+    broadcast(ctx, &ServerMessage::PromptQueueUpdated { prompt_queue });
+    Ok(())
+}
+
+/// Withdraws a prompt that has not started (only the web's; a bot's has a caller waiting).
+pub fn cancel(ctx: &Ctx, message_id: &str) -> ApiResult<()> {
+    let not_cancellable = || {
+        ApiError::new(
+            409,
+            "PROMPT_NOT_CANCELLABLE",
+            "only a prompt that has not started can be cancelled",
+        )
+    };
+    let message = ctx.store.message(message_id)?.ok_or_else(not_cancellable)?;
+    if message.source != "web" || !ctx.store.cancel_pending(message_id, now_ms())? {
+        return Err(not_cancellable());
+    }
+    announce_queue(ctx)
+}
+
+/// The prompt `message_id`'s `user_message` event, as the web shows the user's prompt:
+/// written by the session as the sandbox would write an event (timestamp in seconds), under
+/// a stable id.
+fn user_message(ctx: &Ctx, message: &MessageRow, now: i64) -> ApiResult<()> {
+    let author = ctx.store.participant_by_user(&message.author_id)?;
+    let name = author
+        .as_ref()
+        .map_or_else(|| message.author_id.clone(), ParticipantRow::display_name);
+    let participant_id = author.as_ref().map_or("", |a| a.id.as_str());
+    let event = Object::new()
+        .field("type", "user_message")
+        .field("content", &message.content)
+        .field("messageId", &message.id)
+        .field("timestamp", &(now as f64 / 1000.0))
+        .object(
+            "author",
+            Object::new()
+                .field("participantId", participant_id)
+                .field("userId", &message.author_id)
+                .field("name", &name),
+        )
+        .field("authorId", &message.author_id)
+        .field("source", &message.source)
+        .end();
+    let id = format!("user_message:{}", message.id);
+    if let Some(row) =
+        ctx.store
+            .upsert_event(&id, "user_message", &event, Some(&message.id), false, now)?
+    {
+        broadcast(ctx, &ServerMessage::SandboxEvent { event: row.data });
+    }
+    Ok(())
+}
+
+/// The prompt was handed to the sandbox: it is processing now, and shows in the timeline.
 pub fn started(ctx: &Ctx, message_id: &str, now: i64) -> ApiResult<()> {
     ctx.store.mark_processing(message_id, now)?;
+    if let Some(message) = ctx.store.message(message_id)? {
+        user_message(ctx, &message, now)?;
+    }
+    announce_queue(ctx)?;
     // The agent runs again: it works on top of whatever someone else pushed meanwhile.
     if ctx.store.existing_session()?.foreign_push_at.is_some() {
         ctx.store.set_foreign_push(None)?;
@@ -187,6 +248,7 @@ pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
 /// The running prompt ended: nothing is processing, and the session's status follows.
 fn finished(ctx: &Ctx, success: bool, now: i64) -> ApiResult<()> {
     processing_status(ctx, false);
+    announce_queue(ctx)?;
     let session = ctx.store.existing_session()?;
     let more_queued = ctx.store.pending_count()? > 0;
     let change = Change::Finished {
@@ -194,6 +256,8 @@ fn finished(ctx: &Ctx, success: bool, now: i64) -> ApiResult<()> {
         more_queued,
     };
     change_status(ctx, session.status, change, now)?;
+    // The list and the inbox show the new status and an unread answer.
+    ctx.index_later("after a prompt finished");
     Ok(())
 }
 

@@ -55,7 +55,10 @@ impl VcsProvider {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Repo {
-    pub id: String,
+    /// A number, as Open-Inspect's catalog has it: GitHub's own; on Bitbucket, which numbers
+    /// no repository, the first 48 bits of the SHA-256 of its UUID (stable, and exact in
+    /// JavaScript).
+    pub id: u64,
     pub owner: String,
     pub name: String,
     pub full_name: String,
@@ -63,6 +66,8 @@ pub struct Repo {
     pub description: Option<String>,
     pub private: bool,
     pub default_branch: String,
+    /// Archived (read-only); Bitbucket has no such state.
+    pub archived: bool,
 }
 
 /// A user's identity at the provider: the git author of their commits.

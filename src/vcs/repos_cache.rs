@@ -109,13 +109,14 @@ mod tests {
     fn cached_listings_round_trip() {
         let repos = Cached {
             items: vec![crate::vcs::Repo {
-                id: "1".into(),
+                id: 1,
                 owner: "o".into(),
                 name: "n".into(),
                 full_name: "o/n".into(),
                 description: None,
                 private: true,
                 default_branch: "main".into(),
+                archived: false,
             }],
             cached_at: 5,
         };

@@ -151,6 +151,12 @@ pub fn apply(metadata: &Value, update: &PrUpdate) -> Option<Value> {
     let mut next = metadata.clone();
     let obj = next.as_object_mut()?;
     obj.insert("state".into(), update.state.as_str().into());
+    // Open-Inspect's name for it, which knows no "declined".
+    let lifecycle = match update.state {
+        PrState::Declined => "closed",
+        other => other.as_str(),
+    };
+    obj.insert("lifecycleState".into(), lifecycle.into());
     obj.insert("updatedAt".into(), update.updated_at.into());
     obj.insert(
         "actor".into(),
@@ -250,7 +256,8 @@ mod tests {
         let merged = apply(&created, &update(PrState::Merged, 2000)).unwrap();
         assert_eq!(
             merged,
-            json!({"number": 7, "state": "merged", "head": "h", "base": "b", "updatedAt": 2000, "actor": "Ada"})
+            json!({"number": 7, "state": "merged", "lifecycleState": "merged", "head": "h",
+                   "base": "b", "updatedAt": 2000, "actor": "Ada"})
         );
         assert_eq!(apply(&merged, &update(PrState::Open, 1000)), None, "older");
         assert_eq!(

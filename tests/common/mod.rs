@@ -534,7 +534,7 @@ impl Client {
         Reply { status, body }
     }
 
-    fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn authed(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(path))
             .bearer_auth(service_token_at(now_ms()))

@@ -3,7 +3,6 @@
 //! to the dispatcher as a [`Request`] because the queue and the sandbox own them. Unknown
 //! types are ignored; errors are answered on the socket, never fatal.
 
-use crate::raw::{Object, Raw};
 use worker::{WebSocket, WebSocketIncomingMessage};
 
 use crate::auth::random;
@@ -11,19 +10,18 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, ApiResult};
 use crate::session::client::link::{self, attachment, broadcast, present, send};
 use crate::session::client::policy::{
-    history_too_soon, ws_token_valid, ClientAttachment, CLOSE_AUTH_FAILED, CLOSE_IDENTITY_LOST,
+    history_too_soon, presence_too_soon, ws_token_valid, ClientAttachment, CLOSE_AUTH_FAILED,
+    CLOSE_IDENTITY_LOST,
 };
 use crate::session::client::protocol::{
-    parse_client, ClientMessage, HistoryCursor, ParticipantInfo, Replay, ServerMessage,
+    parse_client, ClientMessage, ParticipantInfo, ServerMessage,
 };
 use crate::session::command::PromptInput;
 use crate::session::ctx::Ctx;
-use crate::session::model::{EventRow, ParticipantRow, SandboxRow, SandboxStatus, SessionRow};
-use crate::session::paging::Page;
+use crate::session::model::ParticipantRow;
+use crate::session::snapshot;
 use crate::session::socket;
 
-/// Events replayed on subscribe, newest first (sent oldest first).
-pub const REPLAY_LIMIT: u32 = 500;
 /// `fetch_history`'s default and largest page.
 pub const HISTORY_DEFAULT: i64 = 200;
 pub const HISTORY_MAX: i64 = 500;
@@ -31,10 +29,17 @@ pub const HISTORY_MAX: i64 = 500;
 /// A client's request that another part of the session carries out.
 #[derive(Debug)]
 pub enum Request {
-    /// Queue this validated prompt by this participant; answer `prompt_queued`.
+    /// Queue this validated prompt by this participant; answer `prompt_queued` (echoing
+    /// `client_request_id`).
     Prompt {
         input: PromptInput,
         author: Box<ParticipantRow>,
+        client_request_id: Option<String>,
+    },
+    /// Withdraw this pending prompt; answer `prompt_cancelled`.
+    Cancel {
+        message_id: String,
+        client_request_id: Option<String>,
     },
     /// Stop the message in progress.
     Stop,
@@ -93,6 +98,7 @@ fn handle(
             content,
             model,
             reasoning_effort,
+            client_request_id,
         } => {
             let author = att
                 .user_id
@@ -106,11 +112,26 @@ fn handle(
                 model,
                 reasoning_effort,
             };
-            input.validate()?;
+            if let Err(e) = input.validate() {
+                let refused =
+                    ServerMessage::error_for("INVALID_PROMPT", e.message, client_request_id);
+                send(ws, &refused);
+                return Ok(None);
+            }
             return Ok(Some(Request::Prompt {
                 input,
                 author: Box::new(author),
+                client_request_id,
             }));
+        }
+        ClientMessage::CancelPrompt {
+            message_id,
+            client_request_id,
+        } => {
+            return Ok(Some(Request::Cancel {
+                message_id,
+                client_request_id,
+            }))
         }
         ClientMessage::Stop => return Ok(Some(Request::Stop)),
         ClientMessage::Typing => {
@@ -118,6 +139,10 @@ fn handle(
             return Ok(Some(Request::Typing { user_id }));
         }
         ClientMessage::Presence { status } => {
+            // Relayed to everyone: at most as often as history may be fetched.
+            if presence_too_soon(&att, now) {
+                return Ok(None);
+            }
             socket::attach(
                 ws,
                 &ClientAttachment {
@@ -152,7 +177,7 @@ fn handle(
                 })?),
             };
             let limit = limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX) as u32;
-            let page = replay(ctx, before, limit)?;
+            let page = snapshot::timeline(ctx, before, limit)?;
             send(
                 ws,
                 &ServerMessage::HistoryPage {
@@ -164,54 +189,6 @@ fn handle(
         }
     }
     Ok(None)
-}
-
-/// The newest `limit` events before the event at `before` (a log position), oldest first,
-/// with the cursor of the oldest.
-fn replay(ctx: &Ctx, before: Option<i64>, limit: u32) -> ApiResult<Replay> {
-    let page = Page {
-        cursor: before,
-        limit,
-        ..Page::default()
-    };
-    let w = ctx.store.events(&page)?;
-    let cursor = w.rows.last().map(|oldest: &EventRow| HistoryCursor {
-        timestamp: oldest.created_at,
-        id: oldest.id.clone(),
-    });
-    Ok(Replay {
-        events: w.rows.into_iter().rev().map(|e| e.data).collect(),
-        has_more: w.has_more,
-        cursor,
-    })
-}
-
-/// The session as a subscribing client sees it.
-fn state(ctx: &Ctx, s: &SessionRow, sandbox: Option<&SandboxRow>) -> ApiResult<Raw> {
-    let state = Object::new()
-        .field("id", &s.id)
-        .field("title", &s.title)
-        .field("repoOwner", &s.repo_owner)
-        .field("repoName", &s.repo_name)
-        .field("baseBranch", &s.base_branch)
-        .field("branchName", &s.branch_name)
-        .field("status", &s.status)
-        .field(
-            "sandboxStatus",
-            &sandbox
-                .map_or(SandboxStatus::None, |r| r.status)
-                .client_name(),
-        )
-        .field("messageCount", &ctx.store.message_count()?)
-        .field("createdAt", &s.created_at)
-        .field("model", &s.model)
-        .field("reasoningEffort", &s.reasoning_effort)
-        .field("isProcessing", &ctx.store.processing_message()?.is_some())
-        .field("parentSessionId", &())
-        .field("vcsProvider", &s.vcs_provider)
-        .field("sandbox", &sandbox.map(SandboxRow::view))
-        .into_raw();
-    Ok(state)
 }
 
 fn subscribe(
@@ -233,7 +210,7 @@ fn subscribe(
         let _ = ws.close(Some(CLOSE_AUTH_FAILED), Some("invalid or expired token"));
         return Ok(());
     };
-    let session = ctx.store.existing_session()?;
+    ctx.store.existing_session()?;
     let name = participant.display_name();
     socket::attach(
         ws,
@@ -247,23 +224,16 @@ fn subscribe(
         },
     )?;
     link::subscribers_changed(ctx);
-    let sandbox = ctx.store.sandbox()?;
-    let spawn_error = sandbox
-        .as_ref()
-        .filter(|s| s.status == SandboxStatus::Failed)
-        .and_then(|s| s.last_error.clone());
     send(
         ws,
         &ServerMessage::Subscribed {
-            session_id: session.id.clone(),
-            state: state(ctx, &session, sandbox.as_ref())?,
+            snapshot: Box::new(snapshot::build(ctx)?),
             participant_id: participant.id.clone(),
             participant: ParticipantInfo {
                 participant_id: participant.id,
+                user_id: participant.user_id,
                 name,
             },
-            replay: replay(ctx, None, REPLAY_LIMIT)?,
-            spawn_error,
         },
     );
     let participants = present(ctx);

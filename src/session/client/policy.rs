@@ -114,6 +114,14 @@ pub fn next_deadline<'a>(
         .min()
 }
 
+/// A `presence` frame at most this often per socket (each is relayed to every client).
+pub const PRESENCE_INTERVAL_MS: i64 = 1_000;
+
+/// Whether a `presence` at `now` comes too soon after this socket last said something.
+pub fn presence_too_soon(a: &ClientAttachment, now: i64) -> bool {
+    now - a.last_seen < PRESENCE_INTERVAL_MS && now >= a.last_seen
+}
+
 /// Whether a `fetch_history` at `now` comes too soon after the previous one.
 pub fn history_too_soon(a: &ClientAttachment, now: i64) -> bool {
     a.last_history_at
@@ -128,6 +136,18 @@ pub fn ws_token_valid(issued_at: i64, now: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presence_is_relayed_at_most_once_a_second() {
+        let mut a = ClientAttachment::new(0);
+        a.last_seen = 10_000;
+        assert!(presence_too_soon(&a, 10_500));
+        assert!(!presence_too_soon(&a, 11_000));
+        assert!(
+            !presence_too_soon(&a, 9_000),
+            "a clock that went back does not block"
+        );
+    }
 
     #[test]
     fn waiting_sockets_cannot_fill_a_session() {

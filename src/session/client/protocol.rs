@@ -10,11 +10,14 @@ use crate::error::ApiError;
 use crate::json::Field;
 use crate::session::model::SessionStatus;
 
-/// Where a history page starts: the `createdAt` and id of the oldest event already shown.
+/// Where a history page starts: the `createdAt`, id and log position of the oldest event
+/// already shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HistoryCursor {
     pub timestamp: i64,
     pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<i64>,
 }
 
 /// Client → session (read by [`parse_client`]).
@@ -29,6 +32,13 @@ pub enum ClientMessage {
         content: String,
         model: Option<String>,
         reasoning_effort: Option<String>,
+        /// The web's id for this request, echoed in its answer.
+        client_request_id: Option<String>,
+    },
+    /// Withdraw a prompt that has not started.
+    CancelPrompt {
+        message_id: String,
+        client_request_id: Option<String>,
     },
     Stop,
     /// Someone is typing: warm the sandbox up.
@@ -57,7 +67,7 @@ crate::wire::wire_names!(PresenceStatus {
     Away => "away",
 });
 
-/// A page of stored events, oldest first, as the sandbox (or session) wrote them.
+/// A page of the timeline, oldest first: envelopes `{eventId, timelineSequence, event}`.
 #[derive(Debug, Clone)]
 pub struct Replay {
     pub events: Vec<Raw>,
@@ -65,11 +75,21 @@ pub struct Replay {
     pub cursor: Option<HistoryCursor>,
 }
 
+impl Replay {
+    /// Writes the page into `o`: its envelopes under `key`, `hasMore` and `cursor`.
+    pub fn write(&self, o: Object, key: &str) -> Object {
+        o.raws(key, &self.events)
+            .field("hasMore", &self.has_more)
+            .field("cursor", &self.cursor)
+    }
+}
+
 /// Who a client is, as the other clients see them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantInfo {
     pub participant_id: String,
+    pub user_id: String,
     pub name: String,
 }
 
@@ -93,21 +113,40 @@ pub struct Present {
     rename_all_fields = "camelCase"
 )]
 pub enum ServerMessage {
+    /// The session's snapshot and who the subscriber is.
     #[serde(skip_serializing)]
     Subscribed {
-        session_id: String,
-        state: Raw,
+        snapshot: Box<crate::session::snapshot::Snapshot>,
         participant_id: String,
         participant: ParticipantInfo,
-        replay: Replay,
-        spawn_error: Option<String>,
     },
     Pong {
         timestamp: i64,
     },
     PromptQueued {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_request_id: Option<String>,
         message_id: String,
         position: u32,
+    },
+    PromptCancelled {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_request_id: Option<String>,
+        message_id: String,
+    },
+    /// The unfinished prompts changed: `[{messageId, content, status}]`.
+    #[serde(skip_serializing)]
+    PromptQueueUpdated {
+        prompt_queue: Raw,
+    },
+    SessionTitle {
+        title: String,
+    },
+    /// The session's branch was pushed (first, or again).
+    SessionBranch {
+        branch_name: String,
+        repo_owner: String,
+        repo_name: String,
     },
     /// `event`: exactly what the sandbox sent (or the session wrote for `user_message`).
     #[serde(skip_serializing)]
@@ -156,6 +195,8 @@ pub enum ServerMessage {
     Error {
         code: String,
         message: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_request_id: Option<String>,
     },
 }
 
@@ -164,6 +205,20 @@ impl ServerMessage {
         ServerMessage::Error {
             code: code.to_string(),
             message: message.into(),
+            client_request_id: None,
+        }
+    }
+
+    /// An error answering the request `client_request_id`.
+    pub fn error_for(
+        code: &str,
+        message: impl Into<String>,
+        client_request_id: Option<String>,
+    ) -> Self {
+        ServerMessage::Error {
+            code: code.to_string(),
+            message: message.into(),
+            client_request_id,
         }
     }
 
@@ -171,25 +226,16 @@ impl ServerMessage {
         let frame = |kind: &str| Object::new().field("type", kind);
         match self {
             ServerMessage::Subscribed {
-                session_id,
-                state,
+                snapshot,
                 participant_id,
                 participant,
-                replay,
-                spawn_error,
-            } => frame("subscribed")
-                .field("sessionId", session_id)
-                .raw("state", state)
+            } => snapshot
+                .write(frame("subscribed"))
                 .field("participantId", participant_id)
                 .field("participant", participant)
-                .object(
-                    "replay",
-                    Object::new()
-                        .raws("events", &replay.events)
-                        .field("hasMore", &replay.has_more)
-                        .field("cursor", &replay.cursor),
-                )
-                .field("spawnError", spawn_error)
+                .end(),
+            ServerMessage::PromptQueueUpdated { prompt_queue } => frame("prompt_queue_updated")
+                .raw("promptQueue", prompt_queue)
                 .end(),
             ServerMessage::SandboxEvent { event } => {
                 frame("sandbox_event").raw("event", event).end()
@@ -215,6 +261,24 @@ impl ServerMessage {
     }
 }
 
+/// A frame's `clientRequestId` (1 to 128 characters), if it has one.
+fn request_id(m: &Field) -> Result<Option<String>, ApiError> {
+    match m.get("clientRequestId") {
+        id if id.is_absent() => Ok(None),
+        id => id
+            .str()
+            .filter(|s| !s.is_empty() && s.chars().count() <= 128)
+            .map(|s| Some(s.to_string()))
+            .ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "invalid_message",
+                    "invalid message: clientRequestId is 1 to 128 characters",
+                )
+            }),
+    }
+}
+
 /// Parses one client frame: `Ok(None)` for a type this session does not know (ignored, as
 /// the contract says); an unreadable frame becomes an error to answer, never fatal. Fields
 /// are read by name (`json::Field`); an optional field of another type is absent.
@@ -237,6 +301,14 @@ pub fn parse_client(text: &str) -> Result<Option<ClientMessage>, ApiError> {
                 .ok_or_else(|| bad("invalid message: a prompt needs a string content".into()))?,
             model: m.text("model"),
             reasoning_effort: m.text("reasoningEffort"),
+            client_request_id: request_id(&m)?,
+        },
+        "cancel_prompt" => ClientMessage::CancelPrompt {
+            message_id: m
+                .text("messageId")
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| bad("invalid message: cancel_prompt needs a messageId".into()))?,
+            client_request_id: request_id(&m)?,
         },
         "stop" => ClientMessage::Stop,
         "typing" => ClientMessage::Typing,
@@ -252,7 +324,11 @@ pub fn parse_client(text: &str) -> Result<Option<ClientMessage>, ApiError> {
             cursor: match m.get("cursor") {
                 c if c.is_absent() => None,
                 c => match (c.int("timestamp"), c.text("id")) {
-                    (Some(timestamp), Some(id)) => Some(HistoryCursor { timestamp, id }),
+                    (Some(timestamp), Some(id)) => Some(HistoryCursor {
+                        timestamp,
+                        id,
+                        sequence: c.int("sequence").filter(|s| *s >= 0),
+                    }),
                     _ => {
                         return Err(bad(
                             "invalid message: a cursor has a timestamp and an id".into()
@@ -298,15 +374,32 @@ mod tests {
             ClientMessage::Prompt {
                 content: "hi".into(),
                 model: None,
-                reasoning_effort: Some("high".into())
+                reasoning_effort: Some("high".into()),
+                client_request_id: None,
             }
         );
         assert_eq!(
-            parse(r#"{"type":"fetch_history","cursor":{"timestamp":5,"id":"e1"},"limit":900}"#),
+            parse(r#"{"type":"cancel_prompt","messageId":"m1","clientRequestId":"r1"}"#),
+            ClientMessage::CancelPrompt {
+                message_id: "m1".into(),
+                client_request_id: Some("r1".into()),
+            }
+        );
+        for bad in [
+            r#"{"type":"prompt","content":"x","clientRequestId":""}"#,
+            r#"{"type":"cancel_prompt"}"#,
+        ] {
+            assert!(parse_client(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse(
+                r#"{"type":"fetch_history","cursor":{"timestamp":5,"id":"e1","sequence":7},"limit":900}"#
+            ),
             ClientMessage::FetchHistory {
                 cursor: Some(HistoryCursor {
                     timestamp: 5,
-                    id: "e1".into()
+                    id: "e1".into(),
+                    sequence: Some(7),
                 }),
                 limit: Some(900)
             }
@@ -362,12 +455,19 @@ mod tests {
     #[test]
     fn server_messages_use_wire_names_and_keep_raw_events() {
         let m = ServerMessage::PromptQueued {
+            client_request_id: Some("r".into()),
             message_id: "m".into(),
             position: 2,
         };
         assert_eq!(
             serde_json::to_value(&m).unwrap(),
-            json!({"type":"prompt_queued","messageId":"m","position":2})
+            json!({"type":"prompt_queued","clientRequestId":"r","messageId":"m","position":2})
+        );
+        // Optional fields are left out, never null (Open-Inspect's schema takes no null there).
+        let e = ServerMessage::error("X", "m");
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            json!({"type":"error","code":"X","message":"m"})
         );
         let raw = r#"{"type":"token","timestamp":1733000000.1234567,"x":[1]}"#;
         let ev = ServerMessage::SandboxEvent {
@@ -382,6 +482,7 @@ mod tests {
         let cursor = HistoryCursor {
             timestamp: 5,
             id: "e1".into(),
+            sequence: None,
         };
         let h = ServerMessage::HistoryPage {
             items: vec![Raw::trusted(raw.into()), Raw::trusted("{}".into())],
@@ -395,35 +496,45 @@ mod tests {
             )
         );
         let s = ServerMessage::Subscribed {
-            session_id: "s".into(),
-            state: Raw::of(&json!({"id": "s"})),
+            snapshot: Box::new(crate::session::snapshot::Snapshot {
+                session: Raw::of(&json!({"id": "s"})),
+                artifacts: vec![],
+                timeline: Replay {
+                    events: vec![Raw::trusted(
+                        r#"{"eventId":"e1","timelineSequence":3,"event":{"type":"token"}}"#.into(),
+                    )],
+                    has_more: false,
+                    cursor: Some(HistoryCursor {
+                        sequence: Some(3),
+                        ..cursor
+                    }),
+                },
+                spawn_error: None,
+                prompt_queue: Raw::trusted("[]".into()),
+            }),
             participant_id: "p".into(),
             participant: ParticipantInfo {
                 participant_id: "p".into(),
+                user_id: "u".into(),
                 name: "Ann".into(),
             },
-            replay: Replay {
-                events: vec![Raw::trusted("{\"type\":\"token\"}".into())],
-                has_more: false,
-                cursor: Some(cursor),
-            },
-            spawn_error: None,
         };
         let v: Value = serde_json::from_str(&s.to_text()).unwrap();
         assert_eq!(
             v,
             json!({
                 "type": "subscribed",
-                "sessionId": "s",
-                "state": {"id": "s"},
-                "participantId": "p",
-                "participant": {"participantId": "p", "name": "Ann"},
-                "replay": {
-                    "events": [{"type": "token"}],
+                "session": {"id": "s"},
+                "artifacts": [],
+                "timeline": {
+                    "events": [{"eventId": "e1", "timelineSequence": 3, "event": {"type": "token"}}],
                     "hasMore": false,
-                    "cursor": {"timestamp": 5, "id": "e1"},
+                    "cursor": {"timestamp": 5, "id": "e1", "sequence": 3},
                 },
                 "spawnError": null,
+                "promptQueue": [],
+                "participantId": "p",
+                "participant": {"participantId": "p", "userId": "u", "name": "Ann"},
             })
         );
         assert_eq!(

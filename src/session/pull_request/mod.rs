@@ -31,19 +31,10 @@ use crate::vcs::service::Service;
 use crate::vcs::{Client, NewPullRequest};
 use crate::webhooks;
 use plan::PrInput;
-use push::Pushes;
-
-/// What the session keeps in memory about pull requests under way (whether one is, is in
-/// `Ctx`, so the sandbox's lifecycle sees it too).
-#[derive(Default)]
-pub struct PrState {
-    /// Pushes waiting for the sandbox's answer.
-    pub pushes: Pushes,
-}
 
 /// Authenticates a sandbox caller first, then reads and checks the request, and creates
 /// the pull request (one at a time per session).
-pub async fn create(ctx: &Ctx, pr: &PrState, body: &str, caller: PrCaller) -> ApiResult<Response> {
+pub async fn create(ctx: &Ctx, body: &str, caller: PrCaller) -> ApiResult<Response> {
     if let PrCaller::Sandbox(token) = &caller {
         link::authenticate_token(ctx, token)
             .map_err(|_| ApiError::unauthorized("invalid service or sandbox token"))?;
@@ -61,12 +52,12 @@ pub async fn create(ctx: &Ctx, pr: &PrState, body: &str, caller: PrCaller) -> Ap
             "a pull request is already being created for this session",
         ));
     }
-    let result = run(ctx, pr, &session, input).await;
+    let result = run(ctx, &session, input).await;
     ctx.pr_under_way.set(false);
     result
 }
 
-async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> ApiResult<Response> {
+async fn run(ctx: &Ctx, session: &SessionRow, input: PrInput) -> ApiResult<Response> {
     let provider = session.vcs_provider;
     let name = provider.display_name();
     let cfg = config::vcs(&ctx.env, provider);
@@ -148,29 +139,9 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
-    // The sandbox pushes through the control plane with a ticket; the author's right (or
-    // the deployment's account, REPO_ACCESS=deployment) is added there, never sent to it.
-    let sandbox_id = ctx
-        .store
-        .sandbox()?
-        .and_then(|r| r.sandbox_id)
-        .ok_or_else(not_connected)?;
-    let git_base = sandbox_git::proxy_base(ctx, session)?;
-    let issued = sandbox_git::issue(ctx, session, &sandbox_id, now_ms(), "pull request push")?;
-    let ticket = GitAuth::token(provider, issued.ticket);
-    let remote = push::Remote {
-        git_base: &git_base,
-        auth: &ticket,
-    };
-    *ctx.pushing_for.borrow_mut() = fresh.as_ref().map(|_| user.clone());
-    let pushed = push::push(ctx, &pr.pushes, provider, remote, (ws, slug), &head, owned).await;
-    *ctx.pushing_for.borrow_mut() = None;
-    pushed?;
-    ctx.store.set_branch_name(&head)?;
-    ctx.store.set_own_push(now_ms())?;
+    let author = fresh.as_ref().map(|_| user.as_str());
+    push_through_us(ctx, session, &head, owned, author, "pull request push").await?;
     let repo = webhooks::repo_key(ws, slug);
-    // Pushes to the branch by anyone else reach the session from now on.
-    route(ctx, provider, &repo, ("branch", &head)).await;
 
     let new_pr = NewPullRequest {
         title: input.title.clone(),
@@ -194,11 +165,17 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
     };
 
     let state = plan::state_name(&created.state);
+    // As Open-Inspect writes a PR artifact's metadata (lifecycleState, isDraft, the
+    // repository), with ours beside it.
     let metadata = Object::new()
         .field("number", &created.number)
         .field("state", &state)
+        .field("lifecycleState", &state)
+        .field("isDraft", &false)
         .field("head", &head)
         .field("base", &base)
+        .field("repoOwner", ws)
+        .field("repoName", slug)
         .field("vcsProvider", &provider)
         .end();
     let row = ctx.store.insert_artifact(
@@ -219,8 +196,76 @@ async fn run(ctx: &Ctx, pr: &PrState, session: &SessionRow, input: PrInput) -> A
         Object::new()
             .field("prNumber", &created.number)
             .field("prUrl", &created.url)
-            .field("state", &state),
+            .field("state", &state)
+            .field("headBranch", &head)
+            .field("baseBranch", &base)
+            .field("updated", &false),
     )
+}
+
+/// Has the sandbox push `head` (forced only when `owned`) through the control plane with a
+/// ticket: the author's right (or the deployment's account, REPO_ACCESS=deployment) is added
+/// there, never sent to the sandbox. Then `head` is the session's branch, its own push is
+/// remembered, and pushes to it by anyone else reach the session.
+async fn push_through_us(
+    ctx: &Ctx,
+    session: &SessionRow,
+    head: &str,
+    owned: bool,
+    author: Option<&str>,
+    why: &str,
+) -> ApiResult<()> {
+    let provider = session.vcs_provider;
+    let (ws, slug) = (&session.repo_owner, &session.repo_name);
+    let sandbox_id = ctx
+        .store
+        .sandbox()?
+        .and_then(|r| r.sandbox_id)
+        .ok_or_else(not_connected)?;
+    let git_base = sandbox_git::proxy_base(ctx, session)?;
+    let issued = sandbox_git::issue(ctx, session, &sandbox_id, now_ms(), why)?;
+    let ticket = GitAuth::token(provider, issued.ticket);
+    let remote = push::Remote {
+        git_base: &git_base,
+        auth: &ticket,
+    };
+    *ctx.pushing_for.borrow_mut() = author.map(str::to_string);
+    let pushed = push::push(ctx, provider, remote, (ws, slug), head, owned).await;
+    *ctx.pushing_for.borrow_mut() = None;
+    pushed?;
+    ctx.store.set_branch_name(head)?;
+    ctx.store.set_own_push(now_ms())?;
+    broadcast(
+        ctx,
+        &ServerMessage::SessionBranch {
+            branch_name: head.to_string(),
+            repo_owner: ws.to_string(),
+            repo_name: slug.to_string(),
+        },
+    );
+    let repo = webhooks::repo_key(ws, slug);
+    route(ctx, provider, &repo, ("branch", head)).await;
+    Ok(())
+}
+
+/// Saves the sandbox's work before it is shut down for inactivity: its commits are pushed to
+/// the session's branch (its own, so forced), with the last prompt's author's right. Answers
+/// the branch; a failure means the work is not saved, and the caller keeps the sandbox.
+pub async fn save_work(ctx: &Ctx, author: Option<&str>) -> ApiResult<String> {
+    let session = ctx.store.existing_session()?;
+    let branch = match session.branch_name.clone() {
+        Some(own) if plan::owned_by_session(&own, &session.id) => own,
+        _ => plan::head_branch(
+            None,
+            None,
+            &session.id,
+            session.base_branch.as_deref().unwrap_or("main"),
+        ),
+    };
+    ctx.pr_under_way.set(true);
+    let saved = push_through_us(ctx, &session, &branch, true, author, "saving work").await;
+    ctx.pr_under_way.set(false);
+    saved.map(|_| branch)
 }
 
 /// Routes webhooks about `repo`'s `key` to this session; a failure is logged, not fatal (the

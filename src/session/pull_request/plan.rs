@@ -127,6 +127,11 @@ pub fn pr_error(e: VcsError) -> ApiError {
             "forbidden",
             format!("the user has no write access to this repository on {name}: {m}"),
         ),
+        Failure::Api {
+            status: 409,
+            message,
+            ..
+        } => ApiError::new(409, "conflict", format!("{name}: {message}")),
         Failure::NotFound(m) => ApiError::new(
             404,
             "not_found",

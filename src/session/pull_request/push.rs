@@ -50,7 +50,6 @@ pub struct Remote<'a> {
 /// owns) to `remote` and waits for the sandbox's answer.
 pub async fn push(
     ctx: &Ctx,
-    pushes: &Pushes,
     provider: VcsProvider,
     remote: Remote<'_>,
     (workspace, slug): (&str, &str),
@@ -72,9 +71,9 @@ pub async fn push(
         vcs_provider: provider.as_str().into(),
     };
     let (tx, rx) = oneshot::channel();
-    pushes.waiting.borrow_mut().insert(head.to_string(), tx);
+    ctx.pushes.waiting.borrow_mut().insert(head.to_string(), tx);
     if !link::send(ctx, &command) {
-        pushes.waiting.borrow_mut().remove(head);
+        ctx.pushes.waiting.borrow_mut().remove(head);
         return Err(super::not_connected());
     }
     let timeout_ms = config::push_timeout_ms(&ctx.env);
@@ -83,7 +82,7 @@ pub async fn push(
         Either::Left((Ok(result), _)) => result,
         Either::Left((Err(_), _)) => Err("the push was abandoned".to_string()),
         Either::Right(_) => {
-            pushes.waiting.borrow_mut().remove(head);
+            ctx.pushes.waiting.borrow_mut().remove(head);
             return Err(ApiError::new(
                 504,
                 "push_timeout",

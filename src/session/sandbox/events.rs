@@ -27,6 +27,15 @@ use crate::session::store::PendingEvent;
 /// Frames larger than this are stored and relayed cut down (see `Event::cap`).
 pub const MAX_EVENT_BYTES: usize = 64 * 1024;
 
+/// A `step_finish`'s cost in millionths of a dollar, when it states a sane one.
+fn step_cost_micros(e: &Event) -> Option<i64> {
+    if e.name != "step_finish" {
+        return None;
+    }
+    let cost = e.data.get("cost").and_then(serde_json::Value::as_f64)?;
+    (cost.is_finite() && cost > 0.0 && cost < 1e6).then(|| (cost * 1e6).round() as i64)
+}
+
 /// What the dispatcher does after a sandbox frame.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Followup {
@@ -101,6 +110,10 @@ fn ready(ctx: &Ctx) -> ApiResult<Option<Followup>> {
 
 fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>> {
     let now = now_ms();
+    // What the web needs of the event and the session knows (the sandbox's id, a timestamp)
+    // is filled in first; one the web would refuse is stored but not relayed.
+    let sandbox_id = ctx.store.sandbox()?.and_then(|r| r.sandbox_id);
+    let relayable = e.fit_for_clients(sandbox_id.as_deref().unwrap_or_default(), now);
     // Neither the bot's token nor a git ticket reaches a client or the log, whatever git
     // printed.
     e.redact(&[ctx.bot_token().unwrap_or_default()]);
@@ -163,6 +176,10 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
     let added =
         e.kind.is_stored() && !e.replaces_on_repeat() && (stored || so_far >= MAX_STORED_EVENTS);
     ctx.stored_events.set(Some(so_far + i64::from(added)));
+    // A step's cost adds to the session's (once: a repeat is not stored again).
+    if let (true, Some(micros)) = (stored, step_cost_micros(&e)) {
+        ctx.store.add_cost(micros)?;
+    }
     let grown = if stored { e.raw.len() as i64 } else { 0 };
     if bytes < MAX_STORED_BYTES && bytes + grown >= MAX_STORED_BYTES {
         ctx.warn(
@@ -178,11 +195,12 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
         (Kind::ExecutionComplete { success }, Some(m)) => queue::complete(ctx, m, *success, now)?,
         _ => false,
     };
-    let relay = match e.kind {
-        Kind::ExecutionComplete { .. } => completed,
-        Kind::SessionTitle { .. } => true,
-        _ => stored,
-    };
+    let relay = relayable
+        && match e.kind {
+            Kind::ExecutionComplete { .. } => completed,
+            Kind::SessionTitle { .. } => true,
+            _ => stored,
+        };
     if relay {
         // Parsed as JSON when it arrived (or written by serde when it was cut down).
         let event = Raw::trusted(std::mem::take(&mut e.raw));

@@ -1,7 +1,8 @@
 //! The session's sandbox: the wire protocol (`protocol`), the pure lifecycle planner
 //! (`policy`) and socket authentication (`auth`), its socket (`link`), what it sends
-//! (`events`), the HTTP routes it calls with its token (`routes`), its git through the control
-//! plane (`git`), and the runner that carries out the planner's steps (`runner`).
+//! (`events`, fitted to the web's schema by `schema`), the HTTP routes it calls with its token
+//! (`routes`), its git through the control plane (`git`), and the runner that carries out the
+//! planner's steps (`runner`).
 
 pub mod auth;
 pub mod events;
@@ -11,3 +12,4 @@ pub mod policy;
 pub mod protocol;
 pub mod routes;
 pub mod runner;
+pub mod schema;

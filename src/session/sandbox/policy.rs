@@ -140,9 +140,28 @@ pub fn should_block(permanent_failures: &[i64], now: i64) -> bool {
         >= MAX_PERMANENT_FAILURES
 }
 
+/// Whether the sandbox may hold work not yet pushed: a prompt completed after the session's
+/// own last push (or it never pushed).
+pub fn has_unpushed_work(last_completed_at: Option<i64>, own_push_at: Option<i64>) -> bool {
+    match (last_completed_at, own_push_at) {
+        (None, _) => false,
+        (Some(_), None) => true,
+        (Some(done), Some(pushed)) => done > pushed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_is_unpushed_when_a_prompt_completed_after_the_last_push() {
+        assert!(!has_unpushed_work(None, None));
+        assert!(!has_unpushed_work(None, Some(5)));
+        assert!(has_unpushed_work(Some(5), None));
+        assert!(has_unpushed_work(Some(6), Some(5)));
+        assert!(!has_unpushed_work(Some(5), Some(6)));
+    }
 
     const T: Timeouts = Timeouts {
         heartbeat_ms: 90_000,

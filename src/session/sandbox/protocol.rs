@@ -149,6 +149,9 @@ pub struct Event {
     pub data: Value,
     /// The frame exactly as the sandbox sent it: stored and relayed as it is.
     pub raw: String,
+    /// The frame as sent, when fitting it for the web changed `raw` (repeats are recognised
+    /// by what the sandbox sent, not by what was filled in).
+    pub as_sent: Option<String>,
 }
 
 impl Event {
@@ -165,7 +168,8 @@ impl Event {
             (_, Kind::Token, Some(m)) => Some(format!("token:{m}")),
             (_, Kind::ExecutionComplete { .. }, Some(m)) => Some(completion_id(m)),
             (Some(ack), Kind::Error, _) => {
-                let digest = crate::auth::random::sha256_hex(&self.raw);
+                let sent = self.as_sent.as_deref().unwrap_or(&self.raw);
+                let digest = crate::auth::random::sha256_hex(sent);
                 Some(format!("ack:{ack}:{}", &digest[..16]))
             }
             (Some(ack), _, _) => Some(format!("ack:{ack}")),
@@ -204,6 +208,17 @@ impl Event {
         if crate::json::parse(&self.raw).is_none() {
             self.raw = self.stand_in().field("redacted", &true).end();
         }
+    }
+
+    /// Fits the event to the web's schema ([`super::schema::fit`]), writing its text again
+    /// when that changed it; answers whether it may be relayed.
+    pub fn fit_for_clients(&mut self, sandbox_id: &str, now_ms: i64) -> bool {
+        let fit = super::schema::fit(&mut self.data, sandbox_id, now_ms);
+        if fit.changed {
+            let fitted = self.data.to_string();
+            self.as_sent = Some(std::mem::replace(&mut self.raw, fitted));
+        }
+        fit.relayable
     }
 
     /// What is kept of a frame that cannot be relayed as sent: its type and message.
@@ -256,6 +271,7 @@ pub fn parse_inbound(text: &str) -> Result<Inbound, ApiError> {
             name,
             data,
             raw: text.to_string(),
+            as_sent: None,
         }),
     })
 }

@@ -170,7 +170,24 @@ async fn mark_stale(ctx: &Ctx) -> ApiResult<()> {
     Ok(())
 }
 
+/// Shuts an idle sandbox down, saving its work first (its commits pushed to the session's
+/// branch) when a prompt completed since the session's last push. When that push fails the
+/// sandbox is kept (its idle time starts again) rather than its work discarded.
 async fn shutdown(ctx: &Ctx) -> ApiResult<()> {
+    let last = ctx.store.last_completed()?;
+    let own_push_at = ctx.store.existing_session()?.own_push_at;
+    let unpushed = policy::has_unpushed_work(last.as_ref().map(|(at, _)| *at), own_push_at);
+    if unpushed && link::socket(ctx).is_some() {
+        let author = last.as_ref().map(|(_, who)| who.as_str());
+        match crate::session::pull_request::save_work(ctx, author).await {
+            Ok(branch) => ctx.info("work saved before an idle shutdown", branch),
+            Err(e) => {
+                ctx.warn("the idle sandbox is kept: its work could not be pushed", e);
+                ctx.store.sandbox_activity(now_ms())?;
+                return Ok(());
+            }
+        }
+    }
     link::send(ctx, &Outbound::Shutdown);
     set_status(ctx, Status::Stopped)?;
     link::close(ctx, 1000, "shutdown");
@@ -200,6 +217,23 @@ fn fail_start(ctx: &Ctx, sandbox_id: &str, permanent: bool, message: &str) -> Ap
     );
     announce(ctx, Status::Failed);
     Ok(())
+}
+
+/// The secrets a sandbox of `session` is given (`crate::secrets`).
+async fn secrets_for(
+    ctx: &Ctx,
+    session: &crate::session::model::SessionRow,
+) -> ApiResult<serde_json::Map<String, serde_json::Value>> {
+    use crate::secrets::store::{open, Scope};
+    let global = open(&ctx.env, &Scope::Global).await?;
+    let repo = Scope::Repo {
+        provider: session.vcs_provider,
+        owner: session.repo_owner.clone(),
+        name: session.repo_name.clone(),
+    };
+    let repo = open(&ctx.env, &repo).await?;
+    crate::secrets::for_sandbox(global, repo)
+        .map_err(|why| crate::error::ApiError::new(400, "secrets_too_large", why))
 }
 
 /// Warms the sandbox up for `user_id` (someone is typing) when none is up or coming and
@@ -264,6 +298,14 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         Ok(p) => git::forge_auth(ctx, &session).await.map(|_| p),
         Err(e) => Err(e),
     };
+    // The secrets its environment gets: the repository's over the global ones.
+    let secrets = match secrets_for(ctx, &session).await {
+        Ok(s) => s,
+        Err(e) => {
+            let reason = format!("the sandbox's secrets could not be given: {}", e.message);
+            return fail_start(ctx, &sandbox_id, e.status < 500, &reason);
+        }
+    };
     let ((control_plane_url, vcs_host), ticket) =
         match ready.and_then(|p| Ok((p, git::issue(ctx, &session, &sandbox_id, now, "spawn")?))) {
             Ok(x) => x,
@@ -286,6 +328,7 @@ async fn spawn(ctx: &Ctx, user_id: &str, first: Option<&MessageRow>) -> ApiResul
         sandbox_auth_token: token,
         model: model_for(ctx, &session, first),
         timeout_seconds: config::sandbox_lifetime_secs(&ctx.env),
+        secrets,
     };
     let Some(request) = sandbox_api::spawn(&api_url, &api_secret, now_ms(), &body) else {
         let reason = "the sandbox provider is misconfigured (SANDBOX_API_URL)";

@@ -107,6 +107,14 @@ impl Store {
         Ok(())
     }
 
+    /// Every artifact, oldest first.
+    pub fn artifacts(&self) -> ApiResult<Vec<ArtifactRow>> {
+        self.rows(
+            "SELECT rowid AS seq, * FROM artifacts ORDER BY rowid LIMIT 200",
+            vec![],
+        )
+    }
+
     /// The session's pull request artifact, if it has one.
     pub fn pr_artifact(&self) -> ApiResult<Option<ArtifactRow>> {
         self.first(

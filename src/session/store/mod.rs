@@ -296,6 +296,30 @@ impl Store {
         self.write_session("UPDATE session SET foreign_push_at = ?", vec![at])
     }
 
+    /// Renames the session (and moves `updated_at` on).
+    pub fn set_title(&self, title: &str, now: i64) -> ApiResult<()> {
+        self.write_session(
+            "UPDATE session SET title = ?, updated_at = ?",
+            vec![title.into(), now.into()],
+        )
+    }
+
+    /// Every participant, in the order they joined (at most 500).
+    pub fn participants(&self) -> ApiResult<Vec<ParticipantRow>> {
+        self.rows(
+            &format!("SELECT {PARTICIPANT_COLUMNS} FROM participants ORDER BY rowid LIMIT 500"),
+            vec![],
+        )
+    }
+
+    /// Adds a step's cost (millionths of a dollar) to the session's.
+    pub fn add_cost(&self, micros: i64) -> ApiResult<()> {
+        self.write_session(
+            "UPDATE session SET cost_micros = cost_micros + ?",
+            vec![micros.into()],
+        )
+    }
+
     /// Moves `updated_at` on without another change.
     pub fn touch(&self, now: i64) -> ApiResult<()> {
         self.write_session("UPDATE session SET updated_at = ?", vec![now.into()])

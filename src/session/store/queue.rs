@@ -6,6 +6,29 @@ use crate::session::command::PromptInput;
 use crate::session::model::MessageRow;
 
 impl Store {
+    /// The latest prompt that finished (completed, or failed but not cancelled), if any: what
+    /// the inbox's read state is about.
+    pub fn latest_finished(&self) -> ApiResult<Option<String>> {
+        Ok(self
+            .first::<MessageRow>(
+                "SELECT rowid AS seq, * FROM messages WHERE status IN ('completed', 'failed')
+                 AND (error IS NULL OR error != 'cancelled') ORDER BY completed_at DESC LIMIT 1",
+                vec![],
+            )?
+            .map(|m| m.id))
+    }
+
+    /// When the last prompt completed, and whose it was, if any did.
+    pub fn last_completed(&self) -> ApiResult<Option<(i64, String)>> {
+        Ok(self
+            .first::<MessageRow>(
+                "SELECT rowid AS seq, * FROM messages WHERE status = 'completed'
+                 ORDER BY completed_at DESC LIMIT 1",
+                vec![],
+            )?
+            .and_then(|m| Some((m.completed_at?, m.author_id))))
+    }
+
     pub fn pending_count(&self) -> ApiResult<usize> {
         let n = self.count(
             "SELECT COUNT(*) AS n FROM messages WHERE status = 'pending'",
@@ -19,6 +42,41 @@ impl Store {
         self.count(
             "SELECT COUNT(*) AS n FROM messages WHERE created_at >= ?",
             vec![since.into()],
+        )
+    }
+
+    /// The unfinished prompts: the processing one first, then the pending ones in order.
+    pub fn unfinished_messages(&self) -> ApiResult<Vec<MessageRow>> {
+        self.rows(
+            "SELECT rowid AS seq, * FROM messages WHERE status IN ('processing', 'pending')
+             ORDER BY status = 'pending', rowid LIMIT 100",
+            vec![],
+        )
+    }
+
+    /// Withdraws a prompt that has not started (it ends failed, "cancelled"); answers whether
+    /// it was pending.
+    pub fn cancel_pending(&self, id: &str, now: i64) -> ApiResult<bool> {
+        self.changed(
+            "UPDATE messages SET status = 'failed', error = 'cancelled', completed_at = ?
+             WHERE id = ? AND status = 'pending'",
+            vec![now.into(), id.into()],
+        )
+    }
+
+    /// One message, if it exists.
+    pub fn message(&self, id: &str) -> ApiResult<Option<MessageRow>> {
+        self.first(
+            "SELECT rowid AS seq, * FROM messages WHERE id = ?",
+            vec![id.into()],
+        )
+    }
+
+    /// How many prompts `author` queued since `since`.
+    pub fn messages_by_since(&self, author: &str, since: i64) -> ApiResult<i64> {
+        self.count(
+            "SELECT COUNT(*) AS n FROM messages WHERE created_at >= ? AND author_id = ?",
+            vec![since.into(), author.into()],
         )
     }
 

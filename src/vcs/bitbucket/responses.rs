@@ -70,6 +70,16 @@ pub fn workspaces(resp: &HttpResponse) -> Result<Page<String>, Failure> {
 }
 
 /// A repository, normalized.
+/// The number a Bitbucket repository is given (it has none of its own): the first 48 bits of
+/// the SHA-256 of its UUID, so it is stable and exact as a JavaScript number.
+pub fn repo_number(uuid: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(uuid.as_bytes());
+    digest[..6]
+        .iter()
+        .fold(0u64, |n, b| (n << 8) | u64::from(*b))
+}
+
 fn repo(raw: Field) -> Result<Repo, Failure> {
     let full_name = raw
         .text("full_name")
@@ -79,7 +89,7 @@ fn repo(raw: Field) -> Result<Repo, Failure> {
         .map(|(o, n)| (o.to_string(), n.to_string()))
         .unwrap_or_default();
     Ok(Repo {
-        id: raw.text("uuid").ok_or_else(|| missing("repository uuid"))?,
+        id: repo_number(&raw.text("uuid").ok_or_else(|| missing("repository uuid"))?),
         owner,
         name: raw
             .text("slug")
@@ -95,6 +105,7 @@ fn repo(raw: Field) -> Result<Repo, Failure> {
             .text("name")
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| "main".into()),
+        archived: false,
     })
 }
 
@@ -218,7 +229,11 @@ mod tests {
         let p1 = repos(&ok("repos.json")).unwrap();
         assert_eq!(p1.values.len(), 1);
         let r = &p1.values[0];
-        assert_eq!(r.id, "{7dd600e6-0d9c-4801-b967-cb4cc17359ff}");
+        // A number from the UUID, the same every time, exact in JavaScript.
+        assert_eq!(r.id, repo_number("{7dd600e6-0d9c-4801-b967-cb4cc17359ff}"));
+        assert!(r.id > 0 && r.id < (1 << 48));
+        assert_ne!(r.id, repo_number("{another}"));
+        assert!(!r.archived);
         assert_eq!(r.owner, "atlassian");
         assert_eq!(r.name, "stash-example-plugin");
         assert_eq!(r.full_name, "atlassian/stash-example-plugin");

@@ -102,10 +102,7 @@ fn page_of<T>(
 /// A repository, and whether the caller may push to it.
 fn repo_and_push(raw: Field) -> Result<(Repo, bool), Failure> {
     let repo = Repo {
-        id: raw
-            .uint("id")
-            .ok_or_else(|| missing("repository id"))?
-            .to_string(),
+        id: raw.uint("id").ok_or_else(|| missing("repository id"))?,
         owner: raw
             .get("owner")
             .text("login")
@@ -117,6 +114,7 @@ fn repo_and_push(raw: Field) -> Result<(Repo, bool), Failure> {
         description: raw.text("description").filter(|d| !d.is_empty()),
         private: raw.flag("private"),
         default_branch: raw.text("default_branch").unwrap_or_else(|| "main".into()),
+        archived: raw.flag("archived"),
     };
     Ok((repo, raw.get("permissions").flag("push")))
 }
@@ -287,12 +285,12 @@ mod tests {
         let r = &page.values[0];
         assert_eq!(
             (
-                r.id.as_str(),
+                r.id,
                 r.owner.as_str(),
                 r.name.as_str(),
                 r.full_name.as_str()
             ),
-            ("1296269", "octocat", "Hello-World", "octocat/Hello-World")
+            (1296269, "octocat", "Hello-World", "octocat/Hello-World")
         );
         assert_eq!(r.default_branch, "master");
         assert!(r.private);
