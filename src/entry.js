@@ -42,7 +42,38 @@ function noteBroken(e) {
   }
 }
 
-addEventListener("error", (e) => noteBroken(e.error));
+/**
+ * The rejecters of the Durable Object calls still waiting. A panic or trap after an await
+ * happens in a microtask, away from any caller: the call's promise would never settle and
+ * its caller would wait for ever. Once the instance is broken, each waiting call is failed.
+ */
+const waiting = new Set();
+
+/** Fails every waiting call once the instance is broken. */
+function failWaiting() {
+  if (!state.criticalError) return;
+  const calls = [...waiting];
+  waiting.clear();
+  for (const reject of calls) reject(new Error("the wasm instance broke during this call"));
+}
+
+addEventListener("error", (e) => {
+  noteBroken(e.error);
+  failWaiting();
+});
+addEventListener("unhandledrejection", (e) => {
+  noteBroken(e.reason);
+  failWaiting();
+});
+
+/** A handler's answer: a promise is raced against the instance breaking (see `waiting`). */
+function settled(answer) {
+  if (!(answer instanceof Promise)) return answer;
+  return new Promise((resolve, reject) => {
+    waiting.add(reject);
+    answer.then(resolve, reject).finally(() => waiting.delete(reject));
+  });
+}
 
 // A plain object, not a `WorkerEntrypoint` class: the runtime builds a class's instance for
 // every request, and the worker takes no RPC calls.
@@ -90,7 +121,7 @@ function durableObject(Inner) {
         this.instanceId = state.instanceId;
       }
       try {
-        return handler.apply(this.inner, args);
+        return settled(handler.apply(this.inner, args));
       } catch (e) {
         noteBroken(e);
         throw e;

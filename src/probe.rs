@@ -11,6 +11,8 @@ use crate::http::session_call;
 
 /// The command that makes a session's object panic (see [`in_object`]).
 const PANIC: &str = "panic-probe";
+/// The command that makes it panic after an await (see [`in_object_later`]).
+const PANIC_LATER: &str = "panic-probe-later";
 
 /// Answers the probe routes: `/__probe/panic` panics at once, `/__probe/panic-later` after an
 /// await, `/__probe/session/{id}` makes the session's object panic. Any other path is not a
@@ -25,12 +27,15 @@ pub async fn answer(req: &Incoming, env: &Env) -> Option<Result<Response>> {
         }
         _ => {}
     }
-    let id = path.strip_prefix("/__probe/session/")?;
+    let (id, command) = match path.strip_prefix("/__probe/session-later/") {
+        Some(id) => (id, PANIC_LATER),
+        None => (path.strip_prefix("/__probe/session/")?, PANIC),
+    };
     let stub = match session_call::stub(env, id) {
         Ok(stub) => stub,
         Err(e) => return Some(crate::http::respond::error(&e)),
     };
-    let answer = session_call::post(stub, &PANIC, None).await;
+    let answer = session_call::post(stub, &command, None).await;
     Some(crate::http::respond::finish(answer))
 }
 
@@ -38,5 +43,13 @@ pub async fn answer(req: &Incoming, env: &Env) -> Option<Result<Response>> {
 pub fn in_object(text: &str) {
     if text == format!("\"{PANIC}\"") {
         panic!("probe: a panic in a session's object");
+    }
+}
+
+/// Panics after an await when `text` is the probe's later command.
+pub async fn in_object_later(text: &str) {
+    if text == format!("\"{PANIC_LATER}\"") {
+        Delay::from(Duration::from_millis(1)).await;
+        panic!("probe: a panic in a session's object after an await");
     }
 }

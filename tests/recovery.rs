@@ -78,6 +78,10 @@ async fn worker_and_objects_answer_again_after_a_panic() {
             &format!("/__probe/session/{id}") as &str,
             "a panic in the object",
         ),
+        (
+            &format!("/__probe/session-later/{id}") as &str,
+            "a panic in the object after an await (its caller is answered, not left waiting)",
+        ),
     ] {
         probe(&c, panic).await;
         assert_eq!(c.get("/health").await.status, 200, "after {what}");

@@ -24,6 +24,11 @@ const GH_SECRET: &str = "gh-webhook-secret";
 fn shared() -> &'static Shared {
     shared_with(&[
         ("BITBUCKET_WEBHOOK_SECRET", BB_SECRET),
+        // A workspace with a secret of its own: the shared one does not sign for it.
+        (
+            "BITBUCKET_WEBHOOK_SECRETS",
+            r#"{"team-b": "team-b-secret"}"#,
+        ),
         ("GITHUB_WEBHOOK_SECRET", GH_SECRET),
         ("D1_TRACE", "1"),
         ("PUSH_ECHO_WINDOW_MS", "1000"),
@@ -626,4 +631,37 @@ async fn a_captured_delivery_under_another_key_or_id_changes_nothing() {
     let meta = pr_metadata(&o.id).await;
     assert_eq!(meta["state"], "open", "{meta}");
     index_shows(&o.id, "open").await;
+}
+
+/// The review's finding N7: a workspace given its own secret cannot be signed for with the
+/// shared one (which every other workspace's admin knows).
+#[tokio::test]
+async fn a_workspace_with_its_own_secret_refuses_the_shared_one() {
+    let body = json!({"repository": {"full_name": "team-b/site"}, "actor": {"display_name": "x"},
+                      "push": {"changes": []}})
+    .to_string()
+    .into_bytes();
+    let shared = deliver_raw(
+        Forge::Bitbucket,
+        "repo:push",
+        &unique("n7"),
+        &body,
+        Some(sign(BB_SECRET, &body)),
+    )
+    .await;
+    assert_eq!(
+        (shared.status, shared.code()),
+        (401, "unauthorized"),
+        "{}",
+        shared.body
+    );
+    let own = deliver_raw(
+        Forge::Bitbucket,
+        "repo:push",
+        &unique("n7"),
+        &body,
+        Some(sign("team-b-secret", &body)),
+    )
+    .await;
+    assert_eq!(own.status, 202, "{}", own.body);
 }

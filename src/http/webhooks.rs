@@ -17,9 +17,11 @@ use crate::session::command::Command;
 use crate::vcs::VcsProvider;
 use crate::webhooks::{self, Parsed};
 
-/// Where each forge puts what: the secret's setting, the signature and event headers.
+/// Where each forge puts what: the secret's settings (the shared one, and one per owner), the
+/// signature and event headers.
 struct Headers {
     secret: &'static str,
+    secrets: &'static str,
     signature: &'static str,
     event: &'static str,
 }
@@ -28,11 +30,13 @@ fn headers_of(provider: VcsProvider) -> Headers {
     match provider {
         VcsProvider::Bitbucket => Headers {
             secret: "BITBUCKET_WEBHOOK_SECRET",
+            secrets: "BITBUCKET_WEBHOOK_SECRETS",
             signature: "x-hub-signature",
             event: "x-event-key",
         },
         VcsProvider::Github => Headers {
             secret: "GITHUB_WEBHOOK_SECRET",
+            secrets: "GITHUB_WEBHOOK_SECRETS",
             signature: "x-hub-signature-256",
             event: "x-github-event",
         },
@@ -46,12 +50,20 @@ fn accepted(status: &str) -> ApiResult<Response> {
 /// Takes one delivery from `provider`.
 pub async fn receive(req: Incoming, edge: &Edge<'_>, provider: VcsProvider) -> ApiResult<Response> {
     let h = headers_of(provider);
-    let Some(secret) = config::secret(edge.env, h.secret) else {
+    let shared = config::secret(edge.env, h.secret);
+    let per_owner = config::secret(edge.env, h.secrets).and_then(|text| {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text).ok()
+    });
+    if shared.is_none() && per_owner.is_none() {
         return Err(ApiError::no_route());
-    };
+    }
     let body = respond::raw_body(&req).await?;
+    let owner = webhooks::claimed_owner(&body);
+    let secret = webhooks::secret_for(shared.as_deref(), per_owner.as_ref(), owner.as_deref());
     let signature = req.headers().get(h.signature)?;
-    if !webhooks::signature_valid(secret.as_bytes(), &body, signature.as_deref()) {
+    let valid = secret
+        .is_some_and(|s| webhooks::signature_valid(s.as_bytes(), &body, signature.as_deref()));
+    if !valid {
         return Err(ApiError::unauthorized(
             "missing or invalid webhook signature",
         ));

@@ -57,6 +57,8 @@ impl SessionObject {
     async fn run(&self, text: &str) -> ApiResult<Response> {
         #[cfg(feature = "panic-probe")]
         crate::probe::in_object(text);
+        #[cfg(feature = "panic-probe")]
+        crate::probe::in_object_later(text).await;
         let ctx = &self.ctx;
         ctx.store.ready(now_ms())?;
         match session_call::read(text)? {

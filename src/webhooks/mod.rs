@@ -21,6 +21,30 @@ pub const OWN_PUSH_WINDOW_MS: i64 = 120_000;
 /// How long a delivery id is remembered (a redelivery within it changes nothing).
 pub const DELIVERY_MEMORY_MS: i64 = 24 * 3600 * 1000;
 
+/// The secret a delivery must be signed with: the one its repository's owner (workspace or
+/// organisation) was given in `per_owner` (owner in lower case → secret), else the shared
+/// one. So whoever installs the hook for one workspace cannot sign for another listed one.
+/// `owner` is read from the body before it is verified: it only chooses the key.
+pub fn secret_for<'a>(
+    shared: Option<&'a str>,
+    per_owner: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    owner: Option<&str>,
+) -> Option<&'a str> {
+    let own = owner.map(str::to_lowercase).and_then(|o| {
+        per_owner
+            .and_then(|m| m.get(&o))
+            .and_then(serde_json::Value::as_str)
+    });
+    own.or(shared)
+}
+
+/// The owner of the repository a delivery names (`repository.full_name`'s first part).
+pub fn claimed_owner(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let full = v.get("repository")?.get("full_name")?.as_str()?;
+    Some(full.split('/').next()?.to_string())
+}
+
 /// Whether `header` (`sha256=<hex>`) is the HMAC-SHA256 of `body` with `secret`, compared in
 /// constant time.
 pub fn signature_valid(secret: &[u8], body: &[u8], header: Option<&str>) -> bool {
@@ -218,6 +242,19 @@ pub(crate) fn fixture(provider: &str, name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_owner_has_its_own_secret() {
+        let map: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"team-b": "B"}"#).unwrap();
+        assert_eq!(secret_for(Some("S"), Some(&map), Some("Team-B")), Some("B"));
+        assert_eq!(secret_for(Some("S"), Some(&map), Some("team-a")), Some("S"));
+        assert_eq!(secret_for(None, Some(&map), Some("team-a")), None);
+        assert_eq!(secret_for(Some("S"), None, None), Some("S"));
+        let body = br#"{"repository": {"full_name": "team-b/site"}}"#;
+        assert_eq!(claimed_owner(body).as_deref(), Some("team-b"));
+        assert_eq!(claimed_owner(b"not json"), None);
+    }
     use serde_json::json;
 
     fn sign(secret: &str, body: &[u8]) -> String {
