@@ -10,7 +10,7 @@ use common::bitbucket::*;
 use common::sandbox::*;
 use common::{now_ms, shared_with, unique, Client, Reply, Shared, WsClient};
 use serde_json::{json, Value};
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_json, body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const BOT_TOKEN: &str = "BOT-SECRET-API-TOKEN";
@@ -89,6 +89,15 @@ fn pr_answer(number: u64, repo: &str, head: &str) -> Value {
     ));
     pr["source"]["branch"]["name"] = json!(head);
     pr
+}
+
+/// How many pull requests were asked of the fake Bitbucket for acme/`repo`.
+async fn pr_posts(fake: &MockServer, repo: &str) -> usize {
+    let at = format!("/2.0/repositories/acme/{repo}/pullrequests");
+    let seen = fake.received_requests().await.unwrap_or_default();
+    seen.iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path() == at)
+        .count()
 }
 
 fn head_of(id: &str) -> String {
@@ -186,10 +195,84 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
                "head": head, "base": "master", "repoOwner": "acme", "repoName": s.repo,
                "vcsProvider": "bitbucket"})
     );
-    let again = c
-        .post(&pr_path(&s.id), &json!({"title": "Again", "body": "x"}))
+    // Asked again on the same head while #77 is open: pushed, and #77 answered as updated.
+    let pr_77 = format!("/2.0/repositories/acme/{}/pullrequests/77", s.repo);
+    Mock::given(method("GET"))
+        .and(path(&pr_77))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pr_answer(77, &s.repo, &head)))
+        .up_to_n_times(1)
+        .mount(fake)
         .await;
-    assert_eq!(again.status, 409);
+    let again = start_pr(&c, &s.id, json!({"title": "Again", "body": "x"}));
+    let push = s.sandbox.expect_type("push").await;
+    assert_eq!(push["pushSpec"]["targetBranch"], head.as_str());
+    s.sandbox
+        .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-2"}))
+        .await;
+    let again = again.await.unwrap();
+    assert_eq!(
+        again.body,
+        json!({"prNumber": 77, "prUrl": r.body["prUrl"], "state": "open", "headBranch": head,
+               "baseBranch": "master", "updated": true}),
+        "{}",
+        again.body
+    );
+    assert_eq!(pr_posts(fake, &s.repo).await, 1, "no second pull request");
+
+    // Merged since: its artifact is healed, the head is free, a new pull request is opened.
+    let mut merged = pr_answer(77, &s.repo, &head);
+    merged["state"] = json!("MERGED");
+    Mock::given(method("GET"))
+        .and(path(&pr_77))
+        .respond_with(ResponseTemplate::new(200).set_body_json(merged))
+        .mount(fake)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/2.0/repositories/acme/{}/pullrequests",
+            s.repo
+        )))
+        .and(body_partial_json(json!({"title": "Follow-up"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(pr_answer(78, &s.repo, &head)))
+        .mount(fake)
+        .await;
+    let third = start_pr(&c, &s.id, json!({"title": "Follow-up", "body": "y"}));
+    let push = s.sandbox.expect_type("push").await;
+    assert_eq!(push["pushSpec"]["targetBranch"], head.as_str());
+    s.sandbox
+        .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-3"}))
+        .await;
+    let third = third.await.unwrap();
+    assert_eq!(third.status, 200, "{}", third.body);
+    assert_eq!(
+        (
+            third.body["prNumber"].clone(),
+            third.body["updated"].clone()
+        ),
+        (json!(78), json!(false))
+    );
+    let healed = a.expect_type("artifact_updated").await;
+    assert_eq!(healed["artifact"]["metadata"]["state"], "merged");
+    assert_eq!(healed["artifact"]["metadata"]["number"], 77);
+    let created = a.expect_type("artifact_created").await;
+    assert_eq!(created["artifact"]["metadata"]["number"], 78);
+    let arts = c.get(&format!("/sessions/{}/artifacts", s.id)).await;
+    let numbers: Vec<_> = arts.body["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["metadata"]["number"].clone(),
+                a["metadata"]["state"].clone(),
+            )
+        })
+        .collect();
+    // Newest first.
+    assert_eq!(
+        numbers,
+        vec![(json!(78), json!("open")), (json!(77), json!("merged"))]
+    );
 
     // The secrets appear nowhere but in the push command.
     common::assert_secrets_hidden(

@@ -1,8 +1,10 @@
-//! Creating the session's pull request: who may ask (the service, or the session's sandbox
+//! Creating the session's pull requests: who may ask (the service, or the session's sandbox
 //! by its token), a fresh user token, the push through the sandbox (`push`), then the pull
-//! request at the session's provider as the user, stored as an artifact and broadcast. The request's
-//! rules are pure (`plan`).
+//! request at the session's provider as the user, stored as an artifact and broadcast. One
+//! open pull request per head branch: asking again for a head that has one pushes and answers
+//! it (`existing`). The request's rules are pure (`plan`, `existing`).
 
+pub mod existing;
 pub mod plan;
 pub mod push;
 pub mod status;
@@ -30,10 +32,11 @@ use crate::vcs::git_auth::GitAuth;
 use crate::vcs::service::Service;
 use crate::vcs::{Client, NewPullRequest};
 use crate::webhooks;
+use existing::Step;
 use plan::PrInput;
 
 /// Authenticates a sandbox caller first, then reads and checks the request, and creates
-/// the pull request (one at a time per session).
+/// or updates a pull request (one request at a time per session).
 pub async fn create(ctx: &Ctx, body: &str, caller: PrCaller) -> ApiResult<Response> {
     if let PrCaller::Sandbox(token) = &caller {
         link::authenticate_token(ctx, token)
@@ -42,11 +45,6 @@ pub async fn create(ctx: &Ctx, body: &str, caller: PrCaller) -> ApiResult<Respon
     let input: PrInput = respond::parse_body(body.as_bytes())?;
     input.validate()?;
     let session = ctx.store.existing_session()?;
-    if ctx.store.pr_artifact()?.is_some() {
-        return Err(ApiError::conflict(
-            "this session already has a pull request",
-        ));
-    }
     if ctx.pr_under_way.replace(true) {
         return Err(ApiError::conflict(
             "a pull request is already being created for this session",
@@ -136,11 +134,22 @@ async fn run(ctx: &Ctx, session: &SessionRow, input: PrInput) -> ApiResult<Respo
             ),
         ));
     }
+    let checkout = plan::head_is_checkout(input.head_branch.as_deref(), &head, &session.id);
+    let reuse = open_on_head(ctx, session, &client, &head, checkout, &input).await?;
     // Only a branch this session created is force-pushed (and deleted once merged); any
     // other branch is pushed without force, so existing history is never replaced.
     let owned = plan::owned_by_session(&head, &session.id);
     let author = fresh.as_ref().map(|_| user.as_str());
     push_through_us(ctx, session, &head, owned, author, "pull request push").await?;
+    if let Some(Step::Reuse {
+        number,
+        url,
+        base: known,
+    }) = reuse
+    {
+        let base = known.unwrap_or(base);
+        return answer(number, &url, "open", &head, &base, true);
+    }
     let repo = webhooks::repo_key(ws, slug);
 
     let new_pr = NewPullRequest {
@@ -191,16 +200,76 @@ async fn run(ctx: &Ctx, session: &SessionRow, input: PrInput) -> ApiResult<Respo
     ctx.index_later("after a pull request was opened");
     let artifact = row.json().field("prNumber", &created.number).into_raw();
     broadcast(ctx, &ServerMessage::ArtifactCreated { artifact });
+    answer(created.number, &created.url, &state, &head, &base, false)
+}
+
+/// The answer to `POST /sessions/{id}/pr`.
+fn answer(
+    number: u64,
+    url: &str,
+    state: &str,
+    head: &str,
+    base: &str,
+    updated: bool,
+) -> ApiResult<Response> {
     respond::object(
         200,
         Object::new()
-            .field("prNumber", &created.number)
-            .field("prUrl", &created.url)
-            .field("state", &state)
-            .field("headBranch", &head)
-            .field("baseBranch", &base)
-            .field("updated", &false),
+            .field("prNumber", &number)
+            .field("prUrl", url)
+            .field("state", state)
+            .field("headBranch", head)
+            .field("baseBranch", base)
+            .field("updated", &updated),
     )
+}
+
+/// The open pull request of this session that `head` already carries, to be pushed and
+/// answered instead of a new one: each candidate is read at the provider (stored facts
+/// decide when it cannot be), those merged or closed since are stored so and passed over.
+async fn open_on_head(
+    ctx: &Ctx,
+    session: &SessionRow,
+    client: &Client<'_>,
+    head: &str,
+    checkout: bool,
+    input: &PrInput,
+) -> ApiResult<Option<Step>> {
+    let generated = plan::session_branch(&session.id);
+    let rows = ctx.store.pr_artifacts()?;
+    let mut unverifiable = false;
+    for pr in existing::candidates(&rows, head, &generated) {
+        let live = match pr.number {
+            Some(n) => match client
+                .pull_request(&session.repo_owner, &session.repo_name, n)
+                .await
+            {
+                Ok(p) => existing::Live::of(&p).map(|l| (l, p)),
+                Err(e) => {
+                    ctx.warn(
+                        "the stored pull request decides: it could not be read",
+                        ApiError::from(e),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let (live, read) = live.unzip();
+        match existing::judge(&pr, live, head, checkout, input.base_branch.as_deref()) {
+            Step::Unverifiable => unverifiable = true,
+            Step::OtherBase => {}
+            Step::Heal(l) => {
+                if let (Some(n), Some(p)) = (pr.number, read) {
+                    status::apply(ctx, n, &status::update_of(l.state, &p))?;
+                }
+            }
+            Step::Conflict(e) => return Err(e),
+            reuse @ Step::Reuse { .. } => return Ok(Some(reuse)),
+        }
+    }
+    existing::unverifiable_holds(unverifiable)?;
+    Ok(None)
 }
 
 /// Has the sandbox push `head` (forced only when `owned`) through the control plane with a

@@ -74,6 +74,13 @@ pub fn head_branch(
         })
 }
 
+/// Whether `head` is the sandbox's own checkout: the branch its tool asked for (its current
+/// branch), or the session's generated branch. Only then may an open pull request on it be
+/// updated by pushing the sandbox's work.
+pub fn head_is_checkout(asked: Option<&str>, head: &str, session_id: &str) -> bool {
+    asked.map(str::trim) == Some(head) || owned_by_session(head, session_id)
+}
+
 /// The pull request's state as the contract names it (`open`, `merged`, ...).
 pub fn state_name(upstream: &str) -> String {
     match upstream.to_ascii_uppercase().as_str() {
@@ -198,6 +205,16 @@ mod tests {
             head_branch(None, None, &id, generated),
             format!("{generated}-pr")
         );
+    }
+
+    #[test]
+    fn the_checkout_is_the_asked_head_or_the_sessions_own() {
+        let id = "ab".repeat(32);
+        assert!(head_is_checkout(Some(" feat "), "feat", &id));
+        assert!(head_is_checkout(None, &session_branch(&id), &id));
+        // Reached through the session's stored branch: not the checkout.
+        assert!(!head_is_checkout(None, "feat", &id));
+        assert!(!head_is_checkout(Some("main"), "feat", &id));
     }
 
     #[test]

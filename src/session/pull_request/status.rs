@@ -18,7 +18,7 @@ use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
 use crate::session::model::ArtifactRow;
 use crate::session::queue;
-use crate::vcs::Client;
+use crate::vcs::{Client, PullRequest};
 use crate::webhooks::{self, Event, PrState, PrUpdate};
 
 /// What came of a delivery or a refresh, as answered.
@@ -26,42 +26,58 @@ fn answer(status: &str) -> ApiResult<Response> {
     respond::object(200, Object::new().field("status", status))
 }
 
-/// The session's PR artifact, its metadata and its number.
-fn pr_of(ctx: &Ctx) -> ApiResult<Option<(ArtifactRow, Value, u64)>> {
-    let Some(art) = ctx.store.pr_artifact()? else {
-        return Ok(None);
-    };
-    let meta: Value = art
-        .metadata
-        .as_deref()
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or_else(|| json!({}));
-    let Some(number) = meta.get("number").and_then(Value::as_u64) else {
-        return Ok(None);
-    };
-    Ok(Some((art, meta, number)))
+/// The session's pull request `number`: its artifact and metadata, and whether it is the
+/// newest (whose state the session and the index carry).
+fn pr_of(ctx: &Ctx, number: u64) -> ApiResult<Option<(ArtifactRow, Value, bool)>> {
+    let found = ctx
+        .store
+        .pr_artifacts()?
+        .into_iter()
+        .enumerate()
+        .find_map(|(i, art)| {
+            let meta = metadata(&art);
+            (meta.get("number").and_then(Value::as_u64) == Some(number)).then_some((
+                art,
+                meta,
+                i == 0,
+            ))
+        });
+    Ok(found)
 }
 
-/// Applies `update` to the PR `number`: answers whether anything changed.
-fn apply(ctx: &Ctx, number: u64, update: &PrUpdate) -> ApiResult<bool> {
-    let Some((art, meta, ours)) = pr_of(ctx)? else {
+fn metadata(art: &ArtifactRow) -> Value {
+    art.metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_else(|| json!({}))
+}
+
+/// Applies `update` to the session's pull request `number`: answers whether anything changed.
+pub fn apply(ctx: &Ctx, number: u64, update: &PrUpdate) -> ApiResult<bool> {
+    let Some((art, meta, newest)) = pr_of(ctx, number)? else {
         return Ok(false);
     };
-    if ours != number {
-        return Ok(false);
-    }
     let Some(next) = webhooks::apply(&meta, update) else {
         return Ok(false);
     };
     let row = ctx.store.set_artifact_metadata(&art.id, &next)?;
     let artifact = row.json().field("prNumber", &number).into_raw();
     broadcast(ctx, &ServerMessage::ArtifactUpdated { artifact });
-    // The index holds only the state: it is written when the state changes.
-    if meta.get("state") != next.get("state") {
+    // The index holds only the newest pull request's state: written when it changes.
+    if newest && meta.get("state") != next.get("state") {
         ctx.store.set_pr_state(update.state, now_ms())?;
         ctx.index_later("after a pull request changed");
     }
     Ok(true)
+}
+
+/// The update a provider's answer `pr`, in state `state`, makes.
+pub fn update_of(state: PrState, pr: &PullRequest) -> PrUpdate {
+    PrUpdate {
+        state,
+        updated_at: pr.updated_at.unwrap_or_else(now_ms),
+        actor: pr.closed_by.clone(),
+    }
 }
 
 /// A verified delivery `delivery` about this session.
@@ -104,11 +120,33 @@ pub async fn webhook(ctx: &Ctx, delivery: &str, event: Event) -> ApiResult<Respo
     }
 }
 
-/// `POST /sessions/{id}/pr/refresh`: reads the pull request as the current author (else the
-/// owner) once and applies its state like a webhook.
+/// How many of a session's pull requests one refresh reads at most.
+const REFRESH_MAX: usize = 10;
+
+/// `POST /sessions/{id}/pull-requests/refresh`: reads the session's newest pull request and
+/// every other one still stored as open (at most [`REFRESH_MAX`]), as the current author
+/// (else the owner), and applies their states like webhooks. Answers the newest one's state
+/// and whether any changed.
 pub async fn refresh(ctx: &Ctx) -> ApiResult<Response> {
     let session = ctx.store.existing_session()?;
-    let Some((_, _, number)) = pr_of(ctx)? else {
+    let numbers: Vec<u64> = ctx
+        .store
+        .pr_artifacts()?
+        .iter()
+        .enumerate()
+        .filter_map(|(i, art)| {
+            let meta = metadata(art);
+            let open = meta
+                .get("state")
+                .and_then(Value::as_str)
+                .is_none_or(|s| s == "open");
+            meta.get("number")
+                .and_then(Value::as_u64)
+                .filter(|_| i == 0 || open)
+        })
+        .take(REFRESH_MAX)
+        .collect();
+    let Some(&newest) = numbers.first() else {
         return Err(ApiError::not_found("this session has no pull request"));
     };
     let provider = session.vcs_provider;
@@ -117,36 +155,35 @@ pub async fn refresh(ctx: &Ctx) -> ApiResult<Response> {
     let fresh = creds.access_token(&user).await?;
     let cfg = config::vcs(&ctx.env, provider);
     let client = Client::user(&cfg, &fresh.token);
-    let pr = match client
-        .pull_request(&session.repo_owner, &session.repo_name, number)
-        .await
-    {
-        Ok(pr) => pr,
-        Err(e) => {
-            if e.is_reauth() {
-                creds.mark_reauth(&user, fresh.version).await?;
+    let (mut changed, mut newest_state) = (false, None);
+    for number in numbers {
+        let pr = match client
+            .pull_request(&session.repo_owner, &session.repo_name, number)
+            .await
+        {
+            Ok(pr) => pr,
+            Err(e) => {
+                if e.is_reauth() {
+                    creds.mark_reauth(&user, fresh.version).await?;
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
-    };
-    let state = PrState::from_provider(&pr.state).ok_or_else(|| {
-        ApiError::new(
-            502,
-            "upstream_invalid",
-            format!("unexpected pull request state {:?}", pr.state),
-        )
-    })?;
-    let update = PrUpdate {
-        state,
-        updated_at: pr.updated_at.unwrap_or_else(now_ms),
-        actor: pr.closed_by,
-    };
-    let changed = apply(ctx, number, &update)?;
+        };
+        let state = PrState::from_provider(&pr.state).ok_or_else(|| {
+            ApiError::new(
+                502,
+                "upstream_invalid",
+                format!("unexpected pull request state {:?}", pr.state),
+            )
+        })?;
+        changed |= apply(ctx, number, &update_of(state, &pr))?;
+        newest_state.get_or_insert(state);
+    }
     respond::object(
         200,
         Object::new()
-            .field("prNumber", &number)
-            .field("state", &state)
+            .field("prNumber", &newest)
+            .field("state", &newest_state)
             .field("changed", &changed),
     )
 }

@@ -115,10 +115,10 @@ impl Store {
         )
     }
 
-    /// The session's pull request artifact, if it has one.
-    pub fn pr_artifact(&self) -> ApiResult<Option<ArtifactRow>> {
-        self.first(
-            "SELECT rowid AS seq, * FROM artifacts WHERE type = ? LIMIT 1",
+    /// The session's pull request artifacts, newest first (one per pull request opened).
+    pub fn pr_artifacts(&self) -> ApiResult<Vec<ArtifactRow>> {
+        self.rows(
+            "SELECT rowid AS seq, * FROM artifacts WHERE type = ? ORDER BY rowid DESC LIMIT 100",
             vec![ArtifactKind::Pr.as_str().into()],
         )
     }
