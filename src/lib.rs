@@ -3,6 +3,7 @@
 //! `session` for the per-session Durable Object.
 
 pub mod auth;
+pub mod bots;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::sandbox::*;
-use common::{now_ms, shared_with, unique, Client, Shared, WsClient};
+use common::{now_ms, shared_with, unique, Client, Shared, Sig1, WsClient};
 use serde_json::{json, Value};
 
 const SANDBOX_SECRET: &str = "test-sandbox-secret";
@@ -903,4 +903,169 @@ async fn secrets_reach_the_next_sandbox_and_are_never_answered() {
         .send(c.authed(reqwest::Method::DELETE, &format!("/secrets/{global_key}")))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+/// Whether the Slack bot takes `body` as Open-Inspect's bot checks it: in Node, the body
+/// parsed, its `signature` taken out, the rest written again by `JSON.stringify` and signed
+/// with the bot's secret.
+fn bot_accepts(body: &str, secret: &str) -> bool {
+    use std::io::Write;
+    let check = "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{\
+        const {signature,...data}=JSON.parse(s);\
+        const h=require('crypto').createHmac('sha256',process.env.SECRET)\
+        .update(JSON.stringify(data)).digest('hex');process.stdout.write(h===signature?'ok':'bad')})";
+    let mut node = std::process::Command::new("node")
+        .args(["-e", check])
+        .env("SECRET", secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("node");
+    node.stdin
+        .take()
+        .expect("stdin")
+        .write_all(body.as_bytes())
+        .expect("write");
+    let out = node.wait_with_output().expect("node ran");
+    String::from_utf8_lossy(&out.stdout) == "ok"
+}
+
+/// The bodies the fake Slack bot received at `path`.
+async fn bot_received(fake: &wiremock::MockServer, path: &str) -> Vec<String> {
+    let seen = fake.received_requests().await.unwrap_or_default();
+    seen.iter()
+        .filter(|r| r.url.path() == format!("/slack-bot{path}"))
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect()
+}
+
+/// A Slack bot's prompt (signed `sig1`, with its `callbackContext`) is called back as
+/// Open-Inspect's control plane calls the bot: a tool call (once per call id, at most one
+/// every 3 s) and the completion with the sandbox's error, each signed so that the bot's own
+/// check accepts it.
+#[tokio::test]
+async fn a_slack_bots_prompt_is_called_back() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let (sh, c) = setup().await;
+    let fake = &sh.fake;
+    for (p, answer) in [
+        (
+            "/slack-bot/callbacks/complete",
+            json!({"ok": true, "deliveryId": "d-1"}),
+        ),
+        ("/slack-bot/callbacks/tool_call", json!({"ok": true})),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(p))
+            .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+            .mount(fake)
+            .await;
+    }
+    // The Slack user the bot acts for has connected Bitbucket (their right clones).
+    let actor = format!("slack:U{}", unique("cb").replace('-', ""));
+    let id = session(&c, &actor, &unique("AT-slack")).await;
+    let repo = "web";
+    let bot = || {
+        let mut s = Sig1::now("slack-bot");
+        s.actor = &actor;
+        s
+    };
+    let thread = unique("thread");
+    let context = json!({"source": "slack", "channel": "C0CALLBACK", "threadTs": thread,
+        "repoFullName": format!("acme/{repo}"), "model": "claude-haiku-4-5",
+        "reactionMessageTs": "9.9", "dropped": "unknown fields are dropped"});
+    let body = json!({"content": "fix it", "source": "slack", "callbackContext": context});
+    let prompt_path = format!("/sessions/{id}/prompt");
+    let r = c
+        .send(bot().sign(c.http.post(c.url(&prompt_path)), Some(&body)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let message_id = r.body["messageId"].as_str().unwrap().to_string();
+    // A bad context from the bot is refused.
+    let bad = json!({"content": "x", "callbackContext": {"source": "slack", "channel": "C"}});
+    let r = c
+        .send(bot().sign(c.http.post(c.url(&prompt_path)), Some(&bad)))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    let (_, spawn) = wait_for_spawns(fake, &id, 1, 30).await;
+    let mut sandbox = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sandbox.send(json!({"type": "ready"})).await;
+    let prompt = sandbox.expect_type("prompt").await;
+    assert_eq!(prompt["messageId"], message_id.as_str());
+    let tool = |call: &str, tool: &str| {
+        json!({"type": "tool_call", "tool": tool, "args": {"command": "ls -la"}, "callId": call,
+               "status": "running", "messageId": message_id, "sandboxId": "sb",
+               "timestamp": now_ms() as f64 / 1000.0})
+    };
+    sandbox.send(tool("call-1", "bash")).await;
+    // Within 3 s of the first: not sent.
+    sandbox.send(tool("call-2", "read")).await;
+    sandbox
+        .send(
+            json!({"type": "execution_complete", "messageId": message_id, "success": false,
+                     "error": "the model gave up", "sandboxId": "sb", "ackId": "done-1"}),
+        )
+        .await;
+    sandbox.expect_type("ack").await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let completions = loop {
+        let got = bot_received(fake, "/callbacks/complete").await;
+        let mine: Vec<String> = got.into_iter().filter(|b| b.contains(&thread)).collect();
+        if !mine.is_empty() || std::time::Instant::now() > deadline {
+            break mine;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(completions.len(), 1, "one completion: {completions:?}");
+    let secret = common::SERVICE_SECRETS[1].2;
+    assert!(bot_accepts(&completions[0], secret), "{}", completions[0]);
+    assert!(!bot_accepts(&completions[0], "another-secret"));
+    let done: Value = serde_json::from_str(&completions[0]).unwrap();
+    assert_eq!(
+        (
+            &done["sessionId"],
+            &done["messageId"],
+            &done["success"],
+            &done["error"]
+        ),
+        (
+            &json!(id),
+            &json!(message_id),
+            &json!(false),
+            &json!("the model gave up")
+        )
+    );
+    assert!(done["timestamp"].as_i64().is_some_and(|t| t > 0), "{done}");
+    assert_eq!(
+        done["context"],
+        json!({"source": "slack", "channel": "C0CALLBACK", "threadTs": thread,
+               "repoFullName": format!("acme/{repo}"), "model": "claude-haiku-4-5",
+               "reactionMessageTs": "9.9"})
+    );
+    let calls: Vec<Value> = bot_received(fake, "/callbacks/tool_call")
+        .await
+        .into_iter()
+        .filter(|b| b.contains(&thread))
+        .inspect(|b| assert!(bot_accepts(b, secret), "{b}"))
+        .map(|b| serde_json::from_str(&b).unwrap())
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!(
+        (
+            &calls[0]["tool"],
+            &calls[0]["callId"],
+            &calls[0]["args"],
+            &calls[0]["status"]
+        ),
+        (
+            &json!("bash"),
+            &json!("call-1"),
+            &json!({"command": "ls -la"}),
+            &json!("running")
+        )
+    );
+    assert!(calls[0].get("messageId").is_none());
 }

@@ -34,6 +34,19 @@ impl Caller {
             Caller::Bearer => None,
         }
     }
+
+    /// Whether a prompt of this verified caller may carry a `callbackContext`: the Slack and
+    /// Linear bots', as Open-Inspect allows (the bearer, the deployment's own shared secret,
+    /// keeps its bodies as sent).
+    pub fn is_called_back(&self) -> bool {
+        matches!(
+            self,
+            Caller::Bot {
+                service: Service::SlackBot | Service::LinearBot,
+                ..
+            }
+        )
+    }
 }
 
 /// The provider of a signed-in user's listing or new session that names none: the
@@ -111,6 +124,11 @@ pub fn enforce(
     if *caller == Caller::Bearer {
         return Ok(());
     }
+    // Of the verified callers only the Slack and Linear bots are called back: a person's
+    // context is dropped (it would have us sign what they chose to a bot).
+    if route == IdentityRoute::Prompt && !caller.is_called_back() {
+        body.remove("callbackContext");
+    }
     if let Some(field) = route.forbidden().iter().find(|f| body.contains_key(**f)) {
         return Err(ApiError::new(
             400,
@@ -153,6 +171,25 @@ mod tests {
             panic!("an object")
         };
         enforce(route, caller, &mut map).map(|()| Value::Object(map))
+    }
+
+    #[test]
+    fn only_the_slack_and_linear_bots_are_called_back() {
+        let body = json!({"content": "x", "callbackContext": {"source": "slack"}});
+        let bot = |service| Caller::Bot {
+            service,
+            actor: Some("slack:U1".into()),
+        };
+        for (caller, kept) in [
+            (bot(Service::SlackBot), true),
+            (bot(Service::LinearBot), true),
+            (bot(Service::GithubBot), false),
+            (bot(Service::Web), false),
+            (user(), false),
+        ] {
+            let out = run(IdentityRoute::Prompt, &caller, body.clone()).unwrap();
+            assert_eq!(out.get("callbackContext").is_some(), kept, "{caller:?}");
+        }
     }
 
     fn user() -> Caller {

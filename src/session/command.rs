@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::bots::context::CallbackContext;
 use crate::error::ApiError;
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
@@ -173,6 +174,26 @@ pub struct PromptInput {
     pub source: Option<String>,
     pub model: Option<String>,
     pub reasoning_effort: Option<String>,
+    /// Where the prompt's callbacks go: only the Slack and Linear bots may attach one (the
+    /// worker drops it from anyone else, see `identity::principal::enforce`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "callback_context"
+    )]
+    pub callback_context: Option<Box<CallbackContext>>,
+}
+
+/// A callback context as Open-Inspect checks it (`CallbackContext::read`); `null` is none.
+fn callback_context<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Box<CallbackContext>>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(raw) => CallbackContext::read(&raw)
+            .map(|c| Some(Box::new(c)))
+            .map_err(|e| serde::de::Error::custom(e.message)),
+    }
 }
 
 /// The user id of callers that do not say who they are.
@@ -421,6 +442,11 @@ mod tests {
             source: Some("web".into()),
             model: None,
             reasoning_effort: Some("high".into()),
+            callback_context: crate::bots::context::CallbackContext::read(&serde_json::json!({
+                "source": "slack", "channel": "C", "threadTs": "1.2", "repoFullName": "a/b",
+                "model": "m"}))
+            .ok()
+            .map(Box::new),
         };
         let update = crate::webhooks::PrUpdate {
             state: crate::webhooks::PrState::Merged,
@@ -530,6 +556,7 @@ mod tests {
             source: None,
             model: None,
             reasoning_effort: None,
+            callback_context: None,
         };
         assert!(p.validate().is_err());
         let p = PromptInput {

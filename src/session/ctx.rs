@@ -40,6 +40,8 @@ pub struct Ctx {
     pub(crate) stored_bytes: Cell<Option<i64>>,
     /// The bot's API token, read from the environment once (every sandbox event masks it).
     bot_token: OnceCell<Option<String>>,
+    /// The tool calls told to the prompts' bots (`notify` owns it).
+    pub(crate) tool_calls: Rc<RefCell<crate::bots::callback::ToolCalls>>,
 }
 
 impl Ctx {
@@ -61,6 +63,7 @@ impl Ctx {
             stored_bytes: Cell::new(None),
             armed: Cell::new(None),
             bot_token: OnceCell::new(),
+            tool_calls: Default::default(),
         }
     }
 

@@ -147,6 +147,13 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE session ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        9,
+        &[
+            // Where a bot's prompt is called back (its checked `callbackContext`, JSON).
+            "ALTER TABLE messages ADD COLUMN callback_context TEXT",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

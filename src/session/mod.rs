@@ -18,6 +18,7 @@ pub mod command;
 pub mod ctx;
 pub mod migrations;
 pub mod model;
+pub mod notify;
 pub mod object;
 pub mod paging;
 pub mod participants;

@@ -225,6 +225,8 @@ pub struct MessageRow {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub completed_at: Option<i64>,
+    /// Where a bot's prompt is called back (JSON of its `CallbackContext`).
+    pub callback_context: Option<String>,
 }
 
 impl FromRow for MessageRow {
@@ -243,6 +245,7 @@ impl FromRow for MessageRow {
             created_at: r.int("created_at"),
             started_at: r.opt_int("started_at"),
             completed_at: r.opt_int("completed_at"),
+            callback_context: r.opt_text("callback_context"),
         })
     }
 }

@@ -13,6 +13,7 @@ use crate::session::ctx::Ctx;
 use crate::session::model::{
     completion_id, MessageRow, ParticipantRow, Role, SessionRow, SessionStatus,
 };
+use crate::session::notify;
 use crate::session::status::{self, Change};
 use crate::session::store::SealedTokens;
 
@@ -195,24 +196,37 @@ pub fn started(ctx: &Ctx, message_id: &str, now: i64) -> ApiResult<()> {
     Ok(())
 }
 
-/// The sandbox finished `message_id`; answers whether it was the one processing.
-pub fn complete(ctx: &Ctx, message_id: &str, success: bool, now: i64) -> ApiResult<bool> {
-    let error = (!success).then_some("the agent reported a failure");
+/// The sandbox finished `message_id` (with its `error`, if it said one); answers whether it
+/// was the one processing. A bot's prompt has its bot told.
+pub fn complete(
+    ctx: &Ctx,
+    message_id: &str,
+    success: bool,
+    error: Option<&str>,
+    now: i64,
+) -> ApiResult<bool> {
+    let error = (!success).then_some(error.unwrap_or("the agent reported a failure"));
     let done = ctx
         .store
         .complete_message(message_id, success, error, now)?;
     if done {
         finished(ctx, success, now)?;
+        notify::completed(ctx, message_id, success, error);
     }
     Ok(done)
 }
 
-/// Fails the running message (if any) with `reason`; answers whether there was one.
+/// Fails the running message (if any) with `reason`; answers whether there was one. A bot's
+/// prompt has its bot told.
 pub fn fail_running(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
     let now = now_ms();
+    let running = ctx.store.processing_message()?;
     let failed = ctx.store.fail_processing(reason, now)?;
     if failed {
         finished(ctx, false, now)?;
+        if let Some(m) = running {
+            notify::completed(ctx, &m.id, false, Some(reason));
+        }
     }
     Ok(failed)
 }

@@ -111,6 +111,7 @@ fn handle(
                 source: Some("web".into()),
                 model,
                 reasoning_effort,
+                callback_context: None,
             };
             if let Err(e) = input.validate() {
                 let refused =

@@ -15,6 +15,7 @@ use crate::error::ApiResult;
 use crate::session::client::link::broadcast;
 use crate::session::client::protocol::ServerMessage;
 use crate::session::ctx::Ctx;
+use crate::session::notify;
 use crate::session::queue;
 use crate::session::sandbox::link::{self, reply};
 use crate::session::sandbox::policy::Status;
@@ -192,7 +193,10 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
     // It is applied from the message's state, not from "stored for the first time", so one
     // re-sent after a failure half-way through is still processed.
     let completed = match (&e.kind, &e.message_id) {
-        (Kind::ExecutionComplete { success }, Some(m)) => queue::complete(ctx, m, *success, now)?,
+        (Kind::ExecutionComplete { success }, Some(m)) => {
+            let error = e.data.get("error").and_then(serde_json::Value::as_str);
+            queue::complete(ctx, m, *success, error, now)?
+        }
         _ => false,
     };
     let relay = relayable
@@ -201,6 +205,10 @@ fn event(ctx: &Ctx, ws: &WebSocket, mut e: Event) -> ApiResult<Option<Followup>>
             Kind::SessionTitle { .. } => true,
             _ => stored,
         };
+    // A bot's prompt has its bot told of the agent's tool calls.
+    if let ("tool_call", Some(m)) = (e.name.as_str(), &e.message_id) {
+        notify::tool_call(ctx, m, &e.data);
+    }
     if relay {
         // Parsed as JSON when it arrived (or written by serde when it was cut down).
         let event = Raw::trusted(std::mem::take(&mut e.raw));

@@ -1,7 +1,8 @@
 //! The `messages` table: the prompt queue (pending → processing → completed or failed).
 
 use super::Store;
-use crate::error::ApiResult;
+use crate::bots::context::CallbackContext;
+use crate::error::{ApiError, ApiResult};
 use crate::session::command::PromptInput;
 use crate::session::model::MessageRow;
 
@@ -70,6 +71,13 @@ impl Store {
             "SELECT rowid AS seq, * FROM messages WHERE id = ?",
             vec![id.into()],
         )
+    }
+
+    /// Where the prompt `id` is called back, if a bot sent it (an unreadable stored context
+    /// is none).
+    pub fn callback_context(&self, id: &str) -> ApiResult<Option<CallbackContext>> {
+        let stored = self.message(id)?.and_then(|m| m.callback_context);
+        Ok(stored.and_then(|text| serde_json::from_str(&text).ok()))
     }
 
     /// How many prompts `author` queued since `since`.
@@ -143,10 +151,16 @@ impl Store {
         reasoning_effort: Option<&str>,
         now: i64,
     ) -> ApiResult<u32> {
+        let callback = match &p.callback_context {
+            Some(c) => {
+                Some(serde_json::to_string(c).map_err(|e| ApiError::internal(e.to_string()))?)
+            }
+            None => None,
+        };
         self.run(
             "INSERT INTO messages (id, author_id, content, source, model, reasoning_effort,
-                status, created_at)
-             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?)",
+                status, created_at, callback_context)
+             VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
             vec![
                 id.into(),
                 p.author_id.as_str().into(),
@@ -155,6 +169,7 @@ impl Store {
                 super::opt_str(model),
                 super::opt_str(reasoning_effort),
                 now.into(),
+                super::opt_str(callback.as_deref()),
             ],
         )?;
         let n = self.count(
