@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod bots;
+pub mod children;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -1069,3 +1069,212 @@ async fn a_slack_bots_prompt_is_called_back() {
     );
     assert!(calls[0].get("messageId").is_none());
 }
+
+/// A request of the session's sandbox, with its own token.
+fn as_sandbox(
+    c: &Client,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    c.http
+        .request(method, c.url(path))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+}
+
+/// Open-Inspect's child-session tools, as the sandbox runtime calls them with its token: a
+/// child spawned on the same repository from the base branch, owned by whoever's prompt
+/// runs, with its first prompt; the parent's clients told; the child listed and its result
+/// read; a follow-up; a cancel that stops the child's sandbox; and the refusals (another
+/// token, no running prompt, another session's child, a cancelled child).
+#[tokio::test]
+async fn a_sandbox_spawns_reads_prompts_and_cancels_a_child() {
+    use reqwest::Method;
+    let (sh, c) = setup().await;
+    let fake = &sh.fake;
+    let user = unique("parent-user");
+    let parent = session(&c, &user, &unique("AT-parent")).await;
+    prompt(&c, &parent, &user, "split the work").await;
+    let (_, spawn) = wait_for_spawns(fake, &parent, 1, 30).await;
+    let token = spawn["sandbox_auth_token"].as_str().unwrap().to_string();
+    let mut parent_box = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    parent_box.send(json!({"type": "ready"})).await;
+    let parent_prompt = parent_box.expect_type("prompt").await;
+    let (ws, _) = c.ws_token(&parent, &user).await;
+    let (mut browser, _) = WsClient::subscribed(&sh.worker, &parent, &ws).await;
+
+    let children = format!("/sessions/{parent}/children");
+    // Another token is refused.
+    let r = c
+        .send(
+            as_sandbox(&c, Method::POST, &children, "not-the-token")
+                .json(&json!({"title": "t", "prompt": "p"})),
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let body = json!({"title": "Write the tests", "prompt": "add tests for the parser"});
+    let r = c
+        .send(as_sandbox(&c, Method::POST, &children, &token).json(&body))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["status"], "created");
+    let child = r.body["sessionId"].as_str().unwrap().to_string();
+    let update = browser.expect_type("child_session_update").await;
+    assert_eq!(update["childSessionId"], child.as_str(), "{update}");
+
+    // The child starts on its own: same repository, its first prompt, the parent's author.
+    let (_, child_spawn) = wait_for_spawns(fake, &child, 1, 30).await;
+    assert_eq!(child_spawn["repo_name"], spawn["repo_name"]);
+    assert_eq!(child_spawn["branch"], spawn["branch"]);
+    let mut child_box = FakeSandbox::from_spawn(&sh.worker, &child_spawn).await;
+    child_box.send(json!({"type": "ready"})).await;
+    let first = child_box.expect_type("prompt").await;
+    assert_eq!(first["content"], "add tests for the parser");
+    let r = c.get(&format!("/sessions/{child}")).await;
+    assert_eq!(
+        r.body["session"]["parentSessionId"],
+        parent.as_str(),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["session"]["createdBy"], user.as_str(), "{}", r.body);
+
+    let r = c.send(as_sandbox(&c, Method::GET, &children, &token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let listed = &r.body["children"][0];
+    assert_eq!(
+        (
+            &listed["id"],
+            &listed["parentSessionId"],
+            &listed["spawnSource"],
+            &listed["spawnDepth"]
+        ),
+        (&json!(child), &json!(parent), &json!("agent"), &json!(1)),
+        "{listed}"
+    );
+
+    // The child answers; the parent's agent reads the result.
+    let mid = first["messageId"].as_str().unwrap();
+    let at = now_ms() as f64 / 1000.0;
+    for e in [
+        json!({"type": "tool_call", "tool": "bash", "args": {"command": "cargo test"}, "callId": "t1",
+               "status": "completed", "messageId": mid, "sandboxId": "sb", "timestamp": at}),
+        json!({"type": "token", "content": "Tests added.", "messageId": mid, "sandboxId": "sb", "timestamp": at}),
+        json!({"type": "execution_complete", "messageId": mid, "success": true, "sandboxId": "sb",
+               "timestamp": at, "ackId": "child-done"}),
+    ] {
+        child_box.send(e).await;
+    }
+    child_box.expect_type("ack").await;
+    let detail = format!("{children}/{child}?include=result,trajectory&trajectoryLimit=2");
+    let r = c.send(as_sandbox(&c, Method::GET, &detail, &token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let result = &r.body["finalResponse"];
+    assert_eq!(result["textContent"], "Tests added.", "{}", r.body);
+    assert_eq!(
+        result["toolCalls"],
+        json!([{"tool": "bash", "summary": "Ran: cargo test"}])
+    );
+    assert_eq!(
+        (&result["success"], &result["messageId"]),
+        (&json!(true), &json!(mid))
+    );
+    assert_eq!(r.body["session"]["status"], "completed", "{}", r.body);
+    assert_eq!(r.body["hasUnfinishedPrompt"], false);
+    let trajectory = &r.body["trajectory"];
+    assert_eq!(
+        trajectory["events"].as_array().map(Vec::len),
+        Some(2),
+        "{trajectory}"
+    );
+    assert_eq!(trajectory["hasMore"], true);
+    let older = format!(
+        "{children}/{child}?include=trajectory&trajectoryCursor={}",
+        trajectory["cursor"].as_str().unwrap()
+    );
+    let r = c.send(as_sandbox(&c, Method::GET, &older, &token)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = c
+        .send(as_sandbox(
+            &c,
+            Method::GET,
+            &format!("{children}/{child}?include=all"),
+            &token,
+        ))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // A follow-up reaches the child's sandbox.
+    let follow = format!("{children}/{child}/prompt");
+    let r = c
+        .send(
+            as_sandbox(&c, Method::POST, &follow, &token)
+                .json(&json!({"content": "also the lexer"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        child_box.expect_type("prompt").await["content"],
+        "also the lexer"
+    );
+    let r = c
+        .send(
+            as_sandbox(&c, Method::POST, &follow, &token)
+                .json(&json!({"content": "x", "source": "web"})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Cancelled: its sandbox is stopped and shut down, the parent's clients hear it.
+    let cancel = format!("{children}/{child}/cancel");
+    let r = c
+        .send(as_sandbox(&c, Method::POST, &cancel, &token).json(&json!({"cancelNested": true})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body,
+        json!({"status": "cancelled", "cancelledDescendantIds": []})
+    );
+    child_box.expect_type("shutdown").await;
+    loop {
+        let u = browser.expect_type("child_session_update").await;
+        if u["status"] == "cancelled" {
+            break;
+        }
+    }
+    let r = c.send(as_sandbox(&c, Method::POST, &cancel, &token)).await;
+    assert_eq!(
+        (r.status, r.body["error"].as_str()),
+        (409, Some("Session already cancelled")),
+        "{}",
+        r.body
+    );
+
+    // Another session is not this one's child.
+    let other = session(&c, &user, &unique("AT-other")).await;
+    let r = c
+        .send(as_sandbox(
+            &c,
+            Method::GET,
+            &format!("{children}/{other}"),
+            &token,
+        ))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // Once the parent's prompt ended, its agent spawns nothing.
+    let pmid = parent_prompt["messageId"].as_str().unwrap();
+    parent_box
+        .send(
+            json!({"type": "execution_complete", "messageId": pmid, "success": true,
+                     "sandboxId": "sb", "ackId": "parent-done"}),
+        )
+        .await;
+    parent_box.expect_type("ack").await;
+    let r = c
+        .send(as_sandbox(&c, Method::POST, &children, &token).json(&body))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.message().contains("No active prompt"), "{}", r.body);
+}

@@ -2,6 +2,7 @@
 //! access rule, and handed to its handler by the table in [`dispatch`]; every failure is
 //! answered as JSON in one place.
 
+pub mod children;
 pub mod guard;
 pub mod health;
 pub mod inbox;
@@ -166,7 +167,11 @@ async fn dispatch(route: Route, req: Incoming, edge: &Edge<'_>) -> ApiResult<Res
         Route::WsToken(id) => sessions::ws_token(req, edge, &id).await,
         Route::CreatePr(id) => sessions::create_pr(req, edge, &id).await,
         Route::WebSocket(id) => sessions::websocket(req, edge, &id).await,
-        Route::Children(id) => session_call::call(edge, &id, &Command::Children).await,
+        Route::Children(id) => children::list(req, edge, &id).await,
+        Route::SpawnChild(id) => children::spawn(req, edge, &id).await,
+        Route::Child(id, child) => children::get(req, edge, &id, &child).await,
+        Route::CancelChild(id, child) => children::cancel(req, edge, &id, &child).await,
+        Route::PromptChild(id, child) => children::prompt(req, edge, &id, &child).await,
         Route::CommitSigning(id) => {
             sessions::sandbox(&req, edge, &id, SandboxAsk::CommitSigning).await
         }

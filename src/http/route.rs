@@ -46,7 +46,16 @@ pub enum Route {
     CreatePr(String),
     /// `GET /sessions/{id}/ws`: the WebSocket upgrade.
     WebSocket(String),
+    /// `GET /sessions/{id}/children`.
     Children(String),
+    /// `POST /sessions/{id}/children`: the session's agent spawns a child.
+    SpawnChild(String),
+    /// `GET /sessions/{id}/children/{child}`.
+    Child(String, String),
+    /// `POST /sessions/{id}/children/{child}/cancel`.
+    CancelChild(String, String),
+    /// `POST /sessions/{id}/children/{child}/prompt`.
+    PromptChild(String, String),
     CommitSigning(String),
     SandboxSkills(String),
     ScmCredentials(String),
@@ -163,6 +172,10 @@ impl Route {
             (["sessions", s, "pr"], Post, _) => Route::CreatePr(id(s)),
             (["sessions", s, "ws"], Get, _) => Route::WebSocket(id(s)),
             (["sessions", s, "children"], Get, _) => Route::Children(id(s)),
+            (["sessions", s, "children"], Post, _) => Route::SpawnChild(id(s)),
+            (["sessions", s, "children", c], Get, _) => Route::Child(id(s), id(c)),
+            (["sessions", s, "children", c, "cancel"], Post, _) => Route::CancelChild(id(s), id(c)),
+            (["sessions", s, "children", c, "prompt"], Post, _) => Route::PromptChild(id(s), id(c)),
             (["sessions", s, "commit-signing"], Get, _) => Route::CommitSigning(id(s)),
             (["sessions", s, "sandbox-skills"], Get, _) => Route::SandboxSkills(id(s)),
             (["sessions", s, "scm-credentials"], Post, _) => Route::ScmCredentials(id(s)),
@@ -208,6 +221,8 @@ impl Route {
             ["repos", _, _, "metadata"] => true,
             ["repos", _, _, "secrets"] | ["repos", _, _, "secrets", _] => true,
             ["sessions", _, "pr" | "pull-requests", "refresh"] => true,
+            ["sessions", _, "children", _] => true,
+            ["sessions", _, "children", _, "cancel" | "prompt"] => true,
             ["webhooks", "bitbucket" | "github"] => true,
             ["internal", "auth", "sign-in-providers"] => true,
             ["api", "auth", "sign-in", "social"] => true,
@@ -263,6 +278,10 @@ impl Route {
             Route::CreatePr(s()),
             Route::WebSocket(s()),
             Route::Children(s()),
+            Route::SpawnChild(s()),
+            Route::Child(s(), s()),
+            Route::CancelChild(s(), s()),
+            Route::PromptChild(s(), s()),
             Route::CommitSigning(s()),
             Route::SandboxSkills(s()),
             Route::ScmCredentials(s()),
@@ -331,6 +350,10 @@ impl Route {
                 | Route::CreatePr(_)
                 | Route::WebSocket(_)
                 | Route::Children(_)
+                | Route::SpawnChild(_)
+                | Route::Child(..)
+                | Route::CancelChild(..)
+                | Route::PromptChild(..)
                 | Route::CommitSigning(_)
                 | Route::SandboxSkills(_)
                 | Route::ScmCredentials(_)
@@ -386,6 +409,10 @@ impl Route {
             Route::CreatePr(_) => "POST /sessions/{id}/pr",
             Route::WebSocket(_) => "GET /sessions/{id}/ws",
             Route::Children(_) => "GET /sessions/{id}/children",
+            Route::SpawnChild(_) => "POST /sessions/{id}/children",
+            Route::Child(..) => "GET /sessions/{id}/children/{child}",
+            Route::CancelChild(..) => "POST /sessions/{id}/children/{child}/cancel",
+            Route::PromptChild(..) => "POST /sessions/{id}/children/{child}/prompt",
             Route::CommitSigning(_) => "GET /sessions/{id}/commit-signing",
             Route::SandboxSkills(_) => "GET /sessions/{id}/sandbox-skills",
             Route::ScmCredentials(_) => "POST /sessions/{id}/scm-credentials",
@@ -435,10 +462,15 @@ impl Route {
             | Route::WebSocket(_)
             | Route::Webhook(_)
             | Route::Git(_) => Access::Public,
-            Route::CreatePr(_) => Access::ServiceOrSandbox,
-            Route::CommitSigning(_) | Route::SandboxSkills(_) | Route::ScmCredentials(_) => {
-                Access::Sandbox
-            }
+            Route::CreatePr(_)
+            | Route::Children(_)
+            | Route::SpawnChild(_)
+            | Route::Child(..)
+            | Route::CancelChild(..) => Access::ServiceOrSandbox,
+            Route::CommitSigning(_)
+            | Route::SandboxSkills(_)
+            | Route::ScmCredentials(_)
+            | Route::PromptChild(..) => Access::Sandbox,
             Route::SignInProviders
             | Route::SignInSocial
             | Route::AuthCallback(_)
@@ -559,7 +591,19 @@ mod tests {
                 Get,
                 "/sessions/abc/children",
                 Route::Children(s.into()),
-                Access::Service,
+                Access::ServiceOrSandbox,
+            ),
+            (
+                Post,
+                "/sessions/abc/children",
+                Route::SpawnChild(s.into()),
+                Access::ServiceOrSandbox,
+            ),
+            (
+                Post,
+                "/sessions/abc/children/def/prompt",
+                Route::PromptChild(s.into(), "def".into()),
+                Access::Sandbox,
             ),
             (
                 Get,

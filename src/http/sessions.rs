@@ -22,7 +22,7 @@ pub async fn create(req: Incoming, edge: &Edge<'_>) -> ApiResult<Response> {
     let session_id = ns.unique_id()?.to_string();
     let mut new = body.into_new(session_id.clone(), config::default_provider(edge.env))?;
     new.control_plane_url = req.url().as_ref().and_then(urls::origin);
-    session_call::call(edge, &session_id, &Command::Create(new)).await
+    session_call::call(edge, &session_id, &Command::Create(Box::new(new))).await
 }
 
 pub async fn list(req: &Incoming, edge: &Edge<'_>) -> ApiResult<Response> {

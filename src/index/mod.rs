@@ -14,6 +14,7 @@ use crate::session::paging::clamp_limit;
 use crate::vcs::VcsProvider;
 use crate::webhooks::RouteKey;
 
+pub mod children;
 pub mod inbox;
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -112,8 +113,8 @@ pub async fn upsert(db: &D1Database, s: &SessionRow, latest: Option<&str>) -> Ap
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
             status, created_by, created_at, updated_at, reasoning_effort, pr_state,
-            latest_message_id)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+            latest_message_id, parent_session_id, spawn_source, spawn_depth)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
          WHERE NOT EXISTS (SELECT 1 FROM deleted_sessions WHERE id = ?1)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
             base_branch = excluded.base_branch, status = excluded.status,
@@ -137,6 +138,11 @@ pub async fn upsert(db: &D1Database, s: &SessionRow, latest: Option<&str>) -> Ap
         s.pr_state
             .map_or(JsValue::NULL, |p| JsValue::from(p.as_str())),
         latest.map_or(JsValue::NULL, JsValue::from),
+        s.parent_session_id
+            .as_deref()
+            .map_or(JsValue::NULL, JsValue::from),
+        s.spawn_source().into(),
+        (s.spawn_depth as f64).into(),
     ])?
     .run()
     .await?;

@@ -14,6 +14,7 @@ use crate::http::respond;
 use crate::index;
 use crate::session::access::{self, Ask, Level};
 use crate::session::alarm;
+use crate::session::children;
 use crate::session::client::link::broadcast;
 use crate::session::client::link::close_all;
 use crate::session::client::policy::WS_TOKEN_TTL_MS;
@@ -35,7 +36,7 @@ use crate::vcs::Client;
 /// answers it as the HTTP response the worker passes on.
 pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
     match command {
-        Command::Create(new) => create(ctx, new).await,
+        Command::Create(new) => create(ctx, *new).await,
         Command::Get => get(ctx),
         Command::Delete => delete(ctx).await,
         Command::Archive(u) => set_archived(ctx, u, Change::Archive).await,
@@ -65,10 +66,10 @@ pub async fn run(ctx: &Ctx, command: Command) -> ApiResult<Response> {
         Command::WsToken(p) => ws_token(ctx, &p).await,
         Command::SetTitle(t) => set_title(ctx, t),
         Command::ParticipantProfiles => participant_profiles(ctx),
-        Command::Children => {
-            ctx.store.existing_session()?;
-            respond::object(200, Object::new().field("children", &[(); 0]))
-        }
+        Command::SpawnContext(caller) => children::spawn_context(ctx, &caller),
+        Command::ChildUpdate(update) => children::child_update(ctx, update),
+        Command::Cancel => children::cancel(ctx).await,
+        Command::ChildSummary(q) => children::summary(ctx, &q),
         Command::CreatePr { .. }
         | Command::Sandbox { .. }
         | Command::Webhook { .. }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bots::context::CallbackContext;
 use crate::error::ApiError;
+use crate::session::model::SessionStatus;
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
 use crate::vcs::VcsProvider;
@@ -114,6 +115,18 @@ pub struct NewSession {
     pub owner: ParticipantInput,
     /// Where sandboxes reach the control plane (the origin the session was created on).
     pub control_plane_url: Option<String>,
+    /// The session whose agent spawned this one (a child session), and this one's depth.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Lineage>,
+}
+
+/// Where a child session sits: its parent, and its depth below the top-level session (1 for
+/// a child).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lineage {
+    pub session_id: String,
+    pub depth: i64,
 }
 
 impl CreateSession {
@@ -159,6 +172,7 @@ impl CreateSession {
             reasoning_effort: self.reasoning_effort,
             owner: participant,
             control_plane_url: None,
+            parent: None,
         })
     }
 }
@@ -253,7 +267,7 @@ pub struct UserRef {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
-    Create(NewSession),
+    Create(Box<NewSession>),
     Get,
     Delete,
     Archive(UserRef),
@@ -276,8 +290,14 @@ pub enum Command {
         token: String,
         ask: SandboxAsk,
     },
-    /// The session's child sessions.
-    Children,
+    /// The context a child session is spawned with (a prompt must be running).
+    SpawnContext(PrCaller),
+    /// A child session of this one changed.
+    ChildUpdate(ChildUpdate),
+    /// Cancelled by the parent's agent (a child session).
+    Cancel,
+    /// What the parent's agent reads of this child session.
+    ChildSummary(crate::children::summary::Query),
     /// A forge's verified webhook about this session's pull request or branch.
     Webhook {
         delivery: String,
@@ -291,6 +311,15 @@ pub enum Command {
     SetTitle(TitleInput),
     /// `GET /sessions/{id}/participant-profiles`.
     ParticipantProfiles,
+}
+
+/// A child session's news for its parent's clients (`child_session_update`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChildUpdate {
+    pub child_session_id: String,
+    pub status: SessionStatus,
+    pub title: Option<String>,
 }
 
 /// `PATCH /sessions/{id}/title` body: the new title (trimmed, 1 to 200 characters, one line)
@@ -454,7 +483,7 @@ mod tests {
             actor: None,
         };
         let all = [
-            Command::Create(NewSession {
+            Command::Create(Box::new(NewSession {
                 session_id: "s".into(),
                 repo_owner: "o".into(),
                 repo_name: "r".into(),
@@ -465,7 +494,11 @@ mod tests {
                 branch: Some("main".into()),
                 owner: owner.clone(),
                 control_plane_url: Some("https://cp".into()),
-            }),
+                parent: Some(Lineage {
+                    session_id: "p".into(),
+                    depth: 1,
+                }),
+            })),
             Command::Get,
             Command::Delete,
             Command::Archive(UserRef {
@@ -500,7 +533,17 @@ mod tests {
                 token: "t".into(),
                 ask: SandboxAsk::ScmCredentials,
             },
-            Command::Children,
+            Command::SpawnContext(PrCaller::Service),
+            Command::ChildUpdate(ChildUpdate {
+                child_session_id: "c".into(),
+                status: crate::session::model::SessionStatus::Created,
+                title: None,
+            }),
+            Command::Cancel,
+            Command::ChildSummary(crate::children::summary::Query {
+                result: true,
+                trajectory: Some((5, Some(2))),
+            }),
             Command::Webhook {
                 delivery: "d".into(),
                 event: crate::webhooks::Event::PullRequest {

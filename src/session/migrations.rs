@@ -154,6 +154,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE messages ADD COLUMN callback_context TEXT",
         ],
     ),
+    (
+        10,
+        &[
+            // A child session's parent (whose agent spawned it) and its depth in the tree.
+            "ALTER TABLE session ADD COLUMN parent_session_id TEXT",
+            "ALTER TABLE session ADD COLUMN spawn_depth INTEGER NOT NULL DEFAULT 0",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

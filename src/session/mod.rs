@@ -13,6 +13,7 @@
 pub mod access;
 pub mod actions;
 pub mod alarm;
+pub mod children;
 pub mod client;
 pub mod command;
 pub mod ctx;

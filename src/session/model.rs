@@ -51,6 +51,10 @@ pub struct SessionRow {
     pub foreign_push_at: Option<i64>,
     /// What the agent's steps cost so far, in millionths of a dollar.
     pub cost_micros: i64,
+    /// The session whose agent spawned this one, if it is a child session.
+    pub parent_session_id: Option<String>,
+    /// How deep below a top-level session it is (0 for one).
+    pub spawn_depth: i64,
 }
 
 /// Read from the session's own table and from the index (which lacks the push columns).
@@ -77,6 +81,8 @@ impl FromRow for SessionRow {
             own_push_at: r.opt_int("own_push_at"),
             foreign_push_at: r.opt_int("foreign_push_at"),
             cost_micros: r.opt_int("cost_micros").unwrap_or(0),
+            parent_session_id: r.opt_text("parent_session_id"),
+            spawn_depth: r.opt_int("spawn_depth").unwrap_or(0),
         })
     }
 }
@@ -95,12 +101,22 @@ impl SessionRow {
             base_branch: self.base_branch.as_deref(),
             branch_name: self.branch_name.as_deref(),
             status: self.status,
-            parent_session_id: None,
-            spawn_source: "user",
+            parent_session_id: self.parent_session_id.as_deref(),
+            spawn_source: self.spawn_source(),
+            spawn_depth: self.spawn_depth,
             created_by: &self.created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
             pr_state: self.pr_state,
+        }
+    }
+
+    /// How the session was started: by its parent's agent, or by someone.
+    pub fn spawn_source(&self) -> &'static str {
+        if self.parent_session_id.is_some() {
+            "agent"
+        } else {
+            "user"
         }
     }
 
@@ -129,6 +145,7 @@ pub struct Summary<'a> {
     status: SessionStatus,
     parent_session_id: Option<&'a str>,
     spawn_source: &'static str,
+    spawn_depth: i64,
     created_by: &'a str,
     created_at: i64,
     updated_at: i64,
@@ -336,6 +353,14 @@ impl FromRow for ArtifactRow {
 impl ArtifactRow {
     /// The artifact as callers see it (`metadata`: the JSON text serde stored), open for
     /// more fields.
+    /// Its metadata as JSON (`null` when it has none or it cannot be read).
+    pub fn meta(&self) -> serde_json::Value {
+        self.metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn json(&self) -> Object {
         let metadata = Raw::trusted(self.metadata.clone().unwrap_or_else(|| "null".into()));
         Object::new()

@@ -287,6 +287,7 @@ pub fn change_status(
     ctx.store.set_status(next, now)?;
     if next != current {
         broadcast(ctx, &ServerMessage::SessionStatus { status: next });
+        crate::session::children::tell_parent(ctx, next);
     }
     Ok(next)
 }

@@ -96,8 +96,9 @@ fn state(ctx: &Ctx, s: &SessionRow, sandbox: Option<&SandboxRow>) -> ApiResult<R
     Ok(
         o.field("isProcessing", &ctx.store.processing_message()?.is_some())
             .field("totalCost", &(s.cost_micros as f64 / 1e6))
-            .field("parentSessionId", &())
-            .field("spawnSource", "user")
+            .field("parentSessionId", &s.parent_session_id)
+            .field("spawnSource", s.spawn_source())
+            .field("spawnDepth", &s.spawn_depth)
             .field("updatedAt", &s.updated_at)
             .field("createdBy", &s.created_by)
             .field("vcsProvider", &s.vcs_provider)

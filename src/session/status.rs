@@ -15,6 +15,8 @@ pub enum Change {
     },
     Archive,
     Unarchive,
+    /// Cancelled by its parent's agent (a child session): for good.
+    Cancel,
 }
 
 /// The status after `change` (equal to `current` when it stays; the caller then only
@@ -24,6 +26,9 @@ pub fn transition(current: SessionStatus, change: Change) -> SessionStatus {
     match change {
         Change::Prompt | Change::Unarchive => Active,
         Change::Archive => Archived,
+        Change::Cancel => Cancelled,
+        // A cancelled session stays cancelled when the prompt it stopped ends.
+        Change::Finished { .. } if current == Cancelled => Cancelled,
         // An archived session stays archived when its last prompt ends.
         Change::Finished { .. } if current == Archived => Archived,
         Change::Finished {
@@ -40,6 +45,16 @@ mod tests {
     use SessionStatus::*;
 
     const ALL: [SessionStatus; 6] = [Created, Active, Completed, Failed, Archived, Cancelled];
+
+    #[test]
+    fn a_cancelled_session_stays_cancelled_when_its_prompt_ends() {
+        assert_eq!(transition(Active, Change::Cancel), Cancelled);
+        let done = Change::Finished {
+            success: false,
+            more_queued: true,
+        };
+        assert_eq!(transition(Cancelled, done), Cancelled);
+    }
 
     #[test]
     fn prompts_activate_even_archived_sessions() {

@@ -142,6 +142,13 @@ pub enum ServerMessage {
     SessionTitle {
         title: String,
     },
+    /// A child session of this one started, changed status or was renamed (a refresh
+    /// signal for the web app's list of children).
+    ChildSessionUpdate {
+        child_session_id: String,
+        status: SessionStatus,
+        title: Option<String>,
+    },
     /// The session's branch was pushed (first, or again).
     SessionBranch {
         branch_name: String,

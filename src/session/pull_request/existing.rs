@@ -27,11 +27,7 @@ impl StoredPr {
         if row.kind != ArtifactKind::Pr {
             return None;
         }
-        let meta: Value = row
-            .metadata
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or(Value::Null);
+        let meta = row.meta();
         let text = |k: &str| meta.get(k).and_then(Value::as_str).map(str::to_string);
         let state = text("lifecycleState")
             .or_else(|| text("state"))

@@ -46,10 +46,10 @@ fn pr_of(ctx: &Ctx, number: u64) -> ApiResult<Option<(ArtifactRow, Value, bool)>
 }
 
 fn metadata(art: &ArtifactRow) -> Value {
-    art.metadata
-        .as_deref()
-        .and_then(|m| serde_json::from_str(m).ok())
-        .unwrap_or_else(|| json!({}))
+    match art.meta() {
+        Value::Null => json!({}),
+        v => v,
+    }
 }
 
 /// Applies `update` to the session's pull request `number`: answers whether anything changed.

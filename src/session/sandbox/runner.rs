@@ -153,6 +153,18 @@ async fn end_at_provider(ctx: &Ctx) {
     }
 }
 
+/// Ends the sandbox of a cancelled session: `stop`, `shutdown`, its sockets closed, marked
+/// stopped, and the provider told.
+pub async fn stop_for_good(ctx: &Ctx, why: &str) {
+    link::send(ctx, &Outbound::Stop);
+    link::send(ctx, &Outbound::Shutdown);
+    if let Err(e) = set_status(ctx, Status::Stopped) {
+        ctx.warn("the sandbox was not marked stopped", e);
+    }
+    link::close(ctx, 1000, why);
+    end_at_provider(ctx).await;
+}
+
 /// Ends the sandbox for good (the session is being deleted): `shutdown`, its sockets
 /// closed, and the provider told.
 pub async fn terminate(ctx: &Ctx) {

@@ -231,8 +231,8 @@ impl Store {
         self.write_session(
             "INSERT INTO session (id, title, repo_owner, repo_name, vcs_provider, model,
                 base_branch, branch_name, status, created_by, created_at, updated_at,
-                control_plane_url, reasoning_effort)
-             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)",
+                control_plane_url, reasoning_effort, parent_session_id, spawn_depth)
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 s.session_id.as_str().into(),
                 opt(&s.title),
@@ -247,6 +247,8 @@ impl Store {
                 now.into(),
                 opt(&s.control_plane_url),
                 opt(&s.reasoning_effort),
+                opt(&s.parent.as_ref().map(|p| p.session_id.clone())),
+                s.parent.as_ref().map_or(0, |p| p.depth).into(),
             ],
         )
     }

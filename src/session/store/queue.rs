@@ -65,6 +65,14 @@ impl Store {
         )
     }
 
+    /// Fails every prompt that has not started with `reason`.
+    pub fn fail_pending(&self, reason: &str, now: i64) -> ApiResult<bool> {
+        self.changed(
+            "UPDATE messages SET status = 'failed', error = ?, completed_at = ? WHERE status = 'pending'",
+            vec![reason.into(), now.into()],
+        )
+    }
+
     /// One message, if it exists.
     pub fn message(&self, id: &str) -> ApiResult<Option<MessageRow>> {
         self.first(
