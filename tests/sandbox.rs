@@ -12,6 +12,8 @@ use common::{now_ms, shared_with, unique, Client, Shared, Sig1, WsClient};
 use serde_json::{json, Value};
 
 const SANDBOX_SECRET: &str = "test-sandbox-secret";
+/// The Linear bot's secret in this binary (other binaries run without one).
+const LINEAR_SECRET: &str = "test-linear-service-secret";
 
 fn shared() -> &'static Shared {
     shared_with(&[
@@ -19,6 +21,7 @@ fn shared() -> &'static Shared {
         ("SANDBOX_CONNECT_TIMEOUT_MS", "6000"),
         ("SANDBOX_IDLE_TIMEOUT_MS", "6000"),
         ("SANDBOX_SPAWN_COOLDOWN_MS", "300"),
+        ("SERVICE_AUTH_SECRET_LINEAR_BOT", LINEAR_SECRET),
     ])
 }
 
@@ -932,9 +935,14 @@ fn bot_accepts(body: &str, secret: &str) -> bool {
 
 /// The bodies the fake Slack bot received at `path`.
 async fn bot_received(fake: &wiremock::MockServer, path: &str) -> Vec<String> {
+    received_by(fake, "/slack-bot", path).await
+}
+
+/// The bodies the fake bot under `bot` received at `path`.
+async fn received_by(fake: &wiremock::MockServer, bot: &str, path: &str) -> Vec<String> {
     let seen = fake.received_requests().await.unwrap_or_default();
     seen.iter()
-        .filter(|r| r.url.path() == format!("/slack-bot{path}"))
+        .filter(|r| r.url.path() == format!("{bot}{path}"))
         .map(|r| String::from_utf8_lossy(&r.body).into_owned())
         .collect()
 }
@@ -1154,6 +1162,20 @@ async fn a_sandbox_spawns_reads_prompts_and_cancels_a_child() {
         "{listed}"
     );
 
+    // Renamed: the parent's clients hear the new title.
+    let rename = c
+        .authed(reqwest::Method::PATCH, &format!("/sessions/{child}/title"))
+        .json(&json!({"title": "Parser tests", "userId": user}));
+    let r = c.send(rename).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    loop {
+        let u = browser.expect_type("child_session_update").await;
+        if u["title"] == "Parser tests" {
+            assert_eq!(u["childSessionId"], child.as_str());
+            break;
+        }
+    }
+
     // The child answers; the parent's agent reads the result.
     let mid = first["messageId"].as_str().unwrap();
     let at = now_ms() as f64 / 1000.0;
@@ -1277,4 +1299,111 @@ async fn a_sandbox_spawns_reads_prompts_and_cancels_a_child() {
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.message().contains("No active prompt"), "{}", r.body);
+}
+
+/// Waits up to 15 s for the fake bot under `bot` to receive a body at `path` that mentions
+/// `mark`; answers those received.
+async fn wait_for_bot(
+    fake: &wiremock::MockServer,
+    bot: &str,
+    path: &str,
+    mark: &str,
+) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let mine: Vec<String> = received_by(fake, bot, path)
+            .await
+            .into_iter()
+            .filter(|b| b.contains(mark))
+            .collect();
+        if !mine.is_empty() || std::time::Instant::now() > deadline {
+            return mine;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A Linear bot's prompt: its strict context checked (trimmed, no unknown field), the bot
+/// told when the prompt reaches the sandbox (`/callbacks/start`) and when it ends, and no
+/// tool calls when the context asks for none; each signed so the bot's own check accepts it.
+#[tokio::test]
+async fn a_linear_bots_prompt_is_started_and_completed() {
+    use wiremock::matchers::{method, path_regex};
+    use wiremock::{Mock, ResponseTemplate};
+    let (sh, c) = setup().await;
+    let fake = &sh.fake;
+    Mock::given(method("POST"))
+        .and(path_regex("^/linear-bot/callbacks/"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true})))
+        .mount(fake)
+        .await;
+    let actor = format!("linear:{}", unique("lin").replace('-', ""));
+    let id = session(&c, &actor, &unique("AT-linear")).await;
+    let bot = || {
+        let mut s = Sig1::now("linear-bot");
+        s.secret = LINEAR_SECRET;
+        s.actor = &actor;
+        s
+    };
+    let issue = unique("ENG");
+    let context = json!({"source": "linear", "issueId": " iss-1 ", "issueIdentifier": issue,
+        "issueUrl": format!("https://linear.app/acme/issue/{issue}"), "model": "claude-sonnet-4-6",
+        "agentSessionId": "as-1", "organizationId": "org-1", "appUserId": "app-1",
+        "emitToolProgressActivities": false, "transitionIssueOnStart": true});
+    let prompt_path = format!("/sessions/{id}/prompt");
+    let mut strict = context.clone();
+    strict["extra"] = json!(1);
+    let r = c
+        .send(bot().sign(
+            c.http.post(c.url(&prompt_path)),
+            Some(&json!({"content": "fix it", "source": "linear", "callbackContext": strict})),
+        ))
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let body = json!({"content": "fix it", "source": "linear", "callbackContext": context});
+    let r = c
+        .send(bot().sign(c.http.post(c.url(&prompt_path)), Some(&body)))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let message_id = r.body["messageId"].as_str().unwrap().to_string();
+
+    let (_, spawn) = wait_for_spawns(fake, &id, 1, 30).await;
+    let mut sandbox = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sandbox.send(json!({"type": "ready"})).await;
+    sandbox.expect_type("prompt").await;
+    let started = wait_for_bot(fake, "/linear-bot", "/callbacks/start", &issue).await;
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert!(bot_accepts(&started[0], LINEAR_SECRET), "{}", started[0]);
+    let start: Value = serde_json::from_str(&started[0]).unwrap();
+    assert_eq!(
+        (&start["sessionId"], &start["messageId"]),
+        (&json!(id), &json!(message_id))
+    );
+    assert_eq!(start["context"]["issueId"], "iss-1", "trimmed");
+    assert_eq!(start["context"]["transitionIssueOnStart"], true);
+
+    sandbox
+        .send(
+            json!({"type": "tool_call", "tool": "bash", "args": {"command": "ls"}, "callId": "l1",
+                     "status": "running", "messageId": message_id, "sandboxId": "sb"}),
+        )
+        .await;
+    sandbox
+        .send(
+            json!({"type": "execution_complete", "messageId": message_id, "success": true,
+                     "sandboxId": "sb", "ackId": "lin-done"}),
+        )
+        .await;
+    sandbox.expect_type("ack").await;
+    let done = wait_for_bot(fake, "/linear-bot", "/callbacks/complete", &issue).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(bot_accepts(&done[0], LINEAR_SECRET), "{}", done[0]);
+    let done: Value = serde_json::from_str(&done[0]).unwrap();
+    assert_eq!(done["success"], true);
+    assert!(done.get("error").is_none(), "{done}");
+    let calls = received_by(fake, "/linear-bot", "/callbacks/tool_call").await;
+    assert!(
+        !calls.iter().any(|b| b.contains(&issue)),
+        "no tool calls were asked for"
+    );
 }

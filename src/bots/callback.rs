@@ -1,6 +1,7 @@
 //! The callbacks to a prompt's bot, as Open-Inspect's bots take them: where each goes (the
 //! bot's service binding, else its URL), what it says (`/callbacks/complete` when the prompt
-//! ends, `/callbacks/tool_call` when the agent calls a tool), how it is signed (lowercase hex
+//! ends, `/callbacks/tool_call` when the agent calls a tool, `/callbacks/start` to the Linear
+//! bot when its prompt reaches the sandbox), how it is signed (lowercase hex
 //! HMAC-SHA256, under the bot's `SERVICE_AUTH_SECRET_*`, of the JSON without `signature`,
 //! which is then added as the last field), and when a tool call is worth sending (once per
 //! call id, at most one every 3 s per session). Pure.
@@ -48,6 +49,8 @@ impl Bot {
 
 /// The path of a completion callback.
 pub const COMPLETE: &str = "/callbacks/complete";
+/// The path of a start callback (the Linear bot's only).
+pub const START: &str = "/callbacks/start";
 /// The path of a tool-call callback.
 pub const TOOL_CALL: &str = "/callbacks/tool_call";
 /// Tries of a completion (a second one a second after a failed first); a tool call is tried once.
@@ -81,6 +84,17 @@ pub fn completion(
         v["error"] = json!(e);
     }
     v
+}
+
+/// `/callbacks/start`: the prompt `message_id` reached the sandbox (the Linear bot moves its
+/// issue along when the context asks it to).
+pub fn start(session_id: &str, message_id: &str, now: i64, context: &CallbackContext) -> Value {
+    json!({
+        "sessionId": session_id,
+        "messageId": message_id,
+        "timestamp": now,
+        "context": context,
+    })
 }
 
 /// `/callbacks/tool_call`: the agent called `tool` with `args` (no message id: the bots
@@ -214,6 +228,10 @@ mod tests {
         assert!(completion("s", "m", true, None, 5, &slack())
             .get("error")
             .is_none());
+        assert_eq!(
+            start("s", "m", 5, &slack()),
+            json!({"sessionId": "s", "messageId": "m", "timestamp": 5, "context": slack()})
+        );
         let event = json!({"type": "tool_call", "tool": "bash", "args": {"command": "ls"},
                            "callId": "call-1", "status": "running", "messageId": "m"});
         let call = tool_call("s", &event, 7, &slack()).unwrap();

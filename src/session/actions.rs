@@ -147,9 +147,9 @@ async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
 }
 
 /// A participant renames the session: stored, every client told (`session_title`), the
-/// index updated after the answer.
+/// index updated after the answer, and a parent session told (a child's new title).
 fn set_title(ctx: &Ctx, t: TitleInput) -> ApiResult<Response> {
-    ctx.store.existing_session()?;
+    let session = ctx.store.existing_session()?;
     if ctx.store.participant_by_user(&t.user_id)?.is_none() {
         return Err(ApiError::forbidden(
             "Not authorized to update the session title",
@@ -163,6 +163,7 @@ fn set_title(ctx: &Ctx, t: TitleInput) -> ApiResult<Response> {
         },
     );
     ctx.index_later("after a rename");
+    children::tell_parent(ctx, session.status);
     respond::object(200, Object::new().field("title", &t.title))
 }
 

@@ -1,5 +1,6 @@
 //! Tells a prompt's bot how it went (the shell of `bots::callback`): when a prompt that a
-//! Slack or Linear bot sent ends, and when the agent calls a tool while it runs. Sent after
+//! Slack or Linear bot sent ends, when the agent calls a tool while it runs, and (the Linear
+//! bot) when it reaches the sandbox. Sent after
 //! the session's work, never holding it up or failing it: through the bot's service binding
 //! (`SLACK_BOT`, `LINEAR_BOT`), else to its URL (`SLACK_BOT_URL`, `LINEAR_BOT_URL`); without
 //! either, or without the bot's secret, nothing is sent and a line is logged.
@@ -28,6 +29,25 @@ pub fn completed(ctx: &Ctx, message_id: &str, success: bool, error: Option<&str>
         ctx,
         context.bot(),
         callback::COMPLETE,
+        payload,
+        callback::COMPLETE_TRIES,
+        None,
+    );
+}
+
+/// The prompt `message_id` was handed to the sandbox: a Linear bot hears so (two tries).
+pub fn started(ctx: &Ctx, message_id: &str) {
+    let Some((session_id, context)) = called_back(ctx, message_id) else {
+        return;
+    };
+    if context.bot() != Bot::Linear {
+        return;
+    }
+    let payload = callback::start(&session_id, message_id, now_ms(), &context);
+    send_later(
+        ctx,
+        Bot::Linear,
+        callback::START,
         payload,
         callback::COMPLETE_TRIES,
         None,

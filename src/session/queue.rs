@@ -186,6 +186,7 @@ pub fn started(ctx: &Ctx, message_id: &str, now: i64) -> ApiResult<()> {
     if let Some(message) = ctx.store.message(message_id)? {
         user_message(ctx, &message, now)?;
     }
+    notify::started(ctx, message_id);
     announce_queue(ctx)?;
     // The agent runs again: it works on top of whatever someone else pushed meanwhile.
     if ctx.store.existing_session()?.foreign_push_at.is_some() {

@@ -357,6 +357,7 @@ pub fn test_vars(fake: &str) -> Vec<(&'static str, String)> {
         ("SANDBOX_API_SECRET", "test-sandbox-secret".to_string()),
         // The Slack bot's callbacks (no binding in tests: its URL).
         ("SLACK_BOT_URL", format!("{fake}/slack-bot")),
+        ("LINEAR_BOT_URL", format!("{fake}/linear-bot")),
         // Open-Inspect's model, explicitly: these binaries test other things. The access
         // binary runs without it, so the default (REPO_ACCESS=user) is what it proves.
         ("REPO_ACCESS", "deployment".to_string()),
