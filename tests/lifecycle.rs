@@ -237,5 +237,21 @@ async fn missing_secrets_fail_closed() {
     assert_eq!(c.get("/no-such-route").await.status, 404);
     let r = c.send(c.http.get(c.url("/sessions"))).await;
     assert_eq!(r.status, 500, "no token either: still closed");
+    // Without the shared bearer, a bearer on a route a sandbox may call is the sandbox's
+    // token, for the session to check (here it knows none): not a misconfiguration.
+    let id = "ab".repeat(32);
+    for (method, path) in [
+        (reqwest::Method::POST, format!("/sessions/{id}/pr")),
+        (reqwest::Method::GET, format!("/sessions/{id}/children")),
+    ] {
+        let req = c
+            .http
+            .request(method, c.url(&path))
+            .bearer_auth("a-sandbox-token")
+            .header("content-type", "application/json")
+            .body("{}");
+        let r = c.send(req).await;
+        assert_eq!(r.status, 401, "{path}: {}", r.body);
+    }
     worker.stop();
 }

@@ -609,6 +609,23 @@ async fn a_signed_in_user_acts_as_themselves_with_their_stored_token() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["repos"].as_array().unwrap().len(), 3);
 
+    // A secret saved from the settings page: the signed body is the one read.
+    let secret = json!({"secrets": {"SIGNED_IN_KEY": "value-1"}});
+    let a = web(
+        reqwest::Method::PUT,
+        "/secrets",
+        Some(&secret),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = web(reqwest::Method::GET, "/secrets", None, Some(&cookie)).await;
+    assert!(
+        a.body.contains("SIGNED_IN_KEY") && !a.body.contains("value-1"),
+        "{}",
+        a.body
+    );
+
     // The web app's signature without a signed-in user is not enough.
     let a = web(reqwest::Method::GET, "/sessions", None, None).await;
     assert_eq!(a.status, 401, "{}", a.body);

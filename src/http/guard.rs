@@ -141,7 +141,12 @@ pub async fn service_or_sandbox(req: &Incoming, env: &Env, id: &str) -> ApiResul
     if req.headers().get(sig1::SIGNATURE_HEADER)?.is_some() {
         return require_service(req, env).await.map(|_| PrCaller::Service);
     }
-    match require_service_token(req, env) {
+    // Without INTERNAL_CALLBACK_SECRET there is no shared bearer: a bearer is the sandbox's.
+    let service = match config::secret(env, "INTERNAL_CALLBACK_SECRET") {
+        Some(_) => require_service_token(req, env),
+        None => Err(ApiError::unauthorized("invalid service or sandbox token")),
+    };
+    match service {
         Ok(()) => Ok(PrCaller::Service),
         Err(e) if e.status == 401 => {
             let header = req.headers().get("authorization")?;

@@ -80,8 +80,15 @@ pub async fn read_capped(req: &Incoming) -> ApiResult<Vec<u8>> {
     read_up_to(req, MAX_BODY_BYTES).await
 }
 
-/// Reads the body, whatever its type, up to `limit` bytes (413 past it); none is empty.
+/// Reads the body, whatever its type, up to `limit` bytes (413 past it); none is empty. A
+/// body a check already read (a `sig1` signature covers it) is the one answered.
 pub async fn read_up_to(req: &Incoming, limit: usize) -> ApiResult<Vec<u8>> {
+    if let Some(kept) = req.take_read_body() {
+        if kept.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        return Ok(kept);
+    }
     // Read while counting: a body without (or lying about) Content-Length stops at the limit.
     let Some(mut stream) = req.body() else {
         return Ok(Vec::new());
