@@ -273,6 +273,26 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
         numbers,
         vec![(json!(78), json!("open")), (json!(77), json!("merged"))]
     );
+    // The session list counts them (written after the answer: looked for a while).
+    let mut summary = Value::Null;
+    for _ in 0..50 {
+        let list = c.get("/sessions?limit=100").await;
+        summary = list.body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["id"] == s.id.as_str())
+            .map(|item| item["pullRequestSummary"].clone())
+            .unwrap_or(Value::Null);
+        if summary["total"] == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        summary,
+        json!({"total": 2, "open": 1, "draft": 0, "merged": 1, "closed": 0})
+    );
 
     // The secrets appear nowhere but in the push command.
     common::assert_secrets_hidden(

@@ -113,7 +113,7 @@ impl InboxRow {
     pub fn item(&self) -> serde_json::Value {
         let s = &self.session;
         let latest = self.latest.as_deref();
-        serde_json::json!({
+        let mut item = serde_json::json!({
             "id": s.id,
             "title": s.title,
             "repoOwner": s.repo_owner,
@@ -129,7 +129,11 @@ impl InboxRow {
                 "latestMessageId": latest,
                 "unread": unread(latest, self.read.as_deref()),
             },
-        })
+        });
+        if let Some(p) = s.pr_summary {
+            item["pullRequestSummary"] = serde_json::json!(p);
+        }
+        item
     }
 }
 

@@ -113,13 +113,14 @@ pub async fn upsert(db: &D1Database, s: &SessionRow, latest: Option<&str>) -> Ap
     db.prepare(
         "INSERT INTO sessions (id, title, repo_owner, repo_name, vcs_provider, model, base_branch,
             status, created_by, created_at, updated_at, reasoning_effort, pr_state,
-            latest_message_id, parent_session_id, spawn_source, spawn_depth)
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17
+            latest_message_id, parent_session_id, spawn_source, spawn_depth, pr_summary)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18
          WHERE NOT EXISTS (SELECT 1 FROM deleted_sessions WHERE id = ?1)
          ON CONFLICT(id) DO UPDATE SET title = excluded.title, model = excluded.model,
             base_branch = excluded.base_branch, status = excluded.status,
             updated_at = excluded.updated_at, reasoning_effort = excluded.reasoning_effort,
-            pr_state = excluded.pr_state, latest_message_id = excluded.latest_message_id
+            pr_state = excluded.pr_state, latest_message_id = excluded.latest_message_id,
+            pr_summary = excluded.pr_summary
          WHERE excluded.updated_at >= sessions.updated_at",
     )
     .bind(&[
@@ -143,6 +144,9 @@ pub async fn upsert(db: &D1Database, s: &SessionRow, latest: Option<&str>) -> Ap
             .map_or(JsValue::NULL, JsValue::from),
         s.spawn_source().into(),
         (s.spawn_depth as f64).into(),
+        s.pr_summary
+            .and_then(|p| serde_json::to_string(&p).ok())
+            .map_or(JsValue::NULL, JsValue::from),
     ])?
     .run()
     .await?;

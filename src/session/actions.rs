@@ -214,7 +214,7 @@ async fn set_archived(ctx: &Ctx, user: UserRef, change: Change) -> ApiResult<Res
         ));
     }
     queue::change_status(ctx, session.status, change, now_ms())?;
-    let row = ctx.store.existing_session()?;
+    let row = ctx.store.index_row()?;
     let latest = ctx.store.latest_finished()?;
     index::upsert(&ctx.db()?, &row, latest.as_deref()).await?;
     respond::object(

@@ -106,7 +106,7 @@ impl Ctx {
     /// names the change in the log line of a failure.
     pub fn index_later(&self, why: &'static str) {
         let latest = self.store.latest_finished();
-        let (db, row, latest) = match (self.db(), self.store.existing_session(), latest) {
+        let (db, row, latest) = match (self.db(), self.store.index_row(), latest) {
             (Ok(db), Ok(row), Ok(latest)) => (db, row, latest),
             (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 return self.error(&format!("the session index was not updated {why}"), e)

@@ -8,6 +8,7 @@ pub use crate::session::states::*;
 
 use crate::raw::{Object, Raw};
 use crate::rows::{FromRow, Read, Row};
+use crate::session::pull_request::summary::PrSummary;
 use crate::vcs::VcsProvider;
 use crate::webhooks::PrState;
 
@@ -55,6 +56,9 @@ pub struct SessionRow {
     pub parent_session_id: Option<String>,
     /// How deep below a top-level session it is (0 for one).
     pub spawn_depth: i64,
+    /// Its pull requests by state: kept in the index row (the session's own table has
+    /// none; [`crate::session::store::Store::index_row`] counts them).
+    pub pr_summary: Option<PrSummary>,
 }
 
 /// Read from the session's own table and from the index (which lacks the push columns).
@@ -83,6 +87,9 @@ impl FromRow for SessionRow {
             cost_micros: r.opt_int("cost_micros").unwrap_or(0),
             parent_session_id: r.opt_text("parent_session_id"),
             spawn_depth: r.opt_int("spawn_depth").unwrap_or(0),
+            pr_summary: r
+                .opt_text("pr_summary")
+                .and_then(|t| serde_json::from_str(&t).ok()),
         })
     }
 }
@@ -104,6 +111,7 @@ impl SessionRow {
             parent_session_id: self.parent_session_id.as_deref(),
             spawn_source: self.spawn_source(),
             spawn_depth: self.spawn_depth,
+            pull_request_summary: self.pr_summary,
             created_by: &self.created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -146,6 +154,8 @@ pub struct Summary<'a> {
     parent_session_id: Option<&'a str>,
     spawn_source: &'static str,
     spawn_depth: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_request_summary: Option<PrSummary>,
     created_by: &'a str,
     created_at: i64,
     updated_at: i64,

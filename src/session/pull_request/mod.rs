@@ -8,6 +8,7 @@ pub mod existing;
 pub mod plan;
 pub mod push;
 pub mod status;
+pub mod summary;
 
 use worker::Response;
 

@@ -20,6 +20,7 @@ use crate::rows::{FromRow, Read, Row};
 use crate::session::command::{NewSession, ParticipantInput};
 use crate::session::migrations;
 use crate::session::model::{ParticipantRow, Role, SandboxRow, SessionRow, SessionStatus};
+use crate::session::pull_request::summary::PrSummary;
 use crate::vcs::Identity;
 use crate::webhooks::PrState;
 
@@ -225,6 +226,13 @@ impl Store {
     pub fn existing_session(&self) -> ApiResult<SessionRow> {
         self.session()?
             .ok_or_else(|| ApiError::not_found("session not found"))
+    }
+
+    /// The session as its index row is written: with its pull requests counted.
+    pub fn index_row(&self) -> ApiResult<SessionRow> {
+        let mut row = self.existing_session()?;
+        row.pr_summary = PrSummary::of(&self.pr_artifacts()?);
+        Ok(row)
     }
 
     pub fn insert_session(&self, s: &NewSession, now: i64) -> ApiResult<()> {
