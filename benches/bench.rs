@@ -46,6 +46,8 @@ const COLD_TRIALS: usize = 3;
 /// The upload's target, gzip -9 bytes.
 const UPLOAD_TARGET: usize = 1_000_000;
 const ROUNDS: usize = 1000;
+/// Sessions the prompt route rotates over (each prompted by its owner at most 9 times).
+const PROMPT_SESSIONS: usize = (WARMUP + ROUNDS) / 9 + 1;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -341,14 +343,13 @@ impl Fixture {
                 .post(c.url("/sessions"))
                 .bearer_auth(auth())
                 .json(&json!({"repoOwner": "acme", "repoName": "widgets", "userId": "u1"})),
-            Route::Prompt => c
-                .http
-                .post(c.url(&format!(
-                    "/sessions/{}/prompt",
-                    self.sessions[i % self.sessions.len()]
-                )))
-                .bearer_auth(auth())
-                .json(&json!({"content": "hello from the benchmark", "authorId": "u1"})),
+            Route::Prompt => {
+                let k = i % self.sessions.len();
+                c.http
+                    .post(c.url(&format!("/sessions/{}/prompt", self.sessions[k])))
+                    .bearer_auth(auth())
+                    .json(&json!({"content": "hello from the benchmark", "authorId": format!("u{k}")}))
+            }
             Route::WsToken => c
                 .http
                 .post(c.url(&format!("/sessions/{}/ws-token", self.ws_session)))
@@ -509,14 +510,23 @@ async fn counter_figures(worker: &Worker, fake: &wiremock::MockServer, c: &Clien
     use common::bitbucket::{grant, mount_workspaces, refresh_mock};
     use wiremock::ResponseTemplate;
 
-    let id = c.create_session("counter-user", json!({})).await;
-    let before = d1_calls(worker);
+    // Five prompts in each of four sessions, each by its owner: under the queue's and the
+    // per-author limits.
     const PROMPTS: usize = 20;
+    let mut ids = Vec::new();
+    for k in 0..PROMPTS / 5 {
+        ids.push(
+            c.create_session(&format!("counter-user-{k}"), json!({}))
+                .await,
+        );
+    }
+    let before = d1_calls(worker);
     for i in 0..PROMPTS {
+        let k = i % ids.len();
         let r = c
             .post(
-                &format!("/sessions/{id}/prompt"),
-                &json!({"content": format!("prompt {i}"), "authorId": "counter-user"}),
+                &format!("/sessions/{}/prompt", ids[k]),
+                &json!({"content": format!("prompt {i}"), "authorId": format!("counter-user-{k}")}),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -1033,9 +1043,11 @@ fn latency_part(rt: &tokio::runtime::Runtime, fake: &wiremock::MockServer, root:
     rt.block_on(async {
         common::sandbox::mount_provider_ok(fake).await;
         let c = worker.client();
+        // Each session's owner prompts it: at most 9 prompts a session and an author over the
+        // whole run, under the queue's 10 unfinished prompts and 10 prompts a minute per author.
         let mut sessions = Vec::new();
-        for _ in 0..50 {
-            sessions.push(c.create_session("u1", json!({})).await);
+        for k in 0..PROMPT_SESSIONS {
+            sessions.push(c.create_session(&format!("u{k}"), json!({})).await);
         }
         let ws_session = c.create_session("u1", json!({})).await;
         let (ws_token, _) = c.ws_token(&ws_session, "u1").await;

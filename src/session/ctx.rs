@@ -42,6 +42,9 @@ pub struct Ctx {
     bot_token: OnceCell<Option<String>>,
     /// The tool calls told to the prompts' bots (`notify` owns it).
     pub(crate) tool_calls: Rc<RefCell<crate::bots::callback::ToolCalls>>,
+    /// The last prompt whose callback context was read, and its context (`notify` owns it).
+    pub(crate) callback_memo:
+        RefCell<Option<(String, Option<crate::bots::context::CallbackContext>)>>,
 }
 
 impl Ctx {
@@ -64,6 +67,7 @@ impl Ctx {
             armed: Cell::new(None),
             bot_token: OnceCell::new(),
             tool_calls: Default::default(),
+            callback_memo: RefCell::new(None),
         }
     }
 

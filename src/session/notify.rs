@@ -83,23 +83,29 @@ pub fn tool_call(ctx: &Ctx, message_id: &str, event: &Value) {
     );
 }
 
-/// The session's public id and the prompt's context, when its bot is to be called back.
+/// The session's id and the prompt's context, when its bot is to be called back. The last
+/// prompt looked up is remembered: a prompt's many tool calls read its row once.
 fn called_back(ctx: &Ctx, message_id: &str) -> Option<(String, CallbackContext)> {
-    let context = match ctx.store.callback_context(message_id) {
-        Ok(Some(c)) => c,
-        Ok(None) => return None,
-        Err(e) => {
-            ctx.warn("a bot is not called back: its prompt could not be read", e);
-            return None;
-        }
+    let remembered = match &*ctx.callback_memo.borrow() {
+        Some((id, context)) if id == message_id => Some(context.clone()),
+        _ => None,
     };
-    match ctx.store.existing_session() {
-        Ok(s) => Some((s.id, context)),
-        Err(e) => {
-            ctx.warn("a bot is not called back: the session could not be read", e);
-            None
+    let context = match remembered {
+        Some(c) => c,
+        None => {
+            let read = match ctx.store.callback_context(message_id) {
+                Ok(c) => c,
+                Err(e) => {
+                    ctx.warn("a bot is not called back: its prompt could not be read", e);
+                    return None;
+                }
+            };
+            *ctx.callback_memo.borrow_mut() = Some((message_id.to_string(), read.clone()));
+            read
         }
-    }
+    }?;
+    // The object's id is the session's id.
+    Some((ctx.session_id.clone(), context))
 }
 
 /// Where a bot is reached.
