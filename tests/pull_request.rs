@@ -204,11 +204,8 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
         .mount(fake)
         .await;
     let again = start_pr(&c, &s.id, json!({"title": "Again", "body": "x"}));
-    let push = s.sandbox.expect_type("push").await;
+    let push = s.sandbox.complete_push().await;
     assert_eq!(push["pushSpec"]["targetBranch"], head.as_str());
-    s.sandbox
-        .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-2"}))
-        .await;
     let again = again.await.unwrap();
     assert_eq!(
         again.body,
@@ -237,11 +234,8 @@ async fn happy_path_refresh_push_with_the_bot_then_pr_as_the_user() {
         .mount(fake)
         .await;
     let third = start_pr(&c, &s.id, json!({"title": "Follow-up", "body": "y"}));
-    let push = s.sandbox.expect_type("push").await;
+    let push = s.sandbox.complete_push().await;
     assert_eq!(push["pushSpec"]["targetBranch"], head.as_str());
-    s.sandbox
-        .send(json!({"type": "push_complete", "branchName": head, "ackId": "push-3"}))
-        .await;
     let third = third.await.unwrap();
     assert_eq!(third.status, 200, "{}", third.body);
     assert_eq!(

@@ -933,11 +933,6 @@ fn bot_accepts(body: &str, secret: &str) -> bool {
     String::from_utf8_lossy(&out.stdout) == "ok"
 }
 
-/// The bodies the fake Slack bot received at `path`.
-async fn bot_received(fake: &wiremock::MockServer, path: &str) -> Vec<String> {
-    received_by(fake, "/slack-bot", path).await
-}
-
 /// The bodies the fake bot under `bot` received at `path`.
 async fn received_by(fake: &wiremock::MockServer, bot: &str, path: &str) -> Vec<String> {
     let seen = fake.received_requests().await.unwrap_or_default();
@@ -1018,15 +1013,7 @@ async fn a_slack_bots_prompt_is_called_back() {
         .await;
     sandbox.expect_type("ack").await;
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let completions = loop {
-        let got = bot_received(fake, "/callbacks/complete").await;
-        let mine: Vec<String> = got.into_iter().filter(|b| b.contains(&thread)).collect();
-        if !mine.is_empty() || std::time::Instant::now() > deadline {
-            break mine;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let completions = wait_for_bot(fake, "/slack-bot", "/callbacks/complete", &thread).await;
     assert_eq!(completions.len(), 1, "one completion: {completions:?}");
     let secret = common::SERVICE_SECRETS[1].2;
     assert!(bot_accepts(&completions[0], secret), "{}", completions[0]);
@@ -1053,7 +1040,7 @@ async fn a_slack_bots_prompt_is_called_back() {
                "repoFullName": format!("acme/{repo}"), "model": "claude-haiku-4-5",
                "reactionMessageTs": "9.9"})
     );
-    let calls: Vec<Value> = bot_received(fake, "/callbacks/tool_call")
+    let calls: Vec<Value> = received_by(fake, "/slack-bot", "/callbacks/tool_call")
         .await
         .into_iter()
         .filter(|b| b.contains(&thread))

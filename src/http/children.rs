@@ -12,11 +12,11 @@ use worker::Response;
 use crate::children::{self, summary, ChildPrompt, SpawnInput};
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
-use crate::http::{guard, respond, session_call, Edge};
+use crate::http::{guard, respond, session_call, sessions, Edge};
 use crate::index;
 use crate::raw::Object;
 use crate::session::command::{
-    ChildUpdate, Command, Lineage, NewSession, ParticipantInput, PrCaller, PromptInput, SandboxAsk,
+    ChildUpdate, Command, Lineage, NewSession, ParticipantInput, PrCaller, PromptInput,
 };
 use crate::session::model::SessionStatus;
 use crate::validate;
@@ -52,32 +52,6 @@ async fn ask<T: DeserializeOwned>(
     serde_json::from_str(&text)
         .map(Ok)
         .map_err(|e| ApiError::internal(format!("a session answered in an unknown form: {e}")))
-}
-
-/// The caller of a parent's child route: the service, or the parent's own sandbox (its
-/// token checked by the parent).
-async fn caller(req: &Incoming, edge: &Edge<'_>, parent: &str) -> ApiResult<PrCaller> {
-    let caller = guard::service_or_sandbox(req, edge.env, parent).await?;
-    if let PrCaller::Sandbox(token) = &caller {
-        let check = Command::Sandbox {
-            token: token.clone(),
-            ask: SandboxAsk::Authenticate,
-        };
-        let answer = session_call::call(edge, parent, &check).await?;
-        if answer.status_code() == 410 {
-            return Err(ApiError::new(
-                410,
-                "sandbox_gone",
-                "the sandbox was given up on",
-            ));
-        }
-        if answer.status_code() != 200 {
-            return Err(ApiError::unauthorized(
-                "Unauthorized: Invalid sandbox token",
-            ));
-        }
-    }
-    Ok(caller)
 }
 
 /// `POST /sessions/{id}/children` → 201 `{sessionId, status: "created"}`.
@@ -127,14 +101,7 @@ pub async fn spawn(req: Incoming, edge: &Edge<'_>, parent: &str) -> ApiResult<Re
     if created.status_code() != 201 {
         return Ok(created);
     }
-    let prompt = PromptInput {
-        content: input.prompt,
-        author_id: ctx.user_id,
-        source: Some("agent".into()),
-        model: None,
-        reasoning_effort: None,
-        callback_context: None,
-    };
+    let prompt = PromptInput::by_agent(input.prompt, ctx.user_id);
     let queued = session_call::call(edge, &child, &Command::Prompt(prompt)).await?;
     if !(200..300).contains(&queued.status_code()) {
         return Ok(queued);
@@ -156,7 +123,7 @@ pub async fn spawn(req: Incoming, edge: &Edge<'_>, parent: &str) -> ApiResult<Re
 
 /// `GET /sessions/{id}/children` → `{children: [...]}`, newest first, as the list shows them.
 pub async fn list(req: Incoming, edge: &Edge<'_>, parent: &str) -> ApiResult<Response> {
-    caller(&req, edge, parent).await?;
+    sessions::service_or_sandbox(&req, edge, parent).await?;
     let rows = index::children::list(&edge.env.d1("DB")?, parent).await?;
     let children: Vec<_> = rows.iter().map(|r| r.summary()).collect();
     respond::json(200, &serde_json::json!({ "children": children }))
@@ -175,7 +142,7 @@ async fn own_child(
 
 /// `GET /sessions/{id}/children/{child}`: the child's detail (`include=result,trajectory`).
 pub async fn get(req: Incoming, edge: &Edge<'_>, parent: &str, child: &str) -> ApiResult<Response> {
-    caller(&req, edge, parent).await?;
+    sessions::service_or_sandbox(&req, edge, parent).await?;
     own_child(edge, parent, child).await?;
     let q = summary::query(req.query_pairs())?;
     session_call::call(edge, child, &Command::ChildSummary(q)).await
@@ -188,7 +155,7 @@ pub async fn cancel(
     parent: &str,
     child: &str,
 ) -> ApiResult<Response> {
-    caller(&req, edge, parent).await?;
+    sessions::service_or_sandbox(&req, edge, parent).await?;
     let nested = children::cancel_nested(&respond::raw_body(&req).await?)?;
     own_child(edge, parent, child).await?;
     let answer = session_call::call(edge, child, &Command::Cancel).await?;
@@ -258,13 +225,6 @@ pub async fn prompt(
             row.status.as_str()
         )));
     }
-    let prompt = PromptInput {
-        content: input.content,
-        author_id: ctx.user_id,
-        source: Some("agent".into()),
-        model: None,
-        reasoning_effort: None,
-        callback_context: None,
-    };
+    let prompt = PromptInput::by_agent(input.content, ctx.user_id);
     session_call::call(edge, child, &Command::Prompt(prompt)).await
 }

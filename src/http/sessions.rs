@@ -115,11 +115,10 @@ pub async fn ws_token(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Res
     session_call::call(edge, id, &Command::WsToken(p)).await
 }
 
-/// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
-/// (its own token, which the session checks before it reads the body).
-pub async fn create_pr(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
-    let caller = guard::service_or_sandbox(&req, edge.env, id).await?;
-    // A sandbox caller is checked by the session before its body is read at all.
+/// The caller of a route of session `id` that the service or the session's sandbox may call:
+/// a sandbox's token is checked by the session before any body is read.
+pub async fn service_or_sandbox(req: &Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<PrCaller> {
+    let caller = guard::service_or_sandbox(req, edge.env, id).await?;
     if let PrCaller::Sandbox(token) = &caller {
         let ask = Command::Sandbox {
             token: token.clone(),
@@ -130,6 +129,13 @@ pub async fn create_pr(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Re
             return Err(ApiError::unauthorized("invalid service or sandbox token"));
         }
     }
+    Ok(caller)
+}
+
+/// `POST /sessions/{id}/pr`, by the web app (service token) or the session's sandbox
+/// (its own token, which the session checks before it reads the body).
+pub async fn create_pr(req: Incoming, edge: &Edge<'_>, id: &str) -> ApiResult<Response> {
+    let caller = service_or_sandbox(&req, edge, id).await?;
     let raw = respond::raw_body(&req).await?;
     let body =
         String::from_utf8(raw).map_err(|_| ApiError::invalid_json("request body is not UTF-8"))?;

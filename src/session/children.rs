@@ -27,10 +27,7 @@ use crate::session::status::Change;
 pub fn spawn_context(ctx: &Ctx, caller: &PrCaller) -> ApiResult<Response> {
     let session = ctx.store.existing_session()?;
     if let PrCaller::Sandbox(token) = caller {
-        link::authenticate_token(ctx, token).map_err(|e| match e.status {
-            410 => e,
-            _ => ApiError::unauthorized("Unauthorized: Invalid sandbox token"),
-        })?;
+        link::authenticate_route(ctx, token)?;
     }
     let Some(running) = ctx.store.processing_message()? else {
         return Err(ApiError::bad_request(

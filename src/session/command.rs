@@ -233,6 +233,18 @@ pub const MAX_PROMPT_BYTES: usize = 256 * 1024;
 pub const MAX_PROMPT_STORED_BYTES: usize = 384 * 1024;
 
 impl PromptInput {
+    /// A prompt a parent session's agent sends its child, as `author`'s (`source: "agent"`).
+    pub fn by_agent(content: String, author: String) -> PromptInput {
+        PromptInput {
+            content,
+            author_id: author,
+            source: Some("agent".into()),
+            model: None,
+            reasoning_effort: None,
+            callback_context: None,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ApiError> {
         validate::prose(
             "content",

@@ -9,15 +9,15 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use serde_json::Value;
-use worker::{Delay, Env, Headers};
+use worker::{Delay, Env};
 
 use crate::bots::callback::{self, Bot};
 use crate::bots::context::CallbackContext;
 use crate::clock::now_ms;
 use crate::config;
 use crate::session::ctx::Ctx;
-use crate::upstream::fetch;
-use crate::upstream::http::Method;
+use crate::upstream::fetch::{self, Via};
+use crate::upstream::http::HttpRequest;
 
 /// The prompt `message_id` ended: its bot, if it has one, hears so (two tries).
 pub fn completed(ctx: &Ctx, message_id: &str, success: bool, error: Option<&str>) {
@@ -169,31 +169,14 @@ fn send_later(
 
 /// One try: answered 2xx within `callback::TRY_TIMEOUT_MS`, or why not.
 async fn deliver(door: &Door, path: &str, body: &str) -> Result<(), String> {
-    use futures::future::{select, Either};
-    let headers = Headers::new();
-    headers
-        .set("content-type", "application/json")
-        .map_err(|e| e.to_string())?;
-    let url = match door {
-        Door::Binding(_) => format!("https://internal{path}"),
-        Door::Url(base) => format!("{base}{path}"),
+    let (via, url) = match door {
+        Door::Binding(f) => (Via::Binding(f), format!("https://internal{path}")),
+        Door::Url(base) => (Via::Internet, format!("{base}{path}")),
     };
-    let req =
-        fetch::request(&url, Method::Post, &headers, Some(body)).map_err(|e| e.to_string())?;
-    let call = async {
-        match door {
-            Door::Binding(f) => f.fetch_request(req).await,
-            Door::Url(_) => worker::Fetch::Request(req).send().await,
-        }
-    };
-    let timeout = Delay::from(Duration::from_millis(callback::TRY_TIMEOUT_MS));
-    match select(Box::pin(call), Box::pin(timeout)).await {
-        Either::Left((Ok(resp), _)) if (200..300).contains(&resp.status_code()) => Ok(()),
-        Either::Left((Ok(resp), _)) => Err(format!("answered {}", resp.status_code())),
-        Either::Left((Err(e), _)) => Err(e.to_string()),
-        Either::Right(_) => Err(format!(
-            "no answer within {} s",
-            callback::TRY_TIMEOUT_MS / 1000
-        )),
+    let req = HttpRequest::post(url, "application/json", body.to_string());
+    match fetch::send_within_via(via, &req, callback::TRY_TIMEOUT_MS).await {
+        Ok(resp) if (200..300).contains(&resp.status) => Ok(()),
+        Ok(resp) => Err(format!("answered {}", resp.status)),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -28,15 +28,32 @@ pub fn request(
         .map_err(|_| worker::Error::RustError(format!("invalid request to {url}")))
 }
 
+/// Where a request goes: out through the runtime's `fetch`, or to another worker through a
+/// service binding.
+#[derive(Clone, Copy)]
+pub enum Via<'a> {
+    Internet,
+    Binding(&'a worker::Fetcher),
+}
+
 /// Sends one request; any answer is returned, whatever its status.
 pub async fn send(req: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    send_via(Via::Internet, req).await
+}
+
+/// Sends one request `via` the internet or a binding; any answer is returned.
+pub async fn send_via(via: Via<'_>, req: &HttpRequest) -> Result<HttpResponse, TransportError> {
     let net = |e: worker::Error| TransportError(e.to_string());
     let headers = Headers::new();
     for (k, v) in &req.headers {
         headers.set(k, v).map_err(net)?;
     }
     let request = request(&req.url, req.method, &headers, req.body.as_deref()).map_err(net)?;
-    let mut resp = Fetch::Request(request).send().await.map_err(net)?;
+    let mut resp = match via {
+        Via::Internet => Fetch::Request(request).send().await,
+        Via::Binding(f) => f.fetch_request(request).await,
+    }
+    .map_err(net)?;
     let status = resp.status_code();
     let headers = resp
         .headers()
@@ -56,9 +73,18 @@ pub async fn send_within(
     req: &HttpRequest,
     timeout_ms: u64,
 ) -> Result<HttpResponse, TransportError> {
+    send_within_via(Via::Internet, req, timeout_ms).await
+}
+
+/// [`send_within`] `via` the internet or a binding.
+pub async fn send_within_via(
+    via: Via<'_>,
+    req: &HttpRequest,
+    timeout_ms: u64,
+) -> Result<HttpResponse, TransportError> {
     use futures::future::{select, Either};
     let timeout = Delay::from(std::time::Duration::from_millis(timeout_ms));
-    match select(Box::pin(send(req)), Box::pin(timeout)).await {
+    match select(Box::pin(send_via(via, req)), Box::pin(timeout)).await {
         Either::Left((answer, _)) => answer,
         Either::Right(_) => Err(TransportError(format!(
             "no answer within {} s",

@@ -69,6 +69,15 @@ pub fn authenticate_token(ctx: &Ctx, token: &str) -> ApiResult<String> {
     auth::authenticate(ctx.store.sandbox()?.as_ref(), None, Some(token))
 }
 
+/// [`authenticate_token`] as a sandbox route answers it: a sandbox given up on is told so
+/// (410); any other failure is one 401.
+pub fn authenticate_route(ctx: &Ctx, token: &str) -> ApiResult<String> {
+    authenticate_token(ctx, token).map_err(|e| match e.status {
+        410 => e,
+        _ => ApiError::unauthorized("invalid sandbox token"),
+    })
+}
+
 /// Accepts the sandbox's socket after checking who it is.
 pub fn accept(ctx: &Ctx, req: &Incoming) -> ApiResult<Response> {
     ctx.store.existing_session()?;

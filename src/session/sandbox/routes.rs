@@ -17,11 +17,7 @@ use crate::session::sandbox::{git, link};
 /// Answers a sandbox route after checking the caller is this session's sandbox.
 pub async fn answer(ctx: &Ctx, token: &str, ask: SandboxAsk) -> ApiResult<Response> {
     ctx.store.existing_session()?;
-    // A sandbox given up on is told so (410); any other failure is one 401.
-    let sandbox_id = link::authenticate_token(ctx, token).map_err(|e| match e.status {
-        410 => e,
-        _ => ApiError::unauthorized("invalid sandbox token"),
-    })?;
+    let sandbox_id = link::authenticate_route(ctx, token)?;
     match ask {
         SandboxAsk::Authenticate => {
             respond::object(200, Object::new().field("authenticated", &true))
