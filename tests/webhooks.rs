@@ -101,8 +101,12 @@ async fn deliver(forge: Forge, event: &str, delivery: &str, body: &Value) -> Rep
 struct Opened {
     id: String,
     user: String,
+    forge: Forge,
     owner: &'static str,
     repo: String,
+    /// The repository's id as the forge's deliveries carry it (`repository.uuid` on
+    /// Bitbucket, `repository.id` on GitHub), as the forge answered it to the session.
+    repo_id: Value,
     number: u64,
     head: String,
     sandbox: FakeSandbox,
@@ -133,6 +137,24 @@ async fn open_pr(forge: Forge, pr_status: u16, pr_body: Value) -> (Opened, Reply
         Forge::Bitbucket => format!("/2.0/repositories/{owner}/{repo}/pullrequests"),
         Forge::Github => format!("/github/repos/{owner}/{repo}/pulls"),
     };
+    // The repository, as the session reads it to learn its id before routing anything.
+    let (repo_path, repo_body, repo_id) = match forge {
+        Forge::Bitbucket => {
+            let r = common::bitbucket::repo_json(owner, &repo, true);
+            let uuid = r["uuid"].clone();
+            (format!("/2.0/repositories/{owner}/{repo}"), r, uuid)
+        }
+        Forge::Github => {
+            let r = common::github::repo_json(owner, &repo, true);
+            let number = r["id"].clone();
+            (format!("/github/repos/{owner}/{repo}"), r, number)
+        }
+    };
+    Mock::given(method("GET"))
+        .and(path(repo_path))
+        .respond_with(ResponseTemplate::new(200).set_body_json(repo_body))
+        .mount(&sh.fake)
+        .await;
     Mock::given(method("POST"))
         .and(path(pulls))
         .respond_with(ResponseTemplate::new(pr_status).set_body_json(pr_body))
@@ -163,8 +185,10 @@ async fn open_pr(forge: Forge, pr_status: u16, pr_body: Value) -> (Opened, Reply
     let opened = Opened {
         id,
         user,
+        forge,
         owner,
         repo,
+        repo_id,
         number,
         head,
         sandbox,
@@ -185,10 +209,20 @@ fn github_pr(number: u64) -> Value {
     pr
 }
 
+/// Makes the delivery `b` about `o`'s repository: its name and its id.
+fn about(b: &mut Value, o: &Opened) {
+    b["repository"]["full_name"] = json!(format!("{}/{}", o.owner, o.repo));
+    let id = match o.forge {
+        Forge::Bitbucket => "uuid",
+        Forge::Github => "id",
+    };
+    b["repository"][id] = o.repo_id.clone();
+}
+
 /// A Bitbucket delivery from `file` about `o`'s pull request, updated at `at` (Unix ms).
 fn bitbucket_event(file: &str, o: &Opened, at: i64) -> Value {
     let mut b = common::bitbucket::fixture(&format!("webhooks/{file}"));
-    b["repository"]["full_name"] = json!(format!("{}/{}", o.owner, o.repo));
+    about(&mut b, o);
     if b.get("pullrequest").is_some() {
         b["pullrequest"]["id"] = json!(o.number);
         b["pullrequest"]["updated_on"] = json!(control_plane::clock::iso8601(at));
@@ -199,7 +233,7 @@ fn bitbucket_event(file: &str, o: &Opened, at: i64) -> Value {
 /// A GitHub delivery from `file` about `o`'s pull request, updated at `at` (Unix ms).
 fn github_event(file: &str, o: &Opened, at: i64) -> Value {
     let mut b = common::github::fixture(&format!("webhooks/{file}"));
-    b["repository"]["full_name"] = json!(format!("{}/{}", o.owner, o.repo));
+    about(&mut b, o);
     if b.get("pull_request").is_some() {
         b["pull_request"]["number"] = json!(o.number);
         b["pull_request"]["updated_at"] = json!(control_plane::clock::iso8601(at));
@@ -312,7 +346,7 @@ async fn github_events_update_the_session_and_every_client() {
     // A push to the session's branch right after its own push: the echo of it, found by
     // the branch's route.
     let mut push = common::github::fixture("webhooks/push.json");
-    push["repository"]["full_name"] = json!(format!("{}/{}", o.owner, o.repo));
+    about(&mut push, &o);
     push["ref"] = json!(format!("refs/heads/{}", o.head));
     let r = deliver(Forge::Github, "push", &unique("gh-push"), &push).await;
     assert_eq!(r.body["status"], "own_push", "{}", r.body);
@@ -408,6 +442,65 @@ async fn bad_signatures_redeliveries_and_older_events_change_nothing() {
     answered(&r, 202, "unknown");
 }
 
+/// The review's N7: routes go by the repository's id. A repository renamed away and replaced
+/// by a new one of the old name (its pull requests numbered from 1 again) reaches none of
+/// the old one's sessions, on either forge; the renamed repository still does.
+#[tokio::test]
+async fn a_repository_replaced_under_the_old_name_inherits_no_routes() {
+    let _one = SERIAL.lock().await;
+    for forge in [Forge::Bitbucket, Forge::Github] {
+        let (mut o, r) = match forge {
+            Forge::Bitbucket => open_pr(forge, 201, bitbucket_pr(17)).await,
+            Forge::Github => open_pr(forge, 201, github_pr(17)).await,
+        };
+        assert_eq!(r.status, 200, "{}", r.body);
+        let t = now_ms();
+        let (event, mut merged) = match forge {
+            Forge::Bitbucket => (
+                "pullrequest:fulfilled",
+                bitbucket_event("pr_fulfilled.json", &o, t),
+            ),
+            Forge::Github => {
+                let mut b = github_event("pr_closed.json", &o, t);
+                b["pull_request"]["merged"] = json!(true);
+                ("pull_request", b)
+            }
+        };
+        let (id_field, other_id) = match forge {
+            Forge::Bitbucket => ("uuid", json!("{0f0f0f0f-0000-4000-8000-000000000001}")),
+            Forge::Github => ("id", json!(o.repo_id.as_u64().unwrap() + 1)),
+        };
+        // The same name, another repository: no session.
+        let mut impostor = merged.clone();
+        impostor["repository"][id_field] = other_id.clone();
+        let r = deliver(forge, event, &unique("impostor"), &impostor).await;
+        answered(&r, 202, "unknown");
+        let (push_event, mut push) = match forge {
+            Forge::Bitbucket => {
+                let mut p = common::bitbucket::fixture("webhooks/push.json");
+                p["push"]["changes"][0]["new"]["name"] = json!(o.head);
+                ("repo:push", p)
+            }
+            Forge::Github => {
+                let mut p = common::github::fixture("webhooks/push.json");
+                p["ref"] = json!(format!("refs/heads/{}", o.head));
+                ("push", p)
+            }
+        };
+        about(&mut push, &o);
+        push["repository"][id_field] = other_id;
+        let r = deliver(forge, push_event, &unique("impostor-push"), &push).await;
+        answered(&r, 202, "unknown");
+        assert_eq!(pr_metadata(&o.id).await["state"], "open");
+
+        // The session's own repository under a new name: still the session's.
+        merged["repository"]["full_name"] = json!(format!("{}/{}-renamed", o.owner, o.repo));
+        let r = deliver(forge, event, &unique("renamed"), &merged).await;
+        answered(&r, 200, "applied");
+        all_see(&mut o, "merged").await;
+    }
+}
+
 /// Lines of the worker's log counting D1 reads, writes and Durable Object calls.
 fn trace_counts() -> (usize, usize, usize) {
     let log = std::fs::read_to_string(&shared().worker.log).unwrap_or_default();
@@ -486,7 +579,7 @@ async fn someone_elses_push_is_recorded_and_holds_the_next_push_until_a_prompt_r
     .await;
     assert_eq!((r.status, r.code()), (422, "no_changes"), "{}", r.body);
     let mut push = common::bitbucket::fixture("webhooks/push.json");
-    push["repository"]["full_name"] = json!(format!("{}/{}", o.owner, o.repo));
+    about(&mut push, &o);
     push["push"]["changes"][0]["new"]["name"] = json!(o.head);
     // Right after the session's own push: its echo.
     let r = deliver(Forge::Bitbucket, "repo:push", &unique("echo"), &push).await;

@@ -11,7 +11,7 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::{respond, session_call, Edge};
-use crate::index;
+use crate::index::{self, RouteMatch};
 use crate::raw::Object;
 use crate::session::command::Command;
 use crate::vcs::VcsProvider;
@@ -80,7 +80,9 @@ pub async fn receive(req: Incoming, edge: &Edge<'_>, provider: VcsProvider) -> A
     // Deliveries are told apart by what the forge signed: the delivery-id header is not
     // signed, so a captured delivery re-sent under a new id is still a repeat.
     let delivery = sha256_hex(&String::from_utf8_lossy(&body));
-    let Some(session) = index::route(&edge.env.d1("DB")?, provider, &event.route()).await? else {
+    let db = edge.env.d1("DB")?;
+    let routed = index::route(&db, provider, &event.route(), RouteMatch::Delivery).await?;
+    let Some(session) = routed else {
         return accepted("unknown");
     };
     let answer = session_call::call(edge, &session, &Command::Webhook { delivery, event }).await?;

@@ -12,7 +12,7 @@ use crate::rows::{self, FromRow, Read, Row};
 use crate::session::model::{SessionRow, SessionStatus, Summary};
 use crate::session::paging::clamp_limit;
 use crate::vcs::VcsProvider;
-use crate::webhooks::RouteKey;
+use crate::webhooks::{RepoRef, RouteKey};
 
 pub mod children;
 pub mod inbox;
@@ -153,26 +153,28 @@ pub async fn upsert(db: &D1Database, s: &SessionRow, latest: Option<&str>) -> Ap
     Ok(())
 }
 
-/// Routes the forge's webhooks about `repo` (`webhooks::repo_key`) to a session: its pull
-/// request's number (kind `pr`) or its branch (kind `branch`). A route another session holds
-/// is never taken over (a deleted session's routes go with it).
+/// Routes the forge's webhooks about `repo` to a session: its pull request's number (kind
+/// `pr`) or its branch (kind `branch`), under the repository's id when known
+/// ([`RepoRef::route_ref`]). A route another session holds is never taken over (a deleted
+/// session's routes go with it).
 pub async fn add_route(
     db: &D1Database,
     provider: VcsProvider,
-    repo: &str,
+    repo: &RepoRef,
     (kind, key): (&str, &str),
     session_id: &str,
     now: i64,
 ) -> ApiResult<()> {
     log::d1(D1::Write);
     db.prepare(
-        "INSERT INTO vcs_routes (provider, repo, kind, key, session_id, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (provider, repo, kind, key) DO NOTHING",
+        "INSERT INTO webhook_routes (provider, repo_ref, repo, kind, key, session_id, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (provider, repo_ref, kind, key) DO NOTHING",
     )
     .bind(&[
         provider.as_str().into(),
-        repo.into(),
+        repo.route_ref().into(),
+        repo.name.as_str().into(),
         kind.into(),
         key.into(),
         session_id.into(),
@@ -183,29 +185,45 @@ pub async fn add_route(
     Ok(())
 }
 
-/// The session a webhook is about, if any: one read.
+/// Which routes a lookup may follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMatch {
+    /// A delivery's: routes of the repository's id, or written by its name alone.
+    Delivery,
+    /// A push's guard: any route of the id or of the name (refusing more, never less).
+    Guard,
+}
+
+/// The session a webhook (or a push) is about, if any: one read.
 pub async fn route(
     db: &D1Database,
     provider: VcsProvider,
     key: &RouteKey,
+    how: RouteMatch,
 ) -> ApiResult<Option<String>> {
     // A push names few branches; more than a handful is not one of ours.
     let keys: Vec<&String> = key.keys.iter().take(MAX_ROUTE_KEYS).collect();
     if keys.is_empty() {
         return Ok(None);
     }
+    let refs = key.repo.lookup_refs();
+    let ref_marks = vec!["?"; refs.len()].join(", ");
     let marks = vec!["?"; keys.len()].join(", ");
-    let mut binds: Vec<JsValue> = vec![
-        provider.as_str().into(),
-        key.repo.as_str().into(),
-        key.kind.into(),
-    ];
+    let by_name = match how {
+        RouteMatch::Delivery => "",
+        RouteMatch::Guard => " OR repo = ?",
+    };
+    let mut binds: Vec<JsValue> = vec![provider.as_str().into(), key.kind.into()];
+    binds.extend(refs.iter().map(|r| JsValue::from(r.as_str())));
+    if how == RouteMatch::Guard {
+        binds.push(key.repo.name.as_str().into());
+    }
     binds.extend(keys.iter().map(|k| JsValue::from(k.as_str())));
     log::d1(D1::Read);
     let stmt = db
         .prepare(format!(
-            "SELECT session_id FROM vcs_routes WHERE provider = ? AND repo = ? AND kind = ?
-             AND key IN ({marks}) LIMIT 1"
+            "SELECT session_id FROM webhook_routes WHERE provider = ? AND kind = ?
+             AND (repo_ref IN ({ref_marks}){by_name}) AND key IN ({marks}) LIMIT 1"
         ))
         .bind(&binds)?;
     Ok(rows::d1_first::<Routed>(&stmt).await?.map(|r| r.0))
@@ -224,7 +242,7 @@ pub async fn remove(db: &D1Database, id: &str, now: i64) -> ApiResult<()> {
         .prepare("DELETE FROM sessions WHERE id = ?1")
         .bind(&[id.into()])?;
     let routes = db
-        .prepare("DELETE FROM vcs_routes WHERE session_id = ?1")
+        .prepare("DELETE FROM webhook_routes WHERE session_id = ?1")
         .bind(&[id.into()])?;
     log::d1(D1::Write);
     rows::d1_batch(db, &[tombstone, delete, routes]).await?;

@@ -102,10 +102,10 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
     ctx.store.insert_session(&new, now_ms())?;
     let row = match join_sealed(ctx, &new.owner, sealed, Role::Owner).await {
         Ok(_) => {
-            match (&new.branch, checked) {
-                (Some(_), _) => {}
-                (None, Some(repo)) => ctx.store.set_base_branch(&repo.default_branch)?,
-                (None, None) => resolve_base_branch(ctx, &new).await?,
+            match checked {
+                Some(repo) => learned(ctx, &new, &repo)?,
+                None if new.branch.is_none() => resolve_base_branch(ctx, &new).await?,
+                None => {}
             }
             ctx.store.existing_session()?
         }
@@ -137,12 +137,22 @@ async fn resolve_base_branch(ctx: &Ctx, new: &NewSession) -> ApiResult<()> {
     let cfg = config::vcs(&ctx.env, new.vcs_provider);
     let client = Client::user(&cfg, token);
     match client.repository(&new.repo_owner, &new.repo_name).await {
-        Ok(repo) => ctx.store.set_base_branch(&repo.default_branch),
+        Ok(repo) => learned(ctx, new, &repo),
         Err(e) => {
             let code = ApiError::from(e).code;
             ctx.warn("could not look up the main branch", code);
             Ok(())
         }
+    }
+}
+
+/// What the session keeps of its repository as read at the forge: its id (webhook routes go
+/// by it), and its main branch as the base when none was asked for.
+fn learned(ctx: &Ctx, new: &NewSession, repo: &crate::vcs::Repo) -> ApiResult<()> {
+    ctx.store.set_repo_id(repo.id)?;
+    match new.branch {
+        Some(_) => Ok(()),
+        None => ctx.store.set_base_branch(&repo.default_branch),
     }
 }
 

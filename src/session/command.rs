@@ -559,7 +559,7 @@ mod tests {
             Command::Webhook {
                 delivery: "d".into(),
                 event: crate::webhooks::Event::PullRequest {
-                    repo: "o/r".into(),
+                    repo: crate::webhooks::RepoRef::new("o", "r", Some(9)),
                     number: 7,
                     update,
                 },
@@ -567,7 +567,7 @@ mod tests {
             Command::Webhook {
                 delivery: "d2".into(),
                 event: crate::webhooks::Event::Push {
-                    repo: "o/r".into(),
+                    repo: crate::webhooks::RepoRef::new("o", "r", None),
                     branches: vec!["a".into(), "b".into()],
                     actor: Some("x".into()),
                 },

@@ -162,6 +162,14 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE session ADD COLUMN spawn_depth INTEGER NOT NULL DEFAULT 0",
         ],
     ),
+    (
+        11,
+        &[
+            // The repository's stable id at the forge (the catalog's number), once learned:
+            // webhook routes go by it.
+            "ALTER TABLE session ADD COLUMN repo_id INTEGER",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

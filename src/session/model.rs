@@ -10,7 +10,7 @@ use crate::raw::{Object, Raw};
 use crate::rows::{FromRow, Read, Row};
 use crate::session::pull_request::summary::PrSummary;
 use crate::vcs::VcsProvider;
-use crate::webhooks::PrState;
+use crate::webhooks::{PrState, RepoRef};
 
 /// A row of a paged list: its sequence number (the cursor) and what callers see of it.
 pub trait Listed: FromRow {
@@ -34,6 +34,8 @@ pub struct SessionRow {
     pub title: Option<String>,
     pub repo_owner: String,
     pub repo_name: String,
+    /// The repository's stable id at the forge ([`crate::vcs::Repo::id`]), once learned.
+    pub repo_id: Option<u64>,
     pub vcs_provider: VcsProvider,
     pub model: Option<String>,
     pub reasoning_effort: Option<String>,
@@ -71,6 +73,7 @@ impl FromRow for SessionRow {
             title: r.opt_text("title"),
             repo_owner: r.text("repo_owner"),
             repo_name: r.text("repo_name"),
+            repo_id: r.opt_int("repo_id").and_then(|n| u64::try_from(n).ok()),
             vcs_provider,
             model: r.opt_text("model"),
             reasoning_effort: r.opt_text("reasoning_effort"),
@@ -95,6 +98,11 @@ impl FromRow for SessionRow {
 }
 
 impl SessionRow {
+    /// The session's repository as webhook routes name it.
+    pub fn repo_ref(&self) -> RepoRef {
+        RepoRef::new(&self.repo_owner, &self.repo_name, self.repo_id)
+    }
+
     /// The session as the index lists it.
     pub fn summary(&self) -> Summary<'_> {
         Summary {

@@ -4,6 +4,7 @@
 
 use super::{parse_json, pr_event, repo_of, Event, Parsed, PrState};
 use crate::json::Field;
+use crate::vcs::bitbucket::responses::repo_number;
 
 /// Parses a delivery of `event_key`.
 pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
@@ -17,7 +18,8 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
     };
     let body = parse_json(body)?;
     let b = Field::of(&body);
-    let repo = repo_of(b)?;
+    // Bitbucket numbers no repository: its number is derived from its UUID, as in listings.
+    let repo = repo_of(b, |r| r.get("uuid").str().map(repo_number))?;
     let actor = b.get("actor");
     let actor = actor
         .text("display_name")
@@ -59,7 +61,7 @@ pub fn parse(event_key: &str, body: &[u8]) -> Result<Parsed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::{fixture, PrUpdate};
+    use crate::webhooks::{fixture, PrUpdate, RepoRef};
 
     fn event(key: &str, file: &str) -> Event {
         match parse(key, fixture("bitbucket", file).as_bytes()).unwrap() {
@@ -68,13 +70,19 @@ mod tests {
         }
     }
 
+    /// The fixtures' repository, numbered from its UUID.
+    fn foo() -> RepoRef {
+        let id = repo_number("{bc771cbf-829e-4c4b-b71f-a0eb3ac2b860}");
+        RepoRef::new("brydzewski", "foo", Some(id))
+    }
+
     #[test]
     fn pull_request_events() {
         let merged = event("pullrequest:fulfilled", "pr_fulfilled.json");
         assert_eq!(
             merged,
             Event::PullRequest {
-                repo: "brydzewski/foo".into(),
+                repo: foo(),
                 number: 1,
                 update: PrUpdate {
                     state: PrState::Merged,
@@ -124,7 +132,7 @@ mod tests {
         assert_eq!(
             push,
             Event::Push {
-                repo: "brydzewski/foo".into(),
+                repo: foo(),
                 branches: vec!["master".into()],
                 actor: Some("Brad Rydzewski".into()),
             }

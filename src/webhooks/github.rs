@@ -13,7 +13,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {
     }
     let body = parse_json(body)?;
     let b = Field::of(&body);
-    let repo = repo_of(b)?;
+    let repo = repo_of(b, |r| r.uint("id"))?;
     let sender = b.get("sender").text("login");
     if event.trim() == "push" {
         let Some(branch) = b
@@ -45,7 +45,7 @@ pub fn parse(event: &str, body: &[u8]) -> Result<Parsed, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::webhooks::{fixture, PrUpdate};
+    use crate::webhooks::{fixture, PrUpdate, RepoRef};
 
     fn parsed(event: &str, body: &str) -> Parsed {
         parse(event, body.as_bytes()).unwrap()
@@ -64,7 +64,7 @@ mod tests {
         assert_eq!(
             closed,
             Parsed::Event(Event::PullRequest {
-                repo: "bradrydzewski/drone-test-go".into(),
+                repo: RepoRef::new("bradrydzewski", "drone-test-go", Some(13_933_572)),
                 number: 1,
                 update: PrUpdate {
                     state: PrState::Closed,
@@ -99,7 +99,7 @@ mod tests {
         assert_eq!(
             parsed("push", &fixture("github", "push.json")),
             Parsed::Event(Event::Push {
-                repo: "codertocat/hello-world".into(),
+                repo: RepoRef::new("codertocat", "hello-world", Some(135_493_233)),
                 branches: vec!["master".into()],
                 actor: Some("Codertocat".into()),
             })

@@ -107,14 +107,12 @@ pub struct PrUpdate {
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     PullRequest {
-        /// `owner/name`, lowercase.
-        repo: String,
+        repo: RepoRef,
         number: u64,
         update: PrUpdate,
     },
     Push {
-        /// `owner/name`, lowercase.
-        repo: String,
+        repo: RepoRef,
         branches: Vec<String>,
         actor: Option<String>,
     },
@@ -128,10 +126,48 @@ pub enum Parsed {
     Ignored,
 }
 
+/// A repository as routes name it: `owner/name` in lowercase, and the forge's stable id for
+/// it when known (the number [`crate::vcs::Repo::id`] carries: GitHub's own, on Bitbucket the
+/// one derived from its UUID). A repository renamed away and replaced by a new one of the
+/// old name keeps its id, and the new one has another: routes go by the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRef {
+    pub name: String,
+    pub id: Option<u64>,
+}
+
+impl RepoRef {
+    pub fn new(owner: &str, name: &str, id: Option<u64>) -> RepoRef {
+        RepoRef {
+            name: format!("{owner}/{name}").to_ascii_lowercase(),
+            id,
+        }
+    }
+
+    /// The `repo_ref` a route written for this repository carries: `#<id>`, or the name
+    /// when the id could not be learned (such a route is found by name alone).
+    pub fn route_ref(&self) -> String {
+        match self.id {
+            Some(id) => format!("#{id}"),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The `repo_ref`s of the routes a delivery about this repository may follow: those of
+    /// its id, and those written by name (no id known then).
+    pub fn lookup_refs(&self) -> Vec<String> {
+        let mut refs = vec![self.name.clone()];
+        if let Some(id) = self.id {
+            refs.insert(0, format!("#{id}"));
+        }
+        refs
+    }
+}
+
 /// How the D1 routing table is keyed: `("pr", number)` or `("branch", name)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteKey {
-    pub repo: String,
+    pub repo: RepoRef,
     pub kind: &'static str,
     pub keys: Vec<String>,
 }
@@ -152,11 +188,6 @@ impl Event {
             },
         }
     }
-}
-
-/// A repository's routing name: `owner/name` in lowercase (forges compare them so).
-pub fn repo_key(owner: &str, name: &str) -> String {
-    format!("{owner}/{name}").to_ascii_lowercase()
 }
 
 /// The PR artifact's metadata after `update`, or `None` when it changes nothing: an update
@@ -197,7 +228,7 @@ pub fn push_is_foreign(pushing: bool, own_push_at: Option<i64>, now: i64, window
 
 /// A pull request event: `updated` is the PR's own `updated_on`/`updated_at` text.
 fn pr_event(
-    repo: String,
+    repo: RepoRef,
     number: u64,
     state: PrState,
     updated: &str,
@@ -225,13 +256,19 @@ fn parse_json(body: &[u8]) -> Result<Value, String> {
         .ok_or_else(|| "the body is not a JSON object".to_string())
 }
 
-/// The delivery's repository, `owner/name` in lowercase.
-fn repo_of(body: Field) -> Result<String, String> {
-    body.get("repository")
+/// The delivery's repository: `repository.full_name`, and its id as `id_of` reads it from
+/// `repository` (each forge has its own).
+fn repo_of(body: Field, id_of: impl Fn(Field) -> Option<u64>) -> Result<RepoRef, String> {
+    let repository = body.get("repository");
+    let name = repository
         .get("full_name")
         .str()
         .map(str::to_ascii_lowercase)
-        .ok_or_else(|| "a delivery without repository.full_name".to_string())
+        .ok_or_else(|| "a delivery without repository.full_name".to_string())?;
+    Ok(RepoRef {
+        name,
+        id: id_of(repository),
+    })
 }
 
 #[cfg(test)]
@@ -304,6 +341,17 @@ mod tests {
         );
         let reopened = apply(&merged, &update(PrState::Open, 3000)).unwrap();
         assert_eq!(reopened["state"], "open");
+    }
+
+    #[test]
+    fn routes_go_by_the_repository_id_when_known() {
+        let known = RepoRef::new("Acme", "Web", Some(42));
+        assert_eq!(known.name, "acme/web");
+        assert_eq!(known.route_ref(), "#42");
+        assert_eq!(known.lookup_refs(), vec!["#42", "acme/web"]);
+        let unknown = RepoRef::new("acme", "web", None);
+        assert_eq!(unknown.route_ref(), "acme/web");
+        assert_eq!(unknown.lookup_refs(), vec!["acme/web"]);
     }
 
     #[test]

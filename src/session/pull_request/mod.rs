@@ -112,13 +112,16 @@ async fn run(ctx: &Ctx, session: &SessionRow, input: PrInput) -> ApiResult<Respo
     };
     let (ws, slug) = (&session.repo_owner, &session.repo_name);
     // The base: asked for, else the session's own base branch, else the repository's main.
+    let mut read_id = None;
     let base = match input.base_branch.as_ref().or(session.base_branch.as_ref()) {
         Some(b) => b.clone(),
         None => {
-            let repo = client.repository(ws, slug).await;
-            repo.map_err(plan::pr_error)?.default_branch
+            let repo = client.repository(ws, slug).await.map_err(plan::pr_error)?;
+            read_id = Some(repo.id);
+            repo.default_branch
         }
     };
+    learn_repo_id(ctx, session, &client, read_id).await;
     let head = plan::head_branch(
         input.head_branch.as_deref(),
         session.branch_name.as_deref(),
@@ -151,7 +154,6 @@ async fn run(ctx: &Ctx, session: &SessionRow, input: PrInput) -> ApiResult<Respo
         let base = known.unwrap_or(base);
         return answer(number, &url, "open", &head, &base, true);
     }
-    let repo = webhooks::repo_key(ws, slug);
 
     let new_pr = NewPullRequest {
         title: input.title.clone(),
@@ -197,7 +199,7 @@ async fn run(ctx: &Ctx, session: &SessionRow, input: PrInput) -> ApiResult<Respo
     )?;
     ctx.store.set_pr_state(webhooks::PrState::Open, now_ms())?;
     // The forge's webhooks about this pull request find the session here.
-    route(ctx, provider, &repo, ("pr", &created.number.to_string())).await;
+    route(ctx, provider, ("pr", &created.number.to_string())).await;
     ctx.index_later("after a pull request was opened");
     let artifact = row.json().field("prNumber", &created.number).into_raw();
     broadcast(ctx, &ServerMessage::ArtifactCreated { artifact });
@@ -313,8 +315,7 @@ async fn push_through_us(
             repo_name: slug.to_string(),
         },
     );
-    let repo = webhooks::repo_key(ws, slug);
-    route(ctx, provider, &repo, ("branch", head)).await;
+    route(ctx, provider, ("branch", head)).await;
     Ok(())
 }
 
@@ -338,15 +339,38 @@ pub async fn save_work(ctx: &Ctx, author: Option<&str>) -> ApiResult<String> {
     saved.map(|_| branch)
 }
 
-/// Routes webhooks about `repo`'s `key` to this session; a failure is logged, not fatal (the
-/// work is done; only later state updates would be missed).
-async fn route(ctx: &Ctx, provider: crate::vcs::VcsProvider, repo: &str, key: (&str, &str)) {
-    let routed = match ctx.db() {
-        Ok(db) => index::add_route(&db, provider, repo, key, &ctx.session_id, now_ms()).await,
-        Err(e) => Err(e),
+/// Routes webhooks about the session's repository's `key` to this session (by the
+/// repository's id when known); a failure is logged, not fatal (the work is done; only later
+/// state updates would be missed).
+async fn route(ctx: &Ctx, provider: crate::vcs::VcsProvider, key: (&str, &str)) {
+    let routed = match (ctx.db(), ctx.store.existing_session()) {
+        (Ok(db), Ok(session)) => {
+            let repo = session.repo_ref();
+            index::add_route(&db, provider, &repo, key, &ctx.session_id, now_ms()).await
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
     };
     if let Err(e) = routed {
         ctx.warn("webhooks will not find this session", e);
+    }
+}
+
+/// Learns the session's repository id before anything is routed, from `read` (the
+/// repository was just read) or the forge. Best effort: without it, routes go by name.
+async fn learn_repo_id(ctx: &Ctx, session: &SessionRow, client: &Client<'_>, read: Option<u64>) {
+    if session.repo_id.is_some() {
+        return;
+    }
+    let id = match read {
+        Some(id) => Ok(id),
+        None => client
+            .repository(&session.repo_owner, &session.repo_name)
+            .await
+            .map(|r| r.id)
+            .map_err(ApiError::from),
+    };
+    if let Err(e) = id.and_then(|id| ctx.store.set_repo_id(id)) {
+        ctx.warn("webhook routes go by the repository's name: no id", e);
     }
 }
 

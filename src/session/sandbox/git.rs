@@ -13,7 +13,7 @@ use crate::git::pktline::RefUpdate;
 use crate::git::rules::{self, PushScope, Service};
 use crate::git::ticket::{self, Ticket};
 use crate::http::respond;
-use crate::index;
+use crate::index::{self, RouteMatch};
 use crate::session::ctx::Ctx;
 use crate::session::model::SessionRow;
 use crate::session::queue;
@@ -21,7 +21,7 @@ use crate::session::sandbox::policy::Status;
 use crate::urls;
 use crate::vcs::git_auth::{self, GitAuth};
 use crate::vcs::service;
-use crate::webhooks::{self, RouteKey};
+use crate::webhooks::RouteKey;
 
 /// A ticket as a sandbox is given it.
 pub struct Issued {
@@ -147,7 +147,6 @@ async fn check_pushes(ctx: &Ctx, session: &SessionRow, updates: &[RefUpdate]) ->
         base: session.base_branch.as_deref().unwrap_or("main"),
         own_branch: session.branch_name.as_deref(),
     };
-    let repo = webhooks::repo_key(&session.repo_owner, &session.repo_name);
     for update in updates {
         let branch = update.name.strip_prefix("refs/heads/").unwrap_or_default();
         let mine = rules::owned_by_session(branch, &session.id) || scope.own_branch == Some(branch);
@@ -155,11 +154,12 @@ async fn check_pushes(ctx: &Ctx, session: &SessionRow, updates: &[RefUpdate]) ->
             false
         } else {
             let key = RouteKey {
-                repo: repo.clone(),
+                repo: session.repo_ref(),
                 kind: "branch",
                 keys: vec![branch.to_string()],
             };
-            let owner = index::route(&ctx.db()?, session.vcs_provider, &key).await?;
+            let db = ctx.db()?;
+            let owner = index::route(&db, session.vcs_provider, &key, RouteMatch::Guard).await?;
             owner.is_some_and(|id| id != session.id)
         };
         rules::may_push(update, &scope, elsewhere)

@@ -269,6 +269,11 @@ impl Store {
         )
     }
 
+    /// Records the repository's stable id at the forge.
+    pub fn set_repo_id(&self, id: u64) -> ApiResult<()> {
+        self.write_session("UPDATE session SET repo_id = ?", vec![(id as i64).into()])
+    }
+
     pub fn set_base_branch(&self, branch: &str) -> ApiResult<()> {
         self.write_session("UPDATE session SET base_branch = ?", vec![branch.into()])
     }
