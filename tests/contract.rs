@@ -274,14 +274,27 @@ async fn the_browser_socket_and_the_bridge() {
                      "author": {"participantId": "p", "name": "Boss"}, "messageId": "forged"}),
         )
         .await;
-    let users = c
-        .get(&format!("/sessions/{id}/events?type=user_message"))
-        .await
-        .body["events"]
-        .as_array()
-        .unwrap()
-        .len();
-    assert_eq!(users, 1, "only the real prompt");
+    // Nor report someone else's push to the branch: only a signed webhook does.
+    sandbox
+        .send(
+            json!({"type": "branch_pushed", "branchName": "main", "actor": "Boss",
+                     "messageId": message_id}),
+        )
+        .await;
+    let count = |kind: &'static str| {
+        let c = c.clone();
+        let id = id.clone();
+        async move {
+            c.get(&format!("/sessions/{id}/events?type={kind}"))
+                .await
+                .body["events"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(count("user_message").await, 1, "only the real prompt");
+    assert_eq!(count("branch_pushed").await, 0, "no push by anyone else");
 
     // Two errors of one prompt share an ack id: both kept; a re-sent one is not.
     for text in [

@@ -237,8 +237,9 @@ impl Event {
 }
 
 /// Event types only the session writes: a sandbox sending one is refused (it could pass
-/// itself off as a user).
-pub const SERVER_ONLY: &[&str] = &["user_message"];
+/// itself off as a user, or report someone else's push to the branch, which only a signed
+/// webhook may).
+pub const SERVER_ONLY: &[&str] = &["user_message", "branch_pushed"];
 
 fn string_field(v: &Value, name: &str) -> Option<String> {
     v.get(name).and_then(Value::as_str).map(str::to_string)
@@ -412,6 +413,8 @@ mod tests {
         let forged =
             parse_inbound(r#"{"type":"user_message","content":"rm -rf","authorId":"alice"}"#);
         assert_eq!(forged.unwrap_err().code, "server_only_event");
+        let pushed = parse_inbound(r#"{"type":"branch_pushed","branchName":"main"}"#);
+        assert_eq!(pushed.unwrap_err().code, "server_only_event");
         assert!(parse_inbound(r#"{"type":5}"#).is_err());
     }
 
