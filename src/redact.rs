@@ -1,5 +1,27 @@
 //! Text the control plane relays from elsewhere (a sandbox's push error, the provider's
-//! refusal, sandbox events) is capped and has every secret it knows of masked first.
+//! refusal, sandbox events) is capped and has every secret it knows of masked first; a
+//! secret carried inside a value that derives `Debug` is a [`Hidden`], never printed.
+
+use serde::{Deserialize, Serialize};
+
+/// A secret (a bearer token) inside a command or caller: serialized as the bare string, read
+/// as `&str`, and printed by `Debug` as `***`, so logging the value around it shows no token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Hidden(pub String);
+
+impl std::fmt::Debug for Hidden {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl std::ops::Deref for Hidden {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
 
 /// Secrets shorter than this are not masked (they would mask ordinary words).
 const MIN_SECRET_LEN: usize = 8;

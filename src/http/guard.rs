@@ -9,6 +9,7 @@ use crate::config;
 use crate::error::{ApiError, ApiResult};
 use crate::http::incoming::Incoming;
 use crate::http::session_call;
+use crate::redact::Hidden;
 use serde_json::{Map, Value};
 
 use crate::auth::credentials::reauth;
@@ -127,12 +128,12 @@ fn require_service_token(req: &Incoming, env: &Env) -> ApiResult<()> {
 
 /// The bearer token of a sandbox route of session `id` (the session checks it). Without
 /// one, or for a session id that cannot exist, 401.
-pub fn sandbox_token(req: &Incoming, env: &Env, id: &str) -> ApiResult<String> {
+pub fn sandbox_token(req: &Incoming, env: &Env, id: &str) -> ApiResult<Hidden> {
     let header = req.headers().get("authorization")?;
     let token = service_token::bearer(header.as_deref())
         .map_err(|e| ApiError::unauthorized(e.message()))?;
     session_call::stub(env, id).map_err(|_| ApiError::unauthorized("invalid sandbox token"))?;
-    Ok(token.to_string())
+    Ok(Hidden(token.to_string()))
 }
 
 /// The caller of a service-or-sandbox route of session `id`: the service when its token is
@@ -153,7 +154,7 @@ pub async fn service_or_sandbox(req: &Incoming, env: &Env, id: &str) -> ApiResul
             let token = service_token::bearer(header.as_deref()).map_err(|_| e.clone())?;
             // An unknown session says nothing to an unauthenticated caller.
             session_call::stub(env, id).map_err(|_| e)?;
-            Ok(PrCaller::Sandbox(token.to_string()))
+            Ok(PrCaller::Sandbox(Hidden(token.to_string())))
         }
         Err(e) => Err(e),
     }

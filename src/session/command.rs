@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bots::context::CallbackContext;
 use crate::error::ApiError;
+use crate::redact::Hidden;
 use crate::session::model::SessionStatus;
 use crate::session::paging::{ListKind, Page};
 use crate::validate;
@@ -299,7 +300,7 @@ pub enum Command {
     },
     /// A route of the session's sandbox, with the bearer token it presented.
     Sandbox {
-        token: String,
+        token: Hidden,
         ask: SandboxAsk,
     },
     /// The context a child session is spawned with (a prompt must be running).
@@ -386,7 +387,7 @@ pub enum PrCaller {
     /// The web app, whose service token the worker verified.
     Service,
     /// Claims to be the session's sandbox with this bearer token (the session checks it).
-    Sandbox(String),
+    Sandbox(Hidden),
 }
 
 #[cfg(test)]
@@ -402,6 +403,23 @@ mod tests {
         from::<CreateSession>(v)
             .map_err(ApiError::bad_request)?
             .into_new("s".into(), VcsProvider::Bitbucket)
+    }
+
+    #[test]
+    fn bearer_tokens_are_sent_but_never_printed() {
+        let secret = "sandbox-bearer-0123456789";
+        let ask = Command::Sandbox {
+            token: Hidden(secret.into()),
+            ask: SandboxAsk::ScmCredentials,
+        };
+        let pr = Command::CreatePr {
+            body: "{}".into(),
+            caller: PrCaller::Sandbox(Hidden(secret.into())),
+        };
+        for command in [&ask, &pr] {
+            assert!(!format!("{command:?}").contains(secret), "{command:?}");
+            assert!(serde_json::to_string(command).unwrap().contains(secret));
+        }
     }
 
     #[test]
@@ -539,10 +557,10 @@ mod tests {
             },
             Command::CreatePr {
                 body: String::new(),
-                caller: PrCaller::Sandbox("tok".into()),
+                caller: PrCaller::Sandbox(Hidden("tok".into())),
             },
             Command::Sandbox {
-                token: "t".into(),
+                token: Hidden("t".into()),
                 ask: SandboxAsk::ScmCredentials,
             },
             Command::SpawnContext(PrCaller::Service),
