@@ -72,6 +72,25 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Every value in `bytes` that opens with the vault's key: each run of base64 characters
+/// long enough to hold a sealed value, tried at every offset a stored value could start.
+fn sealed_values_in(bytes: &[u8]) -> Vec<String> {
+    let is_b64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    let mut found = Vec::new();
+    for run in bytes.split(|b| !is_b64(b)).filter(|r| r.len() >= 40) {
+        for start in 0..run.len().saturating_sub(40) {
+            let Ok(raw) = B64.decode(&run[start..]) else {
+                continue;
+            };
+            let (iv, sealed) = raw.split_at(12);
+            if let Ok(plain) = cipher().decrypt(Nonce::from_slice(iv), sealed) {
+                found.push(String::from_utf8_lossy(&plain).into_owned());
+            }
+        }
+    }
+    found
+}
+
 #[tokio::test]
 async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
     let fake = start_fake();
@@ -132,6 +151,23 @@ async fn restart_keeps_sessions_and_tokens_never_reach_disk_in_plaintext() {
         assert!(
             !contains(bytes, refresh.as_bytes()),
             "refresh token in {}",
+            path.display()
+        );
+    }
+    // Sealed, they live only in the user's credentials (D1): no session object keeps a copy.
+    let objects: Vec<_> = all
+        .iter()
+        .filter(|(p, _)| p.to_string_lossy().contains("/do/"))
+        .collect();
+    assert!(
+        objects.iter().any(|(_, b)| contains(b, b"kept 1")),
+        "the session object's files were not found"
+    );
+    for (path, bytes) in objects {
+        let opened = sealed_values_in(bytes);
+        assert!(
+            !opened.iter().any(|t| *t == access || t == refresh),
+            "a sealed token in the session object's {}",
             path.display()
         );
     }

@@ -25,7 +25,7 @@ use crate::session::command::{
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
 use crate::session::paging::{ListKind, Page};
-use crate::session::participants::{given_token, join, join_sealed, seal};
+use crate::session::participants::{can_keep_tokens, given_token, join};
 use crate::session::queue::{self, Queued};
 use crate::session::sandbox::protocol::Outbound;
 use crate::session::sandbox::{link, runner};
@@ -86,7 +86,7 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
     }
     // Fail before storing anything if the tokens cannot be sealed, or if the owner cannot
     // read the repository with their own token (REPO_ACCESS=user).
-    let sealed = seal(ctx, &new.owner, new.vcs_provider)?;
+    can_keep_tokens(ctx, &new.owner)?;
     let checked = access::require(
         ctx,
         &Ask {
@@ -100,7 +100,7 @@ async fn create(ctx: &Ctx, new: NewSession) -> ApiResult<Response> {
     )
     .await?;
     ctx.store.insert_session(&new, now_ms())?;
-    let row = match join_sealed(ctx, &new.owner, sealed, Role::Owner).await {
+    let row = match join(ctx, &new.owner, Role::Owner).await {
         Ok(_) => {
             match checked {
                 Some(repo) => learned(ctx, &new, &repo)?,

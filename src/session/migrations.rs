@@ -170,6 +170,16 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "ALTER TABLE session ADD COLUMN repo_id INTEGER",
         ],
     ),
+    (
+        12,
+        &[
+            // A session keeps no copy of its participants' tokens (the user's credentials in
+            // D1 are the one place they live): only whether one was brought.
+            "ALTER TABLE participants ADD COLUMN has_scm_token INTEGER NOT NULL DEFAULT 0",
+            "UPDATE participants SET has_scm_token = 1 WHERE scm_access_token_encrypted IS NOT NULL",
+            "UPDATE participants SET scm_access_token_encrypted = NULL, scm_refresh_token_encrypted = NULL",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

@@ -187,7 +187,9 @@ pub struct ParticipantRow {
     pub scm_login: Option<String>,
     pub scm_name: Option<String>,
     pub scm_email: Option<String>,
-    pub scm_access_token_encrypted: Option<String>,
+    /// Whether they brought a token for the session's provider (kept in their credentials,
+    /// not in the session).
+    pub has_scm_token: bool,
     pub scm_token_expires_at: Option<i64>,
     pub ws_token_issued_at: Option<i64>,
     pub role: Role,
@@ -207,7 +209,7 @@ impl FromRow for ParticipantRow {
             scm_login: r.opt_text("scm_login"),
             scm_name: r.opt_text("scm_name"),
             scm_email: r.opt_text("scm_email"),
-            scm_access_token_encrypted: r.opt_text("scm_access_token_encrypted"),
+            has_scm_token: r.opt_int("has_scm_token").unwrap_or(0) != 0,
             scm_token_expires_at: r.opt_int("scm_token_expires_at"),
             ws_token_issued_at: r.opt_int("ws_token_issued_at"),
             role,
@@ -239,7 +241,7 @@ impl Listed for ParticipantRow {
             .field("scmName", &self.scm_name)
             .field("scmEmail", &self.scm_email)
             .field("role", &self.role)
-            .field("hasScmToken", &self.scm_access_token_encrypted.is_some())
+            .field("hasScmToken", &self.has_scm_token)
             .field("scmTokenExpiresAt", &self.scm_token_expires_at)
             .field("joinedAt", &self.joined_at)
             .into_raw()
@@ -470,7 +472,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn participant_view_hides_secrets() {
+    fn participant_view() {
         let p = ParticipantRow {
             seq: 1,
             id: "p".into(),
@@ -479,7 +481,7 @@ mod tests {
             scm_login: Some("l".into()),
             scm_name: None,
             scm_email: None,
-            scm_access_token_encrypted: Some("ENCRYPTED".into()),
+            has_scm_token: true,
             scm_token_expires_at: Some(5),
             ws_token_issued_at: None,
             role: Role::Owner,
@@ -487,7 +489,6 @@ mod tests {
             identity_tried_at: None,
         };
         let v = p.view().as_str().to_string();
-        assert!(!v.contains("ENCRYPTED"));
         assert!(v.contains("\"hasScmToken\":true"));
         assert!(v.contains("\"role\":\"owner\""));
     }

@@ -1,6 +1,6 @@
-//! Joining a session: a participant's tokens sealed into the session and offered to the
-//! user's stored credentials, and their git identity filled in from the provider when the
-//! caller did not give it.
+//! Joining a session: a participant's tokens offered to the user's stored credentials (the
+//! one place they are kept; the session only notes that one was brought), and their git
+//! identity filled in from the provider when the caller did not give it.
 
 use crate::auth::credentials::{Credentials, Offer};
 use crate::auth::lifecycle;
@@ -11,7 +11,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::session::command::ParticipantInput;
 use crate::session::ctx::Ctx;
 use crate::session::model::{ParticipantRow, Role};
-use crate::session::store::SealedTokens;
 use crate::vcs::{Client, Identity, VcsProvider};
 
 /// The provider the participant's tokens belong to: as they say, else the sign-in provider.
@@ -20,17 +19,13 @@ pub fn token_provider(ctx: &Ctx, p: &ParticipantInput) -> VcsProvider {
         .unwrap_or_else(|| config::sign_in_provider(&ctx.env))
 }
 
-/// Encrypts the participant's tokens with `TOKEN_ENCRYPTION_KEY` (fails closed without it).
-/// Tokens of another provider than the session's are not kept in the session.
-pub fn seal(ctx: &Ctx, p: &ParticipantInput, session: VcsProvider) -> ApiResult<SealedTokens> {
-    if !p.has_tokens() || token_provider(ctx, p) != session {
-        return Ok(SealedTokens::default());
+/// Fails closed, before anything is stored, when the participant brings tokens that could
+/// not be sealed into their credentials (no `TOKEN_ENCRYPTION_KEY`).
+pub fn can_keep_tokens(ctx: &Ctx, p: &ParticipantInput) -> ApiResult<()> {
+    if p.has_tokens() {
+        config::vault(&ctx.env)?;
     }
-    let vault = config::vault(&ctx.env)?;
-    Ok(SealedTokens {
-        access: vault.encrypt_optional(p.scm_token.as_deref())?,
-        refresh: vault.encrypt_optional(p.scm_refresh_token.as_deref())?,
-    })
+    Ok(())
 }
 
 /// The token a participant brought for `provider`, unless it says it has already expired.
@@ -45,22 +40,11 @@ pub fn given_token<'a>(
         .filter(|_| lifecycle::usable_now(p.scm_token_expires_at, now_ms()))
 }
 
-/// Adds or updates a participant: tokens sealed into the session (when they are for its
-/// provider) and offered to the user's stored credentials for the provider they belong to;
-/// the identity at the session's provider filled in when name or email is missing.
+/// Adds or updates a participant: tokens offered to the user's stored credentials for the
+/// provider they belong to; the identity at the session's provider filled in when name or
+/// email is missing.
 pub async fn join(ctx: &Ctx, p: &ParticipantInput, role: Role) -> ApiResult<ParticipantRow> {
-    let provider = ctx.store.existing_session()?.vcs_provider;
-    let sealed = seal(ctx, p, provider)?;
-    join_sealed(ctx, p, sealed, role).await
-}
-
-/// [`join`] with the participant's tokens already sealed for the session's provider.
-pub async fn join_sealed(
-    ctx: &Ctx,
-    p: &ParticipantInput,
-    sealed: SealedTokens,
-    role: Role,
-) -> ApiResult<ParticipantRow> {
+    can_keep_tokens(ctx, p)?;
     let session = ctx.store.existing_session()?;
     let provider = session.vcs_provider;
     if let Some(access) = p.scm_token.as_deref() {
@@ -77,9 +61,10 @@ pub async fn join_sealed(
     // just brought, else their stored credentials (just offered, so a refresh token counts).
     let token = given_token(ctx, p, provider);
     crate::session::access::require_reader(ctx, &session, &p.user_id, token).await?;
+    let brought = p.scm_token.is_some() && token_provider(ctx, p) == provider;
     let row = ctx
         .store
-        .upsert_participant(&random::id()?, p, &sealed, role, now_ms())?;
+        .upsert_participant(&random::id()?, p, brought, role, now_ms())?;
     let given = given_token(ctx, p, provider).is_some();
     if looks_up_identity(&row, given, now_ms()) {
         match identity(ctx, p, provider).await {
@@ -148,7 +133,7 @@ mod tests {
             scm_login: None,
             scm_name: name.map(str::to_string),
             scm_email: name.map(|_| "e@example.com".to_string()),
-            scm_access_token_encrypted: None,
+            has_scm_token: false,
             scm_token_expires_at: None,
             ws_token_issued_at: None,
             role: Role::Member,

@@ -15,7 +15,6 @@ use crate::session::model::{
 };
 use crate::session::notify;
 use crate::session::status::{self, Change};
-use crate::session::store::SealedTokens;
 
 /// Prompts a session takes per [`RATE_WINDOW_MS`] at most.
 pub const MAX_PROMPTS_PER_WINDOW: i64 = 30;
@@ -73,7 +72,7 @@ pub fn enqueue(ctx: &Ctx, p: &PromptInput, author: Option<&ParticipantRow>) -> A
                 user_id: p.author_id.clone(),
                 ..Default::default()
             },
-            &SealedTokens::default(),
+            false,
             Role::Member,
             now,
         )?;

@@ -24,13 +24,6 @@ use crate::session::pull_request::summary::PrSummary;
 use crate::vcs::Identity;
 use crate::webhooks::PrState;
 
-/// Encrypted forms of a participant's tokens, ready to store.
-#[derive(Debug, Default)]
-pub struct SealedTokens {
-    pub access: Option<String>,
-    pub refresh: Option<String>,
-}
-
 /// A one-row table's row as last read (the inner `None`: no row), kept until the next write
 /// to it. Every write goes through `Store`, so the copy cannot go stale.
 struct RowCache<T>(RefCell<Option<Option<T>>>);
@@ -87,7 +80,7 @@ fn opt_str(v: Option<&str>) -> V {
 }
 
 const PARTICIPANT_COLUMNS: &str = "rowid AS seq, id, user_id, scm_user_id, scm_login, scm_name,
-    scm_email, scm_access_token_encrypted, scm_token_expires_at, ws_token_issued_at, role, joined_at,
+    scm_email, has_scm_token, scm_token_expires_at, ws_token_issued_at, role, joined_at,
     identity_tried_at";
 
 impl Store {
@@ -376,28 +369,28 @@ impl Store {
     }
 
     /// Adds a participant, or updates the one with the same user id: identity fields
-    /// given replace stored ones, tokens given replace stored tokens, absent ones are kept.
+    /// given replace stored ones; `brought_token` (a token for the session's provider, which
+    /// the user's credentials keep) is remembered with its expiry, and never forgotten.
     pub fn upsert_participant(
         &self,
         new_id: &str,
         p: &ParticipantInput,
-        sealed: &SealedTokens,
+        brought_token: bool,
         role: Role,
         now: i64,
     ) -> ApiResult<ParticipantRow> {
+        let expires_at = p.scm_token_expires_at.filter(|_| brought_token);
         self.run(
             "INSERT INTO participants (id, user_id, scm_user_id, scm_login, scm_name, scm_email,
-                scm_access_token_encrypted, scm_refresh_token_encrypted, scm_token_expires_at,
-                role, joined_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                has_scm_token, scm_token_expires_at, role, joined_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT(user_id) DO UPDATE SET
                 scm_user_id = COALESCE(excluded.scm_user_id, scm_user_id),
                 scm_login = COALESCE(excluded.scm_login, scm_login),
                 scm_name = COALESCE(excluded.scm_name, scm_name),
                 scm_email = COALESCE(excluded.scm_email, scm_email),
-                scm_access_token_encrypted = COALESCE(excluded.scm_access_token_encrypted, scm_access_token_encrypted),
-                scm_refresh_token_encrypted = COALESCE(excluded.scm_refresh_token_encrypted, scm_refresh_token_encrypted),
-                scm_token_expires_at = CASE WHEN excluded.scm_access_token_encrypted IS NULL
+                has_scm_token = MAX(has_scm_token, excluded.has_scm_token),
+                scm_token_expires_at = CASE WHEN excluded.has_scm_token = 0
                     THEN scm_token_expires_at ELSE excluded.scm_token_expires_at END",
             vec![
                 new_id.into(),
@@ -406,9 +399,8 @@ impl Store {
                 opt(&p.scm_login),
                 opt(&p.scm_name),
                 opt(&p.scm_email),
-                opt(&sealed.access),
-                opt(&sealed.refresh),
-                p.scm_token_expires_at.into(),
+                i64::from(brought_token).into(),
+                expires_at.into(),
                 role.as_str().into(),
                 now.into(),
             ],
