@@ -21,6 +21,8 @@ fn shared() -> &'static Shared {
         ("SANDBOX_CONNECT_TIMEOUT_MS", "6000"),
         ("SANDBOX_IDLE_TIMEOUT_MS", "6000"),
         ("SANDBOX_SPAWN_COOLDOWN_MS", "300"),
+        // A prompt that runs longer (heartbeats keep its sandbox ready) is stopped.
+        ("EXECUTION_TIMEOUT_MS", "20000"),
         ("SERVICE_AUTH_SECRET_LINEAR_BOT", LINEAR_SECRET),
     ])
 }
@@ -261,13 +263,75 @@ async fn stop_fails_the_running_prompt_and_tells_the_sandbox() {
     assert!(stopped_at_provider(&sh.fake, &spawn, 10).await);
 }
 
+/// A new user's new session (named after `what`), watched by their subscribed client.
+async fn watched(sh: &Shared, c: &Client, what: &str) -> (String, String, WsClient) {
+    let user = unique(&format!("{what}-user"));
+    let id = session(c, &user, &unique(&format!("AT-{what}"))).await;
+    let (t, _) = c.ws_token(&id, &user).await;
+    let (client, _) = WsClient::subscribed(&sh.worker, &id, &t).await;
+    (user, id, client)
+}
+
+/// Open-Inspect's execution timeout: a sandbox that keeps its heartbeat while its agent
+/// hangs does not hold the queue for good. The running prompt fails once it has run past
+/// `EXECUTION_TIMEOUT_MS` (20 s here), the sandbox is told to stop, and the next prompt runs.
+#[tokio::test]
+async fn a_prompt_running_past_the_execution_timeout_is_stopped() {
+    let (sh, c) = setup().await;
+    let (user, id, mut client) = watched(sh, &c, "hung").await;
+    let m1 = prompt(&c, &id, &user, "hang").await;
+    let m2 = prompt(&c, &id, &user, "next").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    assert_eq!(sb.expect_type("prompt").await["messageId"], m1.as_str());
+    let started = std::time::Instant::now();
+    // The sandbox stays alive (a heartbeat every 2 s) but never finishes the prompt.
+    let stop = loop {
+        sb.send(json!({"type": "heartbeat"})).await;
+        if let Some(v) = sb.poll(Duration::from_secs(2)).await {
+            if v["type"] == "stop" {
+                break v;
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(45), "never stopped");
+    };
+    assert_eq!(stop["type"], "stop");
+    assert!(
+        started.elapsed() >= Duration::from_secs(19),
+        "stopped too early: {:?}",
+        started.elapsed()
+    );
+    // The queue moves on.
+    assert_eq!(sb.expect_type("prompt").await["messageId"], m2.as_str());
+    let complete = loop {
+        let v = client.expect_type("sandbox_event").await;
+        if v["event"]["type"] == "execution_complete" {
+            break v;
+        }
+    };
+    assert_eq!(complete["event"]["messageId"], m1.as_str());
+    assert_eq!(complete["event"]["success"], false);
+    let error = complete["event"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("execution timed out"), "{error}");
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    let status_of = |m: &str| {
+        msgs.body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == m)
+            .map(|x| x["status"].clone())
+    };
+    assert_eq!(status_of(&m1), Some(json!("failed")));
+    assert_eq!(status_of(&m2), Some(json!("processing")));
+    sb.close().await;
+}
+
 #[tokio::test]
 async fn missed_heartbeats_make_the_sandbox_stale() {
     let (sh, c) = setup().await;
-    let user = unique("stale-user");
-    let id = session(&c, &user, &unique("AT-stale")).await;
-    let (t, _) = c.ws_token(&id, &user).await;
-    let (mut client, _) = WsClient::subscribed(&sh.worker, &id, &t).await;
+    let (user, id, mut client) = watched(sh, &c, "stale").await;
     prompt(&c, &id, &user, "work").await;
     let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
     let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;

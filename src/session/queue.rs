@@ -235,6 +235,11 @@ pub fn fail_running(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
 /// (`success: false`, as the sandbox would send it) and the new status. Answers whether a
 /// prompt was running; `processing_status` is false afterwards either way.
 pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
+    stop_with(ctx, "stopped by user")
+}
+
+/// [`stop`], for `reason` (the completion's `error`).
+pub fn stop_with(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
     let now = now_ms();
     let Some(running) = ctx.store.processing_message()? else {
         processing_status(ctx, false);
@@ -244,7 +249,7 @@ pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
         .field("type", "execution_complete")
         .field("messageId", &running.id)
         .field("success", &false)
-        .field("error", "stopped by user")
+        .field("error", reason)
         .field("sandboxId", "")
         .field("timestamp", &(now as f64 / 1000.0))
         .end();
@@ -256,7 +261,7 @@ pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
     {
         broadcast(ctx, &ServerMessage::SandboxEvent { event: row.data });
     }
-    fail_running(ctx, "stopped by user")
+    fail_running(ctx, reason)
 }
 
 /// The running prompt ended: nothing is processing, and the session's status follows.

@@ -187,6 +187,17 @@ impl FakeSandbox {
         }
     }
 
+    /// The next JSON frame within `wait`, else `None` (nothing came, or the socket closed).
+    pub async fn poll(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.socket.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => return serde_json::from_str(&t).ok(),
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// Waits for a frame of type `t` (others skipped).
     pub async fn expect_type(&mut self, t: &str) -> Value {
         loop {

@@ -1,6 +1,7 @@
 //! The sandbox lifecycle as a pure decision: given what the session knows about its
 //! sandbox, its queue and its clients at a moment, what to do next (spawn, send the next
-//! prompt, mark stale, fail a stuck start, shut down) and when to look again.
+//! prompt, stop a prompt that ran too long, mark stale, fail a stuck start, shut down) and
+//! when to look again.
 
 pub use crate::session::model::SandboxStatus as Status;
 
@@ -11,6 +12,9 @@ pub struct Timeouts {
     pub connect_ms: i64,
     pub idle_ms: i64,
     pub spawn_cooldown_ms: i64,
+    /// The longest a prompt may run (a sandbox that keeps its heartbeat while its agent
+    /// hangs would otherwise hold the queue for good).
+    pub execution_ms: i64,
 }
 
 impl Default for Timeouts {
@@ -20,6 +24,7 @@ impl Default for Timeouts {
             connect_ms: 120_000,
             idle_ms: 10 * 60_000,
             spawn_cooldown_ms: 10_000,
+            execution_ms: 2 * 3600 * 1000,
         }
     }
 }
@@ -39,7 +44,8 @@ pub struct Snapshot {
     pub socket_connected: bool,
     pub clients: usize,
     pub pending: usize,
-    pub processing: bool,
+    /// When the running prompt started, if one runs.
+    pub processing_since: Option<i64>,
     /// A pull request (its push) is under way.
     pub busy: bool,
     pub last_failure_at: Option<i64>,
@@ -54,6 +60,8 @@ pub enum Step {
     Spawn,
     /// Send the next pending prompt to the connected, idle sandbox.
     SendNext,
+    /// The running prompt ran past the execution timeout: stop it (the queue moves on).
+    TimeOut,
     /// Heartbeats stopped: fail the running prompt and drop the socket.
     MarkStale,
     /// The sandbox did not connect in time after a spawn.
@@ -65,6 +73,26 @@ pub enum Step {
 /// The sandbox lifecycle in one decision: the step due now, if any, else when to look
 /// again (the alarm's deadline). Pure: the same snapshot and time give the same answer.
 pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>) {
+    let timed_out_at = s.processing_since.map(|at| at + t.execution_ms);
+    match timed_out_at {
+        Some(due) if now >= due => (Some(Step::TimeOut), None),
+        _ => match plan_sandbox(s, t, now) {
+            (None, wake) => (None, earliest(wake, timed_out_at)),
+            due => due,
+        },
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// [`plan`] for the sandbox's own state.
+fn plan_sandbox(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>) {
+    let processing = s.processing_since.is_some();
     match s.status {
         Status::Ready => {
             let heartbeat_due = s
@@ -75,7 +103,7 @@ pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>)
             if now >= heartbeat_due {
                 return (Some(Step::MarkStale), None);
             }
-            let idle = s.clients == 0 && !s.processing && !s.busy && s.pending == 0;
+            let idle = s.clients == 0 && !processing && !s.busy && s.pending == 0;
             let idle_due = s
                 .last_activity
                 .unwrap_or(s.status_since)
@@ -84,7 +112,7 @@ pub fn plan(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i64>)
             if idle && now >= idle_due {
                 return (Some(Step::Shutdown), None);
             }
-            if s.socket_connected && !s.processing && s.pending > 0 {
+            if s.socket_connected && !processing && s.pending > 0 {
                 return (Some(Step::SendNext), None);
             }
             let wake = if idle {
@@ -168,6 +196,7 @@ mod tests {
         connect_ms: 120_000,
         idle_ms: 600_000,
         spawn_cooldown_ms: 10_000,
+        execution_ms: 7_200_000,
     };
 
     fn snap(status: Status) -> Snapshot {
@@ -179,7 +208,7 @@ mod tests {
             socket_connected: true,
             clients: 1,
             pending: 0,
-            processing: false,
+            processing_since: None,
             busy: false,
             last_failure_at: None,
             blocked: false,
@@ -205,9 +234,9 @@ mod tests {
         let mut s = snap(Status::Ready);
         s.pending = 2;
         assert_eq!(plan(&s, &T, 10).0, Some(Step::SendNext));
-        s.processing = true;
+        s.processing_since = Some(5);
         assert_eq!(plan(&s, &T, 10), (None, Some(90_000)));
-        s.processing = false;
+        s.processing_since = None;
         s.socket_connected = false;
         assert_eq!(plan(&s, &T, 10).0, None, "no socket, nothing to send on");
     }
@@ -218,6 +247,25 @@ mod tests {
         s.last_heartbeat = Some(1_000);
         assert_eq!(plan(&s, &T, 90_999).0, None);
         assert_eq!(plan(&s, &T, 91_000).0, Some(Step::MarkStale));
+    }
+
+    #[test]
+    fn a_prompt_running_past_the_execution_timeout_is_stopped() {
+        let mut s = snap(Status::Ready);
+        s.last_heartbeat = Some(7_000_000);
+        s.processing_since = Some(1_000);
+        assert_eq!(
+            plan(&s, &T, 7_000_000),
+            (None, Some(7_090_000)),
+            "heartbeat first"
+        );
+        s.last_heartbeat = Some(7_150_000);
+        assert_eq!(plan(&s, &T, 7_200_000), (None, Some(7_201_000)));
+        assert_eq!(plan(&s, &T, 7_201_000), (Some(Step::TimeOut), None));
+        // Whatever the sandbox's state: a prompt never runs for good.
+        s.status = Status::Stale;
+        assert_eq!(plan(&s, &T, 7_201_000), (Some(Step::TimeOut), None));
+        assert_eq!(plan(&s, &T, 5_000), (None, Some(7_201_000)));
     }
 
     #[test]
@@ -239,9 +287,9 @@ mod tests {
         s.clients = 0;
         assert_eq!(plan(&s, &T, 599_999), (None, Some(600_000)));
         assert_eq!(plan(&s, &T, 600_000).0, Some(Step::Shutdown));
-        s.processing = true;
+        s.processing_since = Some(590_000);
         assert_eq!(plan(&s, &T, 600_000).0, None, "busy is not idle");
-        s.processing = false;
+        s.processing_since = None;
         s.busy = true;
         assert_eq!(
             plan(&s, &T, 600_000).0,

@@ -1,6 +1,6 @@
 //! Carries out the sandbox lifecycle: gathers a snapshot, asks `policy::plan` what to do,
-//! does it (spawn through the provider API, send the next prompt, mark stale, fail a stuck
-//! start, shut down), and answers when the sandbox next needs looking at. Arming the alarm
+//! does it (spawn through the provider API, send the next prompt, stop one that ran too
+//! long, mark stale, fail a stuck start, shut down), and answers when the sandbox next needs looking at. Arming the alarm
 //! is `alarm`'s job.
 
 use crate::auth::random;
@@ -47,7 +47,10 @@ fn snapshot(ctx: &Ctx, now: i64) -> ApiResult<Snapshot> {
         socket_connected: link::socket(ctx).is_some(),
         clients: subscribed_count(ctx),
         pending: ctx.store.pending_count()?,
-        processing: ctx.store.processing_message()?.is_some(),
+        processing_since: ctx
+            .store
+            .processing_message()?
+            .map(|m| m.started_at.unwrap_or(now)),
         busy: ctx.pr_under_way.get(),
         last_failure_at: row.as_ref().and_then(|r| r.last_failure_at),
         blocked: row.as_ref().is_some_and(|r| r.blocked != 0),
@@ -71,6 +74,12 @@ pub async fn run_due(ctx: &Ctx) -> ApiResult<Option<i64>> {
                 }
             }
             Some(Step::SendNext) => send_next(ctx)?,
+            Some(Step::TimeOut) => {
+                let secs = timeouts.execution_ms / 1000;
+                let reason = format!("execution timed out: the prompt ran for {secs} s");
+                queue::stop_with(ctx, &reason)?;
+                link::send(ctx, &Outbound::Stop);
+            }
             Some(Step::MarkStale) => mark_stale(ctx).await?,
             Some(Step::FailConnecting) => {
                 let secs = timeouts.connect_ms / 1000;
