@@ -139,6 +139,7 @@ pub fn sandbox_timeouts(env: &Env) -> Timeouts {
         connect_ms: positive_int(env, "SANDBOX_CONNECT_TIMEOUT_MS", d.connect_ms),
         idle_ms: positive_int(env, "SANDBOX_IDLE_TIMEOUT_MS", d.idle_ms),
         spawn_cooldown_ms: positive_int(env, "SANDBOX_SPAWN_COOLDOWN_MS", d.spawn_cooldown_ms),
+        reconnect_ms: positive_int(env, "SANDBOX_RECONNECT_GRACE_MS", d.reconnect_ms),
         // Open-Inspect's default: as long as a sandbox may live.
         execution_ms: positive_int(
             env,

@@ -23,6 +23,7 @@ fn shared() -> &'static Shared {
         ("SANDBOX_SPAWN_COOLDOWN_MS", "300"),
         // A prompt that runs longer (heartbeats keep its sandbox ready) is stopped.
         ("EXECUTION_TIMEOUT_MS", "20000"),
+        ("SANDBOX_RECONNECT_GRACE_MS", "2000"),
         ("SERVICE_AUTH_SECRET_LINEAR_BOT", LINEAR_SECRET),
     ])
 }
@@ -326,6 +327,61 @@ async fn a_prompt_running_past_the_execution_timeout_is_stopped() {
     assert_eq!(status_of(&m1), Some(json!("failed")));
     assert_eq!(status_of(&m2), Some(json!("processing")));
     sb.close().await;
+}
+
+/// A sandbox whose socket closes while work waits for it has a grace (2 s here) to
+/// reconnect, as its bridge does after a network blip: back in time, it is kept; gone for
+/// good, it is given up well before the heartbeat timeout (8 s here), and a new one takes
+/// the waiting prompt.
+#[tokio::test]
+async fn a_sandbox_gone_while_a_prompt_waits_is_replaced_after_a_reconnect_grace() {
+    let (sh, c) = setup().await;
+    let (user, id, mut client) = watched(sh, &c, "gone").await;
+    let m1 = prompt(&c, &id, &user, "first").await;
+    let (_, spawn) = wait_for_spawns(&sh.fake, &id, 1, 20).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    sb.send(json!({"type": "ready"})).await;
+    assert_eq!(sb.expect_type("prompt").await["messageId"], m1.as_str());
+    let m2 = prompt(&c, &id, &user, "second").await;
+
+    // A blip: the socket closes and the same sandbox is back within the grace.
+    sb.close().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut sb = FakeSandbox::from_spawn(&sh.worker, &spawn).await;
+    for _ in 0..3 {
+        sb.send(json!({"type": "heartbeat"})).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(spawn_requests(&sh.fake, &id).await.len(), 1, "kept");
+
+    // Gone for good: given up after the grace, long before the heartbeat timeout.
+    sb.close().await;
+    let gone = std::time::Instant::now();
+    loop {
+        let v = client.json().await;
+        if v["type"] == "sandbox_status" && v["status"] == "stale" {
+            break;
+        }
+    }
+    let waited = gone.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
+        "given up after {waited:?}"
+    );
+    let (_, respawn) = wait_for_spawns(&sh.fake, &id, 2, 20).await;
+    let mut next = FakeSandbox::from_spawn(&sh.worker, &respawn).await;
+    next.send(json!({"type": "ready"})).await;
+    assert_eq!(next.expect_type("prompt").await["messageId"], m2.as_str());
+    let msgs = c.get(&format!("/sessions/{id}/messages")).await;
+    let first = msgs.body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == m1.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(first["status"], "failed", "{first}");
+    next.close().await;
 }
 
 #[tokio::test]

@@ -180,6 +180,13 @@ pub const MIGRATIONS: &[(i64, &[&str])] = &[
             "UPDATE participants SET scm_access_token_encrypted = NULL, scm_refresh_token_encrypted = NULL",
         ],
     ),
+    (
+        13,
+        &[
+            // When the current sandbox's socket closed, until it connects again.
+            "ALTER TABLE sandbox ADD COLUMN disconnected_at INTEGER",
+        ],
+    ),
 ];
 
 /// The migrations still to apply when the database is at `current` (0 when new).

@@ -416,6 +416,8 @@ pub struct SandboxRow {
     pub blocked: i64,
     /// The user the sandbox was started for.
     pub spawned_for: Option<String>,
+    /// When its socket closed, while it has not connected again.
+    pub disconnected_at: Option<i64>,
 }
 
 impl FromRow for SandboxRow {
@@ -434,6 +436,7 @@ impl FromRow for SandboxRow {
             last_failure_at: r.opt_int("last_failure_at"),
             blocked: r.opt_int("blocked").unwrap_or(0),
             spawned_for: r.opt_text("spawned_for"),
+            disconnected_at: r.opt_int("disconnected_at"),
         })
     }
 }

@@ -211,6 +211,12 @@ impl SessionObject {
                 self.ctx
                     .pushes
                     .fail_all("the sandbox disconnected during the push");
+                // The current sandbox went away: work waiting for it gives it a while to
+                // reconnect (`policy`), then a new one is started.
+                if sandbox_link::is_current(&self.ctx, &ws) {
+                    let _ = self.ctx.store.sandbox_disconnected(Some(now_ms()));
+                    alarm::kick(&self.ctx).await;
+                }
             }
         } else {
             let remaining = client_link::left(&self.ctx, &ws);

@@ -65,6 +65,7 @@ mod tests {
             last_failure_at: None,
             blocked: 0,
             spawned_for: None,
+            disconnected_at: None,
         }
     }
 

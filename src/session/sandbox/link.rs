@@ -110,6 +110,7 @@ pub fn accept(ctx: &Ctx, req: &Incoming) -> ApiResult<Response> {
         },
     )?;
     ctx.store.sandbox_activity(now)?;
+    ctx.store.sandbox_disconnected(None)?;
     Ok(Response::from_websocket(pair.client)?)
 }
 

@@ -12,6 +12,9 @@ pub struct Timeouts {
     pub connect_ms: i64,
     pub idle_ms: i64,
     pub spawn_cooldown_ms: i64,
+    /// How long a ready sandbox whose socket closed may take to reconnect while work waits
+    /// for it (its bridge retries with a growing backoff); then it is given up.
+    pub reconnect_ms: i64,
     /// The longest a prompt may run (a sandbox that keeps its heartbeat while its agent
     /// hangs would otherwise hold the queue for good).
     pub execution_ms: i64,
@@ -24,6 +27,7 @@ impl Default for Timeouts {
             connect_ms: 120_000,
             idle_ms: 10 * 60_000,
             spawn_cooldown_ms: 10_000,
+            reconnect_ms: 30_000,
             execution_ms: 2 * 3600 * 1000,
         }
     }
@@ -42,6 +46,9 @@ pub struct Snapshot {
     pub last_heartbeat: Option<i64>,
     pub last_activity: Option<i64>,
     pub socket_connected: bool,
+    /// When the current sandbox's socket closed (not replaced by a new one), if it has not
+    /// connected again.
+    pub disconnected_at: Option<i64>,
     pub clients: usize,
     pub pending: usize,
     /// When the running prompt started, if one runs.
@@ -103,6 +110,15 @@ fn plan_sandbox(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i
             if now >= heartbeat_due {
                 return (Some(Step::MarkStale), None);
             }
+            // Work waits for a sandbox that went away: it has a while to reconnect.
+            let waiting = processing || s.pending > 0;
+            let given_up_at = s
+                .disconnected_at
+                .filter(|_| waiting)
+                .map(|at| at + t.reconnect_ms);
+            if given_up_at.is_some_and(|due| now >= due) {
+                return (Some(Step::MarkStale), None);
+            }
             let idle = s.clients == 0 && !processing && !s.busy && s.pending == 0;
             let idle_due = s
                 .last_activity
@@ -120,7 +136,7 @@ fn plan_sandbox(s: &Snapshot, t: &Timeouts, now: i64) -> (Option<Step>, Option<i
             } else {
                 heartbeat_due
             };
-            (None, Some(wake))
+            (None, earliest(Some(wake), given_up_at))
         }
         Status::Spawning | Status::Connecting => {
             let due = s.status_since + t.connect_ms;
@@ -196,6 +212,7 @@ mod tests {
         connect_ms: 120_000,
         idle_ms: 600_000,
         spawn_cooldown_ms: 10_000,
+        reconnect_ms: 30_000,
         execution_ms: 7_200_000,
     };
 
@@ -206,6 +223,7 @@ mod tests {
             last_heartbeat: None,
             last_activity: None,
             socket_connected: true,
+            disconnected_at: None,
             clients: 1,
             pending: 0,
             processing_since: None,
@@ -266,6 +284,23 @@ mod tests {
         s.status = Status::Stale;
         assert_eq!(plan(&s, &T, 7_201_000), (Some(Step::TimeOut), None));
         assert_eq!(plan(&s, &T, 5_000), (None, Some(7_201_000)));
+    }
+
+    #[test]
+    fn a_sandbox_gone_while_work_waits_has_a_while_to_reconnect() {
+        let mut s = snap(Status::Ready);
+        s.last_heartbeat = Some(1_000);
+        s.socket_connected = false;
+        s.disconnected_at = Some(2_000);
+        assert_eq!(plan(&s, &T, 3_000), (None, Some(91_000)), "no work waits");
+        s.pending = 1;
+        assert_eq!(plan(&s, &T, 3_000), (None, Some(32_000)));
+        assert_eq!(plan(&s, &T, 32_000), (Some(Step::MarkStale), None));
+        s.pending = 0;
+        s.processing_since = Some(1_500);
+        assert_eq!(plan(&s, &T, 32_000), (Some(Step::MarkStale), None));
+        s.disconnected_at = None;
+        assert_eq!(plan(&s, &T, 32_000), (None, Some(91_000)), "it came back");
     }
 
     #[test]

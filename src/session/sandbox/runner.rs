@@ -45,6 +45,7 @@ fn snapshot(ctx: &Ctx, now: i64) -> ApiResult<Snapshot> {
         last_heartbeat: row.as_ref().and_then(|r| r.last_heartbeat),
         last_activity: row.as_ref().and_then(|r| r.last_activity),
         socket_connected: link::socket(ctx).is_some(),
+        disconnected_at: row.as_ref().and_then(|r| r.disconnected_at),
         clients: subscribed_count(ctx),
         pending: ctx.store.pending_count()?,
         processing_since: ctx

@@ -44,7 +44,7 @@ impl Store {
                 token_hash = excluded.token_hash, status = 'spawning', status_since = excluded.status_since,
                 last_heartbeat = NULL, last_activity = excluded.last_activity,
                 created_at = excluded.created_at, last_error = NULL,
-                spawned_for = excluded.spawned_for",
+                spawned_for = excluded.spawned_for, disconnected_at = NULL",
             vec![
                 sandbox_id.into(),
                 token_hash.into(),
@@ -95,6 +95,14 @@ impl Store {
         self.write(
             "UPDATE sandbox SET last_heartbeat = ? WHERE id = 1",
             vec![now.into()],
+        )
+    }
+
+    /// Records whether the current sandbox's socket is gone (since `at`) or back (`None`).
+    pub fn sandbox_disconnected(&self, at: Option<i64>) -> ApiResult<()> {
+        self.write(
+            "UPDATE sandbox SET disconnected_at = ? WHERE id = 1",
+            vec![at.into()],
         )
     }
 
