@@ -448,13 +448,7 @@ async fn joining_fills_the_git_identity_from_bitbucket() {
     let before = calls_with(fake, &token).await.len();
     c.ws_token(&other, &user).await;
     let ps = c.get(&format!("/sessions/{other}/participants")).await;
-    let joined = ps.body["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["userId"] == user.as_str())
-        .unwrap()
-        .clone();
+    let joined = ps.item("participants", "userId", &user);
     assert_eq!(joined["scmName"], "Brad Rydzewski");
     assert_eq!(joined["scmEmail"], "dev@example.com");
     assert_eq!(calls_with(fake, &token).await.len(), before + 2);

@@ -172,13 +172,7 @@ async fn the_web_apps_server_calls() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let people = c.get(&format!("/sessions/{id}/participants")).await;
-    let gh = people.body["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["userId"] == gh_user.as_str())
-        .cloned()
-        .unwrap();
+    let gh = people.item("participants", "userId", &gh_user);
     assert_eq!(gh["hasScmToken"], false);
     let r = c
         .send(

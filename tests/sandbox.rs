@@ -316,16 +316,8 @@ async fn a_prompt_running_past_the_execution_timeout_is_stopped() {
     let error = complete["event"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("execution timed out"), "{error}");
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
-    let status_of = |m: &str| {
-        msgs.body["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["id"] == m)
-            .map(|x| x["status"].clone())
-    };
-    assert_eq!(status_of(&m1), Some(json!("failed")));
-    assert_eq!(status_of(&m2), Some(json!("processing")));
+    assert_eq!(msgs.item("messages", "id", &m1)["status"], "failed");
+    assert_eq!(msgs.item("messages", "id", &m2)["status"], "processing");
     sb.close().await;
 }
 
@@ -373,13 +365,7 @@ async fn a_sandbox_gone_while_a_prompt_waits_is_replaced_after_a_reconnect_grace
     next.send(json!({"type": "ready"})).await;
     assert_eq!(next.expect_type("prompt").await["messageId"], m2.as_str());
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
-    let first = msgs.body["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["id"] == m1.as_str())
-        .cloned()
-        .unwrap();
+    let first = msgs.item("messages", "id", &m1);
     assert_eq!(first["status"], "failed", "{first}");
     next.close().await;
 }

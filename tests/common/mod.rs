@@ -511,6 +511,17 @@ impl Reply {
     pub fn message(&self) -> &str {
         self.body["error"].as_str().unwrap_or("")
     }
+
+    /// The element of the answer's array `list` whose `key` is `value` (`null` when none).
+    pub fn item(&self, list: &str, key: &str, value: &str) -> Value {
+        self.body[list]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x[key] == value)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
 }
 
 impl Client {
