@@ -321,6 +321,27 @@ async fn a_prompt_running_past_the_execution_timeout_is_stopped() {
     sb.close().await;
 }
 
+/// The next completion `client` sees: the control plane's own for a sandbox given up on
+/// (`success: false`, "the sandbox stopped responding", no sandbox id).
+async fn failed_completion(client: &mut WsClient) -> Value {
+    loop {
+        let v = client.expect_type("sandbox_event").await;
+        if v["event"]["type"] == "execution_complete" {
+            let e = v["event"].clone();
+            assert_eq!(
+                (&e["success"], &e["error"], &e["sandboxId"]),
+                (
+                    &json!(false),
+                    &json!("the sandbox stopped responding"),
+                    &json!("")
+                ),
+                "{e}"
+            );
+            return e;
+        }
+    }
+}
+
 /// A sandbox whose socket closes while work waits for it has a grace (2 s here) to
 /// reconnect, as its bridge does after a network blip: back in time, it is kept; gone for
 /// good, it is given up well before the heartbeat timeout (8 s here), and a new one takes
@@ -360,6 +381,9 @@ async fn a_sandbox_gone_while_a_prompt_waits_is_replaced_after_a_reconnect_grace
         waited >= Duration::from_millis(1900) && waited < Duration::from_secs(6),
         "given up after {waited:?}"
     );
+    // Every client sees the running prompt end.
+    let complete = failed_completion(&mut client).await;
+    assert_eq!(complete["messageId"], m1.as_str());
     let (_, respawn) = wait_for_spawns(&sh.fake, &id, 2, 20).await;
     let mut next = FakeSandbox::from_spawn(&sh.worker, &respawn).await;
     next.send(json!({"type": "ready"})).await;
@@ -394,6 +418,8 @@ async fn missed_heartbeats_make_the_sandbox_stale() {
     );
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.body["messages"][0]["status"], "failed");
+    let complete = failed_completion(&mut client).await;
+    assert_eq!(complete["messageId"], msgs.body["messages"][0]["id"]);
     assert_eq!(
         c.get(&format!("/sessions/{id}")).await.body["session"]["sandbox"]["status"],
         "stale"

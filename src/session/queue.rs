@@ -216,33 +216,13 @@ pub fn complete(
     Ok(done)
 }
 
-/// Fails the running message (if any) with `reason`; answers whether there was one. A bot's
+/// Fails the running message (if any) with `reason`; answers whether there was one. Every
+/// client sees a completion for it (`success: false`, `error: reason`, as the sandbox would
+/// send it, which a late one from the sandbox does not repeat) and the new status; a bot's
 /// prompt has its bot told.
 pub fn fail_running(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
     let now = now_ms();
-    let running = ctx.store.processing_message()?;
-    let failed = ctx.store.fail_processing(reason, now)?;
-    if failed {
-        finished(ctx, false, now)?;
-        if let Some(m) = running {
-            notify::completed(ctx, &m.id, false, Some(reason));
-        }
-    }
-    Ok(failed)
-}
-
-/// Stops the running prompt, if any: it fails, and every client sees a completion for it
-/// (`success: false`, as the sandbox would send it) and the new status. Answers whether a
-/// prompt was running; `processing_status` is false afterwards either way.
-pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
-    stop_with(ctx, "stopped by user")
-}
-
-/// [`stop`], for `reason` (the completion's `error`).
-pub fn stop_with(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
-    let now = now_ms();
     let Some(running) = ctx.store.processing_message()? else {
-        processing_status(ctx, false);
         return Ok(false);
     };
     let event = Object::new()
@@ -261,7 +241,27 @@ pub fn stop_with(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
     {
         broadcast(ctx, &ServerMessage::SandboxEvent { event: row.data });
     }
-    fail_running(ctx, reason)
+    let failed = ctx.store.fail_processing(reason, now)?;
+    if failed {
+        finished(ctx, false, now)?;
+        notify::completed(ctx, &running.id, false, Some(reason));
+    }
+    Ok(failed)
+}
+
+/// Stops the running prompt, if any ([`fail_running`], "stopped by user"). Answers whether a
+/// prompt was running; `processing_status` is false afterwards either way.
+pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
+    stop_with(ctx, "stopped by user")
+}
+
+/// [`stop`], for `reason` (the completion's `error`).
+pub fn stop_with(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
+    let stopped = fail_running(ctx, reason)?;
+    if !stopped {
+        processing_status(ctx, false);
+    }
+    Ok(stopped)
 }
 
 /// The running prompt ended: nothing is processing, and the session's status follows.

@@ -186,6 +186,10 @@ pub async fn terminate(ctx: &Ctx) {
 async fn mark_stale(ctx: &Ctx) -> ApiResult<()> {
     link::send(ctx, &Outbound::Shutdown);
     set_status(ctx, Status::Stale)?;
+    ctx.warn(
+        "the sandbox is given up",
+        "no heartbeat, or its socket did not come back in time",
+    );
     queue::fail_running(ctx, "the sandbox stopped responding")?;
     link::close(ctx, 1000, "stale");
     end_at_provider(ctx).await;
