@@ -72,7 +72,7 @@ mod tests {
                 documented.push(route);
             }
         }
-        for route in Route::all_samples() {
+        for route in crate::http::route::tests::all_samples() {
             assert!(
                 documented.contains(&route),
                 "{route:?} is routed but not documented"
