@@ -252,12 +252,7 @@ pub fn fail_running(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
 /// Stops the running prompt, if any ([`fail_running`], "stopped by user"). Answers whether a
 /// prompt was running; `processing_status` is false afterwards either way.
 pub fn stop(ctx: &Ctx) -> ApiResult<bool> {
-    stop_with(ctx, "stopped by user")
-}
-
-/// [`stop`], for `reason` (the completion's `error`).
-pub fn stop_with(ctx: &Ctx, reason: &str) -> ApiResult<bool> {
-    let stopped = fail_running(ctx, reason)?;
+    let stopped = fail_running(ctx, "stopped by user")?;
     if !stopped {
         processing_status(ctx, false);
     }

@@ -78,7 +78,7 @@ pub async fn run_due(ctx: &Ctx) -> ApiResult<Option<i64>> {
             Some(Step::TimeOut) => {
                 let secs = timeouts.execution_ms / 1000;
                 let reason = format!("execution timed out: the prompt ran for {secs} s");
-                queue::stop_with(ctx, &reason)?;
+                queue::fail_running(ctx, &reason)?;
                 link::send(ctx, &Outbound::Stop);
             }
             Some(Step::MarkStale) => mark_stale(ctx).await?,
