@@ -315,6 +315,7 @@ async fn a_prompt_running_past_the_execution_timeout_is_stopped() {
     assert_eq!(complete["event"]["success"], false);
     let error = complete["event"]["error"].as_str().unwrap_or_default();
     assert!(error.contains("execution timed out"), "{error}");
+    assert_fits_the_web(&complete["event"]);
     let msgs = c.get(&format!("/sessions/{id}/messages")).await;
     assert_eq!(msgs.item("messages", "id", &m1)["status"], "failed");
     assert_eq!(msgs.item("messages", "id", &m2)["status"], "processing");
@@ -337,9 +338,17 @@ async fn failed_completion(client: &mut WsClient) -> Value {
                 ),
                 "{e}"
             );
+            assert_fits_the_web(&e);
             return e;
         }
     }
+}
+
+/// `event` is one Open-Inspect's web app accepts (`sandboxEventSchema`) as it is.
+fn assert_fits_the_web(event: &Value) {
+    let mut fitted = event.clone();
+    let fit = control_plane::session::sandbox::schema::fit(&mut fitted, "", 0);
+    assert!(fit.relayable && !fit.changed, "{event}");
 }
 
 /// A sandbox whose socket closes while work waits for it has a grace (2 s here) to
