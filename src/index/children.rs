@@ -7,10 +7,17 @@ use worker::D1Database;
 use crate::error::ApiResult;
 use crate::log::{self, D1};
 use crate::rows::{self, FromRow, Read, Row};
-use crate::session::model::SessionRow;
+use crate::session::model::{SessionRow, SessionStatus};
 
-/// The statuses a child has finished in (it no longer counts as running).
-const FINISHED: &str = "('completed', 'failed', 'archived', 'cancelled')";
+/// The statuses a child has finished in ([`SessionStatus::is_finished`]), as an SQL list.
+fn finished() -> String {
+    let names: Vec<String> = SessionStatus::ALL
+        .iter()
+        .filter(|s| s.is_finished())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("({})", names.join(", "))
+}
 
 /// A session's children, newest first (every status; at most 100).
 pub async fn list(db: &D1Database, parent: &str) -> ApiResult<Vec<SessionRow>> {
@@ -43,8 +50,9 @@ pub async fn counts(db: &D1Database, parent: &str) -> ApiResult<(i64, i64)> {
     log::d1(D1::Read);
     let stmt = db
         .prepare(format!(
-            "SELECT COUNT(*) AS total, SUM(status NOT IN {FINISHED}) AS running
-             FROM sessions WHERE parent_session_id = ?1"
+            "SELECT COUNT(*) AS total, SUM(status NOT IN {}) AS running
+             FROM sessions WHERE parent_session_id = ?1",
+            finished()
         ))
         .bind(&[parent.into()])?;
     let c = rows::d1_first::<Counts>(&stmt).await?;
@@ -79,7 +87,8 @@ pub async fn running_descendants(db: &D1Database, root: &str) -> ApiResult<Vec<S
                 SELECT s.id, below.depth + 1 FROM sessions s JOIN below ON s.parent_session_id = below.id
                 WHERE below.depth < 10)
              SELECT below.id AS id FROM below JOIN sessions s ON s.id = below.id
-             WHERE s.status NOT IN {FINISHED} ORDER BY below.depth DESC, below.id"
+             WHERE s.status NOT IN {} ORDER BY below.depth DESC, below.id",
+            finished()
         ))
         .bind(&[root.into()])?;
     Ok(rows::d1_all::<Id>(&stmt)
@@ -87,4 +96,15 @@ pub async fn running_descendants(db: &D1Database, root: &str) -> ApiResult<Vec<S
         .into_iter()
         .map(|i| i.0)
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_finished_statuses_as_sql() {
+        assert_eq!(
+            super::finished(),
+            "('completed', 'failed', 'archived', 'cancelled')"
+        );
+    }
 }

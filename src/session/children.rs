@@ -99,13 +99,7 @@ pub fn tell_parent(ctx: &Ctx, status: SessionStatus) {
 /// its sandbox is shut down, and its parent hears it. A finished session is 409.
 pub async fn cancel(ctx: &Ctx) -> ApiResult<Response> {
     let session = ctx.store.existing_session()?;
-    if matches!(
-        session.status,
-        SessionStatus::Completed
-            | SessionStatus::Failed
-            | SessionStatus::Archived
-            | SessionStatus::Cancelled
-    ) {
+    if session.status.is_finished() {
         return Err(ApiError::conflict(format!(
             "Session already {}",
             session.status.as_str()

@@ -58,6 +58,20 @@ wire_names!(SessionStatus {
     Cancelled => "cancelled",
 });
 
+impl SessionStatus {
+    /// Nothing of it runs or waits any more, and its agent is done with it: a child session
+    /// in one of these no longer counts as running, and cannot be cancelled.
+    pub fn is_finished(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Completed
+                | SessionStatus::Failed
+                | SessionStatus::Archived
+                | SessionStatus::Cancelled
+        )
+    }
+}
+
 /// Sandbox states, as stored and as clients see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxStatus {
