@@ -21,10 +21,11 @@ use crate::upstream::http::HttpRequest;
 
 /// The prompt `message_id` ended: its bot, if it has one, hears so (two tries).
 pub fn completed(ctx: &Ctx, message_id: &str, success: bool, error: Option<&str>) {
-    let Some((session_id, context)) = called_back(ctx, message_id) else {
+    let Some(context) = called_back(ctx, message_id) else {
         return;
     };
-    let payload = callback::completion(&session_id, message_id, success, error, now_ms(), &context);
+    let session_id = &ctx.session_id;
+    let payload = callback::completion(session_id, message_id, success, error, now_ms(), &context);
     send_later(
         ctx,
         context.bot(),
@@ -37,13 +38,13 @@ pub fn completed(ctx: &Ctx, message_id: &str, success: bool, error: Option<&str>
 
 /// The prompt `message_id` was handed to the sandbox: a Linear bot hears so (two tries).
 pub fn started(ctx: &Ctx, message_id: &str) {
-    let Some((session_id, context)) = called_back(ctx, message_id) else {
+    let Some(context) = called_back(ctx, message_id) else {
         return;
     };
     if context.bot() != Bot::Linear {
         return;
     }
-    let payload = callback::start(&session_id, message_id, now_ms(), &context);
+    let payload = callback::start(&ctx.session_id, message_id, now_ms(), &context);
     send_later(
         ctx,
         Bot::Linear,
@@ -57,14 +58,14 @@ pub fn started(ctx: &Ctx, message_id: &str) {
 /// The agent called a tool (`event`, a `tool_call`) for `message_id`: its bot hears it, once
 /// per call and at most every 3 s (`callback::ToolCalls`).
 pub fn tool_call(ctx: &Ctx, message_id: &str, event: &Value) {
-    let Some((session_id, context)) = called_back(ctx, message_id) else {
+    let Some(context) = called_back(ctx, message_id) else {
         return;
     };
     if !context.wants_tool_calls() {
         return;
     }
     let now = now_ms();
-    let Some(payload) = callback::tool_call(&session_id, event, now, &context) else {
+    let Some(payload) = callback::tool_call(&ctx.session_id, event, now, &context) else {
         return;
     };
     let call_id = callback::call_id(event).to_string();
@@ -83,14 +84,14 @@ pub fn tool_call(ctx: &Ctx, message_id: &str, event: &Value) {
     );
 }
 
-/// The session's id and the prompt's context, when its bot is to be called back. The last
-/// prompt looked up is remembered: a prompt's many tool calls read its row once.
-fn called_back(ctx: &Ctx, message_id: &str) -> Option<(String, CallbackContext)> {
+/// The prompt's context, when its bot is to be called back (the object's id is the session's
+/// id). The last prompt looked up is remembered: a prompt's many tool calls read its row once.
+fn called_back(ctx: &Ctx, message_id: &str) -> Option<CallbackContext> {
     let remembered = match &*ctx.callback_memo.borrow() {
         Some((id, context)) if id == message_id => Some(context.clone()),
         _ => None,
     };
-    let context = match remembered {
+    match remembered {
         Some(c) => c,
         None => {
             let read = match ctx.store.callback_context(message_id) {
@@ -103,9 +104,7 @@ fn called_back(ctx: &Ctx, message_id: &str) -> Option<(String, CallbackContext)>
             *ctx.callback_memo.borrow_mut() = Some((message_id.to_string(), read.clone()));
             read
         }
-    }?;
-    // The object's id is the session's id.
-    Some((ctx.session_id.clone(), context))
+    }
 }
 
 /// Where a bot is reached.
